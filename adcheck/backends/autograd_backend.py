@@ -1,0 +1,33 @@
+"""autograd: reverse mode, one vector-Jacobian product per output row from a single forward pass."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..model import BackendRun, Status
+from .worker import Task, check_shapes, load_user_function, output_parts
+
+
+def compute(task: Task) -> BackendRun:
+    import autograd.numpy as anp
+    from autograd import make_vjp
+
+    start = time.perf_counter()
+    func = load_user_function(task)
+    arguments = task.arguments
+
+    def flat_function(x):
+        pieces = arguments.unflatten(x, xp=anp)
+        args = [pieces[i] if i in arguments.wrt else np.array(pieces[i], copy=True) for i in range(len(pieces))]
+        parts = output_parts(func(*args))
+        return anp.concatenate([anp.ravel(anp.array(p) if isinstance(p, (list, tuple)) else p) for p in parts])
+
+    x0 = arguments.flat().copy()
+    vjp, value = make_vjp(flat_function)(x0)
+    value = np.asarray(value, dtype=np.float64).ravel()
+    basis = np.eye(value.size)
+    jac = np.stack([np.asarray(vjp(row), dtype=np.float64) for row in basis]) if value.size else np.zeros((0, x0.size))
+    check_shapes(value, jac, x0.size)
+    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, value=value, jacobian=jac)

@@ -1,0 +1,205 @@
+"""Compare each backend's Jacobian with the finite-difference reference, entry by entry.
+
+Pure functions over arrays: nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import FAILING, BackendRun, BackendVerdict, Comparison, EntryMismatch, Status
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol_scale: float  # atol = atol_scale * max|J_fd|: the verdict does not change with units
+    atol_floor: float  # an absolute floor for Jacobians that are zero everywhere
+
+
+# Per-dtype tolerances. An entry agrees when |J_b - J_fd| <= atol + rtol*|J_fd| + k*err_fd.
+# - float64 rtol 1e-6: ten times tighter than JAX's check_grads gradient tolerance for float64
+#   (1e-5, jax._src.public_test_util.default_gradient_tolerance), because our FD error is not
+#   folded into rtol: it is added separately as k*err_fd from scipy's own estimate.
+# - float32 rtol 2e-3: JAX's check_grads gradient tolerance for float32.
+# - atol_scale: an entry below 1e-9 (float64) or 1e-4 (float32) of the Jacobian's largest entry
+#   is at the level of that entry's rounding noise times the condition of a typical stencil.
+# - atol_floor: sqrt(tiny)-sized, only matters when the whole Jacobian is (numerically) zero.
+TOLERANCES: dict[np.dtype, Tolerance] = {
+    np.dtype(np.float64): Tolerance(rtol=1e-6, atol_scale=1e-9, atol_floor=1e-12),
+    np.dtype(np.float32): Tolerance(rtol=2e-3, atol_scale=1e-4, atol_floor=1e-6),
+}
+
+# k: scipy's estimate is the change between the last two Richardson iterates, which can
+# understate the true error of the last one by a small factor; 4 covers that without letting
+# a wrong derivative hide in a noisy estimate (a wrong entry is off by O(1), not by 4 err_fd).
+ERROR_ESTIMATE_FACTOR = 4.0
+
+MAX_LISTED_MISMATCHES = 10
+
+
+def tolerance_for(dtype, rtol: float | None = None, atol: float | None = None) -> tuple[float, float | None]:
+    base = TOLERANCES.get(np.dtype(dtype), TOLERANCES[np.dtype(np.float64)])
+    return (base.rtol if rtol is None else rtol), atol
+
+
+def entry_bound(reference: np.ndarray, reference_error: np.ndarray, dtype, rtol=None, atol=None) -> np.ndarray:
+    """The largest |J_b - J_fd| that still agrees, per entry."""
+    base = TOLERANCES.get(np.dtype(dtype), TOLERANCES[np.dtype(np.float64)])
+    rtol = base.rtol if rtol is None else rtol
+    if atol is None:
+        finite = np.abs(reference[np.isfinite(reference)])
+        scale = float(finite.max()) if finite.size else 0.0
+        atol = max(base.atol_scale * scale, base.atol_floor)
+    error = np.where(np.isfinite(reference_error), reference_error, 0.0)
+    return atol + rtol * np.abs(reference) + ERROR_ESTIMATE_FACTOR * error
+
+
+@dataclass(frozen=True)
+class OneSided:
+    """One-sided FD derivatives for some input columns, to tell kinks from wrong derivatives."""
+
+    columns: np.ndarray  # input indices
+    plus: np.ndarray  # (n_outputs, len(columns)), steps >= 0
+    plus_error: np.ndarray
+    minus: np.ndarray  # steps <= 0
+    minus_error: np.ndarray
+
+
+def mismatch_mask(run: BackendRun, reference: BackendRun, dtype, rtol=None, atol=None) -> np.ndarray:
+    bound = entry_bound(reference.jacobian, reference.error, dtype, rtol, atol)
+    diff = np.abs(run.jacobian - reference.jacobian)
+    judged = np.isfinite(reference.jacobian)
+    return judged & ~(diff <= bound)  # NaN/inf in the AD Jacobian where FD is finite: a mismatch
+
+
+def compare(
+    runs: list[BackendRun] | tuple[BackendRun, ...],
+    dtype=np.float64,
+    rtol: float | None = None,
+    atol: float | None = None,
+    one_sided: OneSided | None = None,
+) -> Comparison:
+    reference = next((r for r in runs if r.status == Status.REFERENCE), None)
+    verdicts = []
+    for run in runs:
+        if run.status == Status.COMPUTED:
+            verdicts.append(_judge(run, reference, dtype, rtol, atol, one_sided))
+        else:
+            verdicts.append(BackendVerdict(run.name, run.status, run.seconds, run.message, run.location))
+    odd, consensus = _consensus(runs, verdicts, dtype, rtol, atol)
+    return Comparison(tuple(verdicts), odd, consensus)
+
+
+def _judge(run, reference, dtype, rtol, atol, one_sided) -> BackendVerdict:
+    def failed(status, message):
+        return BackendVerdict(run.name, status, run.seconds, message, run.location)
+
+    if reference is None:
+        return failed(Status.ERROR, "no finite-difference reference to compare with")
+    if run.value.shape != reference.value.shape:
+        return failed(Status.ERROR, f"returned {run.value.size} output values; plain numpy returned {reference.value.size}")
+    primal_mismatch = _primal_mismatch(run.value, reference.value, dtype, rtol)
+    bound = entry_bound(reference.jacobian, reference.error, dtype, rtol, atol)
+    diff = np.abs(run.jacobian - reference.jacobian)
+    judged = np.isfinite(reference.jacobian)
+    mask = judged & ~(diff <= bound)
+    kinks = np.zeros_like(mask)
+    if one_sided is not None and mask.any():
+        kinks = _subgradients(run.jacobian, mask, one_sided, bound) & mask
+        mask &= ~kinks
+
+    rel = diff / np.maximum(np.abs(reference.jacobian), np.finfo(np.float64).tiny)
+    finite = judged & np.isfinite(diff)
+    max_abs = float(np.max(diff[finite])) if finite.any() else None
+    max_rel = float(np.max(rel[finite])) if finite.any() else None
+    ratio = np.where(judged, np.where(np.isfinite(diff), diff / bound, np.inf), -1.0)
+    worst = None
+    if ratio.size:
+        flat = int(np.argmax(ratio))
+        worst = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
+
+    listed = []
+    if mask.any():
+        order = np.argsort(-np.where(mask, ratio, -np.inf), axis=None, kind="stable")
+        for flat in order[: min(MAX_LISTED_MISMATCHES, int(mask.sum()))]:
+            i, j = (int(k) for k in np.unravel_index(flat, mask.shape))
+            listed.append(EntryMismatch(i, j, float(run.jacobian[i, j]), float(reference.jacobian[i, j]),
+                                        float(reference.error[i, j]), float(diff[i, j]), float(rel[i, j])))
+    if primal_mismatch or mask.any():
+        status = Status.DISAGREE
+    elif kinks.any():
+        status = Status.KINK
+    else:
+        status = Status.AGREE
+    message = primal_mismatch
+    if status == Status.DISAGREE and not message:
+        message = f"{int(mask.sum())} of {mask.size} entries outside tolerance"
+    elif status == Status.KINK:
+        message = f"{int(kinks.sum())} entries at a kink: the value lies between the one-sided derivatives"
+    return BackendVerdict(
+        name=run.name, status=status, seconds=run.seconds, message=message, location=run.location,
+        max_abs_error=max_abs, max_rel_error=max_rel, worst_entry=worst, mismatches=tuple(listed),
+        n_mismatches=int(mask.sum()), n_kinks=int(kinks.sum()), mismatch_mask=mask,
+        primal_mismatch=primal_mismatch,
+    )
+
+
+def _primal_mismatch(value, reference, dtype, rtol) -> str:
+    base = TOLERANCES.get(np.dtype(dtype), TOLERANCES[np.dtype(np.float64)])
+    rtol = base.rtol if rtol is None else rtol
+    finite = np.abs(reference[np.isfinite(reference)])
+    atol = max(base.atol_scale * (float(finite.max()) if finite.size else 0.0), base.atol_floor)
+    bad = ~(np.abs(value - reference) <= atol + rtol * np.abs(reference))
+    bad &= ~(np.isnan(value) & np.isnan(reference))
+    if not bad.any():
+        return ""
+    k = int(np.argmax(bad))
+    return (f"function value differs from plain numpy at output {k}: {value[k]:.6g} vs {reference[k]:.6g} "
+            f"({int(bad.sum())} of {bad.size} outputs)")
+
+
+def _subgradients(jac, mask, one_sided: OneSided, bound) -> np.ndarray:
+    """Entries where one-sided derivatives differ and the AD value lies between them."""
+    accepted = np.zeros_like(mask)
+    for k, column in enumerate(one_sided.columns):
+        plus, minus = one_sided.plus[:, k], one_sided.minus[:, k]
+        slack = bound[:, column] + ERROR_ESTIMATE_FACTOR * (
+            np.nan_to_num(one_sided.plus_error[:, k], posinf=0.0) + np.nan_to_num(one_sided.minus_error[:, k], posinf=0.0))
+        is_kink = np.abs(plus - minus) > slack
+        low, high = np.minimum(plus, minus) - slack, np.maximum(plus, minus) + slack
+        value = jac[:, column]
+        accepted[:, column] = is_kink & (value >= low) & (value <= high)
+    return accepted
+
+
+def _consensus(runs, verdicts, dtype, rtol, atol) -> tuple[tuple[str, ...], str]:
+    """Who is the odd one out when backends disagree."""
+    computed = [r for r in runs if r.status == Status.COMPUTED]
+    by_name = {v.name: v for v in verdicts}
+    failing = [r.name for r in computed if by_name[r.name].status in FAILING]
+    passing = [r.name for r in computed if by_name[r.name].status not in FAILING]
+    if not failing:
+        return (), ""
+    if passing:
+        verb = "disagrees" if len(failing) == 1 else "disagree"
+        return tuple(failing), (f"{', '.join(failing)} {verb} with finite differences and with "
+                                f"{', '.join(passing)}, which agree")
+    if len(computed) >= 2 and _all_agree_with_each_other(computed, dtype, rtol, atol):
+        return ("fd",), ("every AD backend agrees with the others but not with finite differences: the function's "
+                         "value changes between calls (state, randomness or a cache), or FD is unreliable here")
+    return tuple(failing), "the backends disagree with finite differences and with each other"
+
+
+def _all_agree_with_each_other(computed, dtype, rtol, atol) -> bool:
+    first = computed[0]
+    zero_error = np.zeros_like(first.jacobian)
+    for other in computed[1:]:
+        if other.jacobian.shape != first.jacobian.shape:
+            return False
+        bound = entry_bound(first.jacobian, zero_error, dtype, rtol, atol)
+        if not np.all(np.abs(other.jacobian - first.jacobian) <= bound):
+            return False
+    return True

@@ -1,0 +1,3 @@
+"""Turn a ``RunReport`` into text. The only formatting code; the core never prints."""
+
+FORMATS = ("table", "json", "junit", "github", "sarif", "markdown")

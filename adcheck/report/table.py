@@ -1,0 +1,155 @@
+"""The terminal report: a summary row per backend, the worst entries, the matrices or a map."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+from tabulate import tabulate
+
+from ..model import FAILING, BackendVerdict, RunReport, Status
+
+FULL_MATRIX_LIMIT = 8  # print whole Jacobians up to 8x8
+MAP_CELLS = 60  # the disagreement map has at most this many characters a side
+
+STATUS_COLOURS = {
+    Status.REFERENCE: "cyan",
+    Status.AGREE: "green",
+    Status.KINK: "yellow",
+    Status.DISAGREE: "red",
+    Status.ERROR: "red",
+    Status.UNAVAILABLE: "bright_black",
+    Status.NOT_APPLICABLE: "bright_black",
+}
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if value != 0 else "0"
+
+
+def entry_value(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> str:
+    def style(text, **kwargs):
+        return click.style(text, **kwargs) if colour else text
+
+    lines = [style(f"adcheck run {report.target}", bold=True)]
+    shape_in = " + ".join(f"{'x'.join(map(str, a.shape)) or 'scalar'}" for a in report.arguments if a.differentiated)
+    n_out = report.output_shapes[0][0] if report.output_shapes else 0
+    lines.append(f"inputs: {shape_in} ({_n_inputs(report)} values) -> outputs: {n_out} values; "
+                 + "; ".join(report.notes))
+    lines.append("")
+    lines.append(summary_table(report, style, timings))
+    if report.comparison.consensus:
+        lines += ["", report.comparison.consensus + "."]
+    for verdict in report.comparison.verdicts:
+        if verdict.status == Status.ERROR:
+            where = f" ({verdict.location})" if verdict.location else ""
+            lines += ["", style(f"{verdict.name}: error{where}", fg="red", bold=True), f"  {verdict.message}"]
+        elif verdict.status == Status.DISAGREE:
+            lines += ["", style(f"{verdict.name} disagrees: {verdict.message}", fg="red", bold=True)]
+            lines.append(worst_entries_table(report, verdict))
+            causes = [f for f in report.findings if verdict.name in f.explains]
+            if causes:
+                lines += ["Likely causes:"] + [f"  {f.format()}" for f in causes]
+        elif verdict.status == Status.KINK:
+            lines += ["", style(f"{verdict.name}: {verdict.message}", fg="yellow")]
+            causes = [f for f in report.findings if verdict.name in f.explains]
+            lines += [f"  {f.format()}" for f in causes]
+    jacobians = _jacobians(report)
+    if jacobians:
+        first = next(iter(jacobians.values()))
+        if max(first.shape) <= FULL_MATRIX_LIMIT:
+            lines += ["", "Jacobians (rows: outputs, columns: inputs):", matrices_side_by_side(jacobians)]
+        else:
+            for verdict in report.comparison.verdicts:
+                if verdict.mismatch_mask is not None and verdict.mismatch_mask.any():
+                    lines += ["", f"{verdict.name}: where the disagreements are (X: disagree, .: agree)",
+                              disagreement_map(verdict.mismatch_mask)]
+    other = [f for f in report.findings if not f.explains and f.severity != "info"]
+    if other:
+        lines += ["", "Findings:"] + [f"  {f.format()}" for f in other]
+    lines += ["", verdict_line(report, style)]
+    return "\n".join(lines)
+
+
+def _n_inputs(report: RunReport) -> int:
+    return sum(int(np.prod(a.shape)) for a in report.arguments if a.differentiated)
+
+
+def summary_table(report: RunReport, style, timings: bool) -> str:
+    headers = ["backend", "status", "max abs err", "max rel err", "worst entry"]
+    if timings:
+        headers.append("seconds")
+    rows = []
+    for verdict in report.comparison.verdicts:
+        status = style(str(verdict.status), fg=STATUS_COLOURS[verdict.status])
+        worst = f"({verdict.worst_entry[0]}, {verdict.worst_entry[1]})" if verdict.worst_entry else "-"
+        row = [verdict.name, status, number(verdict.max_abs_error), number(verdict.max_rel_error), worst]
+        if timings:
+            row.append(f"{verdict.seconds:.2f}" if verdict.seconds else "-")
+        rows.append(row)
+    table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    skipped = [v for v in report.comparison.verdicts if v.status in (Status.UNAVAILABLE, Status.NOT_APPLICABLE)]
+    for verdict in skipped:
+        table += f"\n  {verdict.name}: {verdict.message}"
+    return table
+
+
+def worst_entries_table(report: RunReport, verdict: BackendVerdict) -> str:
+    others = [r for r in report.runs if r.status == Status.COMPUTED and r.name != verdict.name]
+    headers = ["entry (out, in)", f"{verdict.name} (actual)", "fd (desired)", "fd error"] + [r.name for r in others]
+    rows = []
+    for m in verdict.mismatches:
+        row = [f"({m.row}, {m.col})", entry_value(m.value), entry_value(m.reference), f"±{m.reference_error:.1e}"]
+        row += [entry_value(float(r.jacobian[m.row, m.col])) for r in others]
+        rows.append(row)
+    table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    if verdict.n_mismatches > len(verdict.mismatches):
+        table += f"\n... and {verdict.n_mismatches - len(verdict.mismatches)} more entries"
+    return table
+
+
+def _jacobians(report: RunReport) -> dict[str, np.ndarray]:
+    return {r.name: r.jacobian for r in report.runs
+            if r.jacobian is not None and r.status in (Status.REFERENCE, Status.COMPUTED)}
+
+
+def matrices_side_by_side(jacobians: dict[str, np.ndarray]) -> str:
+    blocks = []
+    for name, jac in jacobians.items():
+        body = tabulate([[entry_value(float(v)) for v in row] for row in jac], tablefmt="plain",
+                        disable_numparse=True, stralign="right").splitlines()
+        width = max(len(name), *(len(line) for line in body))
+        blocks.append([name.ljust(width)] + [line.rjust(width) for line in body])
+    return "\n".join("   ".join(parts).rstrip() for parts in zip(*blocks))
+
+
+def disagreement_map(mask: np.ndarray) -> str:
+    """A character picture of ``mask``, each character covering a block of entries."""
+    n_rows, n_cols = mask.shape
+    row_step = max(1, -(-n_rows // MAP_CELLS))
+    col_step = max(1, -(-n_cols // MAP_CELLS))
+    lines = []
+    for i in range(0, n_rows, row_step):
+        block_row = mask[i : i + row_step]
+        lines.append("".join("X" if block_row[:, j : j + col_step].any() else "." for j in range(0, n_cols, col_step)))
+    scale = f"(each character: {row_step}x{col_step} entries)" if row_step * col_step > 1 else ""
+    return "\n".join(lines) + (f"\n{scale}" if scale else "")
+
+
+def verdict_line(report: RunReport, style) -> str:
+    failing = [v.name for v in report.comparison.verdicts if v.status in FAILING]
+    kinks = [v.name for v in report.comparison.verdicts if v.status == Status.KINK]
+    if failing:
+        return style(f"FAIL: {', '.join(failing)}", fg="red", bold=True)
+    checked = [v.name for v in report.comparison.verdicts if v.status in (Status.AGREE, Status.KINK)]
+    if not checked:
+        return style("FAIL: no AD backend could be checked", fg="red", bold=True)
+    text = f"PASS: {', '.join(checked)} agree with finite differences"
+    if kinks:
+        text += " (at a kink: valid subgradients)"
+    return style(text, fg="green", bold=True)

@@ -1,0 +1,146 @@
+"""The main job: one target, every applicable backend, compared and explained.
+
+``check_target`` returns a ``RunReport``; it never prints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import backends as backend_registry
+from .backends.worker import Task, run_tasks
+from .compare import OneSided, compare
+from .errors import AdcheckError, ExitCode
+from .inputs import Arguments
+from .loader import Target, detect_framework, parse_target
+from .model import ArgumentInfo, BackendRun, Location, RunReport, Status
+
+DEFAULT_TIMEOUT = 120.0
+
+
+def default_memory_limit() -> int:
+    """Each worker may use half the machine's memory by default."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    backends: tuple[str, ...] = ()  # empty: every applicable backend
+    timeout: float = DEFAULT_TIMEOUT
+    rtol: float | None = None
+    atol: float | None = None
+    memory_limit: int | None = None
+    lint: bool = True
+
+
+class FunctionCannotBeCalled(AdcheckError):
+    """The plain-numpy call fails: there is nothing to compare."""
+
+    exit_code = ExitCode.USAGE
+
+
+def check_target(target_text: str, arguments: Arguments, options: RunOptions = RunOptions(),
+                 on_done=None) -> RunReport:
+    target = parse_target(target_text)
+    framework = detect_framework(target.file)
+    chosen = backend_registry.resolve(options.backends) if options.backends else list(backend_registry.REGISTRY.values())
+    memory_limit = options.memory_limit or default_memory_limit()
+
+    tasks, skipped = [], {}
+    for backend in chosen:
+        reason = backend.why_not_applicable(framework)
+        if reason:
+            skipped[backend.name] = BackendRun(backend.name, Status.NOT_APPLICABLE, message=reason)
+        elif not backend.is_installed():
+            skipped[backend.name] = BackendRun(
+                backend.name, Status.UNAVAILABLE,
+                message=f"{backend.package} is not installed" + (" (pip install 'adcheck[torch]')" if backend.package == "torch" else ""))
+        else:
+            tasks.append(Task(backend.name, target, arguments, framework, memory_limit=memory_limit))
+
+    computed = {run.name: run for run in run_tasks(tasks, options.timeout, on_done=on_done)}
+    runs = [computed.get(b.name) or skipped[b.name] for b in chosen]
+    reference = computed.get("fd")
+    if reference is not None and reference.status == Status.ERROR:
+        where = f" at {reference.location}" if reference.location else ""
+        raise FunctionCannotBeCalled(f"{target.text}: calling the function failed{where}: {reference.message}")
+
+    dtype = np.result_type(*(arguments.values[i] for i in arguments.wrt))
+    comparison = compare(runs, dtype, options.rtol, options.atol)
+    one_sided = None
+    suspicious = set()
+    for verdict in comparison.verdicts:
+        if verdict.mismatch_mask is not None and verdict.mismatch_mask.any():
+            suspicious.update(np.nonzero(verdict.mismatch_mask.any(axis=0))[0].tolist())
+    if suspicious and reference is not None:
+        one_sided = _one_sided(target, arguments, framework, sorted(suspicious), options, memory_limit)
+        if one_sided is not None:
+            comparison = compare(runs, dtype, options.rtol, options.atol, one_sided)
+
+    findings = ()
+    if reference is not None:
+        findings = tuple(reference.extra.get("findings", ()))
+    if options.lint:
+        from .explain.link import explain
+
+        findings = explain(target, runs, comparison, findings)
+
+    value = reference.value if reference is not None else None
+    notes = _notes(arguments, framework)
+    return RunReport(
+        target=target.text,
+        arguments=arguments.info,
+        output_shapes=((value.size,),) if value is not None else (),
+        framework=framework,
+        runs=tuple(runs),
+        comparison=comparison,
+        findings=findings,
+        notes=notes,
+        source=_definition_line(target),
+    )
+
+
+def _one_sided(target: Target, arguments: Arguments, framework: str, columns: list[int],
+               options: RunOptions, memory_limit: int) -> OneSided | None:
+    tasks = [Task("fd", target, arguments, framework, columns=tuple(columns), step_direction=direction,
+                  probes=False, memory_limit=memory_limit) for direction in (1, -1)]
+    plus, minus = run_tasks(tasks, options.timeout)
+    if plus.status != Status.REFERENCE or minus.status != Status.REFERENCE:
+        return None
+    return OneSided(np.asarray(columns), plus.jacobian, plus.error, minus.jacobian, minus.error)
+
+
+def _notes(arguments: Arguments, framework: str) -> tuple[str, ...]:
+    notes = [f"code written for {framework}"]
+    for info in arguments.info:
+        if info.promoted_from:
+            notes.append(f"argument {info.index} was {info.promoted_from}; promoted to float64 to differentiate it")
+    return tuple(notes)
+
+
+def _definition_line(target: Target) -> Location | None:
+    import ast
+
+    from .loader import parse_source
+
+    try:
+        tree = parse_source(target.file)
+    except AdcheckError:
+        return None
+    name = target.attribute.split(".")[-1]
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return Location(str(target.file), node.lineno)
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return Location(str(target.file), node.lineno)
+    return None
+
+
+def argument_summary(info: tuple[ArgumentInfo, ...]) -> str:
+    return ", ".join(f"{'x'.join(map(str, a.shape)) or 'scalar'} {a.dtype}" for a in info)
