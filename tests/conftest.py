@@ -1,0 +1,36 @@
+"""Shared test helpers: run the CLI in-process and capture exit code, stdout and stderr."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from adcheck.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "fixtures"
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def invoke(*args: str, env: dict | None = None) -> CliResult:
+    """Run ``adcheck ARGS`` through ``adcheck.cli.main`` (the real exit-code path)."""
+    runner = CliRunner()
+    with runner.isolation(env=env) as (out, err, _):
+        code = main(list(args))
+        stdout = out.getvalue().decode()
+        stderr = err.getvalue().decode() if err is not None else ""
+    return CliResult(int(code), stdout, stderr)
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
