@@ -92,6 +92,7 @@ class BackendVerdict:
     mismatches: tuple[EntryMismatch, ...] = ()  # worst first, at most a screenful
     n_mismatches: int = 0
     n_kinks: int = 0  # entries accepted as subgradients at a kink
+    kinks: tuple[tuple[int, int], ...] = ()  # the first few of them
     mismatch_mask: np.ndarray | None = None  # bool (n_outputs, n_inputs)
     primal_mismatch: str = ""  # non-empty when the backend's function value differs
 

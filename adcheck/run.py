@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -64,6 +65,7 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
         else:
             tasks.append(Task(backend.name, target, arguments, framework, memory_limit=memory_limit))
 
+    _share_cores(len(tasks))
     computed = {run.name: run for run in run_tasks(tasks, options.timeout, on_done=on_done)}
     runs = [computed.get(b.name) or skipped[b.name] for b in chosen]
     reference = computed.get("fd")
@@ -72,16 +74,10 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
         raise FunctionCannotBeCalled(f"{target.text}: calling the function failed{where}: {reference.message}")
 
     dtype = np.result_type(*(arguments.values[i] for i in arguments.wrt))
-    comparison = compare(runs, dtype, options.rtol, options.atol)
     one_sided = None
-    suspicious = set()
-    for verdict in comparison.verdicts:
-        if verdict.mismatch_mask is not None and verdict.mismatch_mask.any():
-            suspicious.update(np.nonzero(verdict.mismatch_mask.any(axis=0))[0].tolist())
-    if suspicious and reference is not None:
-        one_sided = _one_sided(target, arguments, framework, sorted(suspicious), options, memory_limit)
-        if one_sided is not None:
-            comparison = compare(runs, dtype, options.rtol, options.atol, one_sided)
+    if reference is not None and reference.extra.get("one_sided"):
+        one_sided = OneSided(**reference.extra["one_sided"])
+    comparison = compare(runs, dtype, options.rtol, options.atol, one_sided)
 
     findings = ()
     if reference is not None:
@@ -90,6 +86,7 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
         from .explain.link import explain
 
         findings = explain(target, runs, comparison, findings)
+    findings = tuple(dataclasses.replace(f, path=display_path(f.path)) for f in findings)
 
     value = reference.value if reference is not None else None
     notes = _notes(arguments, framework)
@@ -106,14 +103,19 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
     )
 
 
-def _one_sided(target: Target, arguments: Arguments, framework: str, columns: list[int],
-               options: RunOptions, memory_limit: int) -> OneSided | None:
-    tasks = [Task("fd", target, arguments, framework, columns=tuple(columns), step_direction=direction,
-                  probes=False, memory_limit=memory_limit) for direction in (1, -1)]
-    plus, minus = run_tasks(tasks, options.timeout)
-    if plus.status != Status.REFERENCE or minus.status != Status.REFERENCE:
-        return None
-    return OneSided(np.asarray(columns), plus.jacobian, plus.error, minus.jacobian, minus.error)
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _share_cores(n_workers: int) -> None:
+    """Give each worker an equal share of the cores for BLAS threads (unless the user chose).
+
+    The workers run side by side; each BLAS library defaults to one thread per core, so four
+    workers on two cores would run eight busy threads and a linear solve would slow fourfold.
+    Spawned workers inherit the environment, which is read when their numpy loads.
+    """
+    share = str(max(1, (os.cpu_count() or 1) // max(1, n_workers)))
+    for variable in _THREAD_VARIABLES:
+        os.environ.setdefault(variable, share)
 
 
 def _notes(arguments: Arguments, framework: str) -> tuple[str, ...]:
@@ -122,6 +124,15 @@ def _notes(arguments: Arguments, framework: str) -> tuple[str, ...]:
         if info.promoted_from:
             notes.append(f"argument {info.index} was {info.promoted_from}; promoted to float64 to differentiate it")
     return tuple(notes)
+
+
+def display_path(path: str) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if relative.startswith("..") else relative
 
 
 def _definition_line(target: Target) -> Location | None:
@@ -136,9 +147,9 @@ def _definition_line(target: Target) -> Location | None:
     name = target.attribute.split(".")[-1]
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            return Location(str(target.file), node.lineno)
+            return Location(display_path(str(target.file)), node.lineno)
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            return Location(str(target.file), node.lineno)
+            return Location(display_path(str(target.file)), node.lineno)
     return None
 
 

@@ -34,3 +34,13 @@ def invoke(*args: str, env: dict | None = None) -> CliResult:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+def load_fixture(name: str):
+    """Import ``fixtures/NAME.py`` as a plain module, for in-process tests."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"fixture_{name}", FIXTURES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -31,6 +31,11 @@ ORDER = 8  # scipy's default: an 8th-order stencil, error O(h**8) for smooth fun
 
 def compute(task: Task) -> BackendRun:
     start = time.perf_counter()
+    if task.framework in ("jax", "array-api"):
+        import jax
+
+        # JAX code runs as written here; float64 like the jax backends, or FD is float32 noise.
+        jax.config.update("jax_enable_x64", True)
     func = load_user_function(task)
     flat_function = plain_flat_function(func, task.arguments, task.framework)
     x0 = task.arguments.flat().astype(np.float64)
@@ -44,10 +49,14 @@ def compute(task: Task) -> BackendRun:
     else:
         jac, err = finite_difference_jacobian(flat_function, x0, value.size)
         check_shapes(value, jac, x0.size)
+        extra["one_sided"] = one_sided_at_kinks(flat_function, x0, value)
         if task.probes:
-            from ..explain.probes import run_probes
+            from ..explain.probes import probe
 
-            extra["findings"] = run_probes(task, value)
+            # After the FD, on a fresh import of the user's module (see explain/probes.py).
+            probed = probe(task, value)
+            extra["findings"] = probed.findings
+            extra["executed_lines"] = probed.executed_lines
     return BackendRun(
         name=task.backend,
         status=Status.REFERENCE,
@@ -64,26 +73,61 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     columns = np.arange(x0.size) if columns is None else np.asarray(columns)
     jac = np.full((n_outputs, columns.size), np.nan)
     err = np.full((n_outputs, columns.size), np.inf)
+    converged = np.zeros((n_outputs, columns.size), dtype=bool)
     todo = np.arange(columns.size)
     distance_to_zero = np.where(x0 != 0, 0.5 * np.abs(x0), np.inf)
-    previous_steps = None
+    tried: list[np.ndarray] = []
     for rung in INITIAL_STEPS:
-        cols = columns[todo]
-        steps = np.minimum(rung, distance_to_zero[cols])
-        if previous_steps is not None and np.array_equal(steps, previous_steps[todo]):
-            continue  # capped to the same steps as the rung before: nothing new to learn
-        result = _richardson(flat_function, x0, n_outputs, cols, steps, step_direction)
+        steps = np.minimum(rung, distance_to_zero[columns])
+        if any(np.array_equal(steps[todo], earlier[todo]) for earlier in tried):
+            continue  # capped to the steps of an earlier rung: nothing new to learn
+        tried.append(steps)
+        result = _richardson(flat_function, x0, n_outputs, columns[todo], steps[todo], step_direction)
         better = np.isfinite(result.df) & (result.error < err[:, todo])
         jac[:, todo] = np.where(better, result.df, jac[:, todo])
         err[:, todo] = np.where(better, result.error, err[:, todo])
-        converged = np.all((result.status == 0) | ~better, axis=0) & np.all(np.isfinite(jac[:, todo]), axis=0)
-        full_steps = np.full(columns.size, np.nan)
-        full_steps[todo] = steps
-        previous_steps = full_steps
-        todo = todo[~converged]
+        converged[:, todo] = np.where(better, result.status == 0, converged[:, todo])
+        todo = todo[~np.all(converged[:, todo], axis=0)]
         if todo.size == 0:
             break
     return jac, err
+
+
+# The kink screen: a forward and a backward first-order difference with this relative step.
+# For a smooth function they differ by about h*|f''|; across a kink by the jump in slope, O(1).
+KINK_SCREEN_STEP = 1e-6
+KINK_SCREEN_RTOL = 1e-3
+
+
+def one_sided_at_kinks(flat_function, x0, value):
+    """One-sided derivatives (Richardson, both directions) for the columns where a cheap screen
+    sees the slope jump; ``None`` when no column does.
+
+    Central differences at a kink converge confidently to the average of the two slopes, so
+    the central estimate alone cannot tell a kink (any value between the slopes is a valid
+    subgradient) from a smooth point. The screen costs two evaluations per input.
+    """
+    flagged = []
+    for j in range(x0.size):
+        h = KINK_SCREEN_STEP * max(1.0, abs(x0[j]))
+        x = x0.copy()
+        try:
+            x[j] = x0[j] + h
+            forward = (flat_function(x) - value) / h
+            x[j] = x0[j] - h
+            backward = (value - flat_function(x)) / h
+        except Exception:  # noqa: BLE001 - outside the domain on one side: an edge, not a kink
+            continue
+        scale = np.abs(forward) + np.abs(backward)
+        finite = np.isfinite(forward) & np.isfinite(backward)
+        if np.any(finite & (np.abs(forward - backward) > KINK_SCREEN_RTOL * scale + 1e-8 * (1 + np.abs(value)))):
+            flagged.append(j)
+    if not flagged:
+        return None
+    columns = np.asarray(flagged)
+    plus, plus_error = finite_difference_jacobian(flat_function, x0, value.size, columns, step_direction=1)
+    minus, minus_error = finite_difference_jacobian(flat_function, x0, value.size, columns, step_direction=-1)
+    return {"columns": columns, "plus": plus, "plus_error": plus_error, "minus": minus, "minus_error": minus_error}
 
 
 def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction):

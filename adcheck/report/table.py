@@ -45,18 +45,27 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
     lines.append(summary_table(report, style, timings))
     if report.comparison.consensus:
         lines += ["", report.comparison.consensus + "."]
+    reference_is_odd = report.comparison.odd_one_out == ("fd",)
+    shown_causes: set = set()
     for verdict in report.comparison.verdicts:
         if verdict.status == Status.ERROR:
             where = f" ({verdict.location})" if verdict.location else ""
             lines += ["", style(f"{verdict.name}: error{where}", fg="red", bold=True), f"  {verdict.message}"]
         elif verdict.status == Status.DISAGREE:
-            lines += ["", style(f"{verdict.name} disagrees: {verdict.message}", fg="red", bold=True)]
-            lines.append(worst_entries_table(report, verdict))
+            if reference_is_odd and shown_causes:
+                continue  # every AD backend tells the same story: once is enough
+            heading = (f"finite differences disagree with every AD backend ({verdict.message})" if reference_is_odd
+                       else f"{verdict.name} disagrees: {verdict.message}")
+            lines += ["", style(heading, fg="red", bold=True)]
+            if verdict.mismatches:
+                lines.append(worst_entries_table(report, verdict))
             causes = [f for f in report.findings if verdict.name in f.explains]
+            shown_causes.add(verdict.name)
             if causes:
                 lines += ["Likely causes:"] + [f"  {f.format()}" for f in causes]
         elif verdict.status == Status.KINK:
             lines += ["", style(f"{verdict.name}: {verdict.message}", fg="yellow")]
+            lines += kink_lines(report, verdict)
             causes = [f for f in report.findings if verdict.name in f.explains]
             lines += [f"  {f.format()}" for f in causes]
     jacobians = _jacobians(report)
@@ -113,6 +122,22 @@ def worst_entries_table(report: RunReport, verdict: BackendVerdict) -> str:
     return table
 
 
+def kink_lines(report: RunReport, verdict: BackendVerdict) -> list[str]:
+    reference = report.run("fd")
+    one_sided = reference.extra.get("one_sided") if reference is not None else None
+    run = report.run(verdict.name)
+    if not one_sided or run is None:
+        return []
+    columns = list(one_sided["columns"])
+    lines = []
+    for i, j in verdict.kinks:
+        k = columns.index(j)
+        lines.append(f"  entry ({i}, {j}): {verdict.name} {entry_value(float(run.jacobian[i, j]))}; one-sided "
+                     f"derivatives {entry_value(float(one_sided['minus'][i, k]))} (left) and "
+                     f"{entry_value(float(one_sided['plus'][i, k]))} (right)")
+    return lines
+
+
 def _jacobians(report: RunReport) -> dict[str, np.ndarray]:
     return {r.name: r.jacobian for r in report.runs
             if r.jacobian is not None and r.status in (Status.REFERENCE, Status.COMPUTED)}
@@ -149,7 +174,7 @@ def verdict_line(report: RunReport, style) -> str:
     checked = [v.name for v in report.comparison.verdicts if v.status in (Status.AGREE, Status.KINK)]
     if not checked:
         return style("FAIL: no AD backend could be checked", fg="red", bold=True)
-    text = f"PASS: {', '.join(checked)} agree with finite differences"
+    text = f"PASS: {', '.join(checked)} {'agrees' if len(checked) == 1 else 'agree'} with finite differences"
     if kinks:
         text += " (at a kink: valid subgradients)"
     return style(text, fg="green", bold=True)

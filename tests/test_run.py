@@ -1,0 +1,113 @@
+"""`adcheck run` end to end: the motivating cumulative products, exit codes, the JSON schema."""
+
+import json
+
+import jsonschema
+import numpy as np
+import pytest
+
+from conftest import invoke
+
+TRUE_CUMPROD_JACOBIAN = [[1, 0, 0], [2, 1, 0], [6, 3, 2]]
+
+RUN_SCHEMA = {
+    "type": "object",
+    "required": ["schema", "target", "verdict", "backends", "jacobians", "fd_error", "findings"],
+    "properties": {
+        "schema": {"const": 1},
+        "target": {"type": "string"},
+        "verdict": {"enum": ["pass", "fail"]},
+        "backends": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "status", "max_abs_error", "max_rel_error", "worst_entry", "seconds", "message"],
+                "properties": {
+                    "status": {"enum": ["reference", "agree", "disagree", "kink", "error", "unavailable",
+                                        "not-applicable"]},
+                    "worst_entry": {"anyOf": [{"type": "null"}, {"type": "array", "items": {"type": "integer"},
+                                                                 "minItems": 2, "maxItems": 2}]},
+                },
+            },
+        },
+        "jacobians": {"type": "object", "additionalProperties": {"type": "array"}},
+        "fd_error": {"anyOf": [{"type": "null"}, {"type": "array"}]},
+        "findings": {
+            "type": "array",
+            "items": {"type": "object",
+                      "required": ["code", "severity", "path", "line", "col", "message", "explains"]},
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("func", ["ac_cumprod", "loop_cumprod", "slice_cumprod"])
+def test_cumprod_seed_jacobian_agrees_on_every_backend(func):
+    result = invoke("run", f"fixtures/cumprod.py:{func}", "--input", "[1,2,3]", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, RUN_SCHEMA)
+    statuses = {b["name"]: b["status"] for b in report["backends"]}
+    assert statuses == {"fd": "reference", "autograd": "agree", "jax-fwd": "agree", "jax-rev": "agree",
+                        "torch-fwd": "not-applicable", "torch-rev": "not-applicable"}
+    for name in ("fd", "autograd", "jax-fwd", "jax-rev"):
+        np.testing.assert_allclose(report["jacobians"][name], TRUE_CUMPROD_JACOBIAN, rtol=1e-9, atol=1e-12)
+    assert report["verdict"] == "pass"
+    assert report["inputs"][0]["promoted_from"] == "int64"
+
+
+def test_table_report_exact_text():
+    result = invoke("run", "fixtures/cumprod.py:ac_cumprod", "--input", "[1.0,2.0,3.0]", "--backend", "jax-rev",
+                    "--no-timings", "--no-lint")
+    assert result.exit_code == 0
+    assert result.stdout == """\
+adcheck run fixtures/cumprod.py:ac_cumprod
+inputs: 3 (3 values) -> outputs: 3 values; code written for numpy
+
+backend    status     max abs err    max rel err    worst entry
+---------  ---------  -------------  -------------  -------------
+fd         reference  -              -              -
+jax-rev    agree      6.22e-15       2.07e-15       (2, 1)
+
+Jacobians (rows: outputs, columns: inputs):
+fd        jax-rev
+1  0  0   1  0  0
+2  1  0   2  1  0
+6  3  2   6  3  2
+
+PASS: jax-rev agrees with finite differences
+"""
+
+
+def test_json_stdout_is_only_json_and_promotion_is_reported():
+    result = invoke("run", "fixtures/cumprod.py:loop_cumprod", "--input", "[1,2,3]", "--backend", "autograd",
+                    "--format", "json")
+    report = json.loads(result.stdout)
+    assert any("promoted to float64" in note for note in report["notes"])
+    assert report["fd_error"] is not None and len(report["fd_error"]) == 3
+
+
+def test_unknown_backend_is_a_usage_error_listing_known_names():
+    result = invoke("run", "fixtures/cumprod.py:ac_cumprod", "--input", "[1,2,3]", "--backend", "tensorflow")
+    assert result.exit_code == 2
+    assert "unknown backend 'tensorflow'" in result.stderr
+    assert "autograd, jax-fwd, jax-rev" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_several_arguments_and_wrt_choose_the_columns():
+    # f(x, y) = x * y: with --wrt 1 the Jacobian is d/dy only, i.e. diag(x).
+    result = invoke("run", "fixtures/multi_arg.py:scaled", "--input", "[1,2]", "--input", "[3,4]", "--wrt", "1",
+                    "--backend", "jax-rev", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    np.testing.assert_allclose(report["jacobians"]["jax-rev"], [[1, 0], [0, 2]])
+    assert [a["differentiated"] for a in report["inputs"]] == [False, True]
+
+
+def test_tuple_outputs_are_concatenated_in_order():
+    result = invoke("run", "fixtures/multi_arg.py:pair", "--input", "[1,2]", "--backend", "autograd",
+                    "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    np.testing.assert_allclose(report["jacobians"]["autograd"], [[2, 0], [0, 4], [1, 1]], rtol=1e-9)
