@@ -1,5 +1,203 @@
-"""Link findings to the disagreements they may explain (filled in by the explain issue)."""
+"""Link findings to the disagreements they may explain.
+
+Three sources: the runtime probes (sent back by the ``fd`` worker), ADC604 (an AD Jacobian with
+NaN/inf where finite differences are finite, read off the runs here) and the static lint of the
+target's file. Each finding's ``explains`` names the backends whose failure it may cause;
+``executed`` says whether its line ran in the plain-numpy call.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..model import FAILING, BackendRun, Comparison, Finding, Status
+from .probes import definition_line
+
+# Runtime findings that mean "the function is not a function": when every AD backend agrees
+# with the others and only FD is off, these explain FD.
+IMPURITY_CODES = frozenset({"ADC601", "ADC603"})
+RUNTIME_ERROR_CODES = frozenset({"ADC601", "ADC602", "ADC603", "ADC604", "ADC403"})
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
-def explain(target, runs, comparison, findings):
-    return tuple(findings)
+def explain(target, runs, comparison: Comparison, findings) -> tuple[Finding, ...]:
+    """Every finding, with ``explains`` and ``executed`` set, runtime first, then by relevance."""
+    reference = next((r for r in runs if r.status == Status.REFERENCE), None)
+    executed_lines = reference.extra.get("executed_lines") if reference is not None else None
+    failing = tuple(v.name for v in comparison.verdicts if v.status in FAILING)
+    kinked = tuple(v.name for v in comparison.verdicts if v.status == Status.KINK)
+
+    runtime = [_link_runtime(f, failing, comparison) for f in findings]
+    runtime += nan_findings(target, runs, reference)
+
+    static = []
+    executed_record = _ExecutedRecord(executed_lines) if executed_lines is not None else None
+    for finding in lint(target):
+        executed = executed_record.ran(finding) if executed_record is not None else None
+        if executed is False:
+            static.append(replace(finding, explains=(), executed=False))
+            continue
+        if finding.code == "ADC501":
+            explains = tuple(name for name in failing if name in finding.explains) if finding.explains else failing
+            static.append(replace(finding, explains=explains, executed=executed,
+                                  message=_rule_message(finding, explains, comparison)))
+        elif finding.code == "ADC301":
+            static.append(replace(finding, explains=kinked, executed=executed))
+        elif finding.severity == "info":
+            static.append(replace(finding, explains=(), executed=executed))
+        else:
+            static.append(replace(finding, explains=failing, executed=executed))
+
+    def order(item):
+        group, finding = item
+        return group, SEVERITY_ORDER.get(finding.severity, 3), finding.line, finding.code
+
+    ranked = [(0, f) for f in runtime] + [(1 if f.executed else 2, f) for f in static]
+    return tuple(f for _, f in sorted(ranked, key=order))
+
+
+def lint(target) -> list[Finding]:
+    """The static findings for the target's file; none while the lint module is not there."""
+    try:
+        from .rules import lint_file
+    except ImportError:
+        return []
+    return list(lint_file(Path(target.file), target.attribute))
+
+
+def _link_runtime(finding: Finding, failing: tuple[str, ...], comparison: Comparison) -> Finding:
+    if finding.code in IMPURITY_CODES and comparison.odd_one_out == ("fd",):
+        # FD sampled a function that changed under it. The AD backends are listed too: their
+        # "disagreement" is FD's fault, and the report shows causes under each of them.
+        return replace(finding, explains=("fd", *failing), executed=True)
+    if finding.code in RUNTIME_ERROR_CODES or finding.code == "ADC606":
+        return replace(finding, explains=failing, executed=True)
+    return replace(finding, explains=(), executed=True)
+
+
+def nan_findings(target, runs, reference: BackendRun | None) -> list[Finding]:
+    """ADC604: a backend's Jacobian or value is NaN/inf where the plain-numpy reference is finite."""
+    if reference is None or reference.jacobian is None:
+        return []
+    path = str(Path(target.file).resolve())
+    line = definition_line(path, target.attribute.split(".")[-1]) or 1
+    found = []
+    for run in runs:
+        if run.status != Status.COMPUTED or run.jacobian is None or run.jacobian.shape != reference.jacobian.shape:
+            continue
+        bad_values = 0
+        if run.value is not None and reference.value is not None and run.value.shape == reference.value.shape:
+            bad_values = int(np.sum(~np.isfinite(run.value) & np.isfinite(reference.value)))
+        bad = ~np.isfinite(run.jacobian) & np.isfinite(reference.jacobian)
+        if not bad.any() and not bad_values:
+            continue
+        parts = []
+        if bad.any():
+            i, j = (int(k) for k in np.argwhere(bad)[0])
+            kind = "NaN" if np.isnan(run.jacobian[i, j]) else "inf"
+            parts.append(f"{int(bad.sum())} of {bad.size} Jacobian entries are NaN/inf (first: entry ({i}, {j}) is "
+                         f"{kind}, fd {reference.jacobian[i, j]:.6g})")
+        if bad_values:
+            parts.append(f"{bad_values} output values are NaN/inf")
+        found.append(Finding("ADC604", "error", path, line, 1,
+                             f"{run.name}: " + "; ".join(parts) + " where finite differences are finite "
+                             "(a NaN in an unused branch, e.g. where(x > 0, sqrt(x), 0), reaches the derivative)",
+                             explains=(run.name,), executed=True))
+    return found
+
+
+def _rule_message(finding: Finding, explains: tuple[str, ...], comparison: Comparison) -> str:
+    """Add "only X, which uses this rule, disagrees" when every failing backend uses the rule."""
+    failing = {v.name for v in comparison.verdicts if v.status in FAILING}
+    if not finding.explains or not explains or set(explains) != failing:
+        return finding.message
+    names = " and ".join(explains) if len(explains) <= 2 else ", ".join(explains[:-1]) + " and " + explains[-1]
+    verb = "uses this rule, disagrees" if len(explains) == 1 else "use this rule, disagree"
+    return f"{finding.message} (only {names}, which {verb})"
+
+
+class _ExecutedRecord:
+    """Whether a finding's line ran in the plain-numpy call.
+
+    A line counts as run when it is in the trace, when it belongs to a statement that started on
+    a traced line, when it is the header (decorators, def line) of a function whose body ran, or
+    when it is module-level code (run at import). Derivative rules (ADC501) never run in the
+    plain-numpy call, so for them "did not run" means "unknown".
+    """
+
+    def __init__(self, executed_lines: dict[str, list[int]]):
+        self.lines = {str(Path(path).resolve()): set(numbers) for path, numbers in executed_lines.items()}
+        self._trees: dict[str, ast.Module | None] = {}
+
+    def ran(self, finding: Finding) -> bool | None:
+        path = str(Path(finding.path).resolve())
+        tree = self._tree(path)
+        if tree is None:
+            return None
+        lines = self.lines.get(path, set())
+        if finding.line in lines:
+            return True
+        function, statement = _enclosing(tree, finding.line)
+        if function is None:
+            return True  # module or class level: it ran when the module was imported
+        if statement is function:
+            result = any(n in lines for n in range(function.body[0].lineno, function.end_lineno + 1))
+        else:
+            start, end = _header_span(statement)
+            result = any(n in lines for n in range(start, end + 1))
+        if not result and finding.code == "ADC501":
+            return None
+        return result
+
+    def _tree(self, path: str) -> ast.Module | None:
+        if path not in self._trees:
+            try:
+                self._trees[path] = ast.parse(Path(path).read_text(encoding="utf-8"))
+            except (OSError, SyntaxError, UnicodeDecodeError):
+                self._trees[path] = None
+        return self._trees[path]
+
+
+def _header_span(node: ast.stmt) -> tuple[int, int]:
+    """The lines of a statement up to its body (all of it for a simple statement)."""
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    body = getattr(node, "body", None)
+    if isinstance(body, list) and body:
+        return start, max(start, body[0].lineno - 1)
+    return start, node.end_lineno or node.lineno
+
+
+def _enclosing(tree: ast.Module, line: int):
+    """(innermost function containing ``line``, innermost statement containing it)."""
+    function = statement = None
+    nodes = list(tree.body)
+    while nodes:
+        inner = None
+        for node in nodes:
+            if not isinstance(node, ast.stmt):
+                continue
+            start, _ = _header_span(node)
+            if start <= line <= (node.end_lineno or node.lineno):
+                inner = node
+                break
+        if inner is None:
+            break
+        statement = inner
+        start, header_end = _header_span(inner)
+        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            if line <= header_end:
+                # A decorator or def line: it belongs to the function; judged by whether its body ran.
+                return inner, inner
+            function = inner
+        if line <= header_end:
+            break
+        nodes = []
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            for child in getattr(inner, field, None) or []:
+                # except/case clauses are not statements: their bodies are.
+                nodes.extend(child.body if isinstance(child, (ast.ExceptHandler, ast.match_case)) else [child])
+    return function, statement

@@ -1,5 +1,518 @@
-"""Runtime probes (filled in by the explain issue)."""
+"""Runtime probes: call the user's function a few more times and watch what changes.
+
+They run in the plain-numpy ``fd`` worker *after* the reference value and FD Jacobian are done,
+on a FRESH import of the user's module (a second ``UserCodeLoader``). Why a fresh import: the FD
+has already called the function hundreds of times, so the worker's own copy carries whatever
+state those calls left; a fresh copy starts exactly where the reference's first call started, so
+``before -> after`` in a message is the state of one call from import, and nothing the probes do
+can reach the reference (which is finished anyway). Every call gets fresh copies of the inputs.
+
+The first probe call is traced (``sys.settrace``, frames of files under the target's root only)
+to record which lines of the user's code ran. It is a call on a fresh import with the reference's
+input, so it runs the same lines as the reference's first call, without slowing the FD down.
+
+Codes (severity): ADC601 impure (error), ADC602 input mutated (error), ADC603 state changed
+(error), ADC605 integer input promoted (info), ADC606 float32 precision (info), ADC403 with a
+runtime message when a jitted value differs from the un-jitted one (error). ADC604 (NaN/inf in an
+AD Jacobian where FD is finite) needs every backend's result and is computed in ``link``.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..model import Finding
+
+MAX_REPR = 60  # characters of a value shown in a message
+MAX_STATE_FINDINGS = 8  # ADC603 findings per run: the first few name the problem
 
 
-def run_probes(task, value):
-    return []
+@dataclass
+class ProbeResult:
+    findings: list[Finding] = field(default_factory=list)
+    executed_lines: dict[str, list[int]] | None = None  # {path: sorted line numbers}
+
+
+def run_probes(task, value) -> list[Finding]:
+    """The probe findings for ``task`` (the reference's first value is ``value``)."""
+    return probe(task, value).findings
+
+
+def probe(task, value) -> ProbeResult:
+    """Findings and the lines of user code that ran, from a fresh import of the user's module."""
+    from ..backends.worker import UserCodeLoader
+
+    result = ProbeResult()
+    root = task.target.root.resolve()
+    result.findings += _argument_findings(task)
+    try:
+        loader = UserCodeLoader(task.target, "numpy")
+        func = loader.load()
+    except Exception:  # noqa: BLE001 - the reference imported it; a second import failing is no finding
+        return result
+    site = _Site(task.target, func, loader, root)
+
+    make_args = _argument_maker(task)
+    before = _snapshot(site)
+    args = make_args()
+    pristine = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
+    try:
+        first, lines = _traced(lambda: _flat_output(func(*_convert(args, task.framework))), root)
+    except Exception:  # noqa: BLE001 - a probe call that fails tells us nothing more than fd did
+        return result
+    result.executed_lines = lines
+    after = _snapshot(site)
+
+    result.findings += _mutation_findings(site, args, pristine)
+    state = _state_findings(site, before, after)
+    result.findings += state
+
+    try:
+        second = _flat_output(func(*_convert(make_args(), task.framework)))
+    except Exception:  # noqa: BLE001
+        second = None
+    differs = [(label, v) for label, v in (("the reference's first call", value), ("a second call", second))
+               if v is not None and _values_differ(first, v)]
+    if differs:
+        label, other = differs[0]
+        k = _first_difference(first, other)
+        cause = "the function keeps state between calls (see ADC603)" if state else "randomness, time or a cache?"
+        result.findings.append(site.finding(
+            "ADC601", "error",
+            f"two identical calls return different values: output {k} is {_short(first[k])}, then {_short(other[k])} "
+            f"in {label}; {cause}"))
+    if second is not None:
+        result.findings += _jit_findings(site, task, make_args, second)
+    return result
+
+
+# --- where things are in the user's file ------------------------------------------------------
+
+
+class _Site:
+    """The target, its module, and where names are defined in its file."""
+
+    def __init__(self, target, func, loader, root: Path):
+        self.target = target
+        self.func = func
+        self.root = root
+        self.loader = loader
+        self.path = str(Path(target.file).resolve())
+        self.module = next((m for m in loader.modules.values()
+                            if getattr(m, "__file__", None) and Path(m.__file__).resolve() == Path(self.path)), None)
+        self._trees: dict[str, ast.Module | None] = {}
+
+    def tree(self, path: str) -> ast.Module | None:
+        if path not in self._trees:
+            try:
+                self._trees[path] = ast.parse(Path(path).read_text(encoding="utf-8"))
+            except (OSError, SyntaxError, UnicodeDecodeError):
+                self._trees[path] = None
+        return self._trees[path]
+
+    def is_user_file(self, filename: str | None) -> bool:
+        if not filename:
+            return False
+        path = Path(filename)
+        return path.is_absolute() and path.resolve().is_relative_to(self.root) and "site-packages" not in path.parts
+
+    def target_line(self) -> int:
+        name = self.target.attribute.split(".")[-1]
+        return definition_line(self.path, name, self.tree(self.path)) or 1
+
+    def finding(self, code, severity, message, path=None, line=None) -> Finding:
+        return Finding(code, severity, path or self.path, line or self.target_line(), 1, message)
+
+
+def definition_line(path: str, name: str, tree: ast.Module | None = None) -> int | None:
+    """The line that defines ``name`` at module level of ``path`` (def, class or assignment), else anywhere."""
+    if tree is None:
+        try:
+            tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            return None
+
+    def defines(node) -> bool:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return node.name == name
+        if isinstance(node, ast.Assign):
+            return any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+        if isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            return isinstance(node.target, ast.Name) and node.target.id == name
+        return False
+
+    for node in tree.body:
+        if defines(node):
+            return node.lineno
+    for node in ast.walk(tree):
+        if defines(node):
+            return node.lineno
+    return None
+
+
+def _def_line(code: types.CodeType) -> int:
+    """The ``def`` line of a function (``co_firstlineno`` is the first decorator's)."""
+    try:
+        lines = Path(code.co_filename).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return code.co_firstlineno
+    for number in range(code.co_firstlineno, min(len(lines), code.co_firstlineno + 50) + 1):
+        text = lines[number - 1].lstrip()
+        if text.startswith(("def ", "async def ")) or "lambda" in text:
+            return number
+    return code.co_firstlineno
+
+
+# --- calling ---------------------------------------------------------------------------------
+
+
+def _argument_maker(task):
+    """Fresh copies of the reference's arguments, in the dtype the fd worker calls with."""
+    arguments = task.arguments
+    dtype = np.result_type(*(arguments.values[i] for i in arguments.wrt))
+    x0 = arguments.flat().astype(np.float64)
+
+    def make():
+        pieces = arguments.unflatten(np.array(x0, dtype=dtype, copy=True))
+        return [np.array(p, copy=True) for p in pieces]
+
+    return make
+
+
+def _convert(args, framework: str):
+    if framework != "torch":
+        return args
+    import torch
+
+    return [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args]
+
+
+def _flat_output(out) -> np.ndarray:
+    from ..backends.common import to_numpy
+    from ..backends.worker import output_parts
+
+    return np.concatenate([to_numpy(p).astype(np.float64, copy=False).ravel() for p in output_parts(out)])
+
+
+def _traced(call, root: Path):
+    """Run ``call()`` recording the lines executed in files under ``root``."""
+    lines: dict[str, set[int]] = {}
+    user: dict[str, str | None] = {}  # co_filename -> resolved path, or None for library code
+
+    def resolve(filename: str) -> str | None:
+        if filename not in user:
+            path = Path(filename)
+            inside = path.is_absolute() and "site-packages" not in path.parts and path.resolve().is_relative_to(root)
+            user[filename] = str(path.resolve()) if inside else None
+        return user[filename]
+
+    def local(frame, event, arg):
+        if event == "line":
+            lines[resolve(frame.f_code.co_filename)].add(frame.f_lineno)
+        return local
+
+    def global_trace(frame, event, arg):
+        path = resolve(frame.f_code.co_filename)
+        if path is None:
+            return None
+        lines.setdefault(path, set()).add(frame.f_lineno)
+        return local
+
+    previous = sys.gettrace()
+    sys.settrace(global_trace)
+    try:
+        out = call()
+    finally:
+        sys.settrace(previous)
+    return out, {path: sorted(numbers) for path, numbers in lines.items()}
+
+
+def _values_differ(a: np.ndarray, b: np.ndarray) -> bool:
+    """Outside float64 comparison tolerance (two calls of the same code in numpy agree bit for bit;
+    the tolerance only keeps threaded reductions from raising a false alarm)."""
+    from ..compare import tolerances
+
+    if a.shape != b.shape:
+        return True
+    rtol, atol = tolerances(b, np.float64)
+    same = (np.abs(a - b) <= atol + rtol * np.abs(b)) | (np.isnan(a) & np.isnan(b)) | (a == b)
+    return not bool(np.all(same))
+
+
+def _first_difference(a: np.ndarray, b: np.ndarray) -> int:
+    if a.shape != b.shape:
+        return 0
+    bad = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    return int(np.argmax(bad))
+
+
+# --- findings --------------------------------------------------------------------------------
+
+
+def _argument_findings(task) -> list[Finding]:
+    from ..compare import TOLERANCES
+
+    path = str(Path(task.target.file).resolve())
+    line = definition_line(path, task.target.attribute.split(".")[-1]) or 1
+    findings = []
+    for info in task.arguments.info:
+        if not info.differentiated:
+            continue
+        if info.promoted_from:
+            findings.append(Finding(
+                "ADC605", "info", path, line, 1,
+                f"argument {info.index} is {info.promoted_from}; promoted to {info.dtype} to differentiate it "
+                "(integer arithmetic in the function, such as // or indexing, is not differentiable)"))
+        elif info.dtype == "float32":
+            rtol = TOLERANCES[np.dtype(np.float32)].rtol
+            findings.append(Finding(
+                "ADC606", "info", path, line, 1,
+                f"argument {info.index} is float32: derivatives are compared to float32 precision (rtol {rtol:g}); "
+                "pass float64 for a sharper check"))
+    return findings
+
+
+def _mutation_findings(site: _Site, args, pristine) -> list[Finding]:
+    findings = []
+    for index, (now, before) in enumerate(zip(args, pristine)):
+        if isinstance(before, np.ndarray) and not np.array_equal(now, before, equal_nan=True):
+            k = _first_difference(np.ravel(now), np.ravel(before))
+            findings.append(site.finding(
+                "ADC602", "error",
+                f"the call modified argument {index} in place (entry {k}: {_short(np.ravel(before)[k])} -> "
+                f"{_short(np.ravel(now)[k])}); AD backends see the input before the change"))
+    return findings
+
+
+def _state_findings(site: _Site, before: dict, after: dict) -> list[Finding]:
+    findings = []
+    for key, (label, path, line, old) in before.items():
+        if key not in after:
+            continue
+        new = after[key][3]
+        if not _same(old, new):
+            findings.append(Finding("ADC603", "error", path, line, 1,
+                                    f"state changed by one call: {label} changed {_short(old)} -> {_short(new)}"))
+    for key, (label, path, line, new) in after.items():
+        if key not in before:
+            findings.append(Finding("ADC603", "error", path, line, 1,
+                                    f"state changed by one call: {label} was created ({_short(new)})"))
+    return findings[:MAX_STATE_FINDINGS]
+
+
+def _jit_findings(site: _Site, task, make_args, jitted_value: np.ndarray) -> list[Finding]:
+    """A jitted function compared with the same call op by op: a stale trace shows as a difference."""
+    if not _uses_jit(site):
+        return []
+    try:
+        import jax
+
+        with jax.disable_jit():
+            eager = _flat_output(site.func(*_convert(make_args(), task.framework)))
+    except Exception:  # noqa: BLE001 - code that only runs jitted is not this probe's business
+        return []
+    if not _values_differ(jitted_value, eager):
+        return []
+    k = _first_difference(jitted_value, eager)
+    return [site.finding(
+        "ADC403", "error",
+        f"jitted value differs from un-jitted value (output {k}: {_short(jitted_value[k])} jitted, "
+        f"{_short(eager[k])} under jax.disable_jit()): stale global captured at trace time")]
+
+
+def _uses_jit(site: _Site) -> bool:
+    if "jax" not in sys.modules:
+        return False
+    obj = site.func
+    if hasattr(obj, "lower") and hasattr(obj, "__wrapped__"):
+        return True
+    try:
+        source = Path(site.path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "jit" in source
+
+
+# --- state snapshots -------------------------------------------------------------------------
+
+
+def _snapshot(site: _Site) -> dict:
+    """{key: (label, path, line, copy of the value)} for the state the target can read or write."""
+    state: dict = {}
+    seen_code: set = set()
+    seen_objects: set[int] = set()
+
+    def user_function(obj) -> types.FunctionType | None:
+        for _ in range(10):  # unwrap bound methods, jit/lru_cache wrappers, autograd primitives, custom_vjp
+            if isinstance(obj, types.FunctionType):
+                return obj if site.is_user_file(obj.__code__.co_filename) else None
+            inner = (getattr(obj, "__func__", None) or getattr(obj, "__wrapped__", None) or getattr(obj, "fun", None))
+            if inner is None or inner is obj:
+                return None
+            obj = inner
+        return None
+
+    def add(key, label, path, line, value):
+        try:
+            state[key] = (label, path, line, _freeze(value))
+        except Exception:  # noqa: BLE001 - a value we cannot copy is a value we cannot watch
+            pass
+
+    def visit_instance(obj, label, path, line):
+        if id(obj) in seen_objects:
+            return
+        seen_objects.add(id(obj))
+        attributes = getattr(obj, "__dict__", None)
+        if isinstance(attributes, dict):
+            for attr, value in list(attributes.items()):
+                add(("attr", id(obj), attr), f"{label}: attribute {attr}", path, line, value)
+        for member in vars(type(obj)).values():
+            function = user_function(member)
+            if function is not None:
+                visit_function(function)
+
+    def visit_function(function: types.FunctionType):
+        code = function.__code__
+        if code in seen_code:
+            return
+        seen_code.add(code)
+        path = str(Path(code.co_filename).resolve())
+        line = _def_line(code)
+        for name, cell in zip(code.co_freevars, function.__closure__ or ()):
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            add(("cell", id(cell)), f"closure variable {name} of {function.__name__}", path, line, value)
+            reach(value, f"closure variable {name}", path, line)
+        for i, value in enumerate(function.__defaults__ or ()):
+            add(("default", code, i), f"default argument {i} of {function.__name__}", path, line, value)
+        for name, value in (function.__kwdefaults__ or {}).items():
+            add(("kwdefault", code, name), f"default argument {name} of {function.__name__}", path, line, value)
+        module_globals = function.__globals__
+        module_file = module_globals.get("__file__")
+        for name in sorted(_names_read(code)):
+            if name not in module_globals:
+                continue
+            value = module_globals[name]
+            global_line = definition_line(module_file, name, site.tree(module_file)) if module_file else None
+            where = str(Path(module_file).resolve()) if module_file else path
+            if isinstance(value, (types.ModuleType, type)) or callable(value) and user_function(value) is not None:
+                if isinstance(value, type):
+                    for member in vars(value).values():
+                        inner = user_function(member)
+                        if inner is not None:
+                            visit_function(inner)
+                elif not isinstance(value, types.ModuleType):
+                    visit_function(user_function(value))
+                    reach_wrapper(value, name, where, global_line or line)
+                continue
+            add(("global", id(module_globals), name), f"global {name}", where, global_line or line, value)
+            reach(value, f"{type(value).__name__} instance {name}", where, global_line or line)
+
+    def reach_wrapper(obj, name, path, line):
+        # functools.lru_cache and friends keep their cache outside __dict__: watch its size.
+        info = getattr(obj, "cache_info", None)
+        if callable(info):
+            try:
+                add(("cache", id(obj)), f"cache of {name} (entries)", path, line, info().currsize)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def reach(value, label, path, line):
+        if _is_user_instance(value, site):
+            visit_instance(value, label, path, line)
+
+    target = site.func
+    target_line = site.target_line()
+    # Module-level instances first, so a bound method's object is named where it is defined.
+    if site.module is not None:
+        for name, value in list(vars(site.module).items()):
+            if _is_user_instance(value, site):
+                visit_instance(value, f"{type(value).__name__} instance {name}", site.path,
+                               definition_line(site.path, name, site.tree(site.path)) or 1)
+    function = user_function(target)
+    if function is not None:
+        visit_function(function)
+    bound_self = getattr(target, "__self__", None)
+    if bound_self is not None and _is_user_instance(bound_self, site):
+        visit_instance(bound_self, f"{type(bound_self).__name__} instance (bound to the target)", site.path, target_line)
+    if _is_user_instance(target, site):
+        visit_instance(target, f"{type(target).__name__} instance {site.target.attribute}", site.path, target_line)
+    reach_wrapper(target, site.target.attribute, site.path, target_line)
+    return state
+
+
+def _names_read(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names_read(const)
+    return names
+
+
+def _is_user_instance(value, site: _Site) -> bool:
+    cls = type(value)
+    if isinstance(value, (type, types.ModuleType, types.FunctionType)):
+        return False
+    module = sys.modules.get(cls.__module__)
+    return site.is_user_file(getattr(module, "__file__", None)) and any(
+        m is module for m in site.loader.modules.values())
+
+
+def _freeze(value):
+    """A copy to compare with later: arrays and containers deep-copied, the rest as is."""
+    if isinstance(value, (types.ModuleType, types.FunctionType, type)):
+        raise TypeError("not state")
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, dict, set, tuple, bytearray)):
+        return copy.deepcopy(value)
+    if hasattr(value, "detach") and hasattr(value, "clone"):  # a torch tensor
+        return value.detach().clone()
+    return value
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if hasattr(a, "detach") and hasattr(a, "clone"):
+        import torch
+
+        return a.shape == b.shape and bool(torch.equal(a, b))
+    try:
+        result = a == b
+        if isinstance(result, bool):
+            return result or (isinstance(a, float) and a != a and b != b)
+        return bool(np.all(result))
+    except Exception:  # noqa: BLE001 - objects without equality: compare what they show
+        return repr(a) == repr(b)
+
+
+def _short(value) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        text = np.array2string(value, threshold=6, edgeitems=2, precision=6, separator=", ").replace("\n", "")
+    else:
+        try:
+            text = repr(value)
+        except Exception:  # noqa: BLE001
+            text = f"<{type(value).__name__}>"
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REPR else text[: MAX_REPR - 3] + "..."

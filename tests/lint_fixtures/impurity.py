@@ -1,0 +1,87 @@
+"""ADC401-ADC404."""
+
+import functools
+import os
+import random
+import time
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+RNG = np.random.default_rng(0)
+CONFIG = {"scale": 2.0}
+SCALE = 3.0
+COUNTER = 0
+MEMO = {}
+
+
+def noisy(x):
+    return x + np.random.randn(3) + random.random()  # expect: ADC401 ADC401
+
+
+def generator_draw(x):
+    return x + RNG.normal(size=3)  # expect: ADC401
+
+
+def seeded_locally(x):
+    rng = np.random.default_rng(0)
+    return x + rng.normal(size=3)
+
+
+def jax_random_is_pure(x, key):
+    return x + jax.random.normal(key, x.shape)
+
+
+@functools.lru_cache(maxsize=None)  # expect: ADC402
+def cached(n):
+    return n * 2
+
+
+@lru_cache  # expect: ADC402
+def cached_bare(n):
+    return n * 2
+
+
+def memo(x, key):
+    if key in MEMO:  # expect: ADC402
+        return MEMO[key]
+    MEMO[key] = value = x * 2.0  # expect: ADC103
+    return value
+
+
+def constant_lookup(x, name):
+    if name in ("a", "b"):
+        return x
+    return x * SCALE
+
+
+@jax.jit
+def jitted(x):
+    return x * CONFIG["scale"] + SCALE  # expect: ADC403
+
+
+def bump():
+    global COUNTER
+    COUNTER += 1  # expect: ADC102
+
+
+def reads_counter(x):
+    return x * COUNTER  # expect: ADC403
+
+
+jitted_counter = jax.jit(reads_counter)
+
+
+def not_jitted(x):
+    return x * CONFIG["scale"]
+
+
+def io(x):
+    start = time.time()  # expect: ADC404
+    scale = float(os.environ.get("SCALE", "1"))  # expect: ADC404
+    with open("weights.txt") as handle:  # expect: ADC404
+        handle.read()
+    print("elapsed", start)
+    return x * scale

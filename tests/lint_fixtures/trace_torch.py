@@ -1,0 +1,23 @@
+"""ADC202 and ADC203 in torch code."""
+
+import torch
+
+
+def to_numpy(x):
+    return x.detach().numpy()  # expect: ADC202 ADC203
+
+
+def no_grad(x):
+    with torch.no_grad():  # expect: ADC203
+        y = x * 2.0
+    return y + x.data  # expect: ADC203
+
+
+@torch.no_grad()  # expect: ADC203
+def decorated(x):
+    return x * 2.0
+
+
+def differentiable(x):
+    y = torch.sin(x) * x
+    return torch.sum(y**2) + x.sum()

@@ -1,0 +1,70 @@
+"""End to end: ``adcheck run`` on fixtures whose disagreement has a cause the report must name."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import FIXTURES, invoke
+
+
+def run(target: str, *args: str):
+    return invoke("run", f"{FIXTURES}/{target}", "--no-timings", *args)
+
+
+def needs_rules():
+    """ADC3xx/5xx come from the static lint (adcheck/explain/rules.py)."""
+    return pytest.importorskip("adcheck.explain.rules")
+
+
+def test_shared_accumulator_report_names_the_changed_attribute():
+    result = run("stateful.py:shared_cumprod", "--input", "[1,2,3]", "--backend", "autograd")
+    assert "stateful.py:15:1: ADC603 state changed by one call: Accu instance ACC: attribute a changed 1.0 -> 6.0" \
+        in result.stdout
+    assert "ADC601" in result.stdout
+
+
+def test_shared_accumulator_fails():
+    result = run("stateful.py:shared_cumprod", "--input", "[1,2,3]", "--backend", "autograd")
+    assert result.exit_code == 1
+
+
+def test_where_nan_trap_fails_and_names_the_nan():
+    # jax-rev only: jax-fwd is not fooled by the trap (the tangent of the unused branch is dropped).
+    result = run("nan_where.py:safe_sqrt", "--input", "[-1.0, 4.0]", "--backend", "jax-rev")
+    assert result.exit_code == 1
+    assert "ADC604 jax-rev:" in result.stdout
+
+
+def test_where_nan_trap_names_the_where_line():
+    needs_rules()
+    result = run("nan_where.py:safe_sqrt", "--input", "[-1.0, 4.0]", "--backend", "jax-rev")
+    assert "nan_where.py:7:" in result.stdout and "ADC302" in result.stdout
+
+
+def test_wrong_custom_vjp_fails_on_jax_rev_only():
+    result = run("wrong_rules.py:sin_sum", "--input", "[0.5, 1.0]", "--backend", "jax-fwd", "--backend", "jax-rev")
+    assert result.exit_code == 1
+    assert "jax-fwd    not-applicable" in result.stdout  # custom_vjp has no forward mode
+    assert "FAIL: jax-rev" in result.stdout
+
+
+def test_wrong_custom_vjp_names_the_rule():
+    needs_rules()
+    result = run("wrong_rules.py:sin_sum", "--input", "[0.5, 1.0]", "--backend", "jax-rev")
+    assert "ADC501" in result.stdout
+    assert "only jax-rev, which uses this rule, disagrees" in result.stdout
+
+
+def test_wrong_autograd_rule_fails_on_autograd_only():
+    result = run("wrong_rules_autograd.py:exp_sum", "--input", "[0.5, 1.0]", "--backend", "autograd",
+                 "--backend", "jax-rev")
+    assert result.exit_code == 1
+    assert "FAIL: autograd" in result.stdout
+
+
+def test_wrong_autograd_rule_names_the_rule():
+    needs_rules()
+    result = run("wrong_rules_autograd.py:exp_sum", "--input", "[0.5, 1.0]", "--backend", "autograd",
+                 "--backend", "jax-rev")
+    assert "ADC501" in result.stdout
+    assert "only autograd, which uses this rule, disagrees" in result.stdout
