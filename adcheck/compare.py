@@ -5,7 +5,7 @@ Pure functions over arrays: nothing here prints or exits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -211,3 +211,40 @@ def _all_agree_with_each_other(computed, dtype, rtol, atol) -> bool:
         if not np.all(np.abs(other.jacobian - first.jacobian) <= bound):
             return False
     return True
+
+
+def compare_second_order(runs, dtype=np.float64, rtol=None, atol=None) -> Comparison | None:
+    """``--order 2``: each backend's second derivative against FD of its own first derivative,
+    then against the other backends' second derivatives."""
+    verdicts, computed = [], []
+    for run in runs:
+        data = run.extra.get("order2") if run.status == Status.COMPUTED else None
+        if data is None:
+            continue
+        own_reference = BackendRun("fd", Status.REFERENCE, value=data["value"], jacobian=data["fd"],
+                                   error=data["fd_error"])
+        second = BackendRun(run.name, Status.COMPUTED, run.seconds, value=data["value"], jacobian=data["jacobian"])
+        verdict = _judge(second, own_reference, dtype, rtol, atol, None)
+        if verdict.status == Status.DISAGREE:
+            verdict = replace(verdict, message=f"differs from FD of its own first derivative: {verdict.message}")
+        verdicts.append(verdict)
+        computed.append(second)
+    if not verdicts:
+        return None
+    # Across backends: a second derivative that passes its own check but differs from the
+    # others' means the first derivatives differ too (the first-order table says which).
+    by_name = {v.name: v for v in verdicts}
+    for k, run in enumerate(computed):
+        others = [o for o in computed if o.name != run.name and by_name[o.name].status == Status.AGREE]
+        differing = [o.name for o in others
+                     if not np.all(np.abs(o.jacobian - run.jacobian) <= entry_bound(o.jacobian, np.zeros_like(o.jacobian), dtype, rtol, atol))]
+        if differing and by_name[run.name].status == Status.AGREE and len(differing) == len(others):
+            by_name[run.name] = replace(by_name[run.name], status=Status.DISAGREE,
+                                        message=f"differs from {', '.join(differing)}")
+    verdicts = [by_name[v.name] for v in verdicts]
+    failing = tuple(v.name for v in verdicts if v.status in FAILING)
+    passing = [v.name for v in verdicts if v.status not in FAILING]
+    consensus = ""
+    if failing and passing:
+        consensus = f"second derivatives: {', '.join(failing)} {'disagrees' if len(failing) == 1 else 'disagree'}; {', '.join(passing)} agree"
+    return Comparison(tuple(verdicts), failing, consensus)

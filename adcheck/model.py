@@ -140,10 +140,12 @@ class RunReport:
     findings: tuple[Finding, ...] = ()
     notes: tuple[str, ...] = ()
     source: Location | None = None  # where the function is defined
+    second_order: Comparison | None = None  # --order 2
 
     @property
     def failed(self) -> bool:
-        return self.comparison.failed
+        second = self.second_order is not None and any(v.status in FAILING for v in self.second_order.verdicts)
+        return self.comparison.failed or second
 
     def run(self, name: str) -> BackendRun | None:
         return next((r for r in self.runs if r.name == name), None)

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import backends as backend_registry
 from .backends.worker import Task, run_tasks
-from .compare import OneSided, compare
+from .compare import OneSided, compare, compare_second_order
 from .errors import AdcheckError, ExitCode
 from .inputs import Arguments
 from .loader import Target, detect_framework, parse_target
@@ -38,6 +38,7 @@ class RunOptions:
     atol: float | None = None
     memory_limit: int | None = None
     lint: bool = True
+    order: int = 1  # 2: also check second derivatives
 
 
 class FunctionCannotBeCalled(AdcheckError):
@@ -63,7 +64,8 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
                 backend.name, Status.UNAVAILABLE,
                 message=f"{backend.package} is not installed" + (" (pip install 'adcheck[torch]')" if backend.package == "torch" else ""))
         else:
-            tasks.append(Task(backend.name, target, arguments, framework, memory_limit=memory_limit))
+            tasks.append(Task(backend.name, target, arguments, framework, memory_limit=memory_limit,
+                              options={"order": options.order}))
 
     _share_cores(len(tasks))
     computed = {run.name: run for run in run_tasks(tasks, options.timeout, on_done=on_done)}
@@ -78,6 +80,7 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
     if reference is not None and reference.extra.get("one_sided"):
         one_sided = OneSided(**reference.extra["one_sided"])
     comparison = compare(runs, dtype, options.rtol, options.atol, one_sided)
+    second_order = compare_second_order(runs, dtype, options.rtol, options.atol) if options.order == 2 else None
 
     findings = ()
     if reference is not None:
@@ -100,6 +103,7 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
         findings=findings,
         notes=notes,
         source=_definition_line(target),
+        second_order=second_order,
     )
 
 

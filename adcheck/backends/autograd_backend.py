@@ -30,4 +30,26 @@ def compute(task: Task) -> BackendRun:
     basis = np.eye(value.size)
     jac = np.stack([np.asarray(vjp(row), dtype=np.float64) for row in basis]) if value.size else np.zeros((0, x0.size))
     check_shapes(value, jac, x0.size)
-    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, value=value, jacobian=jac)
+    extra = {}
+    if task.options.get("order") == 2:
+        extra["order2"] = _second_order(flat_function, x0, value.size)
+    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, value=value, jacobian=jac,
+                      extra=extra)
+
+
+def _second_order(flat_function, x0: np.ndarray, n_outputs: int) -> dict:
+    import autograd.numpy as anp
+    from autograd import grad, jacobian
+
+    from .second_order import direction, second_order_result
+
+    if n_outputs == 1:
+        def first_derivative(x):
+            return grad(lambda z: flat_function(z)[0])(x)
+    else:
+        v = direction(x0.size)
+
+        def first_derivative(x):
+            return anp.dot(jacobian(flat_function)(x), v)
+
+    return second_order_result(first_derivative, jacobian(first_derivative)(x0), x0)

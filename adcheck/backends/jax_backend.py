@@ -30,12 +30,7 @@ def compute(task: Task) -> BackendRun:
     mode = "fwd" if task.backend == "jax-fwd" else "rev"
     x0 = task.arguments.flat().copy()
     try:
-        try:
-            value, jac = _jacobian(task, x0, mode, jit=True)
-        except Exception as exc:  # noqa: BLE001 - decide here whether it is a tracing limit
-            if type(exc).__name__ not in _TRACING_ERRORS:
-                raise
-            value, jac = _jacobian(task, x0, mode, jit=False)
+        value, jac = _traced(task, x0, lambda f: _first_order(f, mode))
     except TypeError as exc:
         if mode == "fwd" and "custom_vjp" in str(exc):
             return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start,
@@ -44,14 +39,18 @@ def compute(task: Task) -> BackendRun:
     value = np.asarray(value, dtype=np.float64).ravel()
     jac = np.asarray(jac, dtype=np.float64).reshape(value.size, x0.size)
     check_shapes(value, jac, x0.size)
-    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, value=value, jacobian=jac)
+    extra = {}
+    if task.options.get("order") == 2:
+        extra["order2"] = _second_order(task, x0, mode, value.size)
+    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, value=value, jacobian=jac,
+                      extra=extra)
 
 
-def _jacobian(task: Task, x0: np.ndarray, mode: str, jit: bool):
-    import jax
+def _flat_function(task: Task):
+    """The user's function, freshly imported, as ``x_flat -> concatenated flat outputs`` in jax."""
     import jax.numpy as jnp
 
-    func = load_user_function(task)  # a fresh import for each attempt
+    func = load_user_function(task)
     arguments = task.arguments
 
     def flat_function(x):
@@ -62,6 +61,26 @@ def _jacobian(task: Task, x0: np.ndarray, mode: str, jit: bool):
         parts = output_parts(func(*args))
         return jnp.concatenate([jnp.ravel(jnp.asarray(p)) for p in parts])
 
+    return flat_function
+
+
+def _traced(task: Task, x0: np.ndarray, build):
+    """Run ``build(flat_function)(x0)`` under jit, or op by op when the code cannot be traced."""
+    import jax
+    import jax.numpy as jnp
+
+    try:
+        return jax.device_get(jax.jit(build(_flat_function(task)))(jnp.asarray(x0)))
+    except Exception as exc:  # noqa: BLE001 - decide here whether it is a tracing limit
+        if type(exc).__name__ not in _TRACING_ERRORS:
+            raise
+    return jax.device_get(build(_flat_function(task))(jnp.asarray(x0)))  # a fresh import: no stale state
+
+
+def _first_order(flat_function, mode: str):
+    import jax
+    import jax.numpy as jnp
+
     def forward(x):
         value, pushforward = jax.linearize(flat_function, x)
         return value, jax.vmap(pushforward, out_axes=1)(jnp.eye(x.size, dtype=x.dtype))
@@ -70,8 +89,31 @@ def _jacobian(task: Task, x0: np.ndarray, mode: str, jit: bool):
         value, pullback = jax.vjp(flat_function, x)
         return value, jax.vmap(pullback)(jnp.eye(value.size, dtype=value.dtype))[0]
 
-    computation = forward if mode == "fwd" else reverse
-    if jit:
-        computation = jax.jit(computation)
-    value, jac = computation(jnp.asarray(x0))
-    return jax.device_get(value), jax.device_get(jac)
+    return forward if mode == "fwd" else reverse
+
+
+def _second_order(task: Task, x0: np.ndarray, mode: str, n_outputs: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    from .second_order import direction, second_order_result
+
+    differentiate = jax.jacfwd if mode == "fwd" else jax.jacrev
+    v = jnp.asarray(direction(x0.size))
+
+    def first_derivative_of(flat_function):
+        if n_outputs == 1:
+            return lambda x: differentiate(flat_function)(x)[0]
+        if mode == "fwd":
+            return lambda x: jax.jvp(flat_function, (x,), (v,))[1]
+        return lambda x: differentiate(flat_function)(x) @ v
+
+    second = _traced(task, x0, lambda f: differentiate(first_derivative_of(f)))
+    first = jax.jit(first_derivative_of(_flat_function(task)))
+    try:
+        first(jnp.asarray(x0))
+    except Exception as exc:  # noqa: BLE001 - the same tracing limit as above
+        if type(exc).__name__ not in _TRACING_ERRORS:
+            raise
+        first = first_derivative_of(_flat_function(task))
+    return second_order_result(lambda x: jax.device_get(first(jnp.asarray(x))), second, x0)

@@ -26,8 +26,41 @@ def _matrix(array: np.ndarray) -> list:
 
 
 def report_dict(report: RunReport, *, timings: bool = True) -> dict:
+    result = {
+        "schema": SCHEMA_VERSION,
+        "target": report.target,
+        "verdict": "fail" if report.failed else "pass",
+        "framework": report.framework,
+        "inputs": [
+            {"index": a.index, "shape": list(a.shape), "dtype": a.dtype, "differentiated": a.differentiated,
+             "promoted_from": a.promoted_from}
+            for a in report.arguments
+        ],
+        "odd_one_out": list(report.comparison.odd_one_out),
+        "consensus": report.comparison.consensus,
+        "backends": _verdicts(report.comparison.verdicts, timings),
+        "jacobians": {},
+        "fd_error": None,
+        "findings": [
+            {"code": f.code, "severity": f.severity, "path": f.path, "line": f.line, "col": f.col,
+             "message": f.message, "explains": list(f.explains)}
+            for f in report.findings
+        ],
+        "notes": list(report.notes),
+    }
+    if report.second_order is not None:
+        result["second_order"] = {"odd_one_out": list(report.second_order.odd_one_out),
+                                  "backends": _verdicts(report.second_order.verdicts, timings)}
+    reference = report.run("fd")
+    if reference is not None and reference.jacobian is not None and reference.jacobian.size <= MAX_JSON_JACOBIAN_ENTRIES:
+        result["jacobians"] = {r.name: _matrix(r.jacobian) for r in report.runs if r.jacobian is not None}
+        result["fd_error"] = _matrix(reference.error)
+    return result
+
+
+def _verdicts(verdicts, timings: bool) -> list[dict]:
     backends = []
-    for verdict in report.comparison.verdicts:
+    for verdict in verdicts:
         backends.append({
             "name": verdict.name,
             "status": str(verdict.status),
@@ -43,33 +76,7 @@ def report_dict(report: RunReport, *, timings: bool = True) -> dict:
                 for m in verdict.mismatches
             ],
         })
-    result = {
-        "schema": SCHEMA_VERSION,
-        "target": report.target,
-        "verdict": "fail" if report.failed else "pass",
-        "framework": report.framework,
-        "inputs": [
-            {"index": a.index, "shape": list(a.shape), "dtype": a.dtype, "differentiated": a.differentiated,
-             "promoted_from": a.promoted_from}
-            for a in report.arguments
-        ],
-        "odd_one_out": list(report.comparison.odd_one_out),
-        "consensus": report.comparison.consensus,
-        "backends": backends,
-        "jacobians": {},
-        "fd_error": None,
-        "findings": [
-            {"code": f.code, "severity": f.severity, "path": f.path, "line": f.line, "col": f.col,
-             "message": f.message, "explains": list(f.explains)}
-            for f in report.findings
-        ],
-        "notes": list(report.notes),
-    }
-    reference = report.run("fd")
-    if reference is not None and reference.jacobian is not None and reference.jacobian.size <= MAX_JSON_JACOBIAN_ENTRIES:
-        result["jacobians"] = {r.name: _matrix(r.jacobian) for r in report.runs if r.jacobian is not None}
-        result["fd_error"] = _matrix(reference.error)
-    return result
+    return backends
 
 
 def render(report: RunReport, *, timings: bool = True) -> str:

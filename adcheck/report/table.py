@@ -39,7 +39,7 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
     lines = [style(f"adcheck run {report.target}", bold=True)]
     shape_in = " + ".join(f"{'x'.join(map(str, a.shape)) or 'scalar'}" for a in report.arguments if a.differentiated)
     n_out = report.output_shapes[0][0] if report.output_shapes else 0
-    lines.append(f"inputs: {shape_in} ({_n_inputs(report)} values) -> outputs: {n_out} values; "
+    lines.append(f"inputs: {shape_in} ({_plural(_n_inputs(report), 'value')}) -> outputs: {_plural(n_out, 'value')}; "
                  + "; ".join(report.notes))
     lines.append("")
     lines.append(summary_table(report, style, timings))
@@ -78,6 +78,8 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
                 if verdict.mismatch_mask is not None and verdict.mismatch_mask.any():
                     lines += ["", f"{verdict.name}: where the disagreements are (X: disagree, .: agree)",
                               disagreement_map(verdict.mismatch_mask)]
+    if report.second_order is not None:
+        lines += ["", second_order_section(report, style, timings)]
     other = [f for f in report.findings if not f.explains and f.severity != "info"]
     if other:
         lines += ["", "Findings:"] + [f"  {f.format()}" for f in other]
@@ -85,16 +87,20 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
     return "\n".join(lines)
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _n_inputs(report: RunReport) -> int:
     return sum(int(np.prod(a.shape)) for a in report.arguments if a.differentiated)
 
 
-def summary_table(report: RunReport, style, timings: bool) -> str:
+def summary_table(report: RunReport, style, timings: bool, verdicts=None) -> str:
     headers = ["backend", "status", "max abs err", "max rel err", "worst entry"]
     if timings:
         headers.append("seconds")
     rows = []
-    for verdict in report.comparison.verdicts:
+    for verdict in verdicts if verdicts is not None else report.comparison.verdicts:
         status = style(str(verdict.status), fg=STATUS_COLOURS[verdict.status])
         worst = f"({verdict.worst_entry[0]}, {verdict.worst_entry[1]})" if verdict.worst_entry else "-"
         row = [verdict.name, status, number(verdict.max_abs_error), number(verdict.max_rel_error), worst]
@@ -102,6 +108,8 @@ def summary_table(report: RunReport, style, timings: bool) -> str:
             row.append(f"{verdict.seconds:.2f}" if verdict.seconds else "-")
         rows.append(row)
     table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    if verdicts is not None:
+        return table
     skipped = [v for v in report.comparison.verdicts if v.status in (Status.UNAVAILABLE, Status.NOT_APPLICABLE)]
     for verdict in skipped:
         table += f"\n  {verdict.name}: {verdict.message}"
@@ -120,6 +128,27 @@ def worst_entries_table(report: RunReport, verdict: BackendVerdict) -> str:
     if verdict.n_mismatches > len(verdict.mismatches):
         table += f"\n... and {verdict.n_mismatches - len(verdict.mismatches)} more entries"
     return table
+
+
+def second_order_section(report: RunReport, style, timings: bool) -> str:
+    n_out = report.output_shapes[0][0] if report.output_shapes else 0
+    what = "Hessian" if n_out == 1 else "d(J v)/dx along a fixed random v"
+    lines = [style(f"Second derivatives ({what}), each against FD of the backend's own first derivative:", bold=True),
+             summary_table(report, style, timings, verdicts=report.second_order.verdicts)]
+    for verdict in report.second_order.verdicts:
+        if verdict.mismatches:
+            lines += ["", style(f"{verdict.name} second derivative {verdict.message}", fg="red", bold=True)]
+            rows = [[f"({m.row}, {m.col})", entry_value(m.value), entry_value(m.reference), f"±{m.reference_error:.1e}"]
+                    for m in verdict.mismatches]
+            lines.append(tabulate(rows, headers=["entry", f"{verdict.name} (actual)", "FD of its derivative (desired)",
+                                                 "fd error"], tablefmt="simple", disable_numparse=True))
+    rules = [f for f in report.findings if f.code == "ADC501"]
+    if rules and any(v.status in FAILING for v in report.second_order.verdicts):
+        lines += ["Likely causes (a derivative rule must itself be differentiable):"]
+        lines += [f"  {f.format()}" for f in rules]
+    if report.second_order.consensus:
+        lines += ["", report.second_order.consensus + "."]
+    return "\n".join(lines)
 
 
 def kink_lines(report: RunReport, verdict: BackendVerdict) -> list[str]:
@@ -168,6 +197,8 @@ def disagreement_map(mask: np.ndarray) -> str:
 
 def verdict_line(report: RunReport, style) -> str:
     failing = [v.name for v in report.comparison.verdicts if v.status in FAILING]
+    if report.second_order is not None:
+        failing += [f"{v.name} (second derivative)" for v in report.second_order.verdicts if v.status in FAILING]
     kinks = [v.name for v in report.comparison.verdicts if v.status == Status.KINK]
     if failing:
         return style(f"FAIL: {', '.join(failing)}", fg="red", bold=True)
