@@ -63,8 +63,12 @@ UNRELIABLE_REFERENCE_FRACTION = 0.5
 
 
 def unreliable_reference(reference, reference_error, dtype, rtol=None, atol=None) -> np.ndarray:
-    _, atol = tolerances(reference, dtype, rtol, atol)
-    return reference_error > UNRELIABLE_REFERENCE_FRACTION * np.abs(reference) + atol
+    """Entries whose FD error bar is comparable to the entry itself and not negligible at the
+    Jacobian's scale (an exactly-zero entry with a rounding-sized error bar is fine)."""
+    rtol, atol = tolerances(reference, dtype, rtol, atol)
+    finite = np.abs(reference[np.isfinite(reference)])
+    scale = float(finite.max()) if finite.size else 0.0
+    return reference_error > UNRELIABLE_REFERENCE_FRACTION * np.abs(reference) + atol + rtol * scale
 
 
 @dataclass(frozen=True)

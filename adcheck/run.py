@@ -17,7 +17,7 @@ from .compare import OneSided, compare, compare_second_order
 from .errors import AdcheckError, ExitCode
 from .inputs import Arguments
 from .loader import Target, detect_framework, parse_target
-from .model import ArgumentInfo, BackendRun, Location, RunReport, Status
+from .model import ArgumentInfo, BackendRun, EntryMismatch, Location, RunReport, Status
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -39,6 +39,7 @@ class RunOptions:
     memory_limit: int | None = None
     lint: bool = True
     order: int = 1  # 2: also check second derivatives
+    mode: str = "auto"  # "full" Jacobians, "fast" products, or "auto": fast for many inputs
 
 
 class FunctionCannotBeCalled(AdcheckError):
@@ -53,6 +54,9 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
     framework = detect_framework(target.file)
     chosen = backend_registry.resolve(options.backends) if options.backends else list(backend_registry.REGISTRY.values())
     memory_limit = options.memory_limit or default_memory_limit()
+    mode = _choose_mode(options, arguments)
+    if mode == "fast" and options.order == 2:
+        raise AdcheckError("--order 2 needs full Jacobians: use --mode full (or leave --mode at auto)")
 
     tasks, skipped = [], {}
     for backend in chosen:
@@ -65,7 +69,7 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
                 message=f"{backend.package} is not installed" + (" (pip install 'adcheck[torch]')" if backend.package == "torch" else ""))
         else:
             tasks.append(Task(backend.name, target, arguments, framework, memory_limit=memory_limit,
-                              options={"order": options.order}))
+                              options={"order": options.order, "mode": mode}))
 
     _share_cores(len(tasks))
     computed = {run.name: run for run in run_tasks(tasks, options.timeout, on_done=on_done)}
@@ -76,11 +80,21 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
         raise FunctionCannotBeCalled(f"{target.text}: calling the function failed{where}: {reference.message}")
 
     dtype = np.result_type(*(arguments.values[i] for i in arguments.wrt))
-    one_sided = None
-    if reference is not None and reference.extra.get("one_sided"):
-        one_sided = OneSided(**reference.extra["one_sided"])
-    comparison = compare(runs, dtype, options.rtol, options.atol, one_sided)
-    second_order = compare_second_order(runs, dtype, options.rtol, options.atol) if options.order == 2 else None
+    mode_notes: list[str] = []
+    second_order = None
+    if mode == "fast":
+        comparison, mode_note = _fast_comparison(target, arguments, framework, runs, dtype, options, memory_limit)
+        if options.mode == "auto":
+            mode_notes.append(f"--mode auto chose fast mode: {arguments.n_inputs} inputs make a full FD Jacobian "
+                              "too costly (use --mode full to insist)")
+        mode_notes.append(mode_note)
+    else:
+        one_sided = None
+        if reference is not None and reference.extra.get("one_sided"):
+            one_sided = OneSided(**reference.extra["one_sided"])
+        comparison = compare(runs, dtype, options.rtol, options.atol, one_sided)
+        if options.order == 2:
+            second_order = compare_second_order(runs, dtype, options.rtol, options.atol)
 
     findings = ()
     if reference is not None:
@@ -92,7 +106,7 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
     findings = tuple(dataclasses.replace(f, path=display_path(f.path)) for f in findings)
 
     value = reference.value if reference is not None else None
-    notes = _notes(arguments, framework)
+    notes = _notes(arguments, framework) + tuple(mode_notes) + _faster_mode_note(runs, value)
     return RunReport(
         target=target.text,
         arguments=arguments.info,
@@ -105,6 +119,71 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
         source=_definition_line(target),
         second_order=second_order,
     )
+
+
+def _choose_mode(options: RunOptions, arguments: Arguments) -> str:
+    from .fast import AUTO_FAST_INPUTS
+
+    if options.mode != "auto":
+        return options.mode
+    return "fast" if arguments.n_inputs > AUTO_FAST_INPUTS else "full"
+
+
+def _fast_comparison(target, arguments, framework, runs, dtype, options, memory_limit):
+    """Products against FD; a failing reverse-mode row is then localised by bisection in FD."""
+    from .compare import tolerances
+    from .fast import compare_fast
+
+    comparison, to_localise, note = compare_fast(runs, dtype, options.rtol, options.atol)
+    if not to_localise:
+        return comparison, note
+    reference = next(r for r in runs if r.status == Status.REFERENCE)
+    atol = tolerances(reference.extra["jv"], dtype, options.rtol, options.atol)[1]
+    task = Task("fd", target, arguments, framework, probes=False, memory_limit=memory_limit,
+                options={"mode": "bisect", "bisect": to_localise, "rtol": options.rtol, "atol": atol})
+    (located,) = run_tasks([task], options.timeout)
+    if located.status != Status.REFERENCE:
+        return comparison, note
+    verdicts = []
+    for verdict in comparison.verdicts:
+        entries = located.extra["localised"].get(verdict.name)
+        if entries:
+            row = to_localise[verdict.name]["row_index"]
+            output = _output_of_cotangent(row, reference.value.size)
+            mismatches = tuple(
+                EntryMismatch(output if output is not None else row, e["index"], e["value"], e["reference"],
+                              e["reference_error"], abs(e["value"] - e["reference"]),
+                              abs(e["value"] - e["reference"]) / max(abs(e["reference"]), 1e-300))
+                for e in entries)
+            plural = "y" if len(mismatches) == 1 else "ies"
+            where = f"gradient entr{plural}" if output is not None else f"entr{plural} of u^T J (random cotangent {row})"
+            verdict = dataclasses.replace(
+                verdict, mismatches=mismatches, worst_entry=(mismatches[0].row, mismatches[0].col),
+                n_mismatches=len(mismatches),
+                message=f"{verdict.message}; localised by bisection to {len(mismatches)} {where}")
+        verdicts.append(verdict)
+    return dataclasses.replace(comparison, verdicts=tuple(verdicts)), note
+
+
+def _output_of_cotangent(index: int, n_outputs: int) -> int | None:
+    """The output row a cotangent picks out, when it is a basis vector (always for scalars)."""
+    from .fast import N_RANDOM, probe_vectors
+
+    if n_outputs == 1:
+        return 0
+    if index < N_RANDOM:
+        return None
+    return int(probe_vectors(1, n_outputs).sampled_rows[index - N_RANDOM])
+
+
+def _faster_mode_note(runs, value) -> tuple[str, ...]:
+    """Which mode computed this function's Jacobian faster here (the shape decides in theory)."""
+    timed = {r.name: r.seconds for r in runs if r.status == Status.COMPUTED}
+    if "jax-fwd" not in timed or "jax-rev" not in timed or value is None:
+        return ()
+    faster, slower = sorted(("jax-fwd", "jax-rev"), key=timed.get)
+    return (f"{faster} was faster than {slower} here ({timed[faster]:.2f} s vs {timed[slower]:.2f} s; "
+            f"{value.size} output{'' if value.size == 1 else 's'}: reverse mode costs one pass per output, forward mode one per input)",)
 
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

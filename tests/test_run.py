@@ -62,7 +62,8 @@ def test_table_report_exact_text():
     assert result.exit_code == 0
     assert result.stdout == """\
 adcheck run fixtures/cumprod.py:ac_cumprod
-inputs: 3 (3 values) -> outputs: 3 values; code written for numpy
+inputs: 3 (3 values) -> outputs: 3 values
+  code written for numpy
 
 backend    status     max abs err    max rel err    worst entry
 ---------  ---------  -------------  -------------  -------------

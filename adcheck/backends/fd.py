@@ -28,6 +28,16 @@ STEP_FACTOR = 2.0
 MAX_ITERATIONS = 10
 ORDER = 8  # scipy's default: an 8th-order stencil, error O(h**8) for smooth functions
 
+# Stop refining an entry once its error is below RTOL*|J| + ATOL_PER_VALUE*|f(x0)|: two orders of
+# magnitude inside the comparison's float64 rtol (1e-6), and, for the absolute part, just above
+# the rounding noise eps*|f|/h of a difference at h ~ 1e-3. Asking for more only sends the ladder
+# to steps where rounding dominates.
+RTOL = 1e-8
+ATOL_PER_VALUE = 1e-12
+# The rounding floor put under scipy's error estimate: when a step is so small that every
+# stencil value rounds to the same number, scipy reports derivative 0 with error 0.
+ROUNDING_FLOOR_FACTOR = 8.0
+
 
 def compute(task: Task) -> BackendRun:
     start = time.perf_counter()
@@ -40,12 +50,24 @@ def compute(task: Task) -> BackendRun:
     flat_function = plain_flat_function(func, task.arguments, task.framework)
     x0 = task.arguments.flat().astype(np.float64)
     value = flat_function(x0)
-    extra: dict = {}
-    if task.columns is not None:
-        columns = np.asarray(task.columns, dtype=int)
-        jac, err = finite_difference_jacobian(flat_function, x0, value.size, columns, task.step_direction)
-        extra["columns"] = task.columns
-        extra["step_direction"] = task.step_direction
+    extra: dict = {"n_inputs": x0.size}
+    mode = task.options.get("mode", "full")
+    if mode == "bisect":
+        extra["localised"] = {name: _localise(flat_function, x0, job, task.options) for name, job in
+                              task.options["bisect"].items()}
+        jac = err = None
+    elif mode == "fast":
+        from ..fast import probe_vectors
+
+        vectors = probe_vectors(x0.size, value.size)
+        extra["jv"], extra["jv_error"] = directional_derivatives(flat_function, x0, value.size, vectors.directions)
+        jac = err = None
+        if task.probes:
+            from ..explain.probes import probe
+
+            probed = probe(task, value)
+            extra["findings"] = probed.findings
+            extra["executed_lines"] = probed.executed_lines
     else:
         jac, err = finite_difference_jacobian(flat_function, x0, value.size)
         check_shapes(value, jac, x0.size)
@@ -76,21 +98,61 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     converged = np.zeros((n_outputs, columns.size), dtype=bool)
     todo = np.arange(columns.size)
     distance_to_zero = np.where(x0 != 0, 0.5 * np.abs(x0), np.inf)
+    magnitude = np.abs(np.asarray(flat_function(x0), dtype=np.float64)).reshape(n_outputs, 1)
+    magnitude = np.where(np.isfinite(magnitude), magnitude, 0.0)
+    tolerances = {"rtol": RTOL, "atol": ATOL_PER_VALUE * max(1.0, float(magnitude.max(initial=0.0)))}
     tried: list[np.ndarray] = []
     for rung in INITIAL_STEPS:
         steps = np.minimum(rung, distance_to_zero[columns])
         if any(np.array_equal(steps[todo], earlier[todo]) for earlier in tried):
             continue  # capped to the steps of an earlier rung: nothing new to learn
         tried.append(steps)
-        result = _richardson(flat_function, x0, n_outputs, columns[todo], steps[todo], step_direction)
-        better = np.isfinite(result.df) & (result.error < err[:, todo])
+        result = _richardson(flat_function, x0, n_outputs, columns[todo], steps[todo], step_direction, tolerances)
+        last_step = steps[todo] / STEP_FACTOR ** np.maximum(result.nit - 1, 0)
+        floor = ROUNDING_FLOOR_FACTOR * np.finfo(np.float64).eps * (magnitude + np.abs(x0[columns[todo]]) *
+                                                                     np.abs(result.df)) / last_step
+        error = np.maximum(result.error, floor)
+        better = np.isfinite(result.df) & (error < err[:, todo])
         jac[:, todo] = np.where(better, result.df, jac[:, todo])
-        err[:, todo] = np.where(better, result.error, err[:, todo])
+        err[:, todo] = np.where(better, error, err[:, todo])
         converged[:, todo] = np.where(better, result.status == 0, converged[:, todo])
         todo = todo[~np.all(converged[:, todo], axis=0)]
         if todo.size == 0:
             break
     return jac, err
+
+
+def directional_derivatives(flat_function, x0, n_outputs, directions):
+    """FD of ``t -> f(x0 + t w)`` at 0 for each column ``w`` of ``directions``, with errors.
+
+    Each is a one-input Jacobian, so the step ladder and error estimate are the same as for a
+    full Jacobian; the cost is independent of the number of inputs.
+    """
+    values = np.empty((n_outputs, directions.shape[1]))
+    errors = np.empty_like(values)
+    for k in range(directions.shape[1]):
+        w = directions[:, k]
+        jac, err = finite_difference_jacobian(lambda t, w=w: flat_function(x0 + t[0] * w), np.zeros(1), n_outputs)
+        values[:, k], errors[:, k] = jac[:, 0], err[:, 0]
+    return values, errors
+
+
+def _localise(flat_function, x0, job, options):
+    from ..compare import entry_bound
+    from ..fast import bisect_row
+
+    u = job["cotangent"]
+
+    def directional(w):
+        jac, err = finite_difference_jacobian(lambda t: np.atleast_1d(u @ flat_function(x0 + t[0] * w)),
+                                              np.zeros(1), 1)
+        return float(jac[0, 0]), float(err[0, 0])
+
+    def bound_for(value, error):
+        return float(entry_bound(np.array([value]), np.array([error]), x0.dtype, options.get("rtol"),
+                                 options.get("atol"))[0])
+
+    return bisect_row(directional, job["row"], job["direction"], bound_for)
 
 
 # The kink screen: a forward and a backward first-order difference with this relative step.
@@ -130,7 +192,7 @@ def one_sided_at_kinks(flat_function, x0, value):
     return {"columns": columns, "plus": plus, "plus_error": plus_error, "minus": minus, "minus_error": minus_error}
 
 
-def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction):
+def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances=None):
     """One call of scipy's jacobian over the inputs ``cols``, the others held at ``x0``."""
     k = cols.size
 
@@ -157,4 +219,5 @@ def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction):
         maxiter=MAX_ITERATIONS,
         order=ORDER,
         step_direction=step_direction,
+        tolerances=tolerances,
     )

@@ -29,6 +29,8 @@ def compute(task: Task) -> BackendRun:
     start = time.perf_counter()
     mode = "fwd" if task.backend == "jax-fwd" else "rev"
     x0 = task.arguments.flat().copy()
+    if task.options.get("mode") == "fast":
+        return _products(task, x0, mode, start)
     try:
         value, jac = _traced(task, x0, lambda f: _first_order(f, mode))
     except TypeError as exc:
@@ -90,6 +92,34 @@ def _first_order(flat_function, mode: str):
         return value, jax.vmap(pullback)(jnp.eye(value.size, dtype=value.dtype))[0]
 
     return forward if mode == "fwd" else reverse
+
+
+def _products(task: Task, x0: np.ndarray, mode: str, start: float) -> BackendRun:
+    """Fast mode: ``J V`` (forward) or ``U^T J`` (reverse) for the shared probe vectors."""
+    import jax
+    import jax.numpy as jnp
+
+    from ..fast import probe_vectors
+
+    n_outputs = int(np.size(_traced(task, x0, lambda f: f)))
+    vectors = probe_vectors(x0.size, n_outputs)
+
+    def build(flat_function):
+        if mode == "fwd":
+            def products(x):
+                value, pushforward = jax.linearize(flat_function, x)
+                return value, jax.vmap(pushforward, in_axes=1, out_axes=1)(jnp.asarray(vectors.directions))
+        else:
+            def products(x):
+                value, pullback = jax.vjp(flat_function, x)
+                return value, jax.vmap(pullback)(jnp.asarray(vectors.cotangents.T))[0]
+        return products
+
+    value, result = _traced(task, x0, build)
+    key = "jv" if mode == "fwd" else "ujt"
+    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start,
+                      value=np.asarray(value, dtype=np.float64).ravel(),
+                      extra={key: np.asarray(result, dtype=np.float64)})
 
 
 def _second_order(task: Task, x0: np.ndarray, mode: str, n_outputs: int) -> dict:

@@ -39,8 +39,8 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
     lines = [style(f"adcheck run {report.target}", bold=True)]
     shape_in = " + ".join(f"{'x'.join(map(str, a.shape)) or 'scalar'}" for a in report.arguments if a.differentiated)
     n_out = report.output_shapes[0][0] if report.output_shapes else 0
-    lines.append(f"inputs: {shape_in} ({_plural(_n_inputs(report), 'value')}) -> outputs: {_plural(n_out, 'value')}; "
-                 + "; ".join(report.notes))
+    lines.append(f"inputs: {shape_in} ({_plural(_n_inputs(report), 'value')}) -> outputs: {_plural(n_out, 'value')}")
+    lines += [f"  {note}" for note in report.notes]
     lines.append("")
     lines.append(summary_table(report, style, timings))
     if report.comparison.consensus:
@@ -117,7 +117,7 @@ def summary_table(report: RunReport, style, timings: bool, verdicts=None) -> str
 
 
 def worst_entries_table(report: RunReport, verdict: BackendVerdict) -> str:
-    others = [r for r in report.runs if r.status == Status.COMPUTED and r.name != verdict.name]
+    others = [r for r in report.runs if r.status == Status.COMPUTED and r.name != verdict.name and r.jacobian is not None]
     headers = ["entry (out, in)", f"{verdict.name} (actual)", "fd (desired)", "fd error"] + [r.name for r in others]
     rows = []
     for m in verdict.mismatches:

@@ -1,0 +1,60 @@
+"""Fast mode: products instead of Jacobians, and bisection to the wrong entry."""
+
+import numpy as np
+
+from adcheck.fast import bisect_row, detection_threshold, probe_vectors
+from adcheck.inputs import build_arguments
+from adcheck.model import Status
+from adcheck.run import RunOptions, check_target
+
+
+def test_probe_vectors_are_the_same_in_every_process_and_unit_length():
+    first, second = probe_vectors(50, 3), probe_vectors(50, 3)
+    np.testing.assert_array_equal(first.directions, second.directions)
+    np.testing.assert_allclose(np.linalg.norm(first.directions[:, :8], axis=0), 1.0)
+    # The sampled basis columns pick out exactly their inputs.
+    for k, column in enumerate(first.sampled_columns):
+        assert first.directions[column, 8 + k] == 1.0 and first.directions[:, 8 + k].sum() == 1.0
+
+
+def test_detection_threshold_grows_with_dimension_and_shrinks_with_directions():
+    assert detection_threshold(1e-6, 10**6) > detection_threshold(1e-6, 10**3)
+    assert detection_threshold(1e-6, 10**6, n_directions=32) < detection_threshold(1e-6, 10**6, n_directions=8)
+
+
+def test_bisection_finds_the_single_wrong_gradient_entry():
+    rng = np.random.default_rng(3)
+    true_gradient = rng.standard_normal(4096)
+    backend_row = true_gradient.copy()
+    backend_row[1234] += 0.25
+    direction = rng.standard_normal(4096)
+    calls = []
+
+    def directional(w):
+        calls.append(1)
+        return float(true_gradient @ w), 1e-12
+
+    found = bisect_row(directional, backend_row, direction, lambda value, error: 1e-9 + 1e-6 * abs(value))
+    assert [entry["index"] for entry in found] == [1234]
+    assert found[0]["reference"] == true_gradient[1234]
+    assert len(calls) <= 2 * 12 + 1  # two halves per level, log2(4096) levels, one leaf check
+
+
+def fast(func, n, backends=("autograd", "jax-rev", "jax-fwd")):
+    return check_target(f"fixtures/big_loss.py:{func}", build_arguments(random_shapes=(str(n),)),
+                        RunOptions(mode="fast", backends=backends, lint=False))
+
+
+def test_fast_mode_catches_and_localises_one_wrong_entry():
+    report = fast("one_wrong_entry", 3000)
+    verdicts = {v.name: v for v in report.comparison.verdicts}
+    assert verdicts["autograd"].status == Status.DISAGREE
+    assert [(m.row, m.col) for m in verdicts["autograd"].mismatches] == [(0, 1000)]
+    assert verdicts["jax-rev"].status == Status.AGREE  # jax ignores the autograd rule
+    assert verdicts["jax-fwd"].status == Status.AGREE
+    assert any(note.startswith("fast mode:") for note in report.notes)
+
+
+def test_fast_mode_passes_a_correct_loss():
+    report = fast("loss", 3000)
+    assert not report.failed
