@@ -60,9 +60,9 @@ register(Backend("jax-fwd", "jax", ("numpy", "autograd", "jax", "array-api"), "j
 register(Backend("jax-rev", "jax", ("numpy", "autograd", "jax", "array-api"), "jax_backend",
                  "jax.jacrev (reverse mode), float64; numpy is rebound to jax.numpy"))
 register(Backend("torch-fwd", "torch", ("torch", "array-api"), "torch_backend",
-                 "PyTorch forward mode (dual tensors), float64"))
+                 "torch.func.jacfwd (forward mode; dual tensors for custom Functions), float64"))
 register(Backend("torch-rev", "torch", ("torch", "array-api"), "torch_backend",
-                 "PyTorch reverse mode (autograd), float64"))
+                 "torch.func.jacrev (reverse mode; autograd.grad for custom Functions), float64"))
 
 
 def resolve(names: tuple[str, ...]) -> list[Backend]:

@@ -24,8 +24,8 @@ def to_numpy(part) -> np.ndarray:
 
 def plain_flat_function(func, arguments: Arguments, framework: str):
     """``x_flat -> concatenated flat outputs`` with numpy in and out (torch code gets tensors)."""
-    convert = _torch_converter() if framework == "torch" else (lambda a: a)
     dtype = np.result_type(*(arguments.values[i] for i in arguments.wrt))
+    convert = _torch_converter(dtype) if framework == "torch" else (lambda a: a)  # array-API code gets numpy
 
     def flat_function(x: np.ndarray) -> np.ndarray:
         # Fresh copies every call: a function that mutates its input must not corrupt the next point.
@@ -37,7 +37,10 @@ def plain_flat_function(func, arguments: Arguments, framework: str):
     return flat_function
 
 
-def _torch_converter():
+def _torch_converter(dtype):
     import torch
 
+    from .torch_backend import configure_torch
+
+    configure_torch(dtype)  # the same threads and default dtype as torch-fwd/torch-rev
     return lambda a: torch.from_numpy(a) if isinstance(a, np.ndarray) else a
