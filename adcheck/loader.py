@@ -11,13 +11,15 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
+import sysconfig
 import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import TargetError
+from .errors import InputError, TargetError
 
 FRAMEWORKS = ("numpy", "autograd", "jax", "torch", "array-api")
 
@@ -39,7 +41,12 @@ class Target:
         spec = _find_spec(self.module)
         origin = Path(spec.origin)
         depth = self.module.count(".") + (1 if origin.name == "__init__.py" else 0)
-        return origin.parents[depth]
+        if not _is_installed_location(origin):
+            return origin.parents[depth]
+        # An installed module's parent directory is site-packages (or the standard library):
+        # treating all of that as user code would re-import numpy and scipy as "user" modules.
+        # Only the module's own top-level package (or the module file itself) counts.
+        return origin.parents[depth - 1] if depth else origin
 
     @property
     def file(self) -> Path:
@@ -48,11 +55,29 @@ class Target:
         return Path(_find_spec(self.module).origin)
 
 
+def _is_installed_location(path: Path) -> bool:
+    """Is ``path`` inside the standard library or a site-packages directory?"""
+    resolved = path.resolve()
+    if "site-packages" in resolved.parts or "dist-packages" in resolved.parts:
+        return True
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        location = sysconfig.get_paths().get(key)
+        if location and resolved.is_relative_to(Path(location).resolve()):
+            return True
+    return False
+
+
 def _find_spec(module: str):
     try:
         spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError) as exc:
-        raise TargetError(f"cannot find module {module!r}: {exc}") from None
+    except ImportError as exc:  # a parent package is missing (ModuleNotFoundError) or fails to import
+        raise TargetError(f"cannot find module {module!r}: {exc}",
+                          hint="give path/to/file.py:func or a module on sys.path") from None
+    except ValueError:  # e.g. a module in sys.modules without __spec__
+        spec = None
+    except Exception as exc:  # noqa: BLE001 - the package's __init__ ran and failed
+        raise TargetError(f"cannot find module {module!r}: importing its package failed: "
+                          f"{type(exc).__name__}: {exc}") from None
     if spec is None or spec.origin in (None, "built-in", "frozen") or not spec.origin.endswith(".py"):
         raise TargetError(f"cannot find module {module!r}", hint="give path/to/file.py:func or a module on sys.path")
     return spec
@@ -107,7 +132,10 @@ def parse_source(path: Path) -> ast.Module:
     try:
         return ast.parse(source, filename=str(path))
     except SyntaxError as exc:
-        raise TargetError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+        raise TargetError(f"{path}:{exc.lineno}: syntax error: {exc.msg}",
+                          hint="fix the file; adcheck has not run any of it") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+        raise TargetError(f"{path}: cannot parse: {exc}") from None
 
 
 def detect_framework(path: Path) -> str:
@@ -124,6 +152,188 @@ def detect_framework(path: Path) -> str:
         if framework in found:
             return framework
     return "numpy"
+
+
+# --- static checks in the parent, before any worker starts ---------------------------------------
+#
+# Why static: importing the user's module here would run its top-level code in the process that
+# has to survive it (and pay for importing jax or torch once more). Each check stays silent when
+# the code is too dynamic to judge (``from x import *``, a module ``__getattr__``, ``sys.path``
+# edits); the worker then reports whatever really happens.
+
+_DYNAMIC_CALLS = frozenset({"globals", "vars", "setattr", "exec", "eval", "__import__"})
+
+
+def preflight(target: Target, n_arguments: int | None = None) -> None:
+    """Refuse a target that cannot work: missing packages, a missing function, a wrong argument count.
+
+    Runs none of the user's code.
+    """
+    path = target.file
+    tree = parse_source(path)
+    where = _display_path(target)
+    check_imports_installed(tree, where, target.root)
+    function = check_attribute_defined(tree, where, target)
+    if function is not None and n_arguments is not None:
+        check_argument_count(function, n_arguments, target.attribute, where=f"{where}:{function.lineno}")
+
+
+def _display_path(target: Target) -> str:
+    if target.path is not None:
+        return target.text.rpartition(":")[0]
+    return str(target.file)
+
+
+def _is_dynamic(tree: ast.Module) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_CALLS:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name) \
+                and node.value.id == "sys":
+            return True
+    return any(isinstance(node, ast.FunctionDef) and node.name == "__getattr__" for node in tree.body)
+
+
+def _user_module_exists(name: str, directories: list[Path]) -> bool:
+    return any((d / f"{name}.py").is_file() or (d / name).is_dir() for d in directories)
+
+
+def check_imports_installed(tree: ast.Module, where: str, root: Path) -> None:
+    """Every unconditional top-level ``import`` names a module that exists.
+
+    Imports inside ``try`` (optional dependencies), ``if`` or functions are left to run time.
+    """
+    if _is_dynamic(tree):
+        return
+    for statement in tree.body:
+        if isinstance(statement, ast.Import):
+            names = [alias.name.split(".")[0] for alias in statement.names]
+        elif isinstance(statement, ast.ImportFrom) and statement.level == 0 and statement.module:
+            names = [statement.module.split(".")[0]]
+        else:
+            continue
+        for name in names:
+            if name in sys.builtin_module_names or _user_module_exists(name, [root, Path.cwd()]):
+                continue
+            try:
+                found = importlib.util.find_spec(name) is not None
+            except (ImportError, ValueError):
+                found = True  # odd, but not provably missing: let the worker find out
+            if not found:
+                raise TargetError(
+                    f"{where}:{statement.lineno}: imports {name!r}, which is not installed in this environment",
+                    hint="install it, or run adcheck from the environment that has it",
+                )
+
+
+def _top_level_bindings(tree: ast.Module) -> dict[str, list[ast.AST]]:
+    """Names bound at module level (not inside functions or classes), each with its binding nodes."""
+    bindings: dict[str, list[ast.AST]] = {}
+
+    def bind(name: str, node: ast.AST) -> None:
+        bindings.setdefault(name, []).append(node)
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bind(node.name, node)
+            for inner in ast.walk(node):  # ``global name`` inside a function binds at module level
+                if isinstance(inner, ast.Global):
+                    for name in inner.names:
+                        bind(name, inner)
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bind(alias.asname or alias.name.split(".")[0], node)
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bind(node.id, node)
+            return
+        if isinstance(node, ast.Lambda):
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for statement in tree.body:
+        visit(statement)
+    return bindings
+
+
+def check_attribute_defined(tree: ast.Module, where: str, target: Target) -> ast.FunctionDef | None:
+    """The target's first name is bound in its module; returns its ``def`` when that is all it is.
+
+    The ``def`` comes back only for a plain, undecorated function bound once, whose signature is
+    then known without running anything.
+    """
+    if _is_dynamic(tree):
+        return None
+    head = target.attribute.split(".")[0]
+    bindings = _top_level_bindings(tree)
+    if head not in bindings:
+        if target.file.name == "__init__.py" and _user_module_exists(head, [target.file.parent]):
+            return None  # ``package:submodule.func``
+        functions = [node.name for node in tree.body
+                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_")]
+        listed = ", ".join(functions[:8]) + (", ..." if len(functions) > 8 else "")
+        raise TargetError(
+            f"target {target.text!r}: {where} defines no {head!r}",
+            hint=f"functions there: {listed}" if functions else "it defines no public functions",
+        )
+    nodes = bindings[head]
+    if "." in target.attribute or len(nodes) != 1:
+        return None
+    node = nodes[0]
+    if isinstance(node, ast.FunctionDef) and not node.decorator_list:
+        return node
+    return None
+
+
+def check_argument_count(function: ast.FunctionDef, given: int, name: str | None = None,
+                         where: str | None = None) -> None:
+    """``given`` positional arguments (one per ``--input``/``--random``) fit the function's signature."""
+    name = name or function.name
+    prefix = f"{where}: " if where else ""
+    spec = function.args
+    positional = [*spec.posonlyargs, *spec.args]
+    n_required = len(positional) - len(spec.defaults)
+    required_keywords = [a.arg for a, default in zip(spec.kwonlyargs, spec.kw_defaults) if default is None]
+    signature = f"{name}({_signature_text(function)})"
+    if required_keywords:
+        raise InputError(
+            f"{prefix}{signature} has required keyword-only arguments ({', '.join(required_keywords)}); "
+            "adcheck passes inputs by position",
+            hint="give them defaults, or wrap the function",
+        )
+    too_many = spec.vararg is None and given > len(positional)
+    if given >= n_required and not too_many:
+        return
+    if spec.vararg is not None:
+        takes = f"at least {n_required}"
+    elif n_required == len(positional):
+        takes = f"{n_required}"
+    else:
+        takes = f"{n_required} to {len(positional)}"
+    plural = "" if takes == "1" else "s"
+    raise InputError(
+        f"{prefix}{signature} takes {takes} argument{plural} but got {given}",
+        hint="give one --input or --random per positional argument",
+    )
+
+
+def _signature_text(function: ast.FunctionDef) -> str:
+    spec = function.args
+    positional = [*spec.posonlyargs, *spec.args]
+    first_default = len(positional) - len(spec.defaults)
+    parts = [a.arg + ("=..." if i >= first_default else "") for i, a in enumerate(positional)]
+    if spec.vararg is not None:
+        parts.append(f"*{spec.vararg.arg}")
+    elif spec.kwonlyargs:
+        parts.append("*")
+    parts.extend(a.arg + ("" if d is None else "=...") for a, d in zip(spec.kwonlyargs, spec.kw_defaults))
+    if spec.kwarg is not None:
+        parts.append(f"**{spec.kwarg.arg}")
+    return ", ".join(parts)
 
 
 # --- rebinding -----------------------------------------------------------------------------------

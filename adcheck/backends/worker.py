@@ -8,6 +8,7 @@ The workers start together, so a multi-core machine computes backends side by si
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import AdcheckError
 from ..inputs import Arguments
 from ..loader import Target, UserCodeLoader
 from ..model import BackendRun, Location, Status
@@ -57,7 +59,28 @@ def flavour_for(backend: str, framework: str) -> str:
 
 
 def load_user_function(task: Task, flavour: str | None = None):
-    return UserCodeLoader(task.target, flavour or flavour_for(task.backend, task.framework)).load()
+    func = UserCodeLoader(task.target, flavour or flavour_for(task.backend, task.framework)).load()
+    check_callable_with(func, len(task.arguments.values), task.target.attribute)
+    return func
+
+
+def check_callable_with(func, n_arguments: int, name: str) -> None:
+    """Fail with the signature when ``func`` cannot take ``n_arguments`` positional arguments.
+
+    The parent checks plain ``def`` functions statically (``loader.preflight``); this catches the
+    rest (decorated functions, callable objects, classes) before a confusing TypeError from deep
+    inside a backend.
+    """
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # builtins and C extensions may have none
+        return
+    try:
+        signature.bind(*range(n_arguments))
+    except TypeError as exc:
+        raise UserCodeError(f"{name}{signature} cannot be called with {n_arguments} positional "
+                            f"argument{'' if n_arguments == 1 else 's'}: {exc} (give one --input or --random "
+                            "per positional argument)") from None
 
 
 def output_parts(out) -> list:
@@ -81,25 +104,64 @@ def output_parts(out) -> list:
     return [out]
 
 
-def error_location(exc: BaseException, root: Path) -> Location | None:
-    """The innermost traceback frame in the user's code (a file under the target's root)."""
+def error_location(exc: BaseException, root: Path | None) -> Location | None:
+    """The innermost traceback frame in the user's code (a file under the target's root).
+
+    A ``SyntaxError`` raised while importing a user module points at that module's line.
+    """
+    if root is None:
+        return None
     found = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        path = Path(frame.filename)
-        if path.is_absolute() and path.resolve().is_relative_to(root) and "site-packages" not in path.parts:
-            found = Location(str(path), frame.lineno or 0)
+    try:
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if _is_user_file(frame.filename, root):
+                found = Location(str(Path(frame.filename)), frame.lineno or 0)
+        if isinstance(exc, SyntaxError) and exc.filename and exc.lineno and _is_user_file(exc.filename, root):
+            found = Location(str(Path(exc.filename)), exc.lineno)
+    except Exception:  # noqa: BLE001 - a location is a courtesy; never lose the row over it
+        return found
     return found
 
 
+def _is_user_file(filename: str, root: Path) -> bool:
+    path = Path(filename)
+    if not path.is_absolute():
+        return False
+    resolved = path.resolve()
+    # A virtualenv inside the project directory is not the user's code.
+    return resolved.is_relative_to(root) and "site-packages" not in resolved.relative_to(root).parts
+
+
+def _safe_root(task: Task) -> Path | None:
+    try:
+        return task.target.root.resolve()
+    except Exception:  # noqa: BLE001 - e.g. the module vanished
+        return None
+
+
+MAX_MESSAGE = 300
+
+
 def describe_exception(exc: BaseException) -> str:
+    """One line: the exception's type and message (adcheck's own errors: just the message)."""
     if isinstance(exc, SystemExit):
         return f"the function called sys.exit({exc.code!r})"
     if isinstance(exc, RecursionError):
         return "RecursionError: maximum recursion depth exceeded"
-    lines = traceback.format_exception_only(type(exc), exc)
-    text = " ".join(line.strip() for line in lines[-1:]).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return first if len(first) <= 300 else first[:297] + "..."
+    try:
+        if isinstance(exc, (UserCodeError, AdcheckError)):
+            text = str(exc)
+        elif isinstance(exc, ModuleNotFoundError) and exc.name:
+            text = f"ModuleNotFoundError: No module named {exc.name!r} (is it installed in this environment?)"
+        else:
+            lines = traceback.format_exception_only(type(exc), exc)
+            text = lines[-1].strip() if lines else ""
+    except Exception:  # noqa: BLE001 - a user exception whose __str__ raises
+        text = ""
+    text = " ".join(text.split())  # multi-line messages (SyntaxError carets, numpy's) on one line
+    if not text:
+        text = type(exc).__name__
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 def error_run(task: Task, exc: BaseException, seconds: float) -> BackendRun:
@@ -108,7 +170,7 @@ def error_run(task: Task, exc: BaseException, seconds: float) -> BackendRun:
         status=Status.ERROR,
         seconds=seconds,
         message=describe_exception(exc),
-        location=error_location(exc, task.target.root.resolve()),
+        location=error_location(exc, _safe_root(task)),
     )
 
 
@@ -121,29 +183,61 @@ def check_shapes(value: np.ndarray, jacobian: np.ndarray, n_inputs: int) -> None
 
 
 def _worker_main(task: Task, connection) -> None:
-    # The user's prints must never reach our stdout (it may carry the JSON report).
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    if task.memory_limit:
-        _limit_memory(task.memory_limit)
-    from . import REGISTRY
+    """Compute one backend and send back a ``BackendRun``, whatever the user's code does.
 
+    Nothing may escape from here: an uncaught exception would make multiprocessing print a
+    traceback and send nothing.
+    """
     start = time.perf_counter()
     try:
-        result = REGISTRY[task.backend].compute(task)
-    except MemoryError as exc:
-        result = BackendRun(task.backend, Status.ERROR, time.perf_counter() - start,
-                            "out of memory (raise --memory-limit if the function needs more)",
-                            error_location(exc, task.target.root.resolve()))
-    except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
-        result = error_run(task, exc, time.perf_counter() - start)
+        # The user's prints must never reach our stdout (it may carry the JSON report).
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+        if task.memory_limit:
+            _limit_memory(task.memory_limit)
+        result = _compute(task, start)
+    except BaseException as exc:  # noqa: BLE001 - even adcheck's own failure must become a row
+        result = _failure_run(task, exc, start)
+    _send(connection, task, result)
+
+
+def _compute(task: Task, start: float) -> BackendRun:
+    from . import REGISTRY
+
     try:
-        connection.send(result)
-    except Exception as exc:  # noqa: BLE001 - an unpicklable value must still produce a row
-        connection.send(BackendRun(task.backend, Status.ERROR, result.seconds, f"cannot send result: {exc}"))
-    connection.close()
-    sys.stdout.flush()
-    sys.stderr.flush()
+        return REGISTRY[task.backend].compute(task)
+    except MemoryError as exc:
+        return _failure_run(task, exc, start)
+    except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
+        return error_run(task, exc, time.perf_counter() - start)
+
+
+def _failure_run(task: Task, exc: BaseException, start: float) -> BackendRun:
+    seconds = time.perf_counter() - start
+    if isinstance(exc, MemoryError):
+        return BackendRun(task.backend, Status.ERROR, seconds,
+                          "out of memory (raise --memory-limit if the function needs more)",
+                          error_location(exc, _safe_root(task)))
+    if isinstance(exc, KeyboardInterrupt):
+        return BackendRun(task.backend, Status.ERROR, seconds, "interrupted")
+    try:
+        return error_run(task, exc, seconds)
+    except BaseException:  # noqa: BLE001
+        return BackendRun(task.backend, Status.ERROR, seconds, f"the worker failed: {type(exc).__name__}")
+
+
+def _send(connection, task: Task, result: BackendRun) -> None:
+    try:
+        try:
+            connection.send(result)
+        except Exception as exc:  # noqa: BLE001 - an unpicklable value must still produce a row
+            connection.send(BackendRun(task.backend, Status.ERROR, result.seconds,
+                                       f"cannot send result: {describe_exception(exc)}"))
+        connection.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001 - the parent is gone or the pipe broke: nothing left to tell
+        pass
 
 
 def _limit_memory(limit: int) -> None:

@@ -1,0 +1,233 @@
+"""Targets: parsing, and the static checks the parent makes before any worker starts.
+
+Every bad target is a one-line usage error (exit 2) naming the problem. None of these spawn a
+worker, so they are fast: the parent refuses them from the source text alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from adcheck.errors import ExitCode, InputError, TargetError
+from adcheck.loader import check_argument_count, parse_target, preflight
+from conftest import FIXTURES, invoke
+
+HOSTILE = FIXTURES / "hostile"
+
+
+def assert_usage_error(result, *fragments: str) -> None:
+    """Exit 2, exactly one line on stderr naming the problem, nothing on stdout, no traceback."""
+    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr, result.stdout)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("adcheck: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert result.stdout == ""
+
+
+def run(target: str, *extra: str):
+    return invoke("run", target, "--input", "[1.0, 2.0]", "--backend", "autograd", "--timeout", "20", *extra)
+
+
+# --- through the CLI ----------------------------------------------------------------------------
+
+
+def test_target_file_that_does_not_exist():
+    assert_usage_error(run("no/such/file.py:f"), "no such file no/such/file.py")
+
+
+def test_target_without_a_colon():
+    assert_usage_error(run(str(HOSTILE / "raises.py")), "must look like path/to/file.py:func")
+
+
+def test_target_with_empty_function_name():
+    assert_usage_error(run(str(HOSTILE / "raises.py") + ":"), "must look like")
+
+
+def test_target_function_that_is_not_a_name():
+    assert_usage_error(run(str(HOSTILE / "raises.py") + ":1abc"), "is not a Python name")
+
+
+def test_target_function_that_does_not_exist_lists_the_functions_there():
+    result = run(str(HOSTILE / "raises.py") + ":nofunc")
+    assert_usage_error(result, "defines no 'nofunc'", "raises_under_autograd", "raises_everywhere")
+
+
+def test_target_file_with_a_syntax_error_names_file_and_line():
+    assert_usage_error(run(str(HOSTILE / "syntax_error.py") + ":f"), "syntax_error.py:4: syntax error")
+
+
+def test_target_importing_a_missing_package_names_package_and_line():
+    result = run(str(HOSTILE / "missing_import.py") + ":f")
+    assert_usage_error(result, "missing_import.py:3", "'adcheck_no_such_package_xyz'", "not installed")
+
+
+def test_module_target_whose_package_does_not_exist():
+    assert_usage_error(run("adcheck_no_such_package_xyz.module:f"), "cannot find module", "adcheck_no_such_package_xyz")
+
+
+def test_module_target_whose_module_does_not_exist():
+    assert_usage_error(run("json.no_such_module:f"), "cannot find module 'json.no_such_module'")
+
+
+def test_module_target_whose_function_does_not_exist():
+    assert_usage_error(run("json:no_such_function"), "defines no 'no_such_function'", "loads")
+
+
+def test_too_few_arguments_says_how_many_the_function_takes():
+    result = run(str(HOSTILE / "arity.py") + ":two_arguments")
+    assert_usage_error(result, "arity.py:4", "two_arguments(x, y) takes 2 arguments but got 1")
+
+
+def test_too_many_arguments_says_how_many_the_function_takes():
+    result = invoke("run", str(HOSTILE / "arity.py") + ":one_or_two", "--random", "2", "--random", "2",
+                    "--random", "2", "--backend", "autograd")
+    assert_usage_error(result, "one_or_two(x, scale=...) takes 1 to 2 arguments but got 3")
+
+
+# --- parse_target ------------------------------------------------------------------------------
+
+
+def test_parse_file_target():
+    target = parse_target(str(HOSTILE / "raises.py") + ":raises_everywhere")
+    assert target.path == (HOSTILE / "raises.py").resolve()
+    assert target.module == "raises"
+    assert target.attribute == "raises_everywhere"
+
+
+def test_parse_module_target_with_method():
+    target = parse_target("package.module:Class.method")
+    assert (target.path, target.module, target.attribute) == (None, "package.module", "Class.method")
+
+
+def test_windows_style_drive_is_not_mistaken_for_the_separator(tmp_path):
+    # rpartition: the last colon separates the function, so paths may contain colons
+    with pytest.raises(TargetError, match="no such file"):
+        parse_target("C:/no/such/file.py:f")
+
+
+def test_installed_module_root_is_its_own_package_not_site_packages():
+    root = parse_target("json:loads").root
+    assert root.name == "json"
+    root = parse_target("scipy.special:expit").root
+    assert root.name == "scipy"
+
+
+# --- preflight: static checks, no user code runs ------------------------------------------------
+
+
+def write(tmp_path: Path, source: str, name: str = "user_code.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def test_preflight_runs_no_user_code(tmp_path):
+    marker = tmp_path / "ran"
+    path = write(tmp_path, f"""
+        import pathlib
+        pathlib.Path({str(marker)!r}).touch()
+
+        def f(x):
+            return x
+    """)
+    preflight(parse_target(f"{path}:f"), 1)
+    assert not marker.exists()
+
+
+def test_guarded_optional_import_is_not_an_error():
+    preflight(parse_target(str(HOSTILE / "optional_import.py") + ":f"), 1)
+
+
+def test_import_inside_a_function_is_left_to_run_time(tmp_path):
+    path = write(tmp_path, """
+        def f(x):
+            import adcheck_no_such_package_xyz
+            return x
+    """)
+    preflight(parse_target(f"{path}:f"), 1)
+
+
+def test_sibling_user_module_counts_as_installed(tmp_path):
+    write(tmp_path, "def helper(x):\n    return x\n", name="helpers_of_mine.py")
+    path = write(tmp_path, """
+        from helpers_of_mine import helper
+
+        def f(x):
+            return helper(x)
+    """)
+    preflight(parse_target(f"{path}:f"), 1)
+
+
+@pytest.mark.parametrize(
+    "binding",
+    ["f = lambda x: x", "from math import sin as f", "for f in [abs]:\n    pass",
+     "class f:\n    pass", "if True:\n    def f(x):\n        return x"],
+)
+def test_any_top_level_binding_counts_as_defined(tmp_path, binding):
+    path = write(tmp_path, binding + "\n")
+    preflight(parse_target(f"{path}:f"), 1)
+
+
+def test_star_import_or_module_getattr_skips_the_name_check(tmp_path):
+    path = write(tmp_path, "from math import *\n")
+    preflight(parse_target(f"{path}:anything"), 1)
+    path = write(tmp_path, "def __getattr__(name):\n    return abs\n", name="lazy.py")
+    preflight(parse_target(f"{path}:anything"), 1)
+
+
+def test_local_variable_does_not_count_as_defined(tmp_path):
+    path = write(tmp_path, "def g(x):\n    f = 1\n    return x\n")
+    with pytest.raises(TargetError, match="defines no 'f'"):
+        preflight(parse_target(f"{path}:f"), 1)
+
+
+def test_decorated_function_is_not_judged_statically(tmp_path):
+    path = write(tmp_path, """
+        import functools
+
+        @functools.lru_cache
+        def f(x, y):
+            return x
+    """)
+    preflight(parse_target(f"{path}:f"), 1)  # the worker checks the real signature
+
+
+def signature(source: str) -> ast.FunctionDef:
+    return ast.parse(textwrap.dedent(source)).body[0]
+
+
+@pytest.mark.parametrize(
+    ("source", "accepted", "refused"),
+    [
+        ("def f(x): pass", [1], [0, 2]),
+        ("def f(x, y=1): pass", [1, 2], [0, 3]),
+        ("def f(x, *rest): pass", [1, 2, 5], [0]),
+        ("def f(x, /, y): pass", [2], [1, 3]),
+        ("def f(*xs): pass", [1, 4], []),
+        ("def f(x, *, scale=2.0): pass", [1], [2]),
+    ],
+)
+def test_argument_count(source, accepted, refused):
+    function = signature(source)
+    for n in accepted:
+        check_argument_count(function, n)
+    for n in refused:
+        with pytest.raises(InputError, match=f"but got {n}"):
+            check_argument_count(function, n)
+
+
+def test_required_keyword_only_argument_cannot_be_passed():
+    with pytest.raises(InputError, match="required keyword-only arguments \\(scale\\)"):
+        check_argument_count(signature("def f(x, *, scale): pass"), 1)
+
+
+def test_debug_shows_the_traceback_instead_of_one_line():
+    with pytest.raises(TargetError, match="no such file"):
+        invoke("--debug", "run", "no/such/file.py:f", "--input", "1")
