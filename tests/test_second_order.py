@@ -37,3 +37,15 @@ def test_vector_output_checks_derivative_of_jacobian_vector_product():
     report = run("vector")
     assert "d(J v)/dx" in table.render(report, timings=False)
     assert all(v.status == Status.DISAGREE for v in report.second_order.verdicts)
+
+
+def test_cli_order_2_exits_1_and_fast_mode_is_refused():
+    from conftest import invoke
+
+    result = invoke("run", "fixtures/second_order.py:loss", "--input", "[0.5, 1.0, 2.0]", "--order", "2",
+                    "--backend", "jax-rev", "--no-timings")
+    assert result.exit_code == 1
+    assert "FAIL: jax-rev (second derivative)" in result.stdout
+    refused = invoke("run", "fixtures/second_order.py:loss", "--input", "[0.5]", "--order", "2", "--mode", "fast")
+    assert refused.exit_code == 2
+    assert "--order 2" in refused.stderr and "Traceback" not in refused.stderr

@@ -46,7 +46,7 @@ def report_dict(report: RunReport, *, timings: bool = True) -> dict:
              "message": f.message, "explains": list(f.explains)}
             for f in report.findings
         ],
-        "notes": list(report.notes),
+        "notes": list(report.notes + (report.timing_notes if timings else ())),
     }
     if report.second_order is not None:
         result["second_order"] = {"odd_one_out": list(report.second_order.odd_one_out),

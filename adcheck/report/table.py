@@ -29,7 +29,7 @@ def number(value: float | None) -> str:
 
 
 def entry_value(value: float) -> str:
-    return f"{value:.6g}"
+    return f"{value + 0.0:.6g}"  # + 0.0 turns -0.0 (forward mode's zero tangents) into 0
 
 
 def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> str:
@@ -40,7 +40,7 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
     shape_in = " + ".join(f"{'x'.join(map(str, a.shape)) or 'scalar'}" for a in report.arguments if a.differentiated)
     n_out = report.output_shapes[0][0] if report.output_shapes else 0
     lines.append(f"inputs: {shape_in} ({_plural(_n_inputs(report), 'value')}) -> outputs: {_plural(n_out, 'value')}")
-    lines += [f"  {note}" for note in report.notes]
+    lines += [f"  {note}" for note in report.notes + (report.timing_notes if timings else ())]
     lines.append("")
     lines.append(summary_table(report, style, timings))
     if report.comparison.consensus:
@@ -80,7 +80,10 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
                               disagreement_map(verdict.mismatch_mask)]
     if report.second_order is not None:
         lines += ["", second_order_section(report, style, timings)]
-    other = [f for f in report.findings if not f.explains and f.severity != "info"]
+    second_order_failed = report.second_order is not None and any(
+        v.status in FAILING for v in report.second_order.verdicts)
+    other = [f for f in report.findings if not f.explains and f.severity != "info"
+             and not (second_order_failed and f.code == "ADC501")]  # shown as second-order causes
     if other:
         lines += ["", "Findings:"] + [f"  {f.format()}" for f in other]
     lines += ["", verdict_line(report, style)]

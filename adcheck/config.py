@@ -1,0 +1,489 @@
+"""Cases to check: ``[tool.adcheck]`` in ``pyproject.toml`` and ``@adcheck.case`` decorators.
+
+Both are read as data, never executed: the TOML with ``tomllib``, the decorators by parsing the
+file with ``ast`` and ``literal_eval``-ing their keyword arguments. A mistake is a ``ConfigError``
+naming the file and the key, raised before any backend starts.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError, InputError
+
+PYPROJECT = "pyproject.toml"
+
+# Keys of [tool.adcheck] and of each [[tool.adcheck.case]]; anything else is a typo we report.
+GLOBAL_KEYS = ("backends", "rtol", "atol", "timeout", "fail-on", "case")
+CASE_KEYS = ("target", "input", "inputs", "random", "seed", "wrt", "backends", "rtol", "atol", "timeout")
+DECORATOR_KEYS = ("input", "inputs", "random", "seed", "wrt", "backends", "rtol", "atol", "timeout")
+FAIL_ON_CHOICES = ("disagree", "error", "warning")
+
+# Directories never searched for decorated cases.
+SKIPPED_DIRECTORIES = frozenset({"__pycache__", "node_modules", "site-packages", "build", "dist"})
+
+
+@dataclass(frozen=True)
+class Case:
+    """One function and its inputs: what ``check_target`` needs, plus where it was defined."""
+
+    target: str  # "funcs.py:good", relative to the project root when it lies under it
+    file: Path | None  # the resolved .py file (None for a package.module target)
+    attribute: str
+    origin: str  # where the case is defined, for messages: "pyproject.toml: tool.adcheck.case[1]"
+    arguments: tuple[np.ndarray, ...] = ()  # explicit inputs (empty: random shapes)
+    random: tuple[tuple[int, ...], ...] = ()
+    seed: int = 0
+    wrt: tuple[int, ...] | None = None  # None: every argument
+    backends: tuple[str, ...] = ()
+    rtol: float | None = None
+    atol: float | None = None
+    timeout: float | None = None
+    name: str = ""  # unique among the cases of one run: the target, or target[2] for a second case
+
+    @property
+    def run_target(self) -> str:
+        """The target text ``check_target`` can resolve from any working directory."""
+        if self.file is None:
+            return self.target
+        return f"{self.file}:{self.attribute}"
+
+    @property
+    def n_arguments(self) -> int:
+        return len(self.arguments) or len(self.random)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """``[tool.adcheck]`` without its cases: defaults that every case inherits."""
+
+    backends: tuple[str, ...] = ()
+    rtol: float | None = None
+    atol: float | None = None
+    timeout: float | None = None
+    fail_on: str | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    """What ``adcheck check`` found: the pyproject (if any), its settings and every case."""
+
+    root: Path  # the pyproject's directory, or the working directory without one
+    pyproject: Path | None
+    settings: Settings = Settings()
+    cases: tuple[Case, ...] = field(default_factory=tuple)
+
+
+# --- finding the pyproject -------------------------------------------------------------------
+
+
+def has_adcheck_table(path: Path) -> bool:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        # A broken file still counts: load_project reports what is wrong with it.
+        return "[tool.adcheck" in _read_or_empty(path)
+    return isinstance(data.get("tool"), dict) and "adcheck" in data["tool"]
+
+
+def _read_or_empty(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start`` that has a ``[tool.adcheck]`` table.
+
+    Like ruff with ``[tool.ruff]``, a pyproject without our table is passed over, so a package's
+    own pyproject inside a larger repository does not hide the repository's configuration.
+    """
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        candidate = directory / PYPROJECT
+        if candidate.is_file() and has_adcheck_table(candidate):
+            return candidate
+    return None
+
+
+# --- validating values -----------------------------------------------------------------------
+
+
+class _Where:
+    """Builds error messages that name the file and the key."""
+
+    def __init__(self, file: Path | str, prefix: str):
+        self.file = file
+        self.prefix = prefix
+
+    def key(self, key: str) -> str:
+        if self.prefix.startswith("@"):  # a decorator: @adcheck.case(input=...)
+            return f"{self.prefix}({key.partition('[')[0]}=...)"
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def error(self, key: str | None, message: str) -> ConfigError:
+        where = f"{self.file}: {self.key(key)}" if key else f"{self.file}: {self.prefix}"
+        return ConfigError(f"{where}: {message}")
+
+
+def _number(value, where: _Where, key: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise where.error(key, f"expected a number, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise where.error(key, f"must be {'positive' if positive else 'at least 0'}, got {value!r}")
+    return float(value)
+
+
+def _backends(value, where: _Where, key: str) -> tuple[str, ...]:
+    from .backends import REGISTRY
+
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise where.error(key, f"expected a list of backend names, got {value!r}")
+    for name in value:
+        if name not in REGISTRY:
+            raise where.error(key, f"unknown backend {name!r}; known backends: {', '.join(REGISTRY)}")
+    return tuple(value)
+
+
+def _argument(value, where: _Where, key: str) -> np.ndarray:
+    from .inputs import _as_numeric_array
+
+    try:
+        return _as_numeric_array(value, where.key(key))
+    except InputError as exc:
+        raise ConfigError(f"{where.file}: {exc}") from None
+
+
+def _shape(value, where: _Where, key: str) -> tuple[int, ...]:
+    from .inputs import parse_shape
+
+    if isinstance(value, bool):
+        raise where.error(key, f"expected a shape like 100, \"3x4\" or [3, 4], got {value!r}")
+    if isinstance(value, int):
+        value = [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        value = "x".join(map(str, value))
+    if not isinstance(value, str):
+        raise where.error(key, f"expected a shape like 100, \"3x4\" or [3, 4], got {value!r}")
+    try:
+        return parse_shape(value)
+    except InputError:
+        raise where.error(key, f"expected a shape like 100, \"3x4\" or [3, 4], got {value!r}") from None
+
+
+def case_from_mapping(data: dict, where: _Where, root: Path, *, target: str | None = None,
+                      allowed: tuple[str, ...] = CASE_KEYS) -> Case:
+    """Validate one case's keys (from TOML or a decorator) and turn them into a ``Case``."""
+    for key in data:
+        if key not in allowed:
+            raise where.error(key, f"unknown key; expected one of {', '.join(allowed)}")
+    if target is None:
+        if "target" not in data:
+            raise where.error("target", "missing; give target = \"path/to/file.py:func\"")
+        target = data["target"]
+        if not isinstance(target, str):
+            raise where.error("target", f"expected a string like \"funcs.py:good\", got {target!r}")
+    file, attribute, display = _resolve_target(target, where, root)
+
+    given = [key for key in ("input", "inputs", "random") if data.get(key) is not None]
+    if len(given) != 1:
+        raise where.error(given[1] if len(given) > 1 else "input",
+                          "give exactly one of input (one argument), inputs (a list, one per argument) or random (shapes)")
+    arguments: tuple[np.ndarray, ...] = ()
+    random: tuple[tuple[int, ...], ...] = ()
+    if "input" in given:
+        arguments = (_argument(data["input"], where, "input"),)
+    elif "inputs" in given:
+        values = data["inputs"]
+        if not isinstance(values, (list, tuple)) or not values:
+            raise where.error("inputs", f"expected a non-empty list with one entry per argument, got {values!r}")
+        arguments = tuple(_argument(v, where, f"inputs[{i}]") for i, v in enumerate(values))
+    else:
+        shapes = data["random"]
+        if isinstance(shapes, (int, str)) and not isinstance(shapes, bool):
+            shapes = [shapes]
+        if not isinstance(shapes, (list, tuple)) or not shapes:
+            raise where.error("random", f"expected a list of shapes, one per argument, got {shapes!r}")
+        random = tuple(_shape(s, where, f"random[{i}]") for i, s in enumerate(shapes))
+    n_arguments = len(arguments) or len(random)
+
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise where.error("seed", f"expected a non-negative integer, got {seed!r}")
+    if "seed" in data and not random:
+        raise where.error("seed", "only used with random")
+
+    wrt = data.get("wrt")
+    if wrt is not None:
+        if isinstance(wrt, int) and not isinstance(wrt, bool):
+            wrt = [wrt]
+        if (not isinstance(wrt, (list, tuple)) or not wrt
+                or not all(isinstance(i, int) and not isinstance(i, bool) for i in wrt)):
+            raise where.error("wrt", f"expected a list of argument indices like [0, 2], got {wrt!r}")
+        for index in wrt:
+            if not 0 <= index < n_arguments:
+                raise where.error("wrt", f"argument {index} does not exist (the case gives {n_arguments})")
+        if len(set(wrt)) != len(wrt):
+            raise where.error("wrt", "an index appears twice")
+        wrt = tuple(sorted(wrt))
+
+    return Case(
+        target=display,
+        file=file,
+        attribute=attribute,
+        origin=f"{where.file}: {where.prefix}" if where.prefix else str(where.file),
+        arguments=arguments,
+        random=random,
+        seed=seed,
+        wrt=wrt,
+        backends=_backends(data["backends"], where, "backends") if "backends" in data else (),
+        rtol=_number(data["rtol"], where, "rtol") if "rtol" in data else None,
+        atol=_number(data["atol"], where, "atol") if "atol" in data else None,
+        timeout=_number(data["timeout"], where, "timeout", positive=True) if "timeout" in data else None,
+    )
+
+
+def _resolve_target(text: str, where: _Where, root: Path) -> tuple[Path | None, str, str]:
+    """Check the target exists (statically: the file and a top-level name) and resolve its path."""
+    location, sep, attribute = text.rpartition(":")
+    if not sep or not location or not attribute or not all(p.isidentifier() for p in attribute.split(".")):
+        raise where.error("target", f"{text!r} must look like path/to/file.py:func or package.module:func")
+    if not (location.endswith(".py") or "/" in location or "\\" in location):
+        if not all(part.isidentifier() for part in location.split(".")):
+            raise where.error("target", f"{text!r}: {location!r} is neither a .py file nor a module name")
+        return None, attribute, text  # an importable module: found (or not) when the case runs
+    path = Path(location)
+    if not path.is_absolute():
+        path = root / path
+    if not path.is_file():
+        raise where.error("target", f"{text!r}: no such file {path}")
+    path = path.resolve()
+    names = _top_level_names(path, where)
+    if names is not None and attribute.split(".")[0] not in names:
+        raise where.error("target", f"{text!r}: {path.name} defines no {attribute.split('.')[0]!r}")
+    return path, attribute, f"{display_path(path, root)}:{attribute}"
+
+
+def _top_level_names(path: Path, where: _Where) -> set[str] | None:
+    """Names bound at module level; None when the module may bind names we cannot see (``import *``)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise where.error("target", f"cannot read {path}: {exc}") from None
+    except SyntaxError as exc:
+        raise where.error("target", f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    names: set[str] = set()
+    for node in _module_level_statements(tree.body):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def _module_level_statements(body):
+    """Statements that run at import, descending into if/try/with blocks but not into functions."""
+    for node in body:
+        yield node
+        if isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for child in ("body", "orelse", "finalbody"):
+                yield from _module_level_statements(getattr(node, child, []))
+            for handler in getattr(node, "handlers", []):
+                yield from _module_level_statements(handler.body)
+
+
+def display_path(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` (forward slashes) when it lies under it, else absolute."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+# --- [tool.adcheck] ----------------------------------------------------------------------------
+
+
+def load_pyproject(pyproject: Path) -> tuple[Settings, list[Case]]:
+    shown = display_path(pyproject, Path.cwd())
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{shown}: cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{shown}: not valid TOML ({exc})") from None
+    table = data.get("tool", {}).get("adcheck")
+    if table is None:
+        return Settings(), []
+    where = _Where(shown, "tool.adcheck")
+    if not isinstance(table, dict):
+        raise where.error(None, "expected a table")
+    for key in table:
+        if key not in GLOBAL_KEYS:
+            raise where.error(key, f"unknown key; expected one of {', '.join(GLOBAL_KEYS)}")
+    fail_on = table.get("fail-on")
+    if fail_on is not None and fail_on not in FAIL_ON_CHOICES:
+        raise where.error("fail-on", f"expected one of {', '.join(FAIL_ON_CHOICES)}, got {fail_on!r}")
+    settings = Settings(
+        backends=_backends(table["backends"], where, "backends") if "backends" in table else (),
+        rtol=_number(table["rtol"], where, "rtol") if "rtol" in table else None,
+        atol=_number(table["atol"], where, "atol") if "atol" in table else None,
+        timeout=_number(table["timeout"], where, "timeout", positive=True) if "timeout" in table else None,
+        fail_on=fail_on,
+    )
+    entries = table.get("case", [])
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, list):
+        raise where.error("case", "expected [[tool.adcheck.case]] tables")
+    cases = []
+    for number, entry in enumerate(entries, start=1):
+        case_where = _Where(shown, f"tool.adcheck.case[{number}]")
+        if not isinstance(entry, dict):
+            raise case_where.error(None, "expected a table")
+        cases.append(case_from_mapping(entry, case_where, pyproject.parent))
+    return settings, cases
+
+
+# --- @adcheck.case decorators -----------------------------------------------------------------
+
+
+def python_files(paths: list[Path]) -> list[Path]:
+    """Every ``.py`` file named or under a named directory, sorted, skipping hidden and build dirs.
+
+    A named file that is not Python (a pyproject.toml handed over by pre-commit) is passed over.
+    """
+    found = set()
+    for path in paths:
+        if path.is_file():
+            if path.suffix == ".py":
+                found.add(path.resolve())
+        elif path.is_dir():
+            for file in path.rglob("*.py"):
+                relative = file.relative_to(path).parts[:-1]
+                if any(part.startswith(".") or part in SKIPPED_DIRECTORIES or part.endswith(".egg-info")
+                       for part in relative):
+                    continue
+                found.add(file.resolve())
+        else:
+            raise ConfigError(f"{path}: no such file or directory")
+    return sorted(found)
+
+
+def _case_decorator_names(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """Names under which the file can reach the decorator: (module aliases, function aliases)."""
+    modules, functions = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "adcheck":
+                    modules.add(alias.asname or "adcheck")
+        elif isinstance(node, ast.ImportFrom) and node.module == "adcheck" and node.level == 0:
+            for alias in node.names:
+                if alias.name == "case":
+                    functions.add(alias.asname or "case")
+    return modules, functions
+
+
+def _is_case_decorator(node: ast.expr, modules: set[str], functions: set[str]) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if isinstance(func, ast.Attribute) and func.attr == "case" and isinstance(func.value, ast.Name):
+        return func.value.id in modules
+    return isinstance(func, ast.Name) and func.id in functions
+
+
+def _decorated_functions(body, prefix: str = ""):
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield prefix + node.name, node
+        elif isinstance(node, ast.ClassDef):
+            yield from _decorated_functions(node.body, prefix + node.name + ".")
+
+
+def discover_decorated_cases(path: Path, root: Path) -> list[Case]:
+    """The ``@adcheck.case(...)`` cases in one file, in source order, without importing it."""
+    shown = display_path(path, Path.cwd())
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{shown}: cannot read ({exc})") from None
+    if "case" not in source or "adcheck" not in source:
+        return []  # most files: skip the parse
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        raise ConfigError(f"{shown}:{exc.lineno}: syntax error: {exc.msg}") from None
+    modules, functions = _case_decorator_names(tree)
+    if not modules and not functions:
+        return []
+    cases = []
+    for qualname, node in _decorated_functions(tree.body):
+        for decorator in node.decorator_list:
+            if not _is_case_decorator(decorator, modules, functions):
+                continue
+            where = _Where(f"{shown}:{decorator.lineno}", "@adcheck.case")
+            if decorator.args:
+                raise where.error(None, "takes keyword arguments only (input=, inputs=, random=, seed=, wrt=, ...)")
+            data = {}
+            for keyword in decorator.keywords:
+                if keyword.arg is None:
+                    raise where.error(None, "**kwargs cannot be read statically; write the keywords out")
+                try:
+                    data[keyword.arg] = ast.literal_eval(keyword.value)
+                except ValueError:
+                    raise where.error(keyword.arg, "must be a literal (numbers, lists, strings)") from None
+            target = f"{path}:{qualname}"
+            cases.append(case_from_mapping(data, where, root, target=target, allowed=DECORATOR_KEYS))
+    return cases
+
+
+# --- everything ------------------------------------------------------------------------------
+
+
+def unique_names(cases: list[Case]) -> tuple[Case, ...]:
+    """Name each case by its target; a target checked more than once gets ``[2]``, ``[3]``..."""
+    from dataclasses import replace
+
+    seen: dict[str, int] = {}
+    named = []
+    for case in cases:
+        seen[case.target] = seen.get(case.target, 0) + 1
+        name = case.target if seen[case.target] == 1 else f"{case.target}[{seen[case.target]}]"
+        named.append(replace(case, name=name))
+    return tuple(named)
+
+
+def load_project(paths: list[Path] | None = None, *, start: Path | None = None,
+                 pyproject: Path | None = None) -> Project:
+    """The pyproject above ``start`` (or the one given) and the decorated cases under ``paths``."""
+    start = start or Path.cwd()
+    if pyproject is None:
+        pyproject = find_pyproject(start)
+    elif not pyproject.is_file():
+        raise ConfigError(f"{pyproject}: no such file")
+    settings, cases = Settings(), []
+    root = start.resolve()
+    if pyproject is not None:
+        pyproject = pyproject.resolve()
+        root = pyproject.parent
+        settings, cases = load_pyproject(pyproject)
+    for file in python_files(list(paths or [])):
+        cases.extend(discover_decorated_cases(file, root))
+    return Project(root=root, pyproject=pyproject, settings=settings, cases=unique_names(cases))

@@ -1,0 +1,161 @@
+"""``--format sarif``: SARIF 2.1.0 for code-scanning dashboards (GitHub code scanning and others).
+
+Lint findings are results under their ADC rule; a backend that disagrees with finite differences
+is a result under the ``disagreement`` rule, a backend that fails under ``backend-error``, both
+located at the function's ``def`` line.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .. import __version__
+from ..model import RunReport, Status
+
+SARIF_VERSION = "2.1.0"
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+LEVELS = {"error": "error", "warning": "warning", "info": "note"}
+
+# Rules that are not lint codes: what the comparison itself reports.
+BUILTIN_RULES = {
+    "disagreement": {
+        "name": "JacobianDisagreement",
+        "summary": "An automatic derivative disagrees with the finite-difference reference beyond its error bar.",
+        "severity": "error",
+    },
+    "backend-error": {
+        "name": "BackendError",
+        "summary": "A backend failed to compute the Jacobian (an exception, a crash or a timeout).",
+        "severity": "error",
+    },
+    "nothing-checked": {
+        "name": "NothingChecked",
+        "summary": "No automatic-differentiation backend could check the function.",
+        "severity": "error",
+    },
+}
+
+
+def _lint_rules() -> dict:
+    try:
+        from ..explain.rules import RULES
+    except ImportError:  # the lint rules are optional here: results still carry their codes
+        return {}
+    return RULES
+
+
+def _rule_descriptor(rule_id: str, lint_rules: dict) -> dict:
+    if rule_id in BUILTIN_RULES:
+        info = BUILTIN_RULES[rule_id]
+        name, summary, severity, description, help_markdown = (
+            info["name"], info["summary"], info["severity"], "", "")
+    else:
+        rule = lint_rules.get(rule_id)
+        name = getattr(rule, "name", None) or rule_id
+        summary = getattr(rule, "summary", None) or f"adcheck lint rule {rule_id}"
+        severity = getattr(rule, "severity", None) or "warning"
+        description = getattr(rule, "what_it_does", None) or ""
+        help_markdown = _help_markdown(rule)
+    descriptor = {
+        "id": rule_id,
+        "name": str(name),
+        "shortDescription": {"text": str(summary)},
+        "defaultConfiguration": {"level": LEVELS.get(str(severity), "warning")},
+    }
+    if description:
+        descriptor["fullDescription"] = {"text": str(description)}
+    if help_markdown:
+        descriptor["help"] = {"text": help_markdown, "markdown": help_markdown}
+    return descriptor
+
+
+def _help_markdown(rule) -> str:
+    """The rule's documentation sections (the same as docs/rules.md), for the code-scanning view."""
+    sections = [("What it does", "what_it_does", False), ("Why is this bad?", "why_bad", False),
+                ("Example", "example", True), ("Use instead", "use_instead", True)]
+    parts = []
+    for title, attribute, code in sections:
+        text = getattr(rule, attribute, None)
+        if text:
+            parts.append(f"### {title}\n\n" + (f"```python\n{text}\n```" if code else str(text)))
+    return "\n\n".join(parts)
+
+
+def _location(path: str, line: int | None, col: int | None = None) -> dict:
+    region = {"startLine": max(1, int(line or 1))}
+    if col:
+        region["startColumn"] = max(1, int(col))
+    return {"physicalLocation": {"artifactLocation": {"uri": path.replace("\\", "/")}, "region": region}}
+
+
+def _results(report: RunReport) -> list[dict]:
+    source = report.source
+    locations = [_location(source.path, source.line)] if source else []
+    results = []
+    for verdict in report.comparison.verdicts:
+        if verdict.status == Status.DISAGREE:
+            text = f"{report.target}: {verdict.name} disagrees with finite differences: {verdict.message}"
+            if verdict.mismatches:
+                m = verdict.mismatches[0]
+                text += (f"; worst entry (out {m.row}, in {m.col}): {verdict.name} (actual) {m.value:.6g}, "
+                         f"fd (desired) {m.reference:.6g} ± {m.reference_error:.1e}")
+            causes = list(dict.fromkeys(f.code for f in report.findings if verdict.name in f.explains))
+            if causes:
+                text += f"; likely causes: {', '.join(causes)}"
+            results.append({"ruleId": "disagreement", "level": "error", "message": {"text": text},
+                            "locations": locations,
+                            "properties": {"case": report.target, "backend": verdict.name}})
+        elif verdict.status == Status.ERROR:
+            at = f" at {verdict.location}" if verdict.location else ""
+            results.append({"ruleId": "backend-error", "level": "error",
+                            "message": {"text": f"{report.target}: {verdict.name} failed{at}: {verdict.message}"},
+                            "locations": locations,
+                            "properties": {"case": report.target, "backend": verdict.name}})
+    if not report.comparison.checked and not any(v.status == Status.ERROR for v in report.comparison.verdicts):
+        results.append({"ruleId": "nothing-checked", "level": "error",
+                        "message": {"text": f"{report.target}: no AD backend could be checked"},
+                        "locations": locations, "properties": {"case": report.target}})
+    for finding in report.findings:
+        results.append({
+            "ruleId": finding.code,
+            "level": LEVELS.get(finding.severity, "warning"),
+            "message": {"text": finding.message},
+            "locations": [_location(finding.path, finding.line, finding.col)],
+            "properties": {"case": report.target, "explains": list(finding.explains)},
+        })
+    return results
+
+
+def sarif_dict(reports: list[RunReport]) -> dict:
+    results = []
+    seen_findings = set()
+    for report in reports:
+        for result in _results(report):
+            if result["ruleId"] in BUILTIN_RULES:
+                results.append(result)
+                continue
+            # Two cases of one function report the same lint finding: keep it once.
+            location = result["locations"][0]["physicalLocation"]
+            key = (result["ruleId"], location["artifactLocation"]["uri"], location["region"]["startLine"],
+                   location["region"].get("startColumn"), result["message"]["text"])
+            if key not in seen_findings:
+                seen_findings.add(key)
+                results.append(result)
+    lint_rules = _lint_rules()
+    rule_ids = sorted({r["ruleId"] for r in results} | {"disagreement"})
+    rules = [_rule_descriptor(rule_id, lint_rules) for rule_id in rule_ids]
+    index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
+    for result in results:
+        result["ruleIndex"] = index[result["ruleId"]]
+    return {
+        "version": SARIF_VERSION,
+        "$schema": SARIF_SCHEMA,
+        "runs": [{
+            "tool": {"driver": {"name": "adcheck", "version": __version__, "rules": rules}},
+            "results": results,
+        }],
+    }
+
+
+def render(reports: list[RunReport], *, timings: bool = True) -> str:
+    return json.dumps(sarif_dict(reports), indent=2, ensure_ascii=False)
