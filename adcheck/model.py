@@ -141,6 +141,7 @@ class RunReport:
     notes: tuple[str, ...] = ()
     source: Location | None = None  # where the function is defined
     second_order: Comparison | None = None  # --order 2
+    timing_notes: tuple[str, ...] = ()  # notes that depend on timings (left out with --no-timings)
 
     @property
     def failed(self) -> bool:

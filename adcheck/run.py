@@ -16,18 +16,20 @@ from .backends.worker import Task, run_tasks
 from .compare import OneSided, compare, compare_second_order
 from .errors import AdcheckError, ExitCode
 from .inputs import Arguments
-from .loader import Target, detect_framework, parse_target
+from .loader import Target, detect_framework, parse_target, preflight
 from .model import ArgumentInfo, BackendRun, EntryMismatch, Location, RunReport, Status
 
 DEFAULT_TIMEOUT = 120.0
 
 
-def default_memory_limit() -> int:
-    """Each worker may use half the machine's memory by default."""
+def default_memory_limit(n_workers: int) -> int:
+    """Each worker's share of three quarters of the machine (the workers run side by side),
+    but at least 1 GiB: importing jax or torch alone takes a few hundred MB."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return 8 << 30
+        total = 8 << 30
+    return max(1 << 30, total * 3 // 4 // max(1, n_workers))
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,15 @@ class FunctionCannotBeCalled(AdcheckError):
 
 
 def check_target(target_text: str, arguments: Arguments, options: RunOptions = RunOptions(),
-                 on_done=None) -> RunReport:
+                 progress=None) -> RunReport:
+    """Run every applicable backend on TARGET and compare; ``progress(done, total, name)`` is
+    called as each backend's worker finishes."""
     target = parse_target(target_text)
+    preflight(target, len(arguments.values))  # before spawning anything: a target that cannot work
     framework = detect_framework(target.file)
     chosen = backend_registry.resolve(options.backends) if options.backends else list(backend_registry.REGISTRY.values())
-    memory_limit = options.memory_limit or default_memory_limit()
+    n_workers = sum(1 for b in chosen if not b.why_not_applicable(framework) and b.is_installed())
+    memory_limit = options.memory_limit or default_memory_limit(n_workers)
     mode = _choose_mode(options, arguments)
     if mode == "fast" and options.order == 2:
         raise AdcheckError("--order 2 needs full Jacobians: use --mode full (or leave --mode at auto)")
@@ -72,12 +78,20 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
                               options={"order": options.order, "mode": mode}))
 
     _share_cores(len(tasks))
+    finished = []
+
+    def on_done(result):
+        finished.append(result.name)
+        if progress is not None:
+            progress(len(finished), len(tasks), result.name)
+
     computed = {run.name: run for run in run_tasks(tasks, options.timeout, on_done=on_done)}
     runs = [computed.get(b.name) or skipped[b.name] for b in chosen]
     reference = computed.get("fd")
     if reference is not None and reference.status == Status.ERROR:
         where = f" at {reference.location}" if reference.location else ""
-        raise FunctionCannotBeCalled(f"{target.text}: calling the function failed{where}: {reference.message}")
+        raise FunctionCannotBeCalled(f"{target.text}: importing or calling the function failed{where}: "
+                                     f"{reference.message}")
 
     dtype = np.result_type(*(arguments.values[i] for i in arguments.wrt))
     mode_notes: list[str] = []
@@ -106,7 +120,7 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
     findings = tuple(dataclasses.replace(f, path=display_path(f.path)) for f in findings)
 
     value = reference.value if reference is not None else None
-    notes = _notes(arguments, framework) + tuple(mode_notes) + _faster_mode_note(runs, value)
+    notes = _notes(arguments, framework) + tuple(mode_notes)
     return RunReport(
         target=target.text,
         arguments=arguments.info,
@@ -118,6 +132,7 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
         notes=notes,
         source=_definition_line(target),
         second_order=second_order,
+        timing_notes=_faster_mode_note(runs, value),
     )
 
 

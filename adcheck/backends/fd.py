@@ -46,6 +46,11 @@ def compute(task: Task) -> BackendRun:
 
         # JAX code runs as written here; float64 like the jax backends, or FD is float32 noise.
         jax.config.update("jax_enable_x64", True)
+    dtype = np.result_type(*(task.arguments.values[i] for i in task.arguments.wrt))
+    if task.framework == "torch":
+        from .torch_backend import configure_torch
+
+        configure_torch(dtype)  # before the import: module-level tensors get the backends' dtype
     func = load_user_function(task)
     flat_function = plain_flat_function(func, task.arguments, task.framework)
     x0 = task.arguments.flat().astype(np.float64)
@@ -60,7 +65,8 @@ def compute(task: Task) -> BackendRun:
         from ..fast import probe_vectors
 
         vectors = probe_vectors(x0.size, value.size)
-        extra["jv"], extra["jv_error"] = directional_derivatives(flat_function, x0, value.size, vectors.directions)
+        extra["jv"], extra["jv_error"] = directional_derivatives(flat_function, x0, value.size, vectors.directions,
+                                                                 dtype)
         jac = err = None
         if task.probes:
             from ..explain.probes import probe
@@ -69,9 +75,9 @@ def compute(task: Task) -> BackendRun:
             extra["findings"] = probed.findings
             extra["executed_lines"] = probed.executed_lines
     else:
-        jac, err = finite_difference_jacobian(flat_function, x0, value.size)
+        jac, err = finite_difference_jacobian(flat_function, x0, value.size, dtype=dtype)
         check_shapes(value, jac, x0.size)
-        extra["one_sided"] = one_sided_at_kinks(flat_function, x0, value)
+        extra["one_sided"] = one_sided_at_kinks(flat_function, x0, value, dtype)
         if task.probes:
             from ..explain.probes import probe
 
@@ -90,8 +96,12 @@ def compute(task: Task) -> BackendRun:
     )
 
 
-def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_direction=0):
-    """Jacobian and error estimate of ``flat_function`` at ``x0`` for ``columns`` (default all)."""
+def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_direction=0, dtype=np.float64):
+    """Jacobian and error estimate of ``flat_function`` at ``x0`` for ``columns`` (default all).
+
+    ``dtype`` is the precision the function computes in; it sets the rounding floor.
+    """
+    eps = float(np.finfo(dtype).eps)
     columns = np.arange(x0.size) if columns is None else np.asarray(columns)
     jac = np.full((n_outputs, columns.size), np.nan)
     err = np.full((n_outputs, columns.size), np.inf)
@@ -100,7 +110,9 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     distance_to_zero = np.where(x0 != 0, 0.5 * np.abs(x0), np.inf)
     magnitude = np.abs(np.asarray(flat_function(x0), dtype=np.float64)).reshape(n_outputs, 1)
     magnitude = np.where(np.isfinite(magnitude), magnitude, 0.0)
-    tolerances = {"rtol": RTOL, "atol": ATOL_PER_VALUE * max(1.0, float(magnitude.max(initial=0.0)))}
+    precision = eps / np.finfo(np.float64).eps  # 1 for float64, ~5e8 for float32
+    tolerances = {"rtol": max(RTOL, 100 * eps),
+                  "atol": ATOL_PER_VALUE * precision * max(1.0, float(magnitude.max(initial=0.0)))}
     tried: list[np.ndarray] = []
     for rung in INITIAL_STEPS:
         steps = np.minimum(rung, distance_to_zero[columns])
@@ -109,7 +121,7 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
         tried.append(steps)
         result = _richardson(flat_function, x0, n_outputs, columns[todo], steps[todo], step_direction, tolerances)
         last_step = steps[todo] / STEP_FACTOR ** np.maximum(result.nit - 1, 0)
-        floor = ROUNDING_FLOOR_FACTOR * np.finfo(np.float64).eps * (magnitude + np.abs(x0[columns[todo]]) *
+        floor = ROUNDING_FLOOR_FACTOR * eps * (magnitude + np.abs(x0[columns[todo]]) *
                                                                      np.abs(result.df)) / last_step
         error = np.maximum(result.error, floor)
         better = np.isfinite(result.df) & (error < err[:, todo])
@@ -122,7 +134,7 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     return jac, err
 
 
-def directional_derivatives(flat_function, x0, n_outputs, directions):
+def directional_derivatives(flat_function, x0, n_outputs, directions, dtype=np.float64):
     """FD of ``t -> f(x0 + t w)`` at 0 for each column ``w`` of ``directions``, with errors.
 
     Each is a one-input Jacobian, so the step ladder and error estimate are the same as for a
@@ -132,7 +144,8 @@ def directional_derivatives(flat_function, x0, n_outputs, directions):
     errors = np.empty_like(values)
     for k in range(directions.shape[1]):
         w = directions[:, k]
-        jac, err = finite_difference_jacobian(lambda t, w=w: flat_function(x0 + t[0] * w), np.zeros(1), n_outputs)
+        jac, err = finite_difference_jacobian(lambda t, w=w: flat_function(x0 + t[0] * w), np.zeros(1), n_outputs,
+                                              dtype=dtype)
         values[:, k], errors[:, k] = jac[:, 0], err[:, 0]
     return values, errors
 
@@ -161,7 +174,7 @@ KINK_SCREEN_STEP = 1e-6
 KINK_SCREEN_RTOL = 1e-3
 
 
-def one_sided_at_kinks(flat_function, x0, value):
+def one_sided_at_kinks(flat_function, x0, value, dtype=np.float64):
     """One-sided derivatives (Richardson, both directions) for the columns where a cheap screen
     sees the slope jump; ``None`` when no column does.
 
@@ -171,7 +184,7 @@ def one_sided_at_kinks(flat_function, x0, value):
     """
     flagged = []
     for j in range(x0.size):
-        h = KINK_SCREEN_STEP * max(1.0, abs(x0[j]))
+        h = max(KINK_SCREEN_STEP, 10 * np.sqrt(np.finfo(dtype).eps)) * max(1.0, abs(x0[j]))
         x = x0.copy()
         try:
             x[j] = x0[j] + h
@@ -187,8 +200,8 @@ def one_sided_at_kinks(flat_function, x0, value):
     if not flagged:
         return None
     columns = np.asarray(flagged)
-    plus, plus_error = finite_difference_jacobian(flat_function, x0, value.size, columns, step_direction=1)
-    minus, minus_error = finite_difference_jacobian(flat_function, x0, value.size, columns, step_direction=-1)
+    plus, plus_error = finite_difference_jacobian(flat_function, x0, value.size, columns, 1, dtype)
+    minus, minus_error = finite_difference_jacobian(flat_function, x0, value.size, columns, -1, dtype)
     return {"columns": columns, "plus": plus, "plus_error": plus_error, "minus": minus, "minus_error": minus_error}
 
 
