@@ -339,10 +339,22 @@ def _signature_text(function: ast.FunctionDef) -> str:
 # --- rebinding -----------------------------------------------------------------------------------
 
 
-def _namespace(name: str, table: dict, primary: types.ModuleType | None) -> types.ModuleType:
+class RebindingTable(dict):
+    """Module name -> the module to serve instead. A value may be a module's import path, imported
+    on first use: ``autograd.scipy`` alone pulls in scipy.stats and scipy.integrate (seconds of
+    import), which a function that never imports scipy should not pay for."""
+
+    def resolve(self, name: str):
+        value = self[name]
+        if isinstance(value, str):
+            value = self[name] = importlib.import_module(value)
+        return value
+
+
+def _namespace(name: str, table: RebindingTable, primary: str | None) -> types.ModuleType:
     """A stand-in for the module ``name``: rebound submodules from ``table`` first, then the names
-    ``primary`` has, then the real module's. Each name is resolved once and cached on the module,
-    so hot loops pay a plain attribute lookup.
+    the module ``primary`` has, then the real module's. Each name is resolved once and cached on
+    the stand-in, so hot loops pay a plain attribute lookup.
     """
     proxy = types.ModuleType(name)
 
@@ -351,11 +363,13 @@ def _namespace(name: str, table: dict, primary: types.ModuleType | None) -> type
             raise AttributeError(attr)
         full = f"{name}.{attr}"
         if full in table:
-            value = table[full]
-        elif primary is not None and hasattr(primary, attr):
-            value = getattr(primary, attr)
+            value = table.resolve(full)
         else:
-            value = getattr(importlib.import_module(name), attr)
+            stand_in = importlib.import_module(primary) if primary else None
+            try:
+                value = getattr(stand_in, attr)
+            except AttributeError:
+                value = getattr(importlib.import_module(name), attr)
         setattr(proxy, attr, value)
         return value
 
@@ -372,46 +386,31 @@ def _autograd_extend_shim() -> types.ModuleType:
     return shim
 
 
-def rebinding_table(flavour: str) -> dict[str, object]:
+def rebinding_table(flavour: str) -> RebindingTable:
     """Module name -> module to serve instead, for the user's imports under ``flavour``."""
+    table = RebindingTable()
     if flavour == "autograd":
-        import autograd.numpy as anp
-        import autograd.scipy as ascipy
-
-        table = {}
         for sub in ("linalg", "fft", "random"):
-            table[f"numpy.{sub}"] = getattr(anp, sub)
+            table[f"numpy.{sub}"] = f"autograd.numpy.{sub}"
+        # Not find_spec: that imports autograd.scipy, whose __init__ imports every submodule.
         for sub in ("special", "stats", "signal", "linalg", "misc", "integrate"):
-            try:
-                table[f"scipy.{sub}"] = importlib.import_module(f"autograd.scipy.{sub}")
-            except ImportError:
-                pass
-        table["numpy"] = _namespace("numpy", table, anp)
-        table["scipy"] = _namespace("scipy", table, ascipy)
-        return table
-    if flavour == "jax":
-        import jax.numpy as jnp
-        import jax.scipy as jscipy
-
-        table = {"autograd.extend": _autograd_extend_shim()}
+            table[f"scipy.{sub}"] = f"autograd.scipy.{sub}"
+        table["numpy"] = _namespace("numpy", table, "autograd.numpy")
+        table["scipy"] = _namespace("scipy", table, None)
+    elif flavour == "jax":
+        table["autograd.extend"] = _autograd_extend_shim()
         for sub in ("linalg", "fft"):
-            table[f"numpy.{sub}"] = getattr(jnp, sub)
-            table[f"autograd.numpy.{sub}"] = getattr(jnp, sub)
+            table[f"numpy.{sub}"] = table[f"autograd.numpy.{sub}"] = f"jax.numpy.{sub}"
         for sub in ("special", "stats", "signal", "linalg"):
-            module = importlib.import_module(f"jax.scipy.{sub}")
-            table[f"scipy.{sub}"] = module
-            table[f"autograd.scipy.{sub}"] = module
+            table[f"scipy.{sub}"] = table[f"autograd.scipy.{sub}"] = f"jax.scipy.{sub}"
         for dist in ("norm", "t", "multivariate_normal", "gamma", "beta", "poisson"):
-            if hasattr(jscipy.stats, dist):
-                table[f"scipy.stats.{dist}"] = getattr(jscipy.stats, dist)
-                table[f"autograd.scipy.stats.{dist}"] = getattr(jscipy.stats, dist)
-        table["numpy"] = _namespace("numpy", table, jnp)
-        table["scipy"] = _namespace("scipy", table, jscipy)
-        table["autograd.numpy"] = _namespace("autograd.numpy", table, jnp)
-        table["autograd.scipy"] = _namespace("autograd.scipy", table, jscipy)
+            table[f"scipy.stats.{dist}"] = table[f"autograd.scipy.stats.{dist}"] = f"jax.scipy.stats.{dist}"
+        table["numpy"] = _namespace("numpy", table, "jax.numpy")
+        table["scipy"] = _namespace("scipy", table, "jax.scipy")
+        table["autograd.numpy"] = _namespace("autograd.numpy", table, "jax.numpy")
+        table["autograd.scipy"] = _namespace("autograd.scipy", table, "jax.scipy")
         table["autograd"] = _namespace("autograd", table, None)
-        return table
-    return {}
+    return table
 
 
 class UserCodeLoader:
@@ -486,7 +485,7 @@ class UserCodeLoader:
             if name.endswith("."):
                 name = name.rstrip(".")
         if name in self.table:
-            return self.table[name] if fromlist else self.table[name.split(".")[0]]
+            return self.table.resolve(name if fromlist else name.split(".")[0])
         user = self._import_user(name)
         if user is not None:
             if fromlist:

@@ -42,10 +42,10 @@ ROUNDING_FLOOR_FACTOR = 8.0
 def compute(task: Task) -> BackendRun:
     start = time.perf_counter()
     if task.framework in ("jax", "array-api"):
-        import jax
+        from .jax_backend import configure_jax
 
-        # JAX code runs as written here; float64 like the jax backends, or FD is float32 noise.
-        jax.config.update("jax_enable_x64", True)
+        configure_jax()  # JAX code runs as written here, in float64 like the jax backends
+
     dtype = np.result_type(*(task.arguments.values[i] for i in task.arguments.wrt))
     if task.framework == "torch":
         from .torch_backend import configure_torch

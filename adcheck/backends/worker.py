@@ -265,9 +265,30 @@ def _death_message(exitcode: int | None) -> str:
     return f"the worker exited with code {exitcode} before returning a result (os._exit or a fatal error)"
 
 
+# Imported once by the fork server and shared, copy-on-write, by every worker forked from it.
+# Never jax or torch (not fork-safe once initialised) and never the user's code.
+_PRELOAD = ["numpy", "scipy.differentiate", "adcheck.backends.worker", "adcheck.backends.common",
+            "adcheck.backends.fd", "adcheck.explain.probes"]
+
+
+def _worker_context():
+    """Workers come from a fork server that has numpy, scipy and adcheck already imported.
+
+    A spawned worker spends about half a second importing them before it can start; a fork
+    server pays that once per adcheck process (and ``adcheck check`` or a test session runs
+    many). Each worker is still a fresh process that has imported no user code: the server
+    never runs any. Where there is no fork server (not POSIX), workers are spawned.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
 def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_done=None) -> list[BackendRun]:
     """Run every task in its own process, at most ``jobs`` at once; results in task order."""
-    context = multiprocessing.get_context("spawn")
+    context = _worker_context()
     jobs = jobs or len(tasks)
     results: dict[int, BackendRun] = {}
     pending = list(enumerate(tasks))

@@ -1,0 +1,294 @@
+"""adcheck against its peers, end to end, on the same functions and inputs in one run.
+
+Every measurement is a fresh process, imports included — that is what a user pays:
+
+- adcheck: ``adcheck run benchmarks/workloads.py:NAME --random N --format json`` (every default
+  backend, the full Jacobian, the report);
+- ``jax.test_util.check_grads(f, (x,), order=1, modes=("fwd", "rev"))`` on the jax.numpy build;
+- ``autograd.test_util.check_grads(f)(x)`` on the autograd.numpy build, with its defaults
+  (modes fwd and rev, order 2);
+- ``torch.autograd.gradcheck(f, (x,))`` in float64 on the torch build (when torch is installed).
+
+Every tool gets the same input: the array ``--random N --seed 0`` gives adcheck, saved to .npy.
+Repetitions interleave the tools (and rotate their order), so a load spike on a busy machine hits
+all of them; ratios are taken within each repetition and the median is reported.
+
+    python benchmarks/bench.py              # every workload, 5 repetitions
+    python benchmarks/bench.py --quick      # one repetition of the smallest workloads
+    python benchmarks/bench.py --workload loop_cumprod_100 --repeat 3 --json results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tabulate import tabulate
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from workloads import INPUT_SIZES, QUICK  # noqa: E402
+
+# Kill a measurement that runs longer than this (adcheck's own per-backend --timeout is 120 s).
+DEFAULT_TIMEOUT = 900.0
+PACKAGES = ("adcheck", "numpy", "scipy", "autograd", "jax", "jaxlib", "torch", "tabulate")
+# The issue's targets, on loop_cumprod_100 with every default backend.
+TARGET_WORKLOAD = "loop_cumprod_100"
+TARGET_RATIO_OF_SUM = 0.5
+TARGET_CLI_SECONDS = 0.3
+
+_PEER_PRELUDE = "import sys, numpy; sys.path.insert(0, {here!r}); from workloads import make, make_torch; "
+PEER_CODE = {
+    "jax check_grads": (
+        "import jax; jax.config.update('jax_enable_x64', True); import jax.numpy as jnp; "
+        "from jax.test_util import check_grads; "
+        "f = make(jnp)[{name!r}]; x = jnp.asarray(numpy.load({path!r})); "
+        "check_grads(f, (x,), order=1, modes=('fwd', 'rev'))"
+    ),
+    "autograd check_grads": (
+        "import autograd.numpy as anp; from autograd.test_util import check_grads; "
+        "f = make(anp)[{name!r}]; x = numpy.load({path!r}); "
+        "check_grads(f)(x)"
+    ),
+    "torch gradcheck": (
+        "import torch; from torch.autograd import gradcheck; "
+        "f = make_torch(torch)[{name!r}]; x = torch.from_numpy(numpy.load({path!r})).requires_grad_(); "
+        "assert gradcheck(f, (x,))"
+    ),
+}
+PEER_PACKAGE = {"jax check_grads": "jax", "autograd check_grads": "autograd", "torch gradcheck": "torch"}
+
+
+@dataclass
+class Sample:
+    seconds: float
+    ok: bool
+    note: str = ""
+    backend_seconds: dict = field(default_factory=dict)  # adcheck only: seconds per backend, from the JSON
+
+
+def installed(package: str) -> bool:
+    try:
+        importlib.metadata.version(package)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+def adcheck_command() -> list[str]:
+    script = Path(sys.executable).with_name("adcheck")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("adcheck")
+    return [found] if found else [sys.executable, "-m", "adcheck"]
+
+
+def timed(command: list[str], timeout: float) -> tuple[float, subprocess.CompletedProcess | None]:
+    # A session of its own, so a timeout kills adcheck's worker processes too, not just adcheck.
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                               start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return time.perf_counter() - start, None
+    seconds = time.perf_counter() - start
+    return seconds, subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def run_adcheck(name: str, timeout: float) -> Sample:
+    command = [*adcheck_command(), "run", f"benchmarks/workloads.py:{name}", "--random", str(INPUT_SIZES[name]),
+               "--format", "json"]
+    seconds, completed = timed(command, timeout)
+    if completed is None:
+        return Sample(seconds, False, f"killed after {timeout:g} s")
+    try:
+        report = json.loads(completed.stdout)
+    except json.JSONDecodeError:
+        return Sample(seconds, False, f"exit {completed.returncode}: {completed.stderr.strip()[-200:]}")
+    per_backend = {b["name"]: b["seconds"] for b in report["backends"] if b["seconds"] is not None}
+    statuses = {b["name"]: b["status"] for b in report["backends"]}
+    bad = [f"{n} {s}" for n, s in statuses.items() if s not in ("reference", "agree", "not-applicable")]
+    return Sample(seconds, report["verdict"] == "pass", ", ".join(bad), per_backend)
+
+
+def run_peer(peer: str, name: str, input_path: Path, timeout: float) -> Sample:
+    code = _PEER_PRELUDE.format(here=str(HERE)) + PEER_CODE[peer].format(name=name, path=str(input_path))
+    seconds, completed = timed([sys.executable, "-c", code], timeout)
+    if completed is None:
+        return Sample(seconds, False, f"killed after {timeout:g} s")
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["?"])[-1]
+        return Sample(seconds, False, last[:160])
+    return Sample(seconds, True)
+
+
+def save_inputs(names: list[str], directory: Path) -> dict[str, Path]:
+    """Exactly the array ``adcheck run --random N --seed 0`` differentiates at, as .npy."""
+    from adcheck.inputs import build_arguments
+
+    paths = {}
+    for name in names:
+        values = build_arguments((), (str(INPUT_SIZES[name]),), 0, None).values[0]
+        paths[name] = directory / f"{name}.npy"
+        np.save(paths[name], values)
+    return paths
+
+
+def machine_info() -> list[tuple[str, str]]:
+    versions = []
+    for package in PACKAGES:
+        try:
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{package} -")
+    try:
+        load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        load = "?"
+    return [
+        ("date", datetime.datetime.now().astimezone().isoformat(timespec="seconds")),
+        ("machine", f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"),
+        ("python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("packages", ", ".join(versions)),
+        ("load average at start", load),
+    ]
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def measure_cli(repeat: int, timeout: float) -> dict[str, list[float]]:
+    # "python -c pass" is the floor on this machine under its current load: read the others against it.
+    commands = {"adcheck --help": [*adcheck_command(), "--help"], "adcheck --version": [*adcheck_command(), "--version"],
+                "python -c pass (baseline)": [sys.executable, "-c", "pass"]}
+    results = {label: [] for label in commands}
+    for _ in range(repeat):
+        for label, command in commands.items():
+            seconds, completed = timed(command, timeout)
+            if completed is not None and completed.returncode == 0:
+                results[label].append(seconds)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions per measurement (default 5)")
+    parser.add_argument("--quick", action="store_true", help="one repetition of the smallest workloads")
+    parser.add_argument("--workload", action="append", choices=sorted(INPUT_SIZES),
+                        help="run only this workload (repeatable)")
+    parser.add_argument("--no-peers", action="store_true", help="time adcheck only")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"kill any one measurement after this many seconds (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--json", type=Path, help="also write every sample here")
+    options = parser.parse_args(argv)
+
+    repeat = 1 if options.quick else options.repeat
+    names = options.workload or (list(QUICK) if options.quick else list(INPUT_SIZES))
+    peers = [] if options.no_peers else [p for p in PEER_CODE if installed(PEER_PACKAGE[p])]
+    tools = ["adcheck", *peers]
+
+    info = machine_info()
+    print(tabulate(info, tablefmt="plain"))
+    print(f"repetitions: {repeat}; workloads: {', '.join(names)}\n", flush=True)
+
+    samples: dict[str, dict[str, list[Sample]]] = {n: {t: [] for t in tools} for n in names}
+    with tempfile.TemporaryDirectory(prefix="adcheck-bench-") as directory:
+        inputs = save_inputs(names, Path(directory))
+        for rep in range(repeat):
+            for name in names:
+                order = tools[rep % len(tools):] + tools[:rep % len(tools)]  # rotate who goes first
+                for tool in order:
+                    if tool == "adcheck":
+                        sample = run_adcheck(name, options.timeout)
+                    else:
+                        sample = run_peer(tool, name, inputs[name], options.timeout)
+                    samples[name][tool].append(sample)
+                    flag = "" if sample.ok else f"  [{sample.note or 'failed'}]"
+                    print(f"  rep {rep + 1}/{repeat} {name:18s} {tool:22s} {sample.seconds:8.2f} s{flag}",
+                          file=sys.stderr, flush=True)
+    cli = measure_cli(max(repeat, 5), options.timeout)
+
+    rows, backend_rows = [], []
+    summary: dict[str, dict] = {}
+    for name in names:
+        per_tool = samples[name]
+        medians = {t: median([s.seconds for s in per_tool[t]]) for t in tools}
+        ratio_sum, ratio_jax = [], []
+        for rep in range(repeat):
+            a = per_tool["adcheck"][rep].seconds
+            j = per_tool["jax check_grads"][rep].seconds if "jax check_grads" in per_tool else None
+            g = per_tool["autograd check_grads"][rep].seconds if "autograd check_grads" in per_tool else None
+            if j is not None and g is not None:
+                ratio_sum.append(a / (j + g))
+            if j is not None:
+                ratio_jax.append(a / j)
+        failed = {t: sum(not s.ok for s in per_tool[t]) for t in tools}
+        row = [name, INPUT_SIZES[name]]
+        for tool in tools:
+            row.append(fmt(medians[tool]) + (f" ({failed[tool]} failed)" if failed[tool] else ""))
+        row += [fmt(median(ratio_sum)), fmt(median(ratio_jax))]
+        rows.append(row)
+        backends = sorted({b for s in per_tool["adcheck"] for b in s.backend_seconds})
+        backend_rows.append([name, *(f"{b} {fmt(median([s.backend_seconds[b] for s in per_tool['adcheck'] if b in s.backend_seconds]))}"
+                                     for b in backends)])
+        summary[name] = {"median_seconds": medians, "ratio_adcheck_to_jax_plus_autograd": median(ratio_sum),
+                         "ratio_adcheck_to_jax": median(ratio_jax), "failures": failed}
+
+    headers = ["workload", "n", *(f"{t} s" for t in tools), "adcheck / (jax+autograd)", "adcheck / jax"]
+    print(tabulate(rows, headers=headers, tablefmt="github"))
+    print("\nmedian seconds per adcheck backend, as adcheck's JSON report gives them (workers run side by side):")
+    print(tabulate(backend_rows, tablefmt="plain"))
+    notes = sorted({f"{name} / {tool}: {s.note}" for name in names for tool in tools for s in samples[name][tool] if s.note})
+    if notes:
+        print("\nnotes:\n  " + "\n  ".join(notes))
+
+    print()
+    cli_rows = [[label, fmt(median(times), 3), f"< {TARGET_CLI_SECONDS}" if label.startswith("adcheck") else "",
+                 ("met" if times and median(times) < TARGET_CLI_SECONDS else "NOT met") if label.startswith("adcheck") else ""]
+                for label, times in cli.items()]
+    print(tabulate(cli_rows, headers=["command", "median s", "target", ""], tablefmt="github"))
+    if TARGET_WORKLOAD in summary and peers:
+        result = summary[TARGET_WORKLOAD]
+        ratio_sum, ratio_jax = result["ratio_adcheck_to_jax_plus_autograd"], result["ratio_adcheck_to_jax"]
+        print(f"\ntarget on {TARGET_WORKLOAD}: adcheck / (jax + autograd check_grads) = {fmt(ratio_sum)} "
+              f"(want <= {TARGET_RATIO_OF_SUM}) -> {'met' if ratio_sum is not None and ratio_sum <= TARGET_RATIO_OF_SUM else 'NOT met'}; "
+              f"adcheck / jax check_grads = {fmt(ratio_jax)} (want < 1) -> "
+              f"{'met' if ratio_jax is not None and ratio_jax < 1 else 'NOT met'}")
+
+    if options.json:
+        options.json.write_text(json.dumps({
+            "machine": dict(info),
+            "repetitions": repeat,
+            "summary": summary,
+            "cli_seconds": cli,
+            "samples": {n: {t: [s.__dict__ for s in samples[n][t]] for t in tools} for n in names},
+        }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
