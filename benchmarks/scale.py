@@ -59,7 +59,8 @@ def tree_rss(pid: int) -> int:
 def measure(target: str, shape: str, options: list[str]) -> tuple[float, float, dict]:
     command = [ADCHECK, "run", str(HERE / target), "--random", shape, "--format", "json", *options]
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                               text=True)
     peak = 0
     done = threading.Event()
 
@@ -71,10 +72,12 @@ def measure(target: str, shape: str, options: list[str]) -> tuple[float, float, 
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    out, _ = process.communicate()
+    out, err = process.communicate()
     seconds = time.perf_counter() - start
     done.set()
     sampler.join()
+    if not out.strip():
+        raise SystemExit(f"adcheck printed no report (exit {process.returncode}): {err.strip()[-2000:]}")
     return seconds, peak / 2**30, json.loads(out)
 
 

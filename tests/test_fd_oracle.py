@@ -72,3 +72,36 @@ def test_one_sided_derivatives_expose_the_kink_at_zero(func):
 def test_one_sided_screen_finds_nothing_on_a_smooth_function():
     x = np.array([0.0, 1.0, -2.0])
     assert one_sided_at_kinks(np.sin, x, np.sin(x)) is None
+
+
+def _plain(func, point):
+    from adcheck.backends.common import plain_flat_function
+    from adcheck.inputs import promote
+
+    arguments = promote([np.asarray(point, dtype=float)], (0,))
+    return plain_flat_function(func, arguments, "numpy"), arguments.flat()
+
+
+def test_batching_is_used_only_when_one_call_gives_what_separate_calls_give():
+    from adcheck.backends.common import enable_batching
+
+    weights = np.cos(np.arange(36).reshape(6, 6) * 0.3)
+    batchable, x = _plain(lambda v: np.tanh(weights @ v), np.linspace(-1, 1, 6))
+    assert enable_batching(batchable, x, batchable(x), batchable)
+    reducing, x = _plain(lambda v: np.sum(v**2) * v, np.linspace(-1, 1, 6))  # sums over the batch too
+    assert not enable_batching(reducing, x, reducing(x), reducing)
+    scalar, x = _plain(lambda v: np.sum(v**2), np.linspace(-1, 1, 6))
+    assert not enable_batching(scalar, x, scalar(x), scalar)
+
+
+def test_batched_fd_jacobian_matches_point_by_point():
+    from adcheck.backends.common import enable_batching
+
+    weights = np.cos(np.arange(64).reshape(8, 8) * 0.7)
+    flat, x = _plain(lambda v: np.tanh(weights @ v) + v**3, np.linspace(-1, 1, 8))
+    one_by_one = finite_difference_jacobian(flat, x, 8)
+    assert enable_batching(flat, x, flat(x), flat)
+    batched = finite_difference_jacobian(flat, x, 8)
+    exact = (1 - np.tanh(weights @ x) ** 2)[:, None] * weights + np.diag(3 * x**2)
+    for jac, err in (one_by_one, batched):
+        assert np.all(np.abs(jac - exact) <= entry_bound(jac, err, np.float64))

@@ -34,7 +34,46 @@ def plain_flat_function(func, arguments: Arguments, framework: str):
         parts = output_parts(func(*args))
         return np.concatenate([to_numpy(p).astype(np.float64, copy=False).ravel() for p in parts])
 
+    def batch(points: np.ndarray) -> np.ndarray:
+        """(n_inputs, P) -> (n_outputs, P) in one call, each argument given a trailing batch axis."""
+        count = points.shape[1]
+        args = [convert(np.array(v, copy=True)) for v in arguments.values]
+        offset = 0
+        for i in arguments.wrt:
+            size, shape = arguments.values[i].size, arguments.values[i].shape
+            args[i] = convert(np.array(points[offset : offset + size].reshape(*shape, count), dtype=dtype))
+            offset += size
+        parts = output_parts(func(*args))
+        return np.concatenate([to_numpy(p).astype(np.float64, copy=False).reshape(-1, count) for p in parts])
+
+    flat_function.batch = None  # set by enable_batching once the function is seen to allow it
+    flat_function.try_batch = batch
     return flat_function
+
+
+def enable_batching(flat_function, x0: np.ndarray, value: np.ndarray, source) -> bool:
+    """Let FD evaluate many points per call when the function treats a trailing axis as a batch.
+
+    Numerical code often does (``np.tanh(a @ x)``, elementwise maps, a loop over ``x``), and then
+    the thousands of evaluations of a full FD Jacobian become a few dozen calls. It is used only
+    after three perturbed points give, in one call, the values three separate calls give; a
+    function that reduces over the whole array, checks ``ndim`` or returns a scalar fails that
+    test and is evaluated point by point as before. ``source`` is the same function from a
+    fresh import of the user's module: calls with a batch axis are calls the user never made,
+    and must not disturb the state of the module the reference value came from.
+    """
+    rng = np.random.default_rng(0)
+    points = x0[:, None] + 1e-3 * np.maximum(1.0, np.abs(x0))[:, None] * rng.standard_normal((x0.size, 3))
+    try:
+        together = source.try_batch(points)
+        one_by_one = np.stack([source(points[:, k]) for k in range(3)], axis=1)
+    except Exception:  # noqa: BLE001 - the function does not take a batch axis: that is the answer
+        return False
+    scale = max(1.0, float(np.max(np.abs(value), initial=0.0)))
+    if together.shape != one_by_one.shape or not np.allclose(together, one_by_one, rtol=1e-10, atol=1e-13 * scale):
+        return False
+    flat_function.batch = source.try_batch
+    return True
 
 
 def _torch_converter(dtype):

@@ -11,12 +11,13 @@ the rest, so smooth functions pay for one rung only.
 from __future__ import annotations
 
 import time
+import types
 
 import numpy as np
 from scipy.differentiate import jacobian as scipy_jacobian
 
 from ..model import BackendRun, Status
-from .common import plain_flat_function
+from .common import enable_batching, plain_flat_function
 from .worker import Task, check_shapes, load_user_function
 
 # Initial steps, largest first. 0.5 is scipy's default (Richardson from there reaches 0.5/2**9);
@@ -55,6 +56,8 @@ def compute(task: Task) -> BackendRun:
     flat_function = plain_flat_function(func, task.arguments, task.framework)
     x0 = task.arguments.flat().astype(np.float64)
     value = flat_function(x0)
+    enable_batching(flat_function, x0, value,
+                    plain_flat_function(load_user_function(task), task.arguments, task.framework))
     extra: dict = {"n_inputs": x0.size}
     mode = task.options.get("mode", "full")
     if mode == "bisect":
@@ -119,7 +122,8 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
         if any(np.array_equal(steps[todo], earlier[todo]) for earlier in tried):
             continue  # capped to the steps of an earlier rung: nothing new to learn
         tried.append(steps)
-        result = _richardson(flat_function, x0, n_outputs, columns[todo], steps[todo], step_direction, tolerances)
+        result = _richardson_in_chunks(flat_function, x0, n_outputs, columns[todo], steps[todo], step_direction,
+                                       tolerances)
         last_step = steps[todo] / STEP_FACTOR ** np.maximum(result.nit - 1, 0)
         floor = ROUNDING_FLOOR_FACTOR * eps * (magnitude + np.abs(x0[columns[todo]]) *
                                                                      np.abs(result.df)) / last_step
@@ -143,11 +147,27 @@ def directional_derivatives(flat_function, x0, n_outputs, directions, dtype=np.f
     values = np.empty((n_outputs, directions.shape[1]))
     errors = np.empty_like(values)
     for k in range(directions.shape[1]):
-        w = directions[:, k]
-        jac, err = finite_difference_jacobian(lambda t, w=w: flat_function(x0 + t[0] * w), np.zeros(1), n_outputs,
-                                              dtype=dtype)
+        line = _Line(flat_function, x0, directions[:, k])
+        jac, err = finite_difference_jacobian(line, np.zeros(1), n_outputs, dtype=dtype)
         values[:, k], errors[:, k] = jac[:, 0], err[:, 0]
     return values, errors
+
+
+class _Line:
+    """``t -> f(x0 + t w)``, or ``u^T f(x0 + t w)``: a function of one input, batched when f is."""
+
+    def __init__(self, flat_function, x0, w, u=None):
+        self.f, self.x0, self.w, self.u = flat_function, x0, w, u
+        self.batch = self._batch if getattr(flat_function, "batch", None) else None
+
+    def _project(self, y):
+        return y if self.u is None else np.atleast_1d(self.u @ y)
+
+    def __call__(self, t):
+        return self._project(self.f(self.x0 + t[0] * self.w))
+
+    def _batch(self, t):
+        return self._project(self.f.batch(self.x0[:, None] + self.w[:, None] * t[0][None, :]))
 
 
 def _localise(flat_function, x0, job, options):
@@ -157,8 +177,7 @@ def _localise(flat_function, x0, job, options):
     u = job["cotangent"]
 
     def directional(w):
-        jac, err = finite_difference_jacobian(lambda t: np.atleast_1d(u @ flat_function(x0 + t[0] * w)),
-                                              np.zeros(1), 1)
+        jac, err = finite_difference_jacobian(_Line(flat_function, x0, w, u), np.zeros(1), 1)
         return float(jac[0, 0]), float(err[0, 0])
 
     def bound_for(value, error):
@@ -182,27 +201,76 @@ def one_sided_at_kinks(flat_function, x0, value, dtype=np.float64):
     the central estimate alone cannot tell a kink (any value between the slopes is a valid
     subgradient) from a smooth point. The screen costs two evaluations per input.
     """
-    flagged = []
-    for j in range(x0.size):
-        h = max(KINK_SCREEN_STEP, 10 * np.sqrt(np.finfo(dtype).eps)) * max(1.0, abs(x0[j]))
-        x = x0.copy()
-        try:
-            x[j] = x0[j] + h
-            forward = (flat_function(x) - value) / h
-            x[j] = x0[j] - h
-            backward = (value - flat_function(x)) / h
-        except Exception:  # noqa: BLE001 - outside the domain on one side: an edge, not a kink
-            continue
-        scale = np.abs(forward) + np.abs(backward)
-        finite = np.isfinite(forward) & np.isfinite(backward)
-        if np.any(finite & (np.abs(forward - backward) > KINK_SCREEN_RTOL * scale + 1e-8 * (1 + np.abs(value)))):
-            flagged.append(j)
-    if not flagged:
+    h = max(KINK_SCREEN_STEP, 10 * np.sqrt(np.finfo(dtype).eps)) * np.maximum(1.0, np.abs(x0))
+    columns = np.arange(x0.size)
+    ahead = evaluate_points(flat_function, x0, columns, x0[columns] + h, value.size, diagonal=True)
+    behind = evaluate_points(flat_function, x0, columns, x0[columns] - h, value.size, diagonal=True)
+    forward = (ahead - value[:, None]) / h
+    backward = (value[:, None] - behind) / h
+    finite = np.isfinite(forward) & np.isfinite(backward)  # NaN outside the domain: an edge, not a kink
+    jump = np.abs(forward - backward) > (KINK_SCREEN_RTOL * (np.abs(forward) + np.abs(backward))
+                                         + 1e-8 * (1 + np.abs(value))[:, None])
+    flagged = np.flatnonzero(np.any(finite & jump, axis=0))
+    if flagged.size == 0:
         return None
-    columns = np.asarray(flagged)
+    columns = flagged
     plus, plus_error = finite_difference_jacobian(flat_function, x0, value.size, columns, 1, dtype)
     minus, minus_error = finite_difference_jacobian(flat_function, x0, value.size, columns, -1, dtype)
     return {"columns": columns, "plus": plus, "plus_error": plus_error, "minus": minus, "minus_error": minus_error}
+
+
+# Points per batched call: the batch of inputs holds at most this many floats (64 MB).
+BATCH_FLOATS = 1 << 23
+
+
+def evaluate_points(flat_function, x0, cols, points, n_outputs, diagonal=False):
+    """f at x0 with inputs ``cols`` replaced by each column of ``points`` (k, P) -> (n_outputs, P).
+
+    With ``diagonal``, ``points`` is (P,) and point p changes input ``cols[p]`` only. Many
+    points per call when the function takes a batch axis (``common.enable_batching``), else
+    one call per point; a point where the function raises (outside its domain) is NaN, which
+    scipy treats as non-finite.
+    """
+    count = points.shape[-1]
+    out = np.full((n_outputs, count), np.nan)
+    batch = getattr(flat_function, "batch", None)
+    chunk = max(1, BATCH_FLOATS // max(1, x0.size))
+    for start in range(0, count, chunk):
+        stop = min(count, start + chunk)
+        block = np.repeat(x0[:, None], stop - start, axis=1)
+        if diagonal:
+            block[cols[start:stop], np.arange(stop - start)] = points[start:stop]
+        else:
+            block[cols, :] = points[:, start:stop]
+        if batch is not None:
+            try:
+                out[:, start:stop] = batch(block)
+                continue
+            except Exception:  # noqa: BLE001 - some point is outside the domain: find it point by point
+                pass
+        for p in range(stop - start):
+            try:
+                out[:, start + p] = flat_function(block[:, p])
+            except Exception:  # noqa: BLE001 - outside the domain
+                pass
+    return out
+
+
+# Columns per call of scipy's jacobian: scipy iterates a call until its last entry converges,
+# re-evaluating every column of it, so one slow entry in a 2000x2000 Jacobian kept all four
+# million busy for ten iterations. Calls of at most 2**18 entries keep the laggards together
+# with few others.
+CHUNK_ENTRIES = 1 << 18
+
+
+def _richardson_in_chunks(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances):
+    size = max(1, CHUNK_ENTRIES // max(1, n_outputs))
+    if cols.size <= size:
+        return _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances)
+    parts = [_richardson(flat_function, x0, n_outputs, cols[i : i + size], steps[i : i + size], step_direction,
+                         tolerances) for i in range(0, cols.size, size)]
+    return types.SimpleNamespace(**{key: np.concatenate([getattr(p, key) for p in parts], axis=1)
+                                    for key in ("df", "error", "status", "nit")})
 
 
 def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances=None):
@@ -210,18 +278,9 @@ def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, toler
     k = cols.size
 
     def batch_function(z):
-        # scipy passes (k, ...) and expects (n_outputs, ...): the user's function is not
-        # vectorised, so evaluate it point by point.
+        # scipy passes (k, ...) and expects (n_outputs, ...).
         batch_shape = z.shape[1:]
-        points = z.reshape(k, -1)
-        out = np.empty((n_outputs, points.shape[1]))
-        x = x0.copy()
-        for p in range(points.shape[1]):
-            x[cols] = points[:, p]
-            try:
-                out[:, p] = flat_function(x)
-            except Exception:  # noqa: BLE001 - outside the domain: scipy treats NaN as non-finite
-                out[:, p] = np.nan
+        out = evaluate_points(flat_function, x0, cols, z.reshape(k, -1), n_outputs)
         return out.reshape((n_outputs, *batch_shape))
 
     return scipy_jacobian(
