@@ -118,6 +118,7 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
 
         findings = explain(target, runs, comparison, findings)
     findings = tuple(dataclasses.replace(f, path=display_path(f.path)) for f in findings)
+    comparison = _relative_locations(comparison)
 
     value = reference.value if reference is not None else None
     notes = _notes(arguments, framework) + tuple(mode_notes)
@@ -222,6 +223,13 @@ def _notes(arguments: Arguments, framework: str) -> tuple[str, ...]:
         if info.promoted_from:
             notes.append(f"argument {info.index} was {info.promoted_from}; promoted to float64 to differentiate it")
     return tuple(notes)
+
+
+def _relative_locations(comparison):
+    verdicts = tuple(
+        dataclasses.replace(v, location=Location(display_path(v.location.path), v.location.line)) if v.location else v
+        for v in comparison.verdicts)
+    return dataclasses.replace(comparison, verdicts=verdicts)
 
 
 def display_path(path: str) -> str:

@@ -154,8 +154,10 @@ def describe_exception(exc: BaseException) -> str:
         elif isinstance(exc, ModuleNotFoundError) and exc.name:
             text = f"ModuleNotFoundError: No module named {exc.name!r} (is it installed in this environment?)"
         else:
-            lines = traceback.format_exception_only(type(exc), exc)
-            text = lines[-1].strip() if lines else ""
+            # The type and the message's first line; not the __notes__ (JAX adds one about
+            # filtered frames that would hide the message).
+            message = str(exc).strip().splitlines()
+            text = f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
     except Exception:  # noqa: BLE001 - a user exception whose __str__ raises
         text = ""
     text = " ".join(text.split())  # multi-line messages (SyntaxError carets, numpy's) on one line

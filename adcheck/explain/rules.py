@@ -820,7 +820,10 @@ class Scope:
             return FRESH
         if isinstance(node, ast.Compare) and all(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
             return FRESH
-        return Value(tainted=any(self.value(child).tainted for child in _child_expressions(node)))
+        children = [self.value(child) for child in _child_expressions(node)]
+        # Arithmetic on an array is a new array (`y = x * 2`): writing into it is an array write.
+        array = isinstance(node, (ast.BinOp, ast.UnaryOp)) and any(c.array for c in children)
+        return Value(tainted=any(c.tainted for c in children), array=array)
 
     def call_value(self, call: ast.Call) -> Value:
         func = call.func

@@ -51,6 +51,9 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
         if verdict.status == Status.ERROR:
             where = f" ({verdict.location})" if verdict.location else ""
             lines += ["", style(f"{verdict.name}: error{where}", fg="red", bold=True), f"  {verdict.message}"]
+            causes = [f for f in report.findings if verdict.name in f.explains]
+            if causes:
+                lines += ["Likely causes:"] + [f"  {f.format()}" for f in causes]
         elif verdict.status == Status.DISAGREE:
             if reference_is_odd and shown_causes:
                 continue  # every AD backend tells the same story: once is enough

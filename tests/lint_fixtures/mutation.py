@@ -102,3 +102,9 @@ def rebinds_argument_element(x):
     for xi in x[1:]:
         total += xi
     return total
+
+
+def writes_into_arithmetic_result(x):
+    y = x * 2.0
+    y[0] = 0.0  # expect: ADC104
+    return y
