@@ -222,6 +222,14 @@ def compare_second_order(runs, dtype=np.float64, rtol=None, atol=None) -> Compar
     then against the other backends' second derivatives."""
     verdicts, computed = [], []
     for run in runs:
+        if run.status == Status.COMPUTED and "order2_error" in run.extra:
+            verdicts.append(BackendVerdict(run.name, Status.ERROR, run.seconds,
+                                           f"second derivative failed: {run.extra['order2_error']}"))
+            continue
+        if run.status == Status.COMPUTED and "order2_not_applicable" in run.extra:
+            verdicts.append(BackendVerdict(run.name, Status.NOT_APPLICABLE, run.seconds,
+                                           run.extra["order2_not_applicable"]))
+            continue
         data = run.extra.get("order2") if run.status == Status.COMPUTED else None
         if data is None:
             continue

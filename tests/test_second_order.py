@@ -49,3 +49,11 @@ def test_cli_order_2_exits_1_and_fast_mode_is_refused():
     refused = invoke("run", "fixtures/second_order.py:loss", "--input", "[0.5]", "--order", "2", "--mode", "fast")
     assert refused.exit_code == 2
     assert "--order 2" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_torch_backends_check_second_derivatives_too():
+    report = check_target("fixtures/torch_funcs.py:sin_times_sum", build_arguments(("[0.5, 1.0, 2.0]",)),
+                          RunOptions(order=2, lint=False))
+    second = {v.name: v.status for v in report.second_order.verdicts}
+    assert second == {"torch-fwd": Status.AGREE, "torch-rev": Status.AGREE}
+    assert not report.failed

@@ -81,8 +81,38 @@ def compute(task: Task) -> BackendRun:
     value = np.asarray(value, dtype=np.float64).ravel()
     jac = np.asarray(jac, dtype=np.float64).reshape(value.size, x0.size)
     check_shapes(value, jac, x0.size)
+    if task.options.get("order") == 2:
+        try:
+            extra["order2"] = _second_order(task, x0, mode, value.size)
+        except Exception as exc:  # noqa: BLE001 - reported on the second-order row; first order stands
+            if "setup_context" in str(exc):
+                extra["order2_not_applicable"] = ("torch.func differentiates an autograd.Function twice only "
+                                                  "when it defines setup_context")
+            else:
+                extra["order2_error"] = _first_line(exc)
     return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, value=value, jacobian=jac,
                       extra=extra)
+
+
+def _second_order(task: Task, x0: np.ndarray, mode: str, n_outputs: int) -> dict:
+    """torch.func over torch.func, in the backend's own mode (see backends/second_order.py)."""
+    import torch
+
+    from .second_order import direction, second_order_result
+
+    flat_function = _flat_function(task)
+    differentiate = torch.func.jacfwd if mode == "fwd" else torch.func.jacrev
+    v = torch.from_numpy(direction(x0.size))
+
+    def first(x):
+        if n_outputs == 1:
+            return differentiate(flat_function)(x)[0]
+        if mode == "fwd":
+            return torch.func.jvp(flat_function, (x,), (v,))[1]
+        return differentiate(flat_function)(x) @ v
+
+    second = differentiate(first)(torch.from_numpy(x0.copy())).detach().numpy()
+    return second_order_result(lambda x: first(torch.from_numpy(np.array(x))).detach().numpy(), second, x0)
 
 
 def _flat_function(task: Task):

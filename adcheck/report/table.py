@@ -142,6 +142,10 @@ def second_order_section(report: RunReport, style, timings: bool) -> str:
     lines = [style(f"Second derivatives ({what}), each against FD of the backend's own first derivative:", bold=True),
              summary_table(report, style, timings, verdicts=report.second_order.verdicts)]
     for verdict in report.second_order.verdicts:
+        if verdict.status == Status.ERROR:
+            lines += ["", style(f"{verdict.name} second derivative: error", fg="red", bold=True), f"  {verdict.message}"]
+        elif verdict.status == Status.NOT_APPLICABLE:
+            lines.append(f"  {verdict.name}: {verdict.message}")
         if verdict.mismatches:
             lines += ["", style(f"{verdict.name} second derivative {verdict.message}", fg="red", bold=True)]
             rows = [[f"({m.row}, {m.col})", entry_value(m.value), entry_value(m.reference), f"±{m.reference_error:.1e}"]
