@@ -282,6 +282,14 @@ def run_check(project: Project, options: CheckOptions = CheckOptions(), fail_on:
     results: list[CaseResult | None] = [None] * len(cases)
     done = 0
 
+    # Import, before the threads start, what each case imports lazily: an import hook that parses
+    # source (pytest's assertion rewriting, which covers this package when the plugin is
+    # loaded) would otherwise run ast.parse in several threads at once, which CPython 3.11
+    # does not survive (see adcheck/syntax.py).
+    import adcheck.explain.link  # noqa: F401
+    import adcheck.explain.rules  # noqa: F401
+    import adcheck.run  # noqa: F401
+
     # Threads are enough: each backend already runs in its own worker process.
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="adcheck-case") as pool:
         futures = {pool.submit(run_case, case, project, options, base): index for index, case in enumerate(cases)}

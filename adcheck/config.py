@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import syntax
 from .errors import ConfigError, InputError
 
 PYPROJECT = "pyproject.toml"
@@ -276,7 +277,7 @@ def _resolve_target(text: str, where: _Where, root: Path) -> tuple[Path | None, 
 def _top_level_names(path: Path, where: _Where) -> set[str] | None:
     """Names bound at module level; None when the module may bind names we cannot see (``import *``)."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = syntax.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise where.error("target", f"cannot read {path}: {exc}") from None
     except SyntaxError as exc:
@@ -427,7 +428,7 @@ def discover_decorated_cases(path: Path, root: Path) -> list[Case]:
     if "case" not in source or "adcheck" not in source:
         return []  # most files: skip the parse
     try:
-        tree = ast.parse(source, filename=str(path))
+        tree = syntax.parse(source, filename=str(path))
     except SyntaxError as exc:
         raise ConfigError(f"{shown}:{exc.lineno}: syntax error: {exc.msg}") from None
     modules, functions = _case_decorator_names(tree)

@@ -19,6 +19,7 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import syntax
 from .errors import InputError, TargetError
 
 FRAMEWORKS = ("numpy", "autograd", "jax", "torch", "array-api")
@@ -112,7 +113,7 @@ _PRIORITY = ("array-api", "torch", "jax", "autograd")
 
 def imported_top_level_names(source: str) -> set[str]:
     names = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(syntax.parse(source)):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -130,7 +131,7 @@ def read_source(path: Path) -> str:
 def parse_source(path: Path) -> ast.Module:
     source = read_source(path)
     try:
-        return ast.parse(source, filename=str(path))
+        return syntax.parse(source, filename=str(path))
     except SyntaxError as exc:
         raise TargetError(f"{path}:{exc.lineno}: syntax error: {exc.msg}",
                           hint="fix the file; adcheck has not run any of it") from None

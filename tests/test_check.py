@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 import textwrap
 import types
-from contextlib import contextmanager
+from contextlib import chdir as in_directory
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,6 @@ from conftest import FIXTURES, REPO, invoke
 SAMPLE = FIXTURES / "sample_project"
 
 
-@contextmanager
-def in_directory(path: Path):
-    previous = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
 
 
 @pytest.fixture(scope="module")

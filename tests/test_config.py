@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import textwrap
-from contextlib import contextmanager
+from contextlib import chdir as in_directory
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +30,6 @@ FUNCS = textwrap.dedent('''
 ''')
 
 
-@contextmanager
-def in_directory(path: Path):
-    previous = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
 
 
 def project_with(tmp_path: Path, toml: str, funcs: str = FUNCS) -> Path:

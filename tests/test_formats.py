@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 import sys
 import types
 import xml.etree.ElementTree as ET
-from contextlib import contextmanager
+from contextlib import chdir as in_directory
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,14 +27,6 @@ BAD_DEF_LINE = next(i for i, line in enumerate((SAMPLE / "funcs.py").read_text()
                     if line.startswith("def bad("))
 
 
-@contextmanager
-def in_directory(path: Path):
-    previous = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
 
 
 @pytest.fixture(scope="module")

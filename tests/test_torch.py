@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -81,7 +82,8 @@ def test_function_without_jvp_is_a_forward_mode_error_and_reverse_still_agrees()
     assert fwd["status"] == "error"
     assert fwd["message"] == ("torch.autograd.Function NoJvpExp defines no jvp, "
                               "so forward mode cannot differentiate it")
-    assert fwd["location"].startswith(str(FIXTURES / "torch_funcs.py") + ":")
+    path, _, line = fwd["location"].rpartition(":")
+    assert Path(path).resolve() == FIXTURES / "torch_funcs.py" and line.isdigit()
 
 
 def test_tuple_of_tensors_is_flattened_into_one_jacobian():

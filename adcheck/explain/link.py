@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..model import FAILING, BackendRun, Comparison, Finding, Status
-from .probes import definition_line
+from .probes import definition_line, parse_user_file
 
 # Runtime findings that mean "the function is not a function": when every AD backend agrees
 # with the others and only FD is off, these explain FD.
@@ -131,7 +131,6 @@ class _ExecutedRecord:
 
     def __init__(self, executed_lines: dict[str, list[int]]):
         self.lines = {str(Path(path).resolve()): set(numbers) for path, numbers in executed_lines.items()}
-        self._trees: dict[str, ast.Module | None] = {}
 
     def ran(self, finding: Finding) -> bool | None:
         path = str(Path(finding.path).resolve())
@@ -154,12 +153,7 @@ class _ExecutedRecord:
         return result
 
     def _tree(self, path: str) -> ast.Module | None:
-        if path not in self._trees:
-            try:
-                self._trees[path] = ast.parse(Path(path).read_text(encoding="utf-8"))
-            except (OSError, SyntaxError, UnicodeDecodeError):
-                self._trees[path] = None
-        return self._trees[path]
+        return parse_user_file(path)
 
 
 def _header_span(node: ast.stmt) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import sys
 import types
 from dataclasses import dataclass, field
@@ -28,10 +29,20 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import syntax
 from ..model import Finding
 
 MAX_REPR = 60  # characters of a value shown in a message
 MAX_STATE_FINDINGS = 8  # ADC603 findings per run: the first few name the problem
+
+
+@functools.lru_cache(maxsize=64)
+def parse_user_file(path: str) -> ast.Module | None:
+    """The syntax tree of a user's file, parsed once; None when it cannot be read or parsed."""
+    try:
+        return syntax.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
 
 
 @dataclass
@@ -107,15 +118,9 @@ class _Site:
         self.path = str(Path(target.file).resolve())
         self.module = next((m for m in loader.modules.values()
                             if getattr(m, "__file__", None) and Path(m.__file__).resolve() == Path(self.path)), None)
-        self._trees: dict[str, ast.Module | None] = {}
 
     def tree(self, path: str) -> ast.Module | None:
-        if path not in self._trees:
-            try:
-                self._trees[path] = ast.parse(Path(path).read_text(encoding="utf-8"))
-            except (OSError, SyntaxError, UnicodeDecodeError):
-                self._trees[path] = None
-        return self._trees[path]
+        return parse_user_file(path)
 
     def is_user_file(self, filename: str | None) -> bool:
         if not filename:
@@ -135,7 +140,7 @@ def definition_line(path: str, name: str, tree: ast.Module | None = None) -> int
     """The line that defines ``name`` at module level of ``path`` (def, class or assignment), else anywhere."""
     if tree is None:
         try:
-            tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+            tree = syntax.parse(Path(path).read_text(encoding="utf-8"))
         except (OSError, SyntaxError, UnicodeDecodeError):
             return None
 
