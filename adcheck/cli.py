@@ -312,10 +312,23 @@ def list_backends():
     click.echo(tabulate(rows, headers=["backend", "installed", "version", "runs code for", "how"], tablefmt="simple"))
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a CI job cancelled, a timeout) unwinds like Ctrl-C, so the workers are killed."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv=None) -> int:
     """Entry point: the one place that turns errors into exit codes."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    _stop_on_sigterm()
     try:
         cli.main(args=args, prog_name="adcheck", standalone_mode=False)
     except SystemExit as exc:

@@ -225,3 +225,44 @@ def test_missing_package_imported_at_call_time_names_package_and_line(battery):
 def test_wrong_argument_count_for_a_decorated_function(battery):
     cannot_be_called(battery, "decorated_arity", "decorated_two_arguments(x, y)", "cannot be called with 1",
                      "missing a required argument: 'y'")
+
+
+def test_sigterm_stops_adcheck_and_its_hanging_worker():
+    """A cancelled CI job sends SIGTERM: adcheck exits at once, and its workers with it."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "adcheck", "run", "fixtures/hostile/loops.py:loops_under_autograd",
+                             "--input", "[1.0]", "--backend", "autograd"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(4)  # the autograd worker is now looping forever
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "adcheck: interrupted"
+    # Nothing of the session is left running: the fork server and any worker would still be in it.
+    # (The fork server and the resource tracker notice their parent is gone within a moment.)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        leftovers = [_command(int(pid)) for pid in os.listdir("/proc")
+                     if pid.isdigit() and _session_of(int(pid)) == proc.pid]
+        if not leftovers:
+            break
+        time.sleep(0.2)
+    assert leftovers == []
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace")[:120]
+    except OSError:
+        return f"pid {pid}"
+
+
+def _session_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[3])
+    except (OSError, IndexError, ValueError):
+        return None

@@ -304,36 +304,41 @@ def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_don
         send.close()
         running[receive] = (index, process, time.perf_counter())
 
-    while pending or running:
-        while pending and len(running) < jobs:
-            start_next()
-        now = time.perf_counter()
-        deadline = min(started + timeout for _, _, started in running.values())
-        ready = multiprocessing.connection.wait(list(running), timeout=max(0.0, deadline - now))
-        for connection in ready:
-            index, process, started = running.pop(connection)
-            try:
-                result = connection.recv()
-            except (EOFError, OSError):
-                process.join(5)
-                result = BackendRun(tasks[index].backend, Status.ERROR, time.perf_counter() - started,
-                                    _death_message(process.exitcode))
-            connection.close()
-            process.join(5)
-            if process.is_alive():
-                process.kill()
-            results[index] = result
-            if on_done:
-                on_done(result)
-        now = time.perf_counter()
-        for connection, (index, process, started) in list(running.items()):
-            if now - started >= timeout:
-                process.kill()
-                process.join()
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                start_next()
+            now = time.perf_counter()
+            deadline = min(started + timeout for _, _, started in running.values())
+            ready = multiprocessing.connection.wait(list(running), timeout=max(0.0, deadline - now))
+            for connection in ready:
+                index, process, started = running.pop(connection)
+                try:
+                    result = connection.recv()
+                except (EOFError, OSError):
+                    process.join(5)
+                    result = BackendRun(tasks[index].backend, Status.ERROR, time.perf_counter() - started,
+                                        _death_message(process.exitcode))
                 connection.close()
-                del running[connection]
-                results[index] = BackendRun(tasks[index].backend, Status.ERROR, now - started,
-                                            f"timed out after {timeout:g} s (--timeout)")
+                process.join(5)
+                if process.is_alive():
+                    process.kill()
+                results[index] = result
                 if on_done:
-                    on_done(results[index])
+                    on_done(result)
+            now = time.perf_counter()
+            for connection, (index, process, started) in list(running.items()):
+                if now - started >= timeout:
+                    process.kill()
+                    process.join()
+                    connection.close()
+                    del running[connection]
+                    results[index] = BackendRun(tasks[index].backend, Status.ERROR, now - started,
+                                                f"timed out after {timeout:g} s (--timeout)")
+                    if on_done:
+                        on_done(results[index])
+    finally:
+        # Interrupted (Ctrl-C, SIGTERM, an error of ours): no worker may outlive adcheck.
+        for _, process, _ in running.values():
+            process.kill()
     return [results[i] for i in range(len(tasks))]
