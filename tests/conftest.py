@@ -44,3 +44,17 @@ def load_fixture(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def assert_usage_error(result, *fragments: str) -> None:
+    """Exit 2, exactly one line on stderr naming the problem, nothing on stdout, no traceback."""
+    from adcheck.errors import ExitCode
+
+    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr, result.stdout)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("adcheck: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert result.stdout == ""

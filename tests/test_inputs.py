@@ -12,21 +12,9 @@ import pytest
 
 from adcheck.errors import ExitCode, InputError
 from adcheck.inputs import build_arguments, load_file_arguments, parse_json_argument, parse_shape, parse_wrt
-from conftest import FIXTURES, invoke
+from conftest import FIXTURES, assert_usage_error, invoke
 
 TARGET = str(FIXTURES / "cumprod.py") + ":loop_cumprod"
-
-
-def assert_usage_error(result, *fragments: str) -> None:
-    """Exit 2, exactly one line on stderr naming the problem, nothing on stdout, no traceback."""
-    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("adcheck: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    assert result.stdout == ""
 
 
 # --- through the CLI ----------------------------------------------------------------------------

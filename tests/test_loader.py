@@ -12,23 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from adcheck.errors import ExitCode, InputError, TargetError
+from adcheck.errors import InputError, TargetError
 from adcheck.loader import check_argument_count, parse_target, preflight
-from conftest import FIXTURES, invoke
+from conftest import FIXTURES, assert_usage_error, invoke
 
 HOSTILE = FIXTURES / "hostile"
-
-
-def assert_usage_error(result, *fragments: str) -> None:
-    """Exit 2, exactly one line on stderr naming the problem, nothing on stdout, no traceback."""
-    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr, result.stdout)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("adcheck: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    assert result.stdout == ""
 
 
 def run(target: str, *extra: str):
