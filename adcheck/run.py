@@ -58,24 +58,24 @@ def check_target(target_text: str, arguments: Arguments, options: RunOptions = R
     preflight(target, len(arguments.values))  # before spawning anything: a target that cannot work
     framework = detect_framework(target.file)
     chosen = backend_registry.resolve(options.backends) if options.backends else list(backend_registry.REGISTRY.values())
-    n_workers = sum(1 for b in chosen if not b.why_not_applicable(framework) and b.is_installed())
-    memory_limit = options.memory_limit or default_memory_limit(n_workers)
     mode = _choose_mode(options, arguments)
     if mode == "fast" and options.order == 2:
         raise AdcheckError("--order 2 needs full Jacobians: use --mode full (or leave --mode at auto)")
 
-    tasks, skipped = [], {}
+    runnable, skipped = [], {}
     for backend in chosen:
         reason = backend.why_not_applicable(framework)
         if reason:
             skipped[backend.name] = BackendRun(backend.name, Status.NOT_APPLICABLE, message=reason)
         elif not backend.is_installed():
-            skipped[backend.name] = BackendRun(
-                backend.name, Status.UNAVAILABLE,
-                message=f"{backend.package} is not installed" + (" (pip install 'adcheck[torch]')" if backend.package == "torch" else ""))
+            hint = " (pip install 'adcheck[torch]')" if backend.package == "torch" else ""
+            skipped[backend.name] = BackendRun(backend.name, Status.UNAVAILABLE,
+                                               message=f"{backend.package} is not installed{hint}")
         else:
-            tasks.append(Task(backend.name, target, arguments, framework, memory_limit=memory_limit,
-                              options={"order": options.order, "mode": mode}))
+            runnable.append(backend)
+    memory_limit = options.memory_limit or default_memory_limit(len(runnable))
+    tasks = [Task(backend.name, target, arguments, framework, probes=options.lint, memory_limit=memory_limit,
+                  options={"order": options.order, "mode": mode}) for backend in runnable]
 
     _share_cores(len(tasks))
     finished = []

@@ -33,11 +33,9 @@ class Task:
     target: Target
     arguments: Arguments
     framework: str
-    columns: tuple[int, ...] | None = None  # fd one-sided pass: only these input columns
-    step_direction: int = 0  # fd: 0 central, +1/-1 one-sided
     probes: bool = True  # fd: run the runtime probes
     memory_limit: int | None = None  # bytes
-    options: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # order, mode ("full", "fast", "bisect"), ...
 
 
 class UserCodeError(Exception):
