@@ -235,21 +235,27 @@ def test_sigterm_stops_adcheck_and_its_hanging_worker():
     proc = subprocess.Popen([sys.executable, "-m", "adcheck", "run", "fixtures/hostile/loops.py:loops_under_autograd",
                              "--input", "[1.0]", "--backend", "autograd"], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(4)  # the autograd worker is now looping forever
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 130
-    assert stderr.strip().splitlines()[-1] == "adcheck: interrupted"
-    # Nothing of the session is left running: the fork server and any worker would still be in it.
-    # (The fork server and the resource tracker notice their parent is gone within a moment.)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        leftovers = [_command(int(pid)) for pid in os.listdir("/proc")
-                     if pid.isdigit() and _session_of(int(pid)) == proc.pid]
-        if not leftovers:
-            break
-        time.sleep(0.2)
-    assert leftovers == []
+    try:
+        time.sleep(4)  # the autograd worker is now looping forever
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 130
+        assert stderr.strip().splitlines()[-1] == "adcheck: interrupted"
+        # Nothing of the session is left running: the fork server and any worker would still be
+        # in it. (The fork server and the resource tracker notice their parent is gone at once.)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            leftovers = [_command(int(pid)) for pid in os.listdir("/proc")
+                         if pid.isdigit() and _session_of(int(pid)) == proc.pid]
+            if not leftovers:
+                break
+            time.sleep(0.2)
+        assert leftovers == []
+    finally:
+        try:  # whatever happened, leave nothing of this session running
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _command(pid: int) -> str:
