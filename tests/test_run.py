@@ -112,3 +112,27 @@ def test_tuple_outputs_are_concatenated_in_order():
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     np.testing.assert_allclose(report["jacobians"]["autograd"], [[2, 0], [0, 4], [1, 1]], rtol=1e-9)
+
+
+def test_large_jacobian_disagreements_are_drawn_as_a_map():
+    from adcheck.inputs import build_arguments
+    from adcheck.report import table
+    from adcheck.run import RunOptions, check_target
+
+    x = "[" + ",".join(str(0.5 + 0.1 * k) for k in range(12)) + "]"
+    report = check_target("fixtures/wrong_cumprod_rule.py:running_product", build_arguments((x,)),
+                          RunOptions(backends=("autograd",), lint=False))
+    assert report.failed
+    text = table.render(report, timings=False)
+    expected_map = "\n".join("X" * row + "." * (12 - row) for row in range(12))
+    assert "autograd: where the disagreements are (X: disagree, .: agree)\n" + expected_map + "\n" in text
+    assert "Jacobians (rows: outputs, columns: inputs)" not in text  # 12x12 is past the 8x8 limit
+
+
+def test_disagreement_map_downsamples_blocks():
+    from adcheck.report.table import disagreement_map
+
+    mask = np.tril(np.ones((120, 120), dtype=bool), -1)
+    lines = disagreement_map(mask).splitlines()
+    assert lines[-1] == "(each character: 2x2 entries)"
+    assert lines[0] == "X" + "." * 59 and lines[59] == "X" * 60
