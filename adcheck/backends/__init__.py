@@ -56,9 +56,9 @@ register(Backend("fd", "scipy", ("numpy", "autograd", "jax", "torch", "array-api
 register(Backend("autograd", "autograd", ("numpy", "autograd"), "autograd_backend",
                  "autograd reverse mode; numpy is rebound to autograd.numpy"))
 register(Backend("jax-fwd", "jax", ("numpy", "autograd", "jax", "array-api"), "jax_backend",
-                 "jax.jacfwd (forward mode), float64; numpy is rebound to jax.numpy"))
+                 "JAX forward mode (jax.linearize over the input basis), float64; numpy is rebound to jax.numpy"))
 register(Backend("jax-rev", "jax", ("numpy", "autograd", "jax", "array-api"), "jax_backend",
-                 "jax.jacrev (reverse mode), float64; numpy is rebound to jax.numpy"))
+                 "JAX reverse mode (jax.vjp over the output basis), float64; numpy is rebound to jax.numpy"))
 register(Backend("torch-fwd", "torch", ("torch", "array-api"), "torch_backend",
                  "torch.func.jacfwd (forward mode; dual tensors for custom Functions), float64"))
 register(Backend("torch-rev", "torch", ("torch", "array-api"), "torch_backend",
