@@ -40,14 +40,18 @@ ERROR_ESTIMATE_FACTOR = 4.0
 MAX_LISTED_MISMATCHES = 10
 
 
+def _scale(reference: np.ndarray) -> float:
+    """The largest finite magnitude in ``reference`` (0 when there is none)."""
+    finite = np.abs(reference[np.isfinite(reference)])
+    return float(finite.max()) if finite.size else 0.0
+
+
 def tolerances(reference: np.ndarray, dtype, rtol=None, atol=None) -> tuple[float, float]:
     """(rtol, atol) for comparing against ``reference``: the table's, unless given."""
     base = TOLERANCES.get(np.dtype(dtype), TOLERANCES[np.dtype(np.float64)])
     rtol = base.rtol if rtol is None else rtol
     if atol is None:
-        finite = np.abs(reference[np.isfinite(reference)])
-        scale = float(finite.max()) if finite.size else 0.0
-        atol = max(base.atol_scale * scale, base.atol_floor)
+        atol = max(base.atol_scale * _scale(reference), base.atol_floor)
     return rtol, atol
 
 
@@ -66,9 +70,37 @@ def unreliable_reference(reference, reference_error, dtype, rtol=None, atol=None
     """Entries whose FD error bar is comparable to the entry itself and not negligible at the
     Jacobian's scale (an exactly-zero entry with a rounding-sized error bar is fine)."""
     rtol, atol = tolerances(reference, dtype, rtol, atol)
-    finite = np.abs(reference[np.isfinite(reference)])
-    scale = float(finite.max()) if finite.size else 0.0
-    return reference_error > UNRELIABLE_REFERENCE_FRACTION * np.abs(reference) + atol + rtol * scale
+    return reference_error > UNRELIABLE_REFERENCE_FRACTION * np.abs(reference) + atol + rtol * _scale(reference)
+
+
+def outside_tolerance(actual, reference, reference_error, dtype, rtol=None, atol=None):
+    """(mask, diff, bound, judged): where ``actual`` disagrees with the FD ``reference``.
+
+    NaN/inf in ``actual`` where the reference is finite is a mismatch. An FD estimate whose
+    own error is comparable to it verifies nothing; agreeing with it would be a false pass. The
+    step ladder gets smooth, pure functions far below that, so it flags impurity (state,
+    randomness) or a discontinuity, and the entry counts as a mismatch too.
+    """
+    bound = entry_bound(reference, reference_error, dtype, rtol, atol)
+    diff = np.abs(actual - reference)
+    judged = np.isfinite(reference)
+    mask = judged & ~(diff <= bound)
+    mask |= judged & unreliable_reference(reference, reference_error, dtype, rtol, atol)
+    return mask, diff, bound, judged
+
+
+def relative_error(diff, reference, dtype, rtol=None, atol=None):
+    """Relative to the entry, or to atol for entries that are zero at the Jacobian's scale."""
+    return diff / np.maximum(np.abs(reference), tolerances(reference, dtype, rtol, atol)[1])
+
+
+def disagreement_sentence(failing, passing, with_reference: bool = True) -> str:
+    """"X disagrees with finite differences and with Y, Z, which agree" (or "" if not both)."""
+    if not failing or not passing:
+        return ""
+    verb = "disagrees" if len(failing) == 1 else "disagree"
+    against = "with finite differences and with" if with_reference else "with"
+    return f"{', '.join(failing)} {verb} {against} {', '.join(passing)}, which agree"
 
 
 @dataclass(frozen=True)
@@ -109,21 +141,13 @@ def _judge(run, reference, dtype, rtol, atol, one_sided) -> BackendVerdict:
     if run.value.shape != reference.value.shape:
         return failed(Status.ERROR, f"returned {run.value.size} output values; plain numpy returned {reference.value.size}")
     primal_mismatch = _primal_mismatch(run.value, reference.value, dtype, rtol)
-    bound = entry_bound(reference.jacobian, reference.error, dtype, rtol, atol)
-    diff = np.abs(run.jacobian - reference.jacobian)
-    judged = np.isfinite(reference.jacobian)
-    mask = judged & ~(diff <= bound)  # NaN/inf in the AD Jacobian where FD is finite: a mismatch
-    # An FD estimate whose own error is comparable to it verifies nothing; agreeing with it would
-    # be a false pass. The ladder gets smooth, pure functions far below this, so it flags
-    # impurity (state, randomness) or a discontinuity, and the entry counts as a mismatch.
-    mask |= judged & unreliable_reference(reference.jacobian, reference.error, dtype, rtol, atol)
+    mask, diff, bound, judged = outside_tolerance(run.jacobian, reference.jacobian, reference.error, dtype, rtol, atol)
     kinks = np.zeros_like(mask)
     if one_sided is not None:
         at_kink, between = _kinks(run.jacobian, one_sided, bound)
         kinks = at_kink & between  # any value between the one-sided slopes is a valid subgradient
         mask = (mask & ~at_kink) | (at_kink & ~between)
-    # Relative to the entry, or to atol for entries that are zero at the Jacobian's scale.
-    rel = diff / np.maximum(np.abs(reference.jacobian), tolerances(reference.jacobian, dtype, rtol, atol)[1])
+    rel = relative_error(diff, reference.jacobian, dtype, rtol, atol)
     finite = judged & np.isfinite(diff) & ~kinks
     max_abs = float(np.max(diff[finite])) if finite.any() else None
     max_rel = float(np.max(rel[finite])) if finite.any() else None
@@ -196,9 +220,7 @@ def _consensus(runs, verdicts, dtype, rtol, atol) -> tuple[tuple[str, ...], str]
     if not failing:
         return (), ""
     if passing:
-        verb = "disagrees" if len(failing) == 1 else "disagree"
-        return tuple(failing), (f"{', '.join(failing)} {verb} with finite differences and with "
-                                f"{', '.join(passing)}, which agree")
+        return tuple(failing), disagreement_sentence(failing, passing)
     if len(computed) >= 2 and _all_agree_with_each_other(computed, dtype, rtol, atol):
         return ("fd",), ("every AD backend agrees with the others but not with finite differences: the function's "
                          "value changes between calls (state, randomness or a cache), or FD is unreliable here")
@@ -246,7 +268,7 @@ def compare_second_order(runs, dtype=np.float64, rtol=None, atol=None) -> Compar
     # Across backends: a second derivative that passes its own check but differs from the
     # others' means the first derivatives differ too (the first-order table says which).
     by_name = {v.name: v for v in verdicts}
-    for k, run in enumerate(computed):
+    for run in computed:
         others = [o for o in computed if o.name != run.name and by_name[o.name].status == Status.AGREE]
         differing = [o.name for o in others
                      if not np.all(np.abs(o.jacobian - run.jacobian) <= entry_bound(o.jacobian, np.zeros_like(o.jacobian), dtype, rtol, atol))]
@@ -256,7 +278,5 @@ def compare_second_order(runs, dtype=np.float64, rtol=None, atol=None) -> Compar
     verdicts = [by_name[v.name] for v in verdicts]
     failing = tuple(v.name for v in verdicts if v.status in FAILING)
     passing = [v.name for v in verdicts if v.status not in FAILING]
-    consensus = ""
-    if failing and passing:
-        consensus = f"second derivatives: {', '.join(failing)} {'disagrees' if len(failing) == 1 else 'disagree'}; {', '.join(passing)} agree"
-    return Comparison(tuple(verdicts), failing, consensus)
+    sentence = disagreement_sentence(failing, passing, with_reference=False)
+    return Comparison(tuple(verdicts), failing, f"second derivatives: {sentence}" if sentence else "")

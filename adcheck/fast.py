@@ -112,7 +112,7 @@ def bisect_row(directional, row: np.ndarray, direction: np.ndarray, bound_for, m
 
 def compare_fast(runs, dtype=np.float64, rtol=None, atol=None):
     """Judge each backend's products against FD's; returns (Comparison, rows to localise, note)."""
-    from .compare import entry_bound, tolerances, unreliable_reference
+    from .compare import disagreement_sentence, entry_bound, outside_tolerance, relative_error
     from .model import BackendVerdict, Comparison, EntryMismatch, Status
 
     reference = next(r for r in runs if r.status == Status.REFERENCE)
@@ -130,11 +130,7 @@ def compare_fast(runs, dtype=np.float64, rtol=None, atol=None):
             actual = run.extra["ujt"] @ vectors.directions
             desired = vectors.cotangents.T @ jv_fd
             desired_err = np.abs(vectors.cotangents.T) @ jv_err
-        bound = entry_bound(desired, desired_err, dtype, rtol, atol)
-        diff = np.abs(actual - desired)
-        judged = np.isfinite(desired)
-        mask = judged & ~(diff <= bound)
-        mask |= judged & unreliable_reference(desired, desired_err, dtype, rtol, atol)
+        mask, diff, bound, judged = outside_tolerance(actual, desired, desired_err, dtype, rtol, atol)
         primal = _primal(run, reference, dtype, rtol)
         mismatches, message = [], ""
         if mask.any():
@@ -159,8 +155,7 @@ def compare_fast(runs, dtype=np.float64, rtol=None, atol=None):
         verdicts.append(BackendVerdict(
             run.name, status, run.seconds, primal or message, run.location,
             max_abs_error=float(diff[finite].max()) if finite.any() else None,
-            max_rel_error=float((diff / np.maximum(np.abs(desired), tolerances(desired, dtype, rtol, atol)[1]))[finite].max())
-            if finite.any() else None,
+            max_rel_error=float(relative_error(diff, desired, dtype, rtol, atol)[finite].max()) if finite.any() else None,
             mismatches=tuple(mismatches[:10]), n_mismatches=int(mask.sum()), primal_mismatch=primal))
     typical = float(np.median(entry_bound(jv_fd, jv_err, dtype, rtol, atol)))
     threshold = detection_threshold(typical, n_inputs)
@@ -169,10 +164,7 @@ def compare_fast(runs, dtype=np.float64, rtol=None, atol=None):
             f"than {threshold:.2g}")
     failing = tuple(v.name for v in verdicts if v.status == Status.DISAGREE)
     passing = [v.name for v in verdicts if v.status == Status.AGREE]
-    consensus = ""
-    if failing and passing:
-        consensus = f"{', '.join(failing)} {'disagrees' if len(failing) == 1 else 'disagree'} with finite differences and with {', '.join(passing)}, which agree"
-    return Comparison(tuple(verdicts), failing, consensus), to_localise, note
+    return Comparison(tuple(verdicts), failing, disagreement_sentence(failing, passing)), to_localise, note
 
 
 def _primal(run, reference, dtype, rtol) -> str:

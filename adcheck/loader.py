@@ -111,9 +111,10 @@ _FRAMEWORK_IMPORTS = {
 _PRIORITY = ("array-api", "torch", "jax", "autograd")
 
 
-def imported_top_level_names(source: str) -> set[str]:
+def imported_top_level_names(tree: ast.Module) -> set[str]:
+    """The top-level package of every absolute import anywhere in ``tree``."""
     names = set()
-    for node in ast.walk(syntax.parse(source)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -141,13 +142,7 @@ def parse_source(path: Path) -> ast.Module:
 
 def detect_framework(path: Path) -> str:
     """What the module is written against: numpy, autograd, jax, torch or array-api."""
-    tree = parse_source(path)
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+    names = imported_top_level_names(parse_source(path))
     found = {_FRAMEWORK_IMPORTS[name] for name in names if name in _FRAMEWORK_IMPORTS}
     for framework in _PRIORITY:
         if framework in found:

@@ -17,7 +17,7 @@ from .compare import OneSided, compare, compare_second_order
 from .errors import AdcheckError, ExitCode
 from .inputs import Arguments
 from .loader import Target, detect_framework, parse_target, preflight
-from .model import ArgumentInfo, BackendRun, EntryMismatch, Location, RunReport, Status
+from .model import BackendRun, EntryMismatch, Location, RunReport, Status
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -257,7 +257,3 @@ def _definition_line(target: Target) -> Location | None:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
             return Location(display_path(str(target.file)), node.lineno)
     return None
-
-
-def argument_summary(info: tuple[ArgumentInfo, ...]) -> str:
-    return ", ".join(f"{'x'.join(map(str, a.shape)) or 'scalar'} {a.dtype}" for a in info)

@@ -51,11 +51,6 @@ class ProbeResult:
     executed_lines: dict[str, list[int]] | None = None  # {path: sorted line numbers}
 
 
-def run_probes(task, value) -> list[Finding]:
-    """The probe findings for ``task`` (the reference's first value is ``value``)."""
-    return probe(task, value).findings
-
-
 def probe(task, value) -> ProbeResult:
     """Findings and the lines of user code that ran, from a fresh import of the user's module."""
     from ..backends.worker import UserCodeLoader
