@@ -71,23 +71,17 @@ def compute(task: Task) -> BackendRun:
         extra["jv"], extra["jv_error"] = directional_derivatives(flat_function, x0, value.size, vectors.directions,
                                                                  dtype)
         jac = err = None
-        if task.probes:
-            from ..explain.probes import probe
-
-            probed = probe(task, value)
-            extra["findings"] = probed.findings
-            extra["executed_lines"] = probed.executed_lines
     else:
         jac, err = finite_difference_jacobian(flat_function, x0, value.size, dtype=dtype)
         check_shapes(value, jac, x0.size)
         extra["one_sided"] = one_sided_at_kinks(flat_function, x0, value, dtype)
-        if task.probes:
-            from ..explain.probes import probe
+    if task.probes:
+        from ..explain.probes import probe
 
-            # After the FD, on a fresh import of the user's module (see explain/probes.py).
-            probed = probe(task, value)
-            extra["findings"] = probed.findings
-            extra["executed_lines"] = probed.executed_lines
+        # After the FD, on a fresh import of the user's module (see explain/probes.py).
+        probed = probe(task, value)
+        extra["findings"] = probed.findings
+        extra["executed_lines"] = probed.executed_lines
     return BackendRun(
         name=task.backend,
         status=Status.REFERENCE,

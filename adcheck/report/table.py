@@ -46,31 +46,26 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
     if report.comparison.consensus:
         lines += ["", report.comparison.consensus + "."]
     reference_is_odd = report.comparison.odd_one_out == ("fd",)
-    shown_causes: set = set()
+    reference_story_told = False
     for verdict in report.comparison.verdicts:
         if verdict.status == Status.ERROR:
             where = f" ({verdict.location})" if verdict.location else ""
             lines += ["", style(f"{verdict.name}: error{where}", fg="red", bold=True), f"  {verdict.message}"]
-            causes = [f for f in report.findings if verdict.name in f.explains]
-            if causes:
-                lines += ["Likely causes:"] + [f"  {f.format()}" for f in causes]
+            lines += cause_lines(report, verdict.name, "Likely causes:")
         elif verdict.status == Status.DISAGREE:
-            if reference_is_odd and shown_causes:
+            if reference_is_odd and reference_story_told:
                 continue  # every AD backend tells the same story: once is enough
             heading = (f"finite differences disagree with every AD backend ({verdict.message})" if reference_is_odd
                        else f"{verdict.name} disagrees: {verdict.message}")
             lines += ["", style(heading, fg="red", bold=True)]
             if verdict.mismatches:
                 lines.append(worst_entries_table(report, verdict))
-            causes = [f for f in report.findings if verdict.name in f.explains]
-            shown_causes.add(verdict.name)
-            if causes:
-                lines += ["Likely causes:"] + [f"  {f.format()}" for f in causes]
+            lines += cause_lines(report, verdict.name, "Likely causes:")
+            reference_story_told = True
         elif verdict.status == Status.KINK:
             lines += ["", style(f"{verdict.name}: {verdict.message}", fg="yellow")]
             lines += kink_lines(report, verdict)
-            causes = [f for f in report.findings if verdict.name in f.explains]
-            lines += [f"  {f.format()}" for f in causes]
+            lines += cause_lines(report, verdict.name)
     jacobians = _jacobians(report)
     if jacobians:
         first = next(iter(jacobians.values()))
@@ -91,6 +86,12 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
         lines += ["", "Findings:"] + [f"  {f.format()}" for f in other]
     lines += ["", verdict_line(report, style)]
     return "\n".join(lines)
+
+
+def cause_lines(report: RunReport, backend: str, heading: str | None = None) -> list[str]:
+    """The findings that may explain ``backend``'s row, indented, under ``heading`` if any."""
+    causes = [f"  {f.format()}" for f in report.findings if backend in f.explains]
+    return ([heading] if heading and causes else []) + causes
 
 
 def _plural(count: int, noun: str) -> str:
