@@ -39,8 +39,6 @@ def assert_jacobians_agree(func, *args, **options) -> None:
     ``rtol``, ``atol``, ``timeout`` (seconds per backend), ``wrt`` (argument indices),
     ``lint`` (default True), ``memory_limit`` (bytes).
     """
-    import numpy as np
-
     from .inputs import _as_numeric_array, promote
     from .report import table
     from .run import DEFAULT_TIMEOUT, RunOptions, check_target

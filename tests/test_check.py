@@ -10,7 +10,6 @@ import sys
 import textwrap
 import types
 from contextlib import chdir as in_directory
-from pathlib import Path
 
 import pytest
 

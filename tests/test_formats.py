@@ -10,7 +10,6 @@ import types
 import xml.etree.ElementTree as ET
 from contextlib import chdir as in_directory
 from dataclasses import dataclass
-from pathlib import Path
 
 import jsonschema
 import numpy as np

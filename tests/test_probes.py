@@ -121,7 +121,6 @@ def test_integer_and_float32_inputs_are_info(tmp_path):
 
 
 def test_stale_jit_global_differs_from_unjitted(tmp_path):
-    pytest.importorskip("jax")
     path = write(tmp_path, (
         "import jax\n"
         "SCALE = 1.0\n"
