@@ -1,5 +1,8 @@
-import sys
+"""``python -m adcheck``: the same as the ``adcheck`` command."""
 
-from .cli import main
+try:
+    from .cli import entry_point
+except KeyboardInterrupt:  # Ctrl-C while importing
+    raise SystemExit(130) from None
 
-sys.exit(main())
+entry_point()

@@ -2,67 +2,39 @@
 
 Returns plain data (``CheckResult``); the CLI prints it and turns it into an exit code.
 
-The failure policy (``--fail-on``), from most to least lenient:
+The failure policy (``--fail-on``, ``adcheck.settings.FailOn``), from most to least lenient:
 
-- ``error``: only a backend error (an exception, a crash, a timeout) or a case where no
-  AD backend could be checked at all fails; disagreements are reported but pass.
-- ``disagree`` (the default): as ``error``, and a backend whose Jacobian disagrees with
-  finite differences fails. Kinks (valid subgradients) never fail.
-- ``warning``: as ``disagree``, and lint findings of severity error or warning fail too.
+- ``error``: only a backend error (an exception, a crash, a timeout) fails; disagreements are
+  reported but pass.
+- ``disagree`` (the default): as ``error``, and a backend whose Jacobian disagrees with the
+  reference, or a function whose value changes between identical calls. Kinks (valid
+  subgradients) never fail.
+- ``inconclusive``: as ``disagree``, and entries that nothing could verify.
+- ``warning``: as ``inconclusive``, and lint findings of severity error or warning.
 
-A failure is keyed by (case, subject): the subject is a backend name, ``lint:CODE`` for a lint
-finding, or ``*`` when nothing could be checked. The baseline records these keys.
+A case where no AD backend could run the function at all is ``broken`` (exit 2), whatever the
+policy: nothing was checked.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
+from .baseline import NOTHING_CHECKED, Failure, read_baseline
 from .config import Case, Project, display_path
 from .errors import AdcheckError, ConfigError, ExitCode
 from .model import BackendRun, BackendVerdict, Comparison, Location, RunReport, Status
+from .settings import FailOn, Settings
 
-FAIL_ON_CHOICES = ("disagree", "error", "warning")
-DEFAULT_FAIL_ON = "disagree"
 BASELINE_FILE = ".adcheck-baseline.json"
-BASELINE_VERSION = 1
-NOTHING_CHECKED = "*"
 
-
-@dataclass(frozen=True)
-class CheckOptions:
-    """Command-line overrides; ``None``/empty means: take the case's, then ``[tool.adcheck]``'s."""
-
-    backends: tuple[str, ...] = ()
-    timeout: float | None = None
-    rtol: float | None = None
-    atol: float | None = None
-    memory_limit: int | None = None
-    lint: bool = True
-    jobs: int | None = None  # None: one per CPU
-
-
-@dataclass(frozen=True)
-class Failure:
-    case: str
-    subject: str  # backend name, "lint:ADC101", or "*" when no backend could be checked
-    status: str  # "disagree", "error", "unchecked", or the finding's severity
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.case, self.subject)
-
-    def __str__(self) -> str:
-        subject = "no AD backend could be checked" if self.subject == NOTHING_CHECKED else f"{self.subject}: {self.status}"
-        return f"{self.case} ({subject})"
+# Why a case could not run, when no AD backend could check it.
+NOTHING_CHECKED_MESSAGE = "no AD backend could run the function, so nothing was checked"
 
 
 @dataclass(frozen=True)
@@ -76,11 +48,13 @@ class CaseResult:
 @dataclass(frozen=True)
 class CheckResult:
     results: tuple[CaseResult, ...]
-    fail_on: str
+    fail_on: FailOn
     failures: tuple[Failure, ...]  # every failure under the policy, baselined or not
     baselined: tuple[Failure, ...] = ()  # failures the baseline accepts
     fixed: tuple[tuple[str, str], ...] = ()  # baseline entries (case, subject) that no longer fail
     baseline: Path | None = None
+    stopped: bool = False  # interrupted (Ctrl-C, SIGTERM): the results are the cases that finished
+    interrupted: tuple[str, ...] = ()  # the cases that had not
 
     @property
     def reports(self) -> list[RunReport]:
@@ -96,7 +70,9 @@ class CheckResult:
         return tuple(r for r in self.results if r.broken)
 
     @property
-    def exit_code(self) -> ExitCode:
+    def exit_code(self) -> int:
+        if self.stopped:
+            return ExitCode.INTERRUPTED
         if self.broken:
             return ExitCode.USAGE
         return ExitCode.FAILED if self.new_failures else ExitCode.OK
@@ -109,61 +85,28 @@ class CheckResult:
 # --- the policy --------------------------------------------------------------------------------
 
 
-def failures_of(report: RunReport, fail_on: str = DEFAULT_FAIL_ON) -> list[Failure]:
+def failures_of(report: RunReport, fail_on: FailOn | str = FailOn.DISAGREE) -> list[Failure]:
     """What fails in one case under ``fail_on`` (see the module docstring)."""
-    if fail_on not in FAIL_ON_CHOICES:
-        raise AdcheckError(f"--fail-on {fail_on!r}: expected one of {', '.join(FAIL_ON_CHOICES)}")
+    fail_on = FailOn(fail_on)
     failures = []
     for verdict in report.comparison.verdicts:
         if verdict.status == Status.ERROR:
             failures.append(Failure(report.target, verdict.name, "error"))
-        elif verdict.status == Status.DISAGREE and fail_on != "error":
-            failures.append(Failure(report.target, verdict.name, "disagree"))
-    if not report.comparison.checked and not failures:
-        failures.append(Failure(report.target, NOTHING_CHECKED, "unchecked"))
-    if fail_on == "warning":
+        elif verdict.status in (Status.DISAGREE, Status.UNUSABLE) and fail_on.includes(FailOn.DISAGREE):
+            failures.append(Failure(report.target, verdict.name, str(verdict.status)))
+        elif verdict.status == Status.INCONCLUSIVE and fail_on.includes(FailOn.INCONCLUSIVE):
+            failures.append(Failure(report.target, verdict.name, "inconclusive"))
+    if report.second_order is not None:
+        for verdict in report.second_order.verdicts:
+            if verdict.status == Status.ERROR or (verdict.status == Status.DISAGREE and fail_on.includes(FailOn.DISAGREE)):
+                failures.append(Failure(report.target, f"{verdict.name} (second order)", str(verdict.status)))
+    if fail_on.includes(FailOn.WARNING):
         seen = set()
         for finding in report.findings:
             if finding.severity in ("error", "warning") and finding.code not in seen:
                 seen.add(finding.code)
                 failures.append(Failure(report.target, f"lint:{finding.code}", finding.severity))
     return failures
-
-
-# --- the baseline ------------------------------------------------------------------------------
-
-
-def baseline_path(project: Project) -> Path:
-    return project.root / BASELINE_FILE
-
-
-def read_baseline(path: Path) -> dict[tuple[str, str], str]:
-    """(case, subject) -> status; a missing file is an empty baseline."""
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the baseline ({exc}); delete it or rerun with --update-baseline") from None
-    failures = data.get("failures") if isinstance(data, dict) else None
-    if not isinstance(failures, dict) or not all(isinstance(v, dict) for v in failures.values()):
-        raise ConfigError(f"{path}: failures: expected {{case: {{backend: status}}}}; rerun with --update-baseline")
-    return {(case, subject): str(status) for case, subjects in failures.items() for subject, status in subjects.items()}
-
-
-def baseline_text(failures: list[Failure] | tuple[Failure, ...]) -> str:
-    """Stable JSON: sorted keys, one entry per (case, subject), a trailing newline."""
-    table: dict[str, dict[str, str]] = {}
-    for failure in failures:
-        table.setdefault(failure.case, {})[failure.subject] = failure.status
-    return json.dumps({"version": BASELINE_VERSION, "failures": table}, indent=2, sort_keys=True) + "\n"
-
-
-def write_baseline(path: Path, failures) -> None:
-    try:
-        path.write_text(baseline_text(failures), encoding="utf-8")
-    except OSError as exc:
-        raise AdcheckError(f"{path}: cannot write the baseline ({exc.strerror})") from None
 
 
 def apply_baseline(result: CheckResult, path: Path) -> CheckResult:
@@ -176,74 +119,80 @@ def apply_baseline(result: CheckResult, path: Path) -> CheckResult:
     return replace(result, baselined=baselined, fixed=fixed, baseline=path)
 
 
+def baseline_path(project: Project) -> Path:
+    return project.root / BASELINE_FILE
+
+
 # --- running -----------------------------------------------------------------------------------
 
 
-def case_arguments(case: Case):
-    from .inputs import promote, random_argument
+def case_arguments(case: Case, target, summary, timeout: float):
+    """The case's arguments, named after the function's parameters; a torch.nn.Module target's
+    parameters first."""
+    from .inputs import promote, random_arguments
+    from .run import describe_module
 
     if case.random:
-        rng = np.random.default_rng(case.seed)
-        raw = [random_argument(shape, rng) for shape in case.random]
+        raw = random_arguments(list(case.random), case.seed, where=f"{case.origin}: random")
     else:
         raw = list(case.arguments)
     wrt = case.wrt if case.wrt is not None else tuple(range(len(raw)))
-    return promote(raw, wrt)
+    module = describe_module(target, summary, timeout)
+    if module is None:
+        return promote(raw, wrt, summary.parameters)
+    parameters, names = module
+    arguments = promote([parameters, *raw], (0, *(i + 1 for i in wrt)), ("params", *names))
+    return replace(arguments, module_target=True)
 
 
-def run_options(case: Case, project: Project, options: CheckOptions):
-    from .run import DEFAULT_TIMEOUT, RunOptions
-
-    settings = project.settings
-
-    def first(*values):
-        return next((v for v in values if v is not None), None)
-
-    return RunOptions(
-        backends=tuple(options.backends or case.backends or settings.backends),
-        timeout=first(options.timeout, case.timeout, settings.timeout, DEFAULT_TIMEOUT),
-        rtol=first(options.rtol, case.rtol, settings.rtol),
-        atol=first(options.atol, case.atol, settings.atol),
-        memory_limit=options.memory_limit,
-        lint=options.lint,
-    )
+def case_settings(case: Case, project: Project, overrides: Settings) -> Settings:
+    """[tool.adcheck] < the case < the command line."""
+    return project.settings.overridden_by(case.settings).overridden_by(overrides)
 
 
-def run_case(case: Case, project: Project, options: CheckOptions = CheckOptions(),
-             base: Path | None = None) -> CaseResult:
+def run_case(case: Case, project: Project, overrides: Settings = Settings(), base: Path | None = None) -> CaseResult:
     """Check one case; paths in the report are made relative to ``base`` (default: the cwd)."""
     from .run import check_target
 
+    from .loader import parse_target
+    from .source import summarize
+
     base = base or Path.cwd()
     start = time.perf_counter()
-    arguments = case_arguments(case)
     try:
-        report = check_target(case.run_target, arguments, run_options(case, project, options))
+        settings = case_settings(case, project, overrides)
+        target = parse_target(case.run_target)
+        summary = summarize(target)
+        arguments = case_arguments(case, target, summary, settings.resolved().timeout)
+        report = check_target(target, arguments, settings, summary=summary)
     except ConfigError:
         raise
     except AdcheckError as exc:
-        # The function cannot be called (or imported): there is nothing to compare, but the
-        # other cases still run and this one shows up in every format as an fd error.
+        # The function cannot be called (or imported, or its inputs made): there is nothing to
+        # compare, but the other cases still run and this one shows up in every format.
         message = str(exc).removeprefix(f"{case.run_target}: ")
-        report = _broken_report(case, arguments, message)
+        report = broken_report(case, message)
         return CaseResult(case, relative_report(report, base), time.perf_counter() - start, broken=message)
     report = replace(report, target=case.name)
-    return CaseResult(case, relative_report(report, base), time.perf_counter() - start)
+    broken = NOTHING_CHECKED_MESSAGE if report.nothing_checked else ""
+    return CaseResult(case, relative_report(report, base), time.perf_counter() - start, broken=broken)
 
 
-def _broken_report(case: Case, arguments, message: str) -> RunReport:
+def broken_report(case: Case, message: str) -> RunReport:
+    """The report of a case that could not run: one fd error row saying why."""
     source = None
     if case.file is not None:
         from .loader import parse_target
-        from .run import _definition_line
+        from .source import summarize
 
         try:
-            source = _definition_line(parse_target(case.run_target))
+            summary = summarize(parse_target(case.run_target))
+            source = Location(str(summary.path), summary.definition_line) if summary.definition_line else None
         except AdcheckError:
             source = None
     verdict = BackendVerdict("fd", Status.ERROR, 0.0, message=message)
     return RunReport(
-        target=case.name, arguments=arguments.info, output_shapes=(), framework="unknown",
+        target=case.name, arguments=(), output_shapes=(), framework="unknown",
         runs=(BackendRun("fd", Status.ERROR, message=message),),
         comparison=Comparison(verdicts=(verdict,), consensus=""), source=source,
     )
@@ -270,14 +219,19 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
-def run_check(project: Project, options: CheckOptions = CheckOptions(), fail_on: str | None = None,
+def run_check(project: Project, overrides: Settings = Settings(),
               on_case_done: Callable[[int, int, CaseResult], None] | None = None) -> CheckResult:
-    """Run every case of ``project`` (``options.jobs`` at a time); results in case order."""
-    fail_on = fail_on or project.settings.fail_on or DEFAULT_FAIL_ON
-    if fail_on not in FAIL_ON_CHOICES:
-        raise AdcheckError(f"--fail-on {fail_on!r}: expected one of {', '.join(FAIL_ON_CHOICES)}")
+    """Run every case of ``project`` (``jobs`` at a time); results in case order.
+
+    Interrupted (Ctrl-C, SIGTERM): every running worker of every case is killed at once, and the
+    result holds the cases that finished, with ``interrupted`` naming the others.
+    """
+    from .workers import RUNNING
+
+    settings = project.settings.overridden_by(overrides)
+    fail_on = settings.failure_policy
     cases = project.cases
-    jobs = max(1, min(options.jobs or default_jobs(), len(cases) or 1))
+    jobs = max(1, min(settings.jobs or default_jobs(), len(cases) or 1))
     base = Path.cwd()
     results: list[CaseResult | None] = [None] * len(cases)
     done = 0
@@ -287,43 +241,37 @@ def run_check(project: Project, options: CheckOptions = CheckOptions(), fail_on:
     # loaded) would otherwise run ast.parse in several threads at once, which CPython 3.11
     # does not survive (see adcheck/syntax.py).
     import adcheck.explain.link  # noqa: F401
-    import adcheck.explain.rules  # noqa: F401
+    import adcheck.lint  # noqa: F401
     import adcheck.run  # noqa: F401
 
     # Threads are enough: each backend already runs in its own worker process.
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="adcheck-case") as pool:
-        futures = {pool.submit(run_case, case, project, options, base): index for index, case in enumerate(cases)}
-        from concurrent.futures import as_completed
-
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="adcheck-case")
+    futures = {pool.submit(run_case, case, project, overrides, base): index for index, case in enumerate(cases)}
+    interrupted = False
+    try:
         for future in as_completed(futures):
             result = future.result()
             results[futures[future]] = result
             done += 1
             if on_case_done:
                 on_case_done(done, len(cases), result)
+    except KeyboardInterrupt:
+        interrupted = True
+        RUNNING.stop_all()  # every running case's workers, at once: their threads return promptly
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        RUNNING.stopping.clear()
+    if interrupted:
+        for future, index in futures.items():
+            if results[index] is None and future.done() and not future.cancelled() and future.exception() is None:
+                results[index] = future.result()
+    unfinished = tuple(cases[i].name for i, r in enumerate(results) if r is None) if interrupted else ()
 
     finished = tuple(r for r in results if r is not None)
     failures = tuple(f for r in finished if not r.broken for f in failures_of(r.report, fail_on))
-    return CheckResult(results=finished, fail_on=fail_on, failures=failures)
+    return CheckResult(results=finished, fail_on=fail_on, failures=failures, stopped=interrupted,
+                       interrupted=unfinished)
 
 
-def result_dict(result: CheckResult, *, timings: bool) -> dict:
-    """``adcheck check --format json``: the ``run`` object of each case under ``cases``."""
-    from .report.json import SCHEMA_VERSION, report_dict
-
-    new = {f.key for f in result.new_failures}
-    return {
-        "schema": SCHEMA_VERSION,
-        "verdict": "fail" if result.exit_code != ExitCode.OK else "pass",
-        "fail_on": result.fail_on,
-        "cases": [report_dict(r.report, timings=timings) for r in result.results],
-        "failures": [
-            {"case": f.case, "subject": f.subject, "status": f.status, "baselined": f.key not in new}
-            for f in result.failures
-        ],
-        "broken": [{"case": r.report.target, "message": r.broken} for r in result.broken],
-        "baseline": {
-            "path": display_path(result.baseline, Path.cwd()) if result.baseline else None,
-            "no_longer_failing": [{"case": case, "subject": subject} for case, subject in result.fixed],
-        },
-    }
+__all__ = ["NOTHING_CHECKED", "CaseResult", "CheckResult", "apply_baseline", "baseline_path", "failures_of",
+           "run_case", "run_check"]

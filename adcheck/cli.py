@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -13,26 +14,14 @@ from . import __version__
 from .errors import AdcheckError, ConfigError, ExitCode
 
 FORMAT_CHOICES = ("table", "json", "junit", "github", "sarif", "markdown")
-FAIL_ON_CHOICES = ("disagree", "error", "warning")  # adcheck.check.FAIL_ON_CHOICES, without the import
+FAIL_ON_CHOICES = ("error", "disagree", "inconclusive", "warning")  # adcheck.settings.FailOn, without the import
+MODE_CHOICES = ("auto", "full", "fast")  # adcheck.settings.ModeChoice
 
 
 def colour_enabled(stream) -> bool:
     if os.environ.get("NO_COLOR"):
         return False
     return stream.isatty()
-
-
-def _memory(text: str | None) -> int | None:
-    if text is None:
-        return None
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    cleaned = text.strip().lower().removesuffix("b").removesuffix("i")
-    try:
-        if cleaned and cleaned[-1] in units:
-            return int(float(cleaned[:-1]) * units[cleaned[-1]])
-        return int(float(cleaned))
-    except ValueError:
-        raise AdcheckError(f"--memory-limit {text!r}: expected a size like 4G or 512M") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,10 +33,17 @@ def cli(ctx, debug):
 
     Exit codes: 0 every applicable backend agrees, 1 a disagreement or a backend error
     (for check: a failure under --fail-on that the baseline does not accept; for lint: a
-    finding of severity error or warning), 2 a usage, input or configuration error, 3 an
-    internal error.
+    finding of severity error or warning), 2 a usage, input or configuration error, or no AD
+    backend could run the function, 3 an internal error, 130 interrupted.
     """
     ctx.obj = {"debug": debug}
+
+
+def _settings(**values):
+    """The command line's settings layer; every value validated, the flag named on a mistake."""
+    from .settings import validated
+
+    return validated(**{key: value for key, value in values.items() if value is not None and value != ()})
 
 
 @cli.command()
@@ -56,44 +52,57 @@ def cli(ctx, debug):
               help="One positional argument: JSON ('[1,2,3]', '2.0') or @file.npy/.npz/.json. Repeat per argument.")
 @click.option("--random", "random_shapes", multiple=True, metavar="SHAPE",
               help="A standard-normal argument of this shape (100, 3x4). Repeat per argument.")
-@click.option("--seed", default=0, show_default=True, help="Seed for --random.")
-@click.option("--wrt", metavar="I,J", help="Differentiate these arguments only (default: all).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for --random (a non-negative integer).")
+@click.option("--wrt", metavar="ARGS", help="Differentiate these only (default: all): argument indices or names, "
+              "and paths into dict/list arguments, comma-separated: 0,2 or params.w,x.")
 @click.option("--backend", "backends", multiple=True, metavar="NAME",
               help="Run only this backend (repeatable); fd always runs.")
-@click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Seconds per backend before its worker is killed.")
-@click.option("--rtol", type=click.FloatRange(min=0), help="Relative tolerance (default: per-dtype table).")
-@click.option("--atol", type=click.FloatRange(min=0), help="Absolute tolerance (default: per-dtype table).")
-@click.option("--memory-limit", metavar="SIZE", help="Memory per worker, e.g. 4G (default: half the machine).")
+@click.option("--timeout", type=float, metavar="SECONDS", help="Seconds per backend before its worker is killed "
+              "(default: 120).")
+@click.option("--rtol", type=float, help="Relative tolerance (default: per-precision table).")
+@click.option("--atol", type=float, help="Absolute tolerance (default: a share of the function's own scale).")
+@click.option("--memory-limit", metavar="SIZE", help="Memory per worker, e.g. 4G (default: a share of the machine).")
+@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES),
+              help="What fails the run: error, disagree (the default), inconclusive (and unverified entries), "
+                   "warning (and lint warnings).")
 @click.option("--format", "output_format", type=click.Choice(FORMAT_CHOICES), default="table", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, writable=True),
+@click.option("--output", type=click.Path(dir_okay=False),
               help="Write the --format report to this file; the terminal gets the table.")
 @click.option("--no-timings", is_flag=True, help="Leave out timings (byte-identical reports across runs).")
 @click.option("--no-lint", is_flag=True, help="Skip the lint and runtime probes.")
-@click.option("--mode", type=click.Choice(("auto", "full", "fast")), default="auto", show_default=True,
+@click.option("--mode", type=click.Choice(MODE_CHOICES), default=None,
               help="full: whole Jacobians; fast: Jacobian-vector products along random directions; "
-                   "auto: fast above 4000 inputs.")
-@click.option("--order", type=click.IntRange(1, 2), default=1, show_default=True,
-              help="2: also check second derivatives (Hessian, or d(Jv)/dx for vector outputs).")
-def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol, memory_limit, output_format,
-        output, no_timings, no_lint, mode, order):
+                   "auto (the default): fast above 4000 inputs.")
+@click.option("--order", type=int, default=None, help="2: also check second derivatives (Hessian, or d(Jv)/dx "
+              "for vector outputs).")
+def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol, memory_limit, fail_on,
+        output_format, output, no_timings, no_lint, mode, order):
     """Compare the Jacobian of TARGET (file.py:func or package.module:func) across backends."""
+    from .check import failures_of
     from .inputs import build_arguments
-    from .run import RunOptions, check_target
+    from .loader import parse_target
+    from .run import check_target, describe_module
+    from .source import summarize
 
-    arguments = build_arguments(inputs, random_shapes, seed, wrt)
-    if backends:
-        from .backends import resolve
-
-        resolve(backends)  # an unknown name fails before any work starts
-    if order == 2 and mode == "fast":
+    settings = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
+                         lint=False if no_lint else None, mode=mode, order=order, fail_on=fail_on)
+    if settings.order == 2 and settings.mode == "fast":
         raise click.UsageError("--order 2 needs whole Jacobians; it cannot be combined with --mode fast")
-    options = RunOptions(backends=tuple(backends), timeout=timeout, rtol=rtol, atol=atol,
-                         memory_limit=_memory(memory_limit), lint=not no_lint, mode=mode, order=order)
+    if output:
+        from .fileio import refuse_overwriting_inputs
+
+        refuse_overwriting_inputs(output, [text[1:] for text in inputs if text.startswith("@")]
+                                  + [target.rpartition(":")[0]])
+    parsed = parse_target(target)
+    summary = summarize(parsed)  # once per run: preflight, the lint and the report read it
+    module = describe_module(parsed, summary, settings.resolved().timeout)
+    arguments = build_arguments(inputs, random_shapes, seed, wrt, names=summary.parameters, module=module)
     with BackendProgress() as progress:
-        report = check_target(target, arguments, options, progress=progress)
+        report = check_target(parsed, arguments, settings, progress=progress, summary=summary)
     emit(report, output_format, output, timings=not no_timings)
-    raise SystemExit(ExitCode.FAILED if report.failed else ExitCode.OK)
+    if report.nothing_checked and not report.failed:
+        raise SystemExit(ExitCode.USAGE)
+    raise SystemExit(ExitCode.FAILED if failures_of(report, settings.resolved().failure_policy) else ExitCode.OK)
 
 
 class BackendProgress:
@@ -145,11 +154,9 @@ def render(reports: list, output_format: str, *, timings: bool, colour: bool = F
 
 
 def write_output(output: str, text: str) -> None:
-    try:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text + ("\n" if text and not text.endswith("\n") else ""))
-    except OSError as exc:
-        raise AdcheckError(f"--output {output}: cannot write ({exc.strerror})") from None
+    from .fileio import write_text_atomic
+
+    write_text_atomic(output, text + ("\n" if text and not text.endswith("\n") else ""))
 
 
 def echo_report(text: str, *, colour: bool = False) -> None:
@@ -161,8 +168,8 @@ def emit(report, output_format: str, output: str | None, *, timings: bool) -> No
     """``run``'s report: the chosen format on stdout, or the table there and the format in ``output``."""
     colour = colour_enabled(sys.stdout)
     if output:
-        echo_report(render([report], "table", timings=timings, colour=colour), colour=colour)
         write_output(output, render([report], output_format, timings=timings))
+        echo_report(render([report], "table", timings=timings, colour=colour), colour=colour)
     else:
         echo_report(render([report], output_format, timings=timings, colour=colour and output_format == "table"),
                     colour=colour)
@@ -175,40 +182,44 @@ def emit(report, output_format: str, output: str | None, *, timings: bool) -> No
                    "with a [tool.adcheck] table).")
 @click.option("--backend", "backends", multiple=True, metavar="NAME",
               help="Run only this backend (repeatable; overrides the configuration); fd always runs.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per backend (default: 120).")
-@click.option("--rtol", type=click.FloatRange(min=0), help="Relative tolerance for every case.")
-@click.option("--atol", type=click.FloatRange(min=0), help="Absolute tolerance for every case.")
-@click.option("--memory-limit", metavar="SIZE", help="Memory per worker, e.g. 4G (default: half the machine).")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Cases run at once (default: the number of CPUs).")
+@click.option("--timeout", type=float, metavar="SECONDS", help="Seconds per backend (default: 120).")
+@click.option("--rtol", type=float, help="Relative tolerance for every case.")
+@click.option("--atol", type=float, help="Absolute tolerance for every case.")
+@click.option("--memory-limit", metavar="SIZE", help="Memory per worker, e.g. 4G (default: a share of the machine).")
+@click.option("-j", "--jobs", type=int, help="Cases run at once (default: the number of CPUs).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES),
               help="What fails the run: error (backend errors only), disagree (and disagreements; the default), "
-                   "warning (and lint warnings).")
+                   "inconclusive (and unverified entries), warning (and lint warnings).")
+@click.option("--mode", type=click.Choice(MODE_CHOICES), default=None, help="full, fast or auto (the default).")
 @click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Baseline file (default: .adcheck-baseline.json next to the pyproject).")
 @click.option("--update-baseline", is_flag=True, help="Record the current failures in the baseline and exit 0.")
 @click.option("--format", "output_format", type=click.Choice(FORMAT_CHOICES), default="table", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, writable=True),
+@click.option("--output", type=click.Path(dir_okay=False),
               help="Write the --format report to this file; the terminal gets the table.")
 @click.option("--no-timings", is_flag=True, help="Leave out timings (byte-identical reports across runs).")
 @click.option("--no-lint", is_flag=True, help="Skip the lint and runtime probes.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs, fail_on, baseline_file,
+def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs, fail_on, mode, baseline_file,
           update_baseline, output_format, output, no_timings, no_lint, quiet):
     """Run every case: [[tool.adcheck.case]] in pyproject.toml and @adcheck.case functions in PATHS."""
-    from .check import CheckOptions, apply_baseline, baseline_path, run_check, write_baseline
+    from .baseline import write_baseline
+    from .check import apply_baseline, baseline_path, default_jobs, run_check
     from .config import display_path, load_project
 
+    overrides = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
+                          jobs=jobs, fail_on=fail_on, mode=mode, lint=False if no_lint else None)
     project = load_project(list(paths), pyproject=config_file)
     if not project.cases:
         where = display_path(project.pyproject, Path.cwd()) if project.pyproject else "no pyproject.toml with [tool.adcheck]"
         raise ConfigError(f"no cases found ({where}; {len(paths)} path(s) searched for @adcheck.case)",
                           hint="add [[tool.adcheck.case]] tables or pass files with @adcheck.case functions")
-    if backends:
-        from .backends import resolve
+    baseline = baseline_file or baseline_path(project)
+    if output:
+        from .fileio import refuse_overwriting_inputs
 
-        resolve(backends)
-    options = CheckOptions(backends=tuple(backends), timeout=timeout, rtol=rtol, atol=atol,
-                           memory_limit=_memory(memory_limit), lint=not no_lint, jobs=jobs)
+        refuse_overwriting_inputs(output, [project.pyproject, baseline, *paths,
+                                           *(case.file for case in project.cases)])
 
     def progress(done, total, result):
         if not quiet:
@@ -216,13 +227,14 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
             click.echo(f"adcheck: [{done}/{total}] {result.report.target}: {state} ({result.seconds:.1f} s)", err=True)
 
     if not quiet:
-        from .check import default_jobs
-
-        at_once = min(options.jobs or default_jobs(), len(project.cases))
+        jobs_setting = project.settings.overridden_by(overrides).jobs
+        at_once = min(jobs_setting or default_jobs(), len(project.cases))
         click.echo(f"adcheck: {len(project.cases)} case(s), {at_once} at a time", err=True)
-    result = run_check(project, options, fail_on, on_case_done=progress)
-    baseline = baseline_file or baseline_path(project)
-    if update_baseline:
+    result = run_check(project, overrides, on_case_done=progress)
+    if result.stopped:
+        click.echo(f"adcheck: interrupted; {len(result.results)} case(s) finished, {len(result.interrupted)} did not",
+                   err=True)
+    elif update_baseline:
         write_baseline(baseline, result.failures)
         click.echo(f"adcheck: wrote {len(result.failures)} failure(s) to {display_path(baseline, Path.cwd())}",
                    err=True)
@@ -233,28 +245,24 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
     colour = colour_enabled(sys.stdout)
     summary = check_summary(result)
     if output_format == "json":
-        text = check_json(result, timings=timings)
+        from .report.json import render_check
+
+        text = render_check(result, timings=timings)
     else:
         text = render(result.reports, output_format, timings=timings, colour=colour and not output,
                       summary=summary)
     if output:
-        echo_report(render(result.reports, "table", timings=timings, colour=colour, summary=summary), colour=colour)
         write_output(output, text if output_format != "table" else
                      render(result.reports, "table", timings=timings, summary=summary))
+        echo_report(render(result.reports, "table", timings=timings, colour=colour, summary=summary), colour=colour)
     else:
         echo_report(text, colour=colour)
         if output_format != "table" and summary:
             for line in summary.splitlines():
                 click.echo(line, err=True)
-    raise SystemExit(ExitCode.OK if update_baseline and not result.broken else result.exit_code)
-
-
-def check_json(result, *, timings: bool) -> str:
-    import json
-
-    from .check import result_dict
-
-    return json.dumps(result_dict(result, timings=timings), indent=2)
+    if update_baseline and not result.broken and not result.stopped:
+        raise SystemExit(ExitCode.OK)
+    raise SystemExit(result.exit_code)
 
 
 def check_summary(result) -> str:
@@ -270,6 +278,8 @@ def check_summary(result) -> str:
         lines.append(f"FAIL {failure}")
     for broken in result.broken:
         lines.append(f"BROKEN {broken.report.target}: {broken.broken}")
+    for name in result.interrupted:
+        lines.append(f"INTERRUPTED {name}")
     if result.baselined:
         lines.append(f"{len(result.baselined)} known failure(s) accepted by the baseline "
                      f"{display_path(result.baseline, Path.cwd())}")
@@ -286,10 +296,8 @@ def lint(specs):
 
     Exit 1 when a finding has severity error or warning, else 0.
     """
-    try:
-        from .explain.rules import lint_paths
-    except ImportError as exc:
-        raise AdcheckError(f"the lint rules are not available ({exc})") from None
+    from .lint import lint_paths
+
     findings = sorted(lint_paths(list(specs)), key=lambda f: (f.path, f.line, f.col, f.code, f.message))
     for finding in findings:
         click.echo(finding.format())
@@ -308,34 +316,40 @@ def list_backends():
     for backend in REGISTRY.values():
         installed = backend.is_installed()
         rows.append([backend.name, "yes" if installed else "no", backend.version() or "-",
-                     ", ".join(backend.runs), backend.description])
-    click.echo(tabulate(rows, headers=["backend", "installed", "version", "runs code for", "how"], tablefmt="simple"))
+                     ", ".join(backend.runs), ", ".join(sorted(backend.modes)), backend.description])
+    click.echo(tabulate(rows, headers=["backend", "installed", "version", "runs code for", "modes", "how"],
+                        tablefmt="simple"))
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM (a CI job cancelled, a timeout) unwinds like Ctrl-C, so the workers are killed."""
-    import signal
-    import threading
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main(argv=None) -> int:
-    """Entry point: the one place that turns errors into exit codes."""
+    """Entry point: the one place that turns errors into exit codes.
+
+    SIGTERM (a CI job cancelled, a timeout) unwinds like Ctrl-C, so every worker is killed; the
+    handler is the previous one again when ``main`` returns (tests and the pytest plugin call
+    ``main`` in a process that has its own).
+    """
+    import threading
+
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
-    _stop_on_sigterm()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    running = None
     try:
+        from .workers import RUNNING as running
+
+        running.stopping.clear()
         cli.main(args=args, prog_name="adcheck", standalone_mode=False)
     except SystemExit as exc:
         return int(exc.code or 0)
     except click.exceptions.Abort:
         click.echo("adcheck: interrupted", err=True)
-        return 130
+        return ExitCode.INTERRUPTED
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx is not None else "adcheck"
         click.echo(f"adcheck: error: {exc.format_message()} (see '{command} --help')", err=True)
@@ -349,16 +363,32 @@ def main(argv=None) -> int:
         click.echo(f"adcheck: error: {exc}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
+        if running is not None:
+            running.stop_all()
         click.echo("adcheck: interrupted", err=True)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - adcheck's own bug: one line, ask for --debug
         if debug:
             raise
         click.echo(f"adcheck: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
                    err=True)
         return ExitCode.INTERNAL
+    finally:
+        if running is not None:
+            running.stopping.clear()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return ExitCode.OK
 
 
+def entry_point() -> None:
+    """The ``adcheck`` command: Ctrl-C while Python is still importing adcheck is exit 130 too."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = ExitCode.INTERRUPTED
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

@@ -1,6 +1,22 @@
-"""Compare each backend's Jacobian with the finite-difference reference, entry by entry.
+"""Compare each backend's derivatives with the reference, entry by entry: agree, disagree, inconclusive.
 
 Pure functions over arrays: nothing here prints or exits.
+
+An entry of a backend's Jacobian is judged by the first of these that can settle it:
+
+1. the finite-difference reference, where its error bar is narrow enough to tell agreement from
+   disagreement (``reference_settles``); where it is wider, a value outside even that bar still
+   disagrees, and a value inside it is not yet verified;
+2. the Taylor remainder test on the backend's own value (``taylor_decisions``): the remainder of
+   a right derivative falls like h**2, of a wrong one like h;
+3. the other AD backends and the complex-step derivative, compared at a tight tolerance
+   (independent implementations agreeing to 1e-8 is strong evidence: Stan's AD test framework
+   uses 1e-8 between AD implementations and 1e-4 against finite differences). They can only
+   verify: where they differ and nothing else decides, nobody can say who is wrong;
+4. nothing: the entry is inconclusive, never a disagreement.
+
+Every absolute threshold is a multiple of the function's own scale (``entry_scale``): the
+verdict does not change when the outputs or the inputs are measured in other units.
 """
 
 from __future__ import annotations
@@ -9,28 +25,46 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .model import FAILING, BackendRun, BackendVerdict, Comparison, EntryMismatch, Status
+from .model import (
+    FAILING,
+    BackendRun,
+    BackendVerdict,
+    Comparison,
+    EntryMismatch,
+    Evidence,
+    OneSided,
+    Precision,
+    Status,
+)
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    rtol: float
-    atol_scale: float  # atol = atol_scale * max|J_fd|: the verdict does not change with units
-    atol_floor: float  # an absolute floor for Jacobians that are zero everywhere
+    rtol: float  # an AD value agrees with the reference within atol + rtol*|ref| + k*err_ref
+    atol_scale: float  # atol: this share of the entry's scale (the largest entries of its row and column)
+    fd_rtol: float  # the reference settles an entry when k*err_ref <= fd_rtol*|ref| + atol
+    ad_rtol: float  # two AD backends agree within ad_atol + ad_rtol*max(|a|, |b|)
+    ad_atol_scale: float
 
 
-# Per-dtype tolerances. An entry agrees when |J_b - J_fd| <= atol + rtol*|J_fd| + k*err_fd.
-# - float64 rtol 1e-6: ten times tighter than JAX's check_grads gradient tolerance for float64
-#   (1e-5, jax._src.public_test_util.default_gradient_tolerance), because our FD error is not
-#   folded into rtol: it is added separately as k*err_fd from scipy's own estimate.
-# - float32 rtol 2e-3: JAX's check_grads gradient tolerance for float32.
-# - atol_scale: an entry below 1e-9 (float64) or 1e-4 (float32) of the Jacobian's largest entry
-#   is at the level of that entry's rounding noise times the condition of a typical stencil.
-# - atol_floor: sqrt(tiny)-sized, only matters when the whole Jacobian is (numerically) zero.
-TOLERANCES: dict[np.dtype, Tolerance] = {
-    np.dtype(np.float64): Tolerance(rtol=1e-6, atol_scale=1e-9, atol_floor=1e-12),
-    np.dtype(np.float32): Tolerance(rtol=2e-3, atol_scale=1e-4, atol_floor=1e-6),
+# Per working precision (what the function computes in, measured by the reference worker).
+# - rtol: float64 1e-6 is ten times tighter than JAX's check_grads gradient tolerance (1e-5,
+#   jax._src.public_test_util.default_gradient_tolerance), because the FD error is not folded into
+#   rtol but added separately as k*err from scipy's own estimate; float32 2e-3, float16 1e-2 and
+#   bfloat16 1e-1 are JAX's own.
+# - atol_scale: an entry below 1e-9 (float64) of the largest entries in its row and column is at
+#   the level of rounding noise times the condition of a typical stencil; the same factor of
+#   about 1e7 ulps for the narrower types.
+# - fd_rtol: 1e-4 is what Stan's AD tests accept against finite differences; an error bar wider
+#   than that verifies nothing to the accuracy a derivative check needs.
+# - ad_rtol: 1e-8 between AD implementations (Stan); the narrower types scale with their eps.
+TOLERANCES: dict[str, Tolerance] = {
+    "float64": Tolerance(rtol=1e-6, atol_scale=1e-9, fd_rtol=1e-4, ad_rtol=1e-8, ad_atol_scale=1e-10),
+    "float32": Tolerance(rtol=2e-3, atol_scale=1e-4, fd_rtol=1e-2, ad_rtol=1e-4, ad_atol_scale=1e-5),
+    "float16": Tolerance(rtol=1e-2, atol_scale=1e-2, fd_rtol=5e-2, ad_rtol=1e-2, ad_atol_scale=1e-3),
+    "bfloat16": Tolerance(rtol=1e-1, atol_scale=5e-2, fd_rtol=2e-1, ad_rtol=5e-2, ad_atol_scale=1e-2),
 }
+EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
 
 # k: scipy's estimate is the change between the last two Richardson iterates, which can
 # understate the true error of the last one by a small factor; 4 covers that without letting
@@ -40,58 +74,91 @@ ERROR_ESTIMATE_FACTOR = 4.0
 MAX_LISTED_MISMATCHES = 10
 
 
-def _scale(reference: np.ndarray) -> float:
-    """The largest finite magnitude in ``reference`` (0 when there is none)."""
-    finite = np.abs(reference[np.isfinite(reference)])
-    return float(finite.max()) if finite.size else 0.0
+def precision_name(eps: float) -> str:
+    """The table row for a machine epsilon (the nearest on a log scale)."""
+    return min(EPS, key=lambda name: abs(np.log(EPS[name]) - np.log(eps)))
 
 
-def tolerances(reference: np.ndarray, dtype, rtol=None, atol=None) -> tuple[float, float]:
-    """(rtol, atol) for comparing against ``reference``: the table's, unless given."""
-    base = TOLERANCES.get(np.dtype(dtype), TOLERANCES[np.dtype(np.float64)])
-    rtol = base.rtol if rtol is None else rtol
-    if atol is None:
-        atol = max(base.atol_scale * _scale(reference), base.atol_floor)
-    return rtol, atol
+class RowTolerances:
+    """The tolerance table's entries for each output row, as (n_outputs, 1) arrays."""
+
+    def __init__(self, eps_rows: np.ndarray, rtol: float | None = None):
+        rows = [TOLERANCES[precision_name(float(e))] for e in np.atleast_1d(eps_rows)]
+
+        def column(attribute):
+            return np.array([getattr(t, attribute) for t in rows], dtype=float).reshape(-1, 1)
+
+        self.rtol = column("rtol") if rtol is None else np.full((len(rows), 1), float(rtol))
+        self.atol_scale = column("atol_scale")
+        self.fd_rtol = column("fd_rtol")
+        self.ad_rtol = column("ad_rtol")
+        self.ad_atol_scale = column("ad_atol_scale")
 
 
-def entry_bound(reference: np.ndarray, reference_error: np.ndarray, dtype, rtol=None, atol=None) -> np.ndarray:
-    """The largest |J_b - J_fd| that still agrees, per entry."""
-    rtol, atol = tolerances(reference, dtype, rtol, atol)
-    error = np.where(np.isfinite(reference_error), reference_error, 0.0)
-    return atol + rtol * np.abs(reference) + ERROR_ESTIMATE_FACTOR * error
+def uniform_eps(n_outputs: int, dtype=np.float64) -> np.ndarray:
+    name = np.dtype(dtype).name
+    return np.full(n_outputs, EPS.get(name, EPS["float64"]))
 
 
-# An FD entry is unusable as a reference when its error estimate exceeds this share of it.
-UNRELIABLE_REFERENCE_FRACTION = 0.5
+# The part of an entry's absolute tolerance that rounding in the function's own value explains:
+# a difference of f_i over a step of x_j's scale carries about this many ulps of |f_i|.
+VALUE_NOISE_ULPS = 1e4
 
 
-def unreliable_reference(reference, reference_error, dtype, rtol=None, atol=None) -> np.ndarray:
-    """Entries whose FD error bar is comparable to the entry itself and not negligible at the
-    Jacobian's scale (an exactly-zero entry with a rounding-sized error bar is fine)."""
-    rtol, atol = tolerances(reference, dtype, rtol, atol)
-    return reference_error > UNRELIABLE_REFERENCE_FRACTION * np.abs(reference) + atol + rtol * _scale(reference)
+def entry_scale(magnitudes: np.ndarray, input_scales) -> np.ndarray:
+    """Each entry's scale in its own units: the smaller of D_i / S_j and the largest entry of its
+    column. S_j is the input's scale and D_i the largest change the output makes over the inputs'
+    scales (max_k |J_ik| S_k).
 
-
-def outside_tolerance(actual, reference, reference_error, dtype, rtol=None, atol=None):
-    """(mask, diff, bound, judged): where ``actual`` disagrees with the FD ``reference``.
-
-    NaN/inf in ``actual`` where the reference is finite is a mismatch. An FD estimate whose
-    own error is comparable to it verifies nothing; agreeing with it would be a false pass. The
-    step ladder gets smooth, pure functions far below that, so it flags impurity (state,
-    randomness) or a discontinuity, and the entry counts as a mismatch too.
+    An output (a row) in its own units gets a scale of its own, so a wrong entry in a row of tiny
+    derivatives cannot hide under the rest; so does an input (a column), so a wrong entry of an
+    input in small units cannot hide under another input's large effect; an entry that is tiny
+    where its row and column are large is rounding noise at their scale.
     """
-    bound = entry_bound(reference, reference_error, dtype, rtol, atol)
-    diff = np.abs(actual - reference)
-    judged = np.isfinite(reference)
-    mask = judged & ~(diff <= bound)
-    mask |= judged & unreliable_reference(reference, reference_error, dtype, rtol, atol)
-    return mask, diff, bound, judged
+    if magnitudes.size == 0:
+        return np.zeros_like(magnitudes)
+    scales = np.broadcast_to(np.asarray(input_scales, dtype=float), (magnitudes.shape[1],))
+    clean = np.where(np.isfinite(magnitudes), magnitudes, 0.0)
+    sensitivity = np.max(clean * scales[None, :], axis=1, keepdims=True)
+    return np.minimum(sensitivity / scales[None, :], clean.max(axis=0, keepdims=True))
 
 
-def relative_error(diff, reference, dtype, rtol=None, atol=None):
-    """Relative to the entry, or to atol for entries that are zero at the Jacobian's scale."""
-    return diff / np.maximum(np.abs(reference), tolerances(reference, dtype, rtol, atol)[1])
+def absolute_tolerance(magnitudes, value, eps_rows, input_scales, factor) -> np.ndarray:
+    """``factor`` times each entry's scale, plus the rounding noise of the output's value."""
+    scales = np.broadcast_to(np.asarray(input_scales, dtype=float), (magnitudes.shape[1],))
+    eps = np.asarray(eps_rows, dtype=float).reshape(-1, 1)
+    noise = VALUE_NOISE_ULPS * eps * np.abs(np.where(np.isfinite(value), value, 0.0)).reshape(-1, 1) / scales[None, :]
+    return factor * entry_scale(magnitudes, scales) + noise
+
+
+def well_estimated(reference: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """The reference's magnitudes, counting only entries it estimates well (for a first scale)."""
+    return np.where(np.isfinite(error) & (error <= 0.5 * np.abs(reference)), np.abs(reference), 0.0)
+
+
+def reference_settles(reference, error, tol: RowTolerances, atol) -> np.ndarray:
+    """Where the reference's error bar is narrow enough to decide agreement: k*err <= fd_rtol*|ref| + atol."""
+    return (np.isfinite(reference) & np.isfinite(error)
+            & (ERROR_ESTIMATE_FACTOR * error <= tol.fd_rtol * np.abs(reference) + atol))
+
+
+def agreement_bound(reference, error, tol: RowTolerances, atol) -> np.ndarray:
+    """The largest |J_b - J_ref| that still agrees, per entry."""
+    finite_error = np.where(np.isfinite(error), error, 0.0)
+    return atol + tol.rtol * np.abs(reference) + ERROR_ESTIMATE_FACTOR * finite_error
+
+
+def fd_settled_columns(jacobian, error, value, eps_rows, input_scales) -> tuple[np.ndarray, np.ndarray]:
+    """(settled mask, columns with an unsettled entry), as the reference worker sees it alone.
+
+    The worker is stricter than the parent (a tenth of fd_rtol), so the complex step and the
+    Taylor ladder are computed for every column the parent may find unsettled.
+    """
+    tol = RowTolerances(eps_rows)
+    absolute = absolute_tolerance(well_estimated(jacobian, error), value, eps_rows, input_scales, tol.atol_scale)
+    strict = np.isfinite(jacobian) & np.isfinite(error) & (
+        ERROR_ESTIMATE_FACTOR * error <= 0.1 * tol.fd_rtol * np.abs(jacobian) + absolute)
+    return strict, np.flatnonzero(~strict.all(axis=0))
 
 
 def disagreement_sentence(failing, passing, with_reference: bool = True) -> str:
@@ -103,93 +170,397 @@ def disagreement_sentence(failing, passing, with_reference: bool = True) -> str:
     return f"{', '.join(failing)} {verb} {against} {', '.join(passing)}, which agree"
 
 
+# --- the reference, resolved ----------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class OneSided:
-    """One-sided FD derivatives for some input columns, to tell kinks from wrong derivatives."""
+class ResolvedReference:
+    """The best estimate of each entry and what settles it, shared by every backend's verdict."""
 
-    columns: np.ndarray  # input indices
-    plus: np.ndarray  # (n_outputs, len(columns)), steps >= 0
-    plus_error: np.ndarray
-    minus: np.ndarray  # steps <= 0
-    minus_error: np.ndarray
+    value: np.ndarray
+    jacobian: np.ndarray  # the finite-difference Jacobian
+    error: np.ndarray
+    fd: np.ndarray  # the same, named for the report
+    fd_error: np.ndarray
+    settled: np.ndarray  # bool: the reference decides this entry
+    complex_step: np.ndarray  # the complex-step derivative where it was taken (NaN elsewhere): a vote
+    tol: RowTolerances
+    atol: np.ndarray  # per entry
+    ad_atol: np.ndarray
+    user_atol: bool
+    one_sided: OneSided | None = None
+    taylor: object | None = None  # model.TaylorLadder
+    complex_step_note: str = ""
 
 
-def compare(
-    runs: list[BackendRun] | tuple[BackendRun, ...],
-    dtype=np.float64,
-    rtol: float | None = None,
-    atol: float | None = None,
-    one_sided: OneSided | None = None,
-) -> Comparison:
-    reference = next((r for r in runs if r.status == Status.REFERENCE), None)
+def resolve_reference(reference: BackendRun, ad_jacobians: list[np.ndarray], rtol=None, atol=None,
+                      eps_rows=None, input_scales=1.0) -> ResolvedReference:
+    jac, err = reference.jacobian, reference.error
+    extra = reference.reference
+    if eps_rows is None:
+        eps_rows = extra.precision.eps if extra is not None else uniform_eps(jac.shape[0])
+    tol = RowTolerances(eps_rows, rtol)
+    value = reference.value
+
+    def tolerance_from(magnitudes, factor):
+        return absolute_tolerance(magnitudes, value, eps_rows, input_scales, factor)
+
+    first_atol = atol if atol is not None else tolerance_from(well_estimated(jac, err), tol.atol_scale)
+    settled = reference_settles(jac, err, tol, first_atol)
+    magnitudes = np.where(settled, np.abs(jac), _smallest_magnitude(ad_jacobians, jac.shape))
+    entry_atol = np.broadcast_to(atol if atol is not None else tolerance_from(magnitudes, tol.atol_scale), jac.shape)
+    # With the final scale, an entry may now be settled (or not) where the first pass said otherwise.
+    settled = reference_settles(jac, err, tol, entry_atol)
+    complex_step = np.full(jac.shape, np.nan)
+    cs = extra.complex_step if extra is not None else None
+    if cs is not None and np.size(cs.columns):
+        complex_step[:, np.asarray(cs.columns)] = cs.jacobian
+    return ResolvedReference(
+        value=reference.value, jacobian=jac, error=err, fd=jac, fd_error=err, settled=settled,
+        complex_step=complex_step, tol=tol, atol=entry_atol, ad_atol=tolerance_from(magnitudes, tol.ad_atol_scale),
+        user_atol=atol is not None,
+        one_sided=extra.one_sided if extra is not None else None,
+        taylor=extra.taylor if extra is not None else None,
+        complex_step_note=extra.complex_step_note if extra is not None else "")
+
+
+def _smallest_magnitude(jacobians: list[np.ndarray], shape) -> np.ndarray:
+    """Per entry, the smallest finite |value| over the AD backends (0 where none is finite).
+
+    The smallest, not the largest: an entry's scale sets how much it may differ, and a wrong
+    backend must not loosen the tolerance for itself.
+    """
+    usable = [np.where(np.isfinite(j), np.abs(j), np.inf) for j in jacobians if j is not None and j.shape == shape]
+    if not usable:
+        return np.zeros(shape)
+    smallest = np.min(np.stack(usable), axis=0)
+    return np.where(np.isfinite(smallest), smallest, 0.0)
+
+
+# --- the Taylor remainder test ----------------------------------------------------------------------
+
+TAYLOR_NOISE_MARGIN = 10.0  # a remainder counts when it is this many times one evaluation's noise
+TAYLOR_POINTS = 4  # the smallest-step points the decision is read from
+TAYLOR_FIRST_ORDER = (0.6, 1.4)  # log-log slope of a remainder the first-order term dominates
+TAYLOR_DISAGREE_FACTOR = 10.0  # a first-order remainder this many tolerances wide is a wrong entry
+
+
+def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(agree, disagree, estimate of |J - J_true|) from the Taylor remainders of ``jacobian``.
+
+    For entry (i, j) on the ladder: r_k = f_i(x + h_k e_j) - f_i(x) - h_k J_ij. With the right J
+    it falls like h**2; with a wrong one like h, r_k/h_k tending to the error. Remainders under
+    an evaluation's noise are left out. Over the smallest steps that remain, r/h is extrapolated
+    to h = 0 (Richardson: the steps shrink by 4, so (4 D(h/4) - D(h))/3 removes the h term), and
+    the change between the last two extrapolations plus the noise they carry is the estimate's
+    own uncertainty. Agree: the estimate is within the tolerance give or take its uncertainty,
+    and that uncertainty is within ``resolution`` (what a reference must resolve to settle an
+    entry; default the tolerance). Disagree: the remainder falls like h all the way to the
+    smallest rung, and even less its uncertainty the estimate is many tolerances wide. Anything
+    else decides nothing.
+    """
+    resolution = tolerance if resolution is None else resolution
+    shape = jacobian.shape
+    agree = np.zeros(shape, dtype=bool)
+    disagree = np.zeros(shape, dtype=bool)
+    estimate = np.full(shape, np.nan)
+    if ladder is None:
+        return agree, disagree, estimate
+    for c, j in enumerate(np.asarray(ladder.columns)):
+        h = ladder.steps[c]
+        factor = h[:-1] / h[1:]
+        remainders = ladder.values[:, c, :] - value[:, None] - h[None, :] * jacobian[:, j][:, None]
+        noise = TAYLOR_NOISE_MARGIN * ladder.noise + np.finfo(float).tiny
+        for i in range(shape[0]):
+            r = remainders[i]
+            if not np.all(np.isfinite(r)) or not np.isfinite(jacobian[i, j]):
+                continue
+            allowed = tolerance[i, j]
+            above = np.flatnonzero(np.abs(r) > noise[i])
+            if above.size == 0:
+                bound = noise[i] / h[0]  # the error would show as a remainder above the noise at h[0]
+                estimate[i, j] = bound
+                agree[i, j] = bound <= max(allowed, resolution[i, j])
+                continue
+            tail = above[-TAYLOR_POINTS:]
+            if tail.size < 3 or np.any(np.diff(tail) != 1):
+                continue
+            ratio = r[tail] / h[tail]
+            step = factor[tail[:-1]]
+            extrapolated = (step * ratio[1:] - ratio[:-1]) / (step - 1)
+            uncertainty = abs(extrapolated[-1] - extrapolated[-2]) + (step[-1] / (step[-1] - 1)) * noise[i] / h[tail[-1]]
+            delta = abs(extrapolated[-1])
+            estimate[i, j] = delta + uncertainty
+            slope = np.polyfit(np.log(h[tail]), np.log(np.abs(r[tail])), 1)[0]
+            if delta <= allowed + uncertainty and uncertainty <= resolution[i, j]:
+                agree[i, j] = True
+            elif (delta - uncertainty > TAYLOR_DISAGREE_FACTOR * allowed and tail[-1] == h.size - 1
+                  and TAYLOR_FIRST_ORDER[0] <= slope <= TAYLOR_FIRST_ORDER[1]):
+                disagree[i, j] = True
+    return agree, disagree, estimate
+
+
+# --- AD consensus ----------------------------------------------------------------------------------
+
+
+def ad_votes(name: str, jacobian, others: dict[str, np.ndarray], reference: ResolvedReference):
+    """(verified, contested, voters) per entry: what the other AD backends and the complex step
+    say about ``jacobian`` where nothing else settled it.
+
+    verified: every voter with a finite value agrees at the tight AD tolerance; contested: some
+    voter differs. A contested entry is not a disagreement: an ill-conditioned formula rounds
+    differently in each implementation, and one framework's rule can be as wrong as another's.
+    """
+    shape = jacobian.shape
+    voters = {o: j for o, j in others.items() if o != name and j is not None and j.shape == shape}
+    if np.isfinite(reference.complex_step).any():
+        voters["complex step"] = reference.complex_step
+    agree_count = np.zeros(shape, dtype=int)
+    disagree_count = np.zeros(shape, dtype=int)
+    who = np.full(shape, "", dtype=object)
+    for other, values in voters.items():
+        both = np.isfinite(jacobian) & np.isfinite(values)
+        bound = reference.ad_atol + reference.tol.ad_rtol * np.maximum(np.abs(jacobian), np.abs(values))
+        close = both & (np.abs(jacobian - values) <= bound)
+        agree_count += close
+        disagree_count += both & ~close
+        who = np.where(close, np.where(who == "", other, who + ", " + other), who)
+    verified = (agree_count > 0) & (disagree_count == 0)
+    contested = disagree_count > 0
+    return verified, contested, who
+
+
+# --- judging one backend ------------------------------------------------------------------------------
+
+
+def compare(runs, rtol: float | None = None, atol: float | None = None, *, eps_rows=None,
+            input_scales=1.0) -> Comparison:
+    """Full mode: every computed backend's Jacobian against the resolved reference and each other.
+
+    ``input_scales``: each input's scale (``finite_differences.input_scales``), for the units of
+    the absolute tolerances."""
+    reference_run = next((r for r in runs if r.status == Status.REFERENCE), None)
+    computed = [r for r in runs if r.status == Status.COMPUTED and r.jacobian is not None]
+    resolved = None
+    if reference_run is not None and reference_run.jacobian is not None:
+        resolved = resolve_reference(reference_run, [r.jacobian for r in computed if r.value is not None
+                                                     and r.value.shape == reference_run.value.shape],
+                                     rtol, atol, eps_rows, input_scales)
+    impure = _impurity(reference_run)
+    others = {r.name: r.jacobian for r in computed}
     verdicts = []
     for run in runs:
-        if run.status == Status.COMPUTED:
-            verdicts.append(_judge(run, reference, dtype, rtol, atol, one_sided))
+        if run.status == Status.REFERENCE:
+            verdicts.append(_reference_verdict(run, impure))
+        elif run.status == Status.COMPUTED and run.jacobian is not None:
+            verdicts.append(judge(run, resolved, others, impure=impure))
         else:
             verdicts.append(BackendVerdict(run.name, run.status, run.seconds, run.message, run.location))
-    odd, consensus = _consensus(runs, verdicts, dtype, rtol, atol)
+    # A backend whose value differs from plain numpy's under adcheck's rebinding cannot run this
+    # code: its Jacobian is of another function and must not vote on the others' entries.
+    rejected = {v.name for v in verdicts if v.status == Status.NOT_APPLICABLE}
+    if rejected & set(others):
+        others = {name: jac for name, jac in others.items() if name not in rejected}
+        verdicts = [judge(next(r for r in runs if r.name == v.name), resolved, others, impure=impure)
+                    if v.name in others else v for v in verdicts]
+    odd, consensus = _consensus(verdicts, resolved, computed, impure)
     return Comparison(tuple(verdicts), odd, consensus)
 
 
-def _judge(run, reference, dtype, rtol, atol, one_sided) -> BackendVerdict:
-    def failed(status, message):
+def _impurity(reference: BackendRun | None) -> str:
+    """Why the reference is unusable (the function's value changes between identical calls), or ""."""
+    if reference is None:
+        return ""
+    findings = reference.probes.findings if reference.probes is not None else ()
+    for finding in findings:
+        if finding.code == "ADC601":
+            return finding.message
+    if reference.reference is not None and reference.reference.impure:
+        return reference.reference.impure
+    return ""
+
+
+def _reference_verdict(run: BackendRun, impure: str) -> BackendVerdict:
+    if impure:
+        return BackendVerdict(run.name, Status.UNUSABLE, run.seconds,
+                              f"the function's value changes between identical calls ({impure}): finite differences "
+                              "of it verify nothing", run.location)
+    return BackendVerdict(run.name, Status.REFERENCE, run.seconds, run.message, run.location)
+
+
+def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str, np.ndarray],
+          impure: str = "") -> BackendVerdict:
+    """One backend's verdict from its Jacobian, the resolved reference and the other AD backends'."""
+
+    def refuse(status, message):
         return BackendVerdict(run.name, status, run.seconds, message, run.location)
 
     if reference is None:
-        return failed(Status.ERROR, "no finite-difference reference to compare with")
+        return refuse(Status.ERROR, "no finite-difference reference to compare with")
     if run.value.shape != reference.value.shape:
-        return failed(Status.ERROR, f"returned {run.value.size} output values; plain numpy returned {reference.value.size}")
-    primal_mismatch = _primal_mismatch(run.value, reference.value, dtype, rtol)
-    mask, diff, bound, judged = outside_tolerance(run.jacobian, reference.jacobian, reference.error, dtype, rtol, atol)
-    kinks = np.zeros_like(mask)
-    if one_sided is not None:
-        at_kink, between = _kinks(run.jacobian, one_sided, bound)
-        kinks = at_kink & between  # any value between the one-sided slopes is a valid subgradient
-        mask = (mask & ~at_kink) | (at_kink & ~between)
-    rel = relative_error(diff, reference.jacobian, dtype, rtol, atol)
-    finite = judged & np.isfinite(diff) & ~kinks
-    max_abs = float(np.max(diff[finite])) if finite.any() else None
-    max_rel = float(np.max(rel[finite])) if finite.any() else None
-    ratio = np.where(judged & ~kinks, np.where(np.isfinite(diff), diff / bound, np.inf), -1.0)
-    worst = None
-    if ratio.size:
-        flat = int(np.argmax(ratio))
-        worst = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
+        message = f"returned {run.value.size} output values; plain numpy returned {reference.value.size}"
+        return refuse(Status.NOT_APPLICABLE if run.rebound else Status.ERROR,
+                      f"{message} (with {run.rebound})" if run.rebound else message)
+    primal = primal_mismatch(run.value, reference.value, reference.tol)
+    if primal and run.rebound:
+        return refuse(Status.NOT_APPLICABLE, f"with {run.rebound} the function computes other values ({primal}); "
+                                             "adcheck rebound the code in this worker, and it does not mean the same there")
+    jac = run.jacobian
+    ref = reference.jacobian
+    diff = np.abs(jac - ref)
+    bound = agreement_bound(ref, reference.error, reference.tol, reference.atol)
+    nonfinite = ~np.isfinite(jac) & np.isfinite(reference.fd)
+    usable = ~impure_mask(impure, jac.shape)
+    settled = reference.settled & usable
+    # Outside the reference's error bar disagrees, however wide the bar; inside a wide one verifies nothing.
+    outside = usable & np.isfinite(ref) & ~(diff <= bound)
+    disagree = (settled & outside) | nonfinite
+    agree = settled & ~disagree
 
-    listed = []
-    if mask.any():
-        order = np.argsort(-np.where(mask, ratio, -np.inf), axis=None, kind="stable")
-        for flat in order[: min(MAX_LISTED_MISMATCHES, int(mask.sum()))]:
-            i, j = (int(k) for k in np.unravel_index(flat, mask.shape))
-            listed.append(EntryMismatch(i, j, float(run.jacobian[i, j]), float(reference.jacobian[i, j]),
-                                        float(reference.error[i, j]), float(diff[i, j]), float(rel[i, j])))
-    if primal_mismatch or mask.any():
+    kinks = np.zeros(jac.shape, dtype=bool)
+    if reference.one_sided is not None:
+        at_kink, between = _kinks(jac, reference.one_sided, bound)
+        kinks = at_kink & between  # any value between the one-sided slopes is a valid subgradient
+        disagree = (disagree & ~at_kink) | (at_kink & ~between) | nonfinite
+        agree = (agree | kinks) & ~disagree
+        outside &= ~at_kink
+
+    undecided = ~(agree | disagree)
+    tolerance = reference.atol + reference.tol.rtol * np.abs(jac)
+    evidence = np.full(jac.shape, "", dtype=object)
+    taylor_estimate = np.full(jac.shape, np.nan)
+    if undecided.any() and not impure:
+        resolution = reference.atol + reference.tol.fd_rtol * np.abs(jac)
+        t_agree, t_disagree, taylor_estimate = taylor_decisions(jac, reference.value, reference.taylor, tolerance,
+                                                                resolution)
+        agree |= undecided & t_agree & ~outside
+        disagree |= undecided & (t_disagree | (outside & ~t_agree))
+        evidence[undecided & (t_agree | t_disagree)] = Evidence.TAYLOR
+        undecided = ~(agree | disagree)
+    consensus = np.zeros(jac.shape, dtype=bool)
+    contested = np.zeros(jac.shape, dtype=bool)
+    voters = np.full(jac.shape, "", dtype=object)
+    if undecided.any():
+        verified, contested, voters = ad_votes(run.name, jac, others, reference)
+        consensus = undecided & verified
+        agree |= consensus
+        contested &= undecided
+        evidence[consensus] = Evidence.AD_CONSENSUS
+        undecided = ~(agree | disagree)
+
+    # Errors are measured against the reference where it settled the entry; elsewhere the
+    # difference from an unsure FD value means nothing.
+    judged = (settled & ~kinks) | nonfinite
+    ratio = np.where(np.isfinite(diff), diff / np.where(bound > 0, bound, np.finfo(float).tiny), np.inf)
+    ratio_judged = np.where(judged | disagree, ratio, -1.0)
+    worst = None
+    if ratio.size and (judged | disagree).any():
+        worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio_judged)), ratio.shape))
+    finite_judged = judged & np.isfinite(diff)
+    max_abs = float(np.max(diff[finite_judged])) if finite_judged.any() else None
+    if nonfinite.any():
+        max_abs = float("nan")
+    max_rel = float(np.max(ratio[finite_judged])) if finite_judged.any() else None
+
+    listed = _entries(disagree, ratio, jac, reference, ratio)
+    unsure = _entries(undecided & usable, np.abs(reference.fd_error), jac, reference, ratio,
+                      evidence_for=lambda i, j: inconclusive_evidence(i, j, reference, taylor_estimate, tolerance,
+                                                                      others, run.name, contested))
+    n_disagree, n_undecided = int(disagree.sum()), int(undecided.sum())
+    n_consensus = int(consensus.sum())
+    if primal or n_disagree:
         status = Status.DISAGREE
+        if primal:
+            message = primal
+        else:
+            message = f"{n_disagree} of {disagree.size} entries outside tolerance"
+            if nonfinite.any():
+                message += f" ({int(nonfinite.sum())} NaN/inf where finite differences are finite)"
+    elif impure:
+        status = Status.INCONCLUSIVE
+        message = "no usable reference: the function's value changes between identical calls"
+    elif n_undecided:
+        status = Status.INCONCLUSIVE
+        why = ("the other AD backends give other values there" if (contested & undecided).any()
+               else "no other AD backend could confirm them")
+        message = (f"{n_undecided} of {undecided.size} entries could not be verified: finite differences cannot "
+                   f"settle them and {why}")
     elif kinks.any():
         status = Status.KINK
-    else:
-        status = Status.AGREE
-    message = primal_mismatch
-    if status == Status.DISAGREE and not message:
-        message = f"{int(mask.sum())} of {mask.size} entries outside tolerance"
-    elif status == Status.KINK:
         count = int(kinks.sum())
         message = (f"{count} {'entry' if count == 1 else 'entries'} at a kink, where the value lies between "
                    "the one-sided derivatives (a valid subgradient)")
+    else:
+        status = Status.AGREE
+        message = ""
+    if n_consensus and status in (Status.AGREE, Status.KINK, Status.INCONCLUSIVE):
+        confirmed_by = {name for entry in voters[consensus].ravel() for name in str(entry).split(", ") if name}
+        what = ("the complex step" if confirmed_by == {"complex step"} else
+                "agreement with the other AD backends" + (" and the complex step" if "complex step" in confirmed_by
+                                                          else ""))
+        verified = f"{n_consensus} {'entry' if n_consensus == 1 else 'entries'} verified only by {what}"
+        message = f"{message}; {verified}" if message else verified
     return BackendVerdict(
         name=run.name, status=status, seconds=run.seconds, message=message, location=run.location,
-        max_abs_error=max_abs, max_rel_error=max_rel, worst_entry=worst, mismatches=tuple(listed),
-        n_mismatches=int(mask.sum()), n_kinks=int(kinks.sum()), mismatch_mask=mask,
+        max_abs_error=max_abs, max_rel_error=max_rel, worst_entry=worst, mismatches=listed,
+        n_mismatches=n_disagree, n_inconclusive=n_undecided, inconclusive=unsure, n_consensus=n_consensus,
+        n_nonfinite=int(nonfinite.sum()), n_kinks=int(kinks.sum()), mismatch_mask=disagree,
         kinks=tuple((int(i), int(j)) for i, j in zip(*np.nonzero(kinks)))[:MAX_LISTED_MISMATCHES],
-        primal_mismatch=primal_mismatch,
+        primal_mismatch=primal,
     )
 
 
-def _primal_mismatch(value, reference, dtype, rtol) -> str:
-    rtol, atol = tolerances(reference, dtype, rtol)
-    bad = ~(np.abs(value - reference) <= atol + rtol * np.abs(reference))
+def impure_mask(impure: str, shape) -> np.ndarray:
+    return np.full(shape, bool(impure))
+
+
+def _entries(mask, priority, jac, reference: ResolvedReference, ratio, evidence_for=None) -> tuple[EntryMismatch, ...]:
+    """The first few entries of ``mask``, highest ``priority`` first."""
+    if not mask.any():
+        return ()
+    order = np.argsort(-np.where(mask, np.nan_to_num(priority, nan=np.inf, posinf=np.inf), -np.inf), axis=None,
+                       kind="stable")
+    listed = []
+    for flat in order[: min(MAX_LISTED_MISMATCHES, int(mask.sum()))]:
+        i, j = (int(k) for k in np.unravel_index(flat, mask.shape))
+        diff = abs(float(jac[i, j]) - float(reference.jacobian[i, j]))
+        listed.append(EntryMismatch(i, j, float(jac[i, j]), float(reference.jacobian[i, j]),
+                                    float(reference.error[i, j]), diff, float(ratio[i, j]),
+                                    evidence_for(i, j) if evidence_for else ""))
+    return tuple(listed)
+
+
+def inconclusive_evidence(i, j, reference: ResolvedReference, taylor_estimate, tolerance, others, name,
+                          contested) -> str:
+    """What each method said about entry (i, j), for the report of an inconclusive entry."""
+    parts = [f"fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e} (too wide to decide)"]
+    if np.isfinite(reference.complex_step[i, j]):
+        parts.append(f"complex step {reference.complex_step[i, j]:.6g}")
+    elif reference.complex_step_note:
+        parts.append(f"complex step: {reference.complex_step_note}")
+    ladder = reference.taylor
+    if ladder is not None and j in set(np.asarray(ladder.columns).tolist()):
+        value = taylor_estimate[i, j]
+        parts.append("Taylor: no clean h or h**2 slope above rounding noise" if not np.isfinite(value)
+                     else f"Taylor: error up to {value:.1e} against a tolerance of {tolerance[i, j]:.1e}")
+    else:
+        parts.append("Taylor: not run")
+    if contested[i, j]:
+        parts.append("the AD backends differ here")
+    elif not any(o != name for o in others):
+        parts.append("no other AD backend")
+    return "; ".join(parts)
+
+
+def primal_mismatch(value, reference, tol: RowTolerances) -> str:
+    """A sentence when a backend's function value differs from plain numpy's, else ""."""
+    if value.shape != reference.shape:
+        return f"returned {value.size} output values; plain numpy returned {reference.size}"
+    finite = np.abs(reference[np.isfinite(reference)])
+    atol = tol.atol_scale.ravel() * (float(finite.max()) if finite.size else 0.0)
+    bad = ~(np.abs(value - reference) <= atol + tol.rtol.ravel() * np.abs(reference))
     bad &= ~(np.isnan(value) & np.isnan(reference))
+    bad &= ~((value == reference) & np.isinf(reference))
     if not bad.any():
         return ""
     k = int(np.argmax(bad))
@@ -201,7 +572,7 @@ def _kinks(jac, one_sided: OneSided, bound) -> tuple[np.ndarray, np.ndarray]:
     """Entries where the one-sided derivatives differ, and where the AD value lies between them."""
     at_kink = np.zeros(jac.shape, dtype=bool)
     between = np.zeros(jac.shape, dtype=bool)
-    for k, column in enumerate(one_sided.columns):
+    for k, column in enumerate(np.asarray(one_sided.columns)):
         plus, minus = one_sided.plus[:, k], one_sided.minus[:, k]
         slack = bound[:, column] + ERROR_ESTIMATE_FACTOR * (
             np.nan_to_num(one_sided.plus_error[:, k], posinf=0.0) + np.nan_to_num(one_sided.minus_error[:, k], posinf=0.0))
@@ -211,72 +582,93 @@ def _kinks(jac, one_sided: OneSided, bound) -> tuple[np.ndarray, np.ndarray]:
     return at_kink, between
 
 
-def _consensus(runs, verdicts, dtype, rtol, atol) -> tuple[tuple[str, ...], str]:
-    """Who is the odd one out when backends disagree."""
-    computed = [r for r in runs if r.status == Status.COMPUTED]
+def _consensus(verdicts, reference: ResolvedReference | None, computed, impure: str) -> tuple[tuple[str, ...], str]:
+    """Who is the odd one out when backends disagree, in one sentence."""
     by_name = {v.name: v for v in verdicts}
-    failing = [r.name for r in computed if by_name[r.name].status in FAILING]
-    passing = [r.name for r in computed if by_name[r.name].status not in FAILING]
+    ad = [r for r in computed if by_name[r.name].status in (Status.AGREE, Status.KINK, Status.DISAGREE,
+                                                            Status.INCONCLUSIVE)]
+    if impure:
+        agreeing = len(ad) >= 2 and reference is not None and _all_agree_with_each_other(ad, reference)
+        tail = "; the AD backends agree with each other" if agreeing else ""
+        return ("fd",), ("the function's value changes between identical calls (state, randomness or a cache): "
+                         f"its derivative is not defined, and no backend can be checked against it{tail}")
+    failing = [r.name for r in ad if by_name[r.name].status in FAILING]
+    passing = [r.name for r in ad if by_name[r.name].status not in FAILING]
     if not failing:
         return (), ""
     if passing:
         return tuple(failing), disagreement_sentence(failing, passing)
-    if len(computed) >= 2 and _all_agree_with_each_other(computed, dtype, rtol, atol):
-        return ("fd",), ("every AD backend agrees with the others but not with finite differences: the function's "
-                         "value changes between calls (state, randomness or a cache), or FD is unreliable here")
+    if len(ad) >= 2 and reference is not None and _all_agree_with_each_other(ad, reference):
+        return tuple(failing), ("every AD backend agrees with the others but not with finite differences, which are "
+                                "sure here and the function gives the same value on every call: a derivative rule "
+                                "these backends share is wrong")
     return tuple(failing), "the backends disagree with finite differences and with each other"
 
 
-def _all_agree_with_each_other(computed, dtype, rtol, atol) -> bool:
-    first = computed[0]
-    zero_error = np.zeros_like(first.jacobian)
-    for other in computed[1:]:
-        if other.jacobian.shape != first.jacobian.shape:
+def _all_agree_with_each_other(runs, reference: ResolvedReference) -> bool:
+    first = runs[0].jacobian
+    for other in runs[1:]:
+        values = other.jacobian
+        if values.shape != first.shape:
             return False
-        bound = entry_bound(first.jacobian, zero_error, dtype, rtol, atol)
-        if not np.all(np.abs(other.jacobian - first.jacobian) <= bound):
+        bound = reference.ad_atol + np.maximum(reference.tol.ad_rtol, reference.tol.rtol) * np.abs(first)
+        if not np.all(np.abs(values - first) <= bound):
             return False
     return True
 
 
-def compare_second_order(runs, dtype=np.float64, rtol=None, atol=None) -> Comparison | None:
+# --- second order -------------------------------------------------------------------------------------
+
+
+def compare_second_order(runs, rtol=None, atol=None, *, eps_rows=None, input_scales=1.0) -> Comparison | None:
     """``--order 2``: each backend's second derivative against FD of its own first derivative,
     then against the other backends' second derivatives."""
-    verdicts, computed = [], []
+    verdicts, computed, resolved_by_name = [], {}, {}
     for run in runs:
-        if run.status == Status.COMPUTED and "order2_error" in run.extra:
-            verdicts.append(BackendVerdict(run.name, Status.ERROR, run.seconds,
-                                           f"second derivative failed: {run.extra['order2_error']}"))
-            continue
-        if run.status == Status.COMPUTED and "order2_not_applicable" in run.extra:
-            verdicts.append(BackendVerdict(run.name, Status.NOT_APPLICABLE, run.seconds,
-                                           run.extra["order2_not_applicable"]))
-            continue
-        data = run.extra.get("order2") if run.status == Status.COMPUTED else None
+        data = run.second_order if run.status == Status.COMPUTED else None
         if data is None:
             continue
-        own_reference = BackendRun("fd", Status.REFERENCE, value=data["value"], jacobian=data["fd"],
-                                   error=data["fd_error"])
-        second = BackendRun(run.name, Status.COMPUTED, run.seconds, value=data["value"], jacobian=data["jacobian"])
-        verdict = _judge(second, own_reference, dtype, rtol, atol, None)
+        if data.status != Status.COMPUTED:
+            verdicts.append(BackendVerdict(run.name, Status(data.status), run.seconds, data.message))
+            continue
+        computed[run.name] = data
+    for name, data in computed.items():
+        own = BackendRun("fd", Status.REFERENCE, value=data.value, jacobian=data.fd, error=data.fd_error)
+        run = BackendRun(name, Status.COMPUTED, next(r.seconds for r in runs if r.name == name), value=data.value,
+                         jacobian=data.jacobian)
+        others = {other: d.jacobian for other, d in computed.items()}
+        eps = eps_rows if eps_rows is not None and np.size(eps_rows) == data.value.size else None
+        resolved = resolve_reference(own, [d.jacobian for d in computed.values()], rtol, atol,
+                                     eps if eps is not None else uniform_eps(data.value.size), input_scales)
+        verdict = judge(run, resolved, others)
+        resolved_by_name[name] = resolved
         if verdict.status == Status.DISAGREE:
             verdict = replace(verdict, message=f"differs from FD of its own first derivative: {verdict.message}")
         verdicts.append(verdict)
-        computed.append(second)
     if not verdicts:
         return None
     # Across backends: a second derivative that passes its own check but differs from the
     # others' means the first derivatives differ too (the first-order table says which).
     by_name = {v.name: v for v in verdicts}
-    for run in computed:
-        others = [o for o in computed if o.name != run.name and by_name[o.name].status == Status.AGREE]
-        differing = [o.name for o in others
-                     if not np.all(np.abs(o.jacobian - run.jacobian) <= entry_bound(o.jacobian, np.zeros_like(o.jacobian), dtype, rtol, atol))]
-        if differing and by_name[run.name].status == Status.AGREE and len(differing) == len(others):
-            by_name[run.name] = replace(by_name[run.name], status=Status.DISAGREE,
-                                        message=f"differs from {', '.join(differing)}")
+    for name, data in computed.items():
+        if by_name[name].status != Status.AGREE:
+            continue
+        agreeing = [o for o, d in computed.items() if o != name and by_name[o].status == Status.AGREE]
+        own = resolved_by_name[name]
+        differing = [o for o in agreeing if not np.all(
+            np.abs(computed[o].jacobian - data.jacobian) <= own.atol + own.tol.rtol * np.abs(computed[o].jacobian))]
+        if differing and len(differing) == len(agreeing):
+            by_name[name] = replace(by_name[name], status=Status.DISAGREE, message=f"differs from {', '.join(differing)}")
     verdicts = [by_name[v.name] for v in verdicts]
     failing = tuple(v.name for v in verdicts if v.status in FAILING)
     passing = [v.name for v in verdicts if v.status not in FAILING]
     sentence = disagreement_sentence(failing, passing, with_reference=False)
     return Comparison(tuple(verdicts), failing, f"second derivatives: {sentence}" if sentence else "")
+
+
+def precision_of(reference: BackendRun | None, n_outputs: int, dtype) -> Precision:
+    """The reference's measured precision, or the input dtype's when there is none."""
+    if reference is not None and reference.reference is not None:
+        return reference.reference.precision
+    name = np.dtype(dtype).name
+    return Precision(name if name in EPS else "float64", uniform_eps(n_outputs, dtype), measured=False)

@@ -8,7 +8,6 @@ naming the file and the key, raised before any backend starts.
 from __future__ import annotations
 
 import ast
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,15 +15,18 @@ from pathlib import Path
 import numpy as np
 
 from . import syntax
-from .errors import ConfigError, InputError
+from .errors import AdcheckError, ConfigError, InputError
+from .settings import Settings, validated
 
 PYPROJECT = "pyproject.toml"
 
+# Settings a case may set, and those only [tool.adcheck] may (they apply to the whole run).
+CASE_SETTINGS = ("backends", "rtol", "atol", "timeout", "mode", "order")
+GLOBAL_SETTINGS = (*CASE_SETTINGS, "fail-on", "memory-limit", "lint", "jobs")
 # Keys of [tool.adcheck] and of each [[tool.adcheck.case]]; anything else is a typo we report.
-GLOBAL_KEYS = ("backends", "rtol", "atol", "timeout", "fail-on", "case")
-CASE_KEYS = ("target", "input", "inputs", "random", "seed", "wrt", "backends", "rtol", "atol", "timeout")
-DECORATOR_KEYS = ("input", "inputs", "random", "seed", "wrt", "backends", "rtol", "atol", "timeout")
-FAIL_ON_CHOICES = ("disagree", "error", "warning")
+GLOBAL_KEYS = (*GLOBAL_SETTINGS, "case")
+CASE_KEYS = ("target", "input", "inputs", "random", "seed", "wrt", *CASE_SETTINGS)
+DECORATOR_KEYS = ("input", "inputs", "random", "seed", "wrt", *CASE_SETTINGS)
 
 # Directories never searched for decorated cases.
 SKIPPED_DIRECTORIES = frozenset({"__pycache__", "node_modules", "site-packages", "build", "dist"})
@@ -42,10 +44,7 @@ class Case:
     random: tuple[tuple[int, ...], ...] = ()
     seed: int = 0
     wrt: tuple[int, ...] | None = None  # None: every argument
-    backends: tuple[str, ...] = ()
-    rtol: float | None = None
-    atol: float | None = None
-    timeout: float | None = None
+    settings: Settings = Settings()  # this case's layer: over [tool.adcheck], under the command line
     name: str = ""  # unique among the cases of one run: the target, or target[2] for a second case
 
     @property
@@ -61,23 +60,12 @@ class Case:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """``[tool.adcheck]`` without its cases: defaults that every case inherits."""
-
-    backends: tuple[str, ...] = ()
-    rtol: float | None = None
-    atol: float | None = None
-    timeout: float | None = None
-    fail_on: str | None = None
-
-
-@dataclass(frozen=True)
 class Project:
     """What ``adcheck check`` found: the pyproject (if any), its settings and every case."""
 
     root: Path  # the pyproject's directory, or the working directory without one
     pyproject: Path | None
-    settings: Settings = Settings()
+    settings: Settings = Settings()  # [tool.adcheck]'s layer
     cases: tuple[Case, ...] = field(default_factory=tuple)
 
 
@@ -126,7 +114,7 @@ class _Where:
 
     def key(self, key: str) -> str:
         if self.prefix.startswith("@"):  # a decorator: @adcheck.case(input=...)
-            return f"{self.prefix}({key.partition('[')[0]}=...)"
+            return f"{self.prefix}({key.partition('[')[0].replace('-', '_')}=...)"
         return f"{self.prefix}.{key}" if self.prefix else key
 
     def error(self, key: str | None, message: str) -> ConfigError:
@@ -134,32 +122,20 @@ class _Where:
         return ConfigError(f"{where}: {message}")
 
 
-def _number(value, where: _Where, key: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise where.error(key, f"expected a number, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise where.error(key, f"must be {'positive' if positive else 'at least 0'}, got {value!r}")
-    return float(value)
-
-
-def _backends(value, where: _Where, key: str) -> tuple[str, ...]:
-    from .backends import REGISTRY
-
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise where.error(key, f"expected a list of backend names, got {value!r}")
-    for name in value:
-        if name not in REGISTRY:
-            raise where.error(key, f"unknown backend {name!r}; known backends: {', '.join(REGISTRY)}")
-    return tuple(value)
+def settings_layer(data: dict, where: _Where, keys: tuple[str, ...]) -> Settings:
+    """The settings among ``data``'s keys, each validated by ``adcheck.settings`` with its key named."""
+    values = {key.replace("-", "_"): data[key] for key in keys if key in data}
+    try:
+        return validated({key: where.key(key.replace("_", "-")) for key in values}, **values)
+    except AdcheckError as exc:
+        raise ConfigError(f"{where.file}: {exc}") from None
 
 
 def _argument(value, where: _Where, key: str) -> np.ndarray:
-    from .inputs import _as_numeric_array
+    from .inputs import as_numeric_array
 
     try:
-        return _as_numeric_array(value, where.key(key))
+        return as_numeric_array(value, where.key(key))
     except InputError as exc:
         raise ConfigError(f"{where.file}: {exc}") from None
 
@@ -217,25 +193,23 @@ def case_from_mapping(data: dict, where: _Where, root: Path, *, target: str | No
         random = tuple(_shape(s, where, f"random[{i}]") for i, s in enumerate(shapes))
     n_arguments = len(arguments) or len(random)
 
+    from .inputs import validate_wrt
+    from .settings import seed as valid_seed
+
     seed = data.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise where.error("seed", f"expected a non-negative integer, got {seed!r}")
+    try:
+        valid_seed(seed, where.key("seed"))
+    except AdcheckError as exc:
+        raise ConfigError(f"{where.file}: {exc}") from None
     if "seed" in data and not random:
         raise where.error("seed", "only used with random")
 
     wrt = data.get("wrt")
     if wrt is not None:
-        if isinstance(wrt, int) and not isinstance(wrt, bool):
-            wrt = [wrt]
-        if (not isinstance(wrt, (list, tuple)) or not wrt
-                or not all(isinstance(i, int) and not isinstance(i, bool) for i in wrt)):
-            raise where.error("wrt", f"expected a list of argument indices like [0, 2], got {wrt!r}")
-        for index in wrt:
-            if not 0 <= index < n_arguments:
-                raise where.error("wrt", f"argument {index} does not exist (the case gives {n_arguments})")
-        if len(set(wrt)) != len(wrt):
-            raise where.error("wrt", "an index appears twice")
-        wrt = tuple(sorted(wrt))
+        try:
+            wrt = validate_wrt(wrt, n_arguments, where.key("wrt"))
+        except InputError as exc:
+            raise ConfigError(f"{where.file}: {exc}") from None
 
     return Case(
         target=display,
@@ -246,38 +220,32 @@ def case_from_mapping(data: dict, where: _Where, root: Path, *, target: str | No
         random=random,
         seed=seed,
         wrt=wrt,
-        backends=_backends(data["backends"], where, "backends") if "backends" in data else (),
-        rtol=_number(data["rtol"], where, "rtol") if "rtol" in data else None,
-        atol=_number(data["atol"], where, "atol") if "atol" in data else None,
-        timeout=_number(data["timeout"], where, "timeout", positive=True) if "timeout" in data else None,
+        settings=settings_layer(data, where, CASE_SETTINGS),
     )
 
 
 def _resolve_target(text: str, where: _Where, root: Path) -> tuple[Path | None, str, str]:
     """Check the target exists (statically: the file and a top-level name) and resolve its path."""
-    location, sep, attribute = text.rpartition(":")
-    if not sep or not location or not attribute or not all(p.isidentifier() for p in attribute.split(".")):
-        raise where.error("target", f"{text!r} must look like path/to/file.py:func or package.module:func")
-    if not (location.endswith(".py") or "/" in location or "\\" in location):
-        if not all(part.isidentifier() for part in location.split(".")):
-            raise where.error("target", f"{text!r}: {location!r} is neither a .py file nor a module name")
-        return None, attribute, text  # an importable module: found (or not) when the case runs
-    path = Path(location)
-    if not path.is_absolute():
-        path = root / path
-    if not path.is_file():
-        raise where.error("target", f"{text!r}: no such file {path}")
-    path = path.resolve()
-    names = _top_level_names(path, where)
-    if names is not None and attribute.split(".")[0] not in names:
-        raise where.error("target", f"{text!r}: {path.name} defines no {attribute.split('.')[0]!r}")
-    return path, attribute, f"{display_path(path, root)}:{attribute}"
+    from .errors import TargetError
+    from .loader import parse_target
+
+    try:
+        target = parse_target(text, base=root)
+    except TargetError as exc:
+        raise where.error("target", exc.message) from None
+    if target.path is None:
+        return None, target.attribute, text  # an importable module: found (or not) when the case runs
+    names = _top_level_names(target.path, where)
+    head = target.attribute.split(".")[0]
+    if names is not None and head not in names:
+        raise where.error("target", f"{text!r}: {target.path.name} defines no {head!r}")
+    return target.path, target.attribute, f"{display_path(target.path, root)}:{target.attribute}"
 
 
 def _top_level_names(path: Path, where: _Where) -> set[str] | None:
     """Names bound at module level; None when the module may bind names we cannot see (``import *``)."""
     try:
-        tree = syntax.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = syntax.parse(syntax.read_python(path), filename=str(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise where.error("target", f"cannot read {path}: {exc}") from None
     except SyntaxError as exc:
@@ -337,16 +305,7 @@ def load_pyproject(pyproject: Path) -> tuple[Settings, list[Case]]:
     for key in table:
         if key not in GLOBAL_KEYS:
             raise where.error(key, f"unknown key; expected one of {', '.join(GLOBAL_KEYS)}")
-    fail_on = table.get("fail-on")
-    if fail_on is not None and fail_on not in FAIL_ON_CHOICES:
-        raise where.error("fail-on", f"expected one of {', '.join(FAIL_ON_CHOICES)}, got {fail_on!r}")
-    settings = Settings(
-        backends=_backends(table["backends"], where, "backends") if "backends" in table else (),
-        rtol=_number(table["rtol"], where, "rtol") if "rtol" in table else None,
-        atol=_number(table["atol"], where, "atol") if "atol" in table else None,
-        timeout=_number(table["timeout"], where, "timeout", positive=True) if "timeout" in table else None,
-        fail_on=fail_on,
-    )
+    settings = settings_layer(table, where, GLOBAL_SETTINGS)
     entries = table.get("case", [])
     if isinstance(entries, dict):
         entries = [entries]
@@ -422,7 +381,7 @@ def discover_decorated_cases(path: Path, root: Path) -> list[Case]:
     """The ``@adcheck.case(...)`` cases in one file, in source order, without importing it."""
     shown = display_path(path, Path.cwd())
     try:
-        source = path.read_text(encoding="utf-8")
+        source = syntax.read_python(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{shown}: cannot read ({exc})") from None
     if "case" not in source or "adcheck" not in source:

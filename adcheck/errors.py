@@ -6,10 +6,11 @@ from enum import IntEnum
 class ExitCode(IntEnum):
     """Process exit codes; documented in the README."""
 
-    OK = 0  # every applicable backend agrees (kinks allowed)
-    FAILED = 1  # a disagreement or a backend error
-    USAGE = 2  # bad target, unreadable input, the function cannot be called at all
+    OK = 0  # every applicable backend agrees (kinks allowed; inconclusive entries unless --fail-on inconclusive)
+    FAILED = 1  # a disagreement, a backend error, or a function whose value changes between calls
+    USAGE = 2  # bad target or input, the function cannot be called at all, or no AD backend can run it
     INTERNAL = 3  # a bug in adcheck itself
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 
 
 class AdcheckError(Exception):

@@ -110,54 +110,114 @@ def bisect_row(directional, row: np.ndarray, direction: np.ndarray, bound_for, m
 # --- comparison (parent side, pure) ---------------------------------------------------------
 
 
-def compare_fast(runs, dtype=np.float64, rtol=None, atol=None):
-    """Judge each backend's products against FD's; returns (Comparison, rows to localise, note)."""
-    from .compare import disagreement_sentence, entry_bound, outside_tolerance, relative_error
+def compare_fast(runs, n_inputs: int, rtol=None, atol=None, *, eps_rows=None, typical_scale=1.0):
+    """Judge each backend's products against FD's; returns (Comparison, rows to localise, atol, note).
+
+    Forward mode compares ``J V`` entry by entry, reverse mode the dot products ``(U^T J) V``
+    with ``U^T (J V)``. A product FD cannot settle is verified by the other backends when
+    every one of them gives the same ``U^T J V`` for its direction, else it is inconclusive.
+    ``typical_scale`` is the inputs' typical magnitude: a step along a unit direction of that
+    length is what the absolute tolerances are measured against.
+    """
+    from .compare import (
+        RowTolerances,
+        agreement_bound,
+        disagreement_sentence,
+        absolute_tolerance,
+        well_estimated,
+        primal_mismatch,
+        reference_settles,
+        uniform_eps,
+    )
     from .model import BackendVerdict, Comparison, EntryMismatch, Status
 
     reference = next(r for r in runs if r.status == Status.REFERENCE)
-    jv_fd, jv_err = reference.extra["jv"], reference.extra["jv_error"]
-    n_outputs, n_inputs = reference.value.size, int(reference.extra["n_inputs"])
+    jv_fd, jv_err = reference.products.jv, reference.products.jv_error
+    n_outputs = reference.value.size
     vectors = probe_vectors(n_inputs, n_outputs)
+    eps = eps_rows if eps_rows is not None else uniform_eps(n_outputs)
+    tol = RowTolerances(eps, rtol)
+    projected_fd = vectors.cotangents.T @ jv_fd
+    projected_err = np.abs(vectors.cotangents.T) @ jv_err
+    # Each cotangent row mixes outputs: its tolerances are the coarsest of them.
+    tol_projected = RowTolerances(np.full(projected_fd.shape[0], float(np.max(eps))), rtol)
+
+    computed = [r for r in runs if r.status == Status.COMPUTED and r.products is not None]
+    projections = {}
+    for run in computed:
+        if run.products.jv is not None:
+            projections[run.name] = vectors.cotangents.T @ run.products.jv
+        elif run.products.ujt is not None:
+            projections[run.name] = run.products.ujt @ vectors.directions
     verdicts, to_localise = [], {}
     for run in runs:
-        if run.status != Status.COMPUTED:
+        if run.status == Status.REFERENCE:
             verdicts.append(BackendVerdict(run.name, run.status, run.seconds, run.message, run.location))
             continue
-        if "jv" in run.extra:  # forward mode: entry by entry
-            actual, desired, desired_err = run.extra["jv"], jv_fd, jv_err
-        else:  # reverse mode: the dot-product test
-            actual = run.extra["ujt"] @ vectors.directions
-            desired = vectors.cotangents.T @ jv_fd
-            desired_err = np.abs(vectors.cotangents.T) @ jv_err
-        mask, diff, bound, judged = outside_tolerance(actual, desired, desired_err, dtype, rtol, atol)
-        primal = _primal(run, reference, dtype, rtol)
+        if run not in computed:
+            verdicts.append(BackendVerdict(run.name, run.status, run.seconds, run.message, run.location))
+            continue
+        primal = primal_mismatch(run.value, reference.value, tol)
+        if primal and run.rebound:
+            verdicts.append(BackendVerdict(run.name, Status.NOT_APPLICABLE, run.seconds,
+                                           f"with {run.rebound} the function computes other values ({primal})"))
+            continue
+        forward = run.products.jv is not None
+        if forward:
+            actual, desired, desired_err, rows, values = run.products.jv, jv_fd, jv_err, tol, reference.value
+            row_eps = eps
+        else:
+            actual, desired, desired_err, rows = projections[run.name], projected_fd, projected_err, tol_projected
+            values = np.abs(vectors.cotangents.T) @ np.abs(reference.value)
+            row_eps = np.full(values.size, float(np.max(eps)))
+        entry_atol = atol if atol is not None else absolute_tolerance(
+            well_estimated(desired, desired_err), values, row_eps, typical_scale, rows.atol_scale)
+        settled = reference_settles(desired, desired_err, rows, entry_atol)
+        bound = agreement_bound(desired, desired_err, rows, entry_atol)
+        diff = np.abs(actual - desired)
+        nonfinite = ~np.isfinite(actual) & np.isfinite(desired)
+        mask = (settled & ~(diff <= bound)) | nonfinite
+        undecided = ~settled & ~mask
+        if undecided.any():
+            verified = _projections_agree(run.name, projections, rows)
+            undecided &= ~verified[None, :]
         mismatches, message = [], ""
         if mask.any():
-            worst = np.unravel_index(int(np.argmax(np.where(mask, diff / bound, -1))), mask.shape)
-            i, k = (int(t) for t in worst)
-            kind = "J v" if "jv" in run.extra else "u^T J v"
+            ratio = np.where(mask, np.where(np.isfinite(diff), diff / bound, np.inf), -1)
+            i, k = (int(t) for t in np.unravel_index(int(np.argmax(ratio)), mask.shape))
+            kind = "J v" if forward else "u^T J v"
             message = (f"{int(mask.sum())} of {mask.size} products {kind} outside tolerance; worst along "
                        f"{_vector_name(vectors, k, 'direction')}")
-            if "jv" in run.extra:
+            if forward:
                 for i2, k2 in zip(*np.nonzero(mask)):
                     if k2 >= N_RANDOM:  # a sampled basis column: this is a Jacobian entry
                         col = int(vectors.sampled_columns[k2 - N_RANDOM])
                         mismatches.append(EntryMismatch(int(i2), col, float(actual[i2, k2]), float(desired[i2, k2]),
                                                         float(desired_err[i2, k2]), float(diff[i2, k2]),
-                                                        float(diff[i2, k2] / max(abs(desired[i2, k2]), 1e-300))))
+                                                        float(diff[i2, k2] / bound[i2, k2])))
             else:
-                to_localise[run.name] = {"row_index": i, "row": run.extra["ujt"][i],
+                to_localise[run.name] = {"row_index": i, "row": run.products.ujt[i],
                                          "cotangent": vectors.cotangents[:, i],
-                                         "direction": vectors.directions[:, k]}
-        status = Status.DISAGREE if (mask.any() or primal) else Status.AGREE
-        finite = judged & np.isfinite(diff)
+                                         "direction": vectors.directions[:, k],
+                                         "atol": float(entry_atol[i, k] if np.ndim(entry_atol) else entry_atol)}
+        if primal or mask.any():
+            status = Status.DISAGREE
+        elif undecided.any():
+            status = Status.INCONCLUSIVE
+            message = (f"{int(undecided.sum())} of {undecided.size} products could not be verified: finite "
+                       "differences cannot settle them and the other AD backends do not all agree")
+        else:
+            status = Status.AGREE
+        judged = (settled | mask) & np.isfinite(diff)
         verdicts.append(BackendVerdict(
             run.name, status, run.seconds, primal or message, run.location,
-            max_abs_error=float(diff[finite].max()) if finite.any() else None,
-            max_rel_error=float(relative_error(diff, desired, dtype, rtol, atol)[finite].max()) if finite.any() else None,
-            mismatches=tuple(mismatches[:10]), n_mismatches=int(mask.sum()), primal_mismatch=primal))
-    typical = float(np.median(entry_bound(jv_fd, jv_err, dtype, rtol, atol)))
+            max_abs_error=float("nan") if nonfinite.any() else (float(diff[judged].max()) if judged.any() else None),
+            max_rel_error=float((diff / bound)[judged].max()) if judged.any() else None,
+            mismatches=tuple(mismatches[:10]), n_mismatches=int(mask.sum()), n_inconclusive=int(undecided.sum()),
+            n_nonfinite=int(nonfinite.sum()), primal_mismatch=primal))
+    typical_atol = atol if atol is not None else absolute_tolerance(
+        well_estimated(jv_fd, jv_err), reference.value, eps, typical_scale, tol.atol_scale)
+    typical = float(np.median(agreement_bound(jv_fd, jv_err, tol, typical_atol)))
     threshold = detection_threshold(typical, n_inputs)
     note = (f"fast mode: {N_RANDOM} random directions and {vectors.sampled_columns.size} sampled columns; a single "
             f"wrong Jacobian entry is caught with {DETECTION_PROBABILITY:.0%} probability when it is off by more "
@@ -167,12 +227,18 @@ def compare_fast(runs, dtype=np.float64, rtol=None, atol=None):
     return Comparison(tuple(verdicts), failing, disagreement_sentence(failing, passing)), to_localise, note
 
 
-def _primal(run, reference, dtype, rtol) -> str:
-    from .compare import _primal_mismatch
-
-    if run.value.shape != reference.value.shape:
-        return f"returned {run.value.size} output values; plain numpy returned {reference.value.size}"
-    return _primal_mismatch(run.value, reference.value, dtype, rtol)
+def _projections_agree(name, projections, rows) -> np.ndarray:
+    """Per direction: does every other backend give this backend's ``U^T J v``?"""
+    own = projections[name]
+    others = [p for other, p in projections.items() if other != name and p.shape == own.shape]
+    if not others:
+        return np.zeros(own.shape[1] if own.ndim == 2 else 0, dtype=bool)
+    scale = np.max(np.abs(own), axis=0, keepdims=True)
+    agree = np.ones(own.shape, dtype=bool)
+    for values in others:
+        bound = rows.ad_atol_scale.max() * scale + rows.ad_rtol.max() * np.maximum(np.abs(own), np.abs(values))
+        agree &= np.abs(own - values) <= bound
+    return agree.all(axis=0)
 
 
 def _vector_name(vectors: ProbeVectors, k: int, kind: str) -> str:

@@ -9,7 +9,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,31 +22,149 @@ from .model import ArgumentInfo
 RANDOM_MEMORY_FRACTION = 0.25
 
 
+# --- pytrees of arrays ------------------------------------------------------------------------------
+#
+# An argument is an array, or a dict (string keys), list or tuple of arguments, nested. Its
+# arrays are its leaves; a leaf's path is the keys and indices that reach it. Outputs are named
+# the same way (adcheck.backends.calling.output_leaves).
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a leaf sits in an argument's skeleton."""
+
+    leaf: int
+
+
+@dataclass(frozen=True)
+class Leaf:
+    argument: int  # the positional argument it belongs to
+    path: tuple  # dict keys (str) and list/tuple indices (int) from the argument down to the array
+    value: np.ndarray
+    differentiated: bool
+    promoted_from: str | None = None
+
+
+def path_text(path: tuple) -> str:
+    """``["w"][1]``: a path as a reader writes it in Python."""
+    return "".join(f'["{key}"]' if isinstance(key, str) else f"[{key}]" for key in path)
+
+
+def index_text(index: tuple[int, ...]) -> str:
+    return f"[{', '.join(map(str, index))}]" if index else ""
+
+
+def _fill(skeleton, values):
+    if isinstance(skeleton, Slot):
+        return values[skeleton.leaf]
+    if isinstance(skeleton, dict):
+        return {key: _fill(child, values) for key, child in skeleton.items()}
+    items = [_fill(child, values) for child in skeleton]
+    return items if isinstance(skeleton, list) else tuple(items)
+
+
+def skeleton_of(tree, leaves: list, argument: int, path: tuple = ()):
+    """The tree with each array replaced by a ``Slot``; its arrays appended to ``leaves``."""
+    if isinstance(tree, dict):
+        return {key: skeleton_of(child, leaves, argument, (*path, key)) for key, child in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        items = [skeleton_of(child, leaves, argument, (*path, i)) for i, child in enumerate(tree)]
+        return items if isinstance(tree, list) else tuple(items)
+    leaves.append((argument, path, tree))
+    return Slot(len(leaves) - 1)
+
+
 @dataclass(frozen=True)
 class Arguments:
-    """The positional arguments, and which of them are differentiated."""
+    """The positional arguments (each a pytree of arrays), and which leaves are differentiated.
 
-    values: tuple[np.ndarray, ...]
-    wrt: tuple[int, ...]
-    info: tuple[ArgumentInfo, ...]
+    The flat input vector x is the differentiated leaves raveled (C order) and concatenated in
+    leaf order; the Jacobian's columns are its entries, named by ``column_name``.
+    """
+
+    skeletons: tuple  # one per positional argument
+    leaves: tuple[Leaf, ...]
+    names: tuple[str, ...]  # the positional arguments' names (the function's parameters when known)
+    info: tuple[ArgumentInfo, ...]  # one per leaf
+    module_target: bool = False  # the target is a torch.nn.Module; argument 0 ("params") is its parameters
+
+    @property
+    def n_arguments(self) -> int:
+        return len(self.skeletons)
+
+    @property
+    def differentiated(self) -> tuple[Leaf, ...]:
+        return tuple(leaf for leaf in self.leaves if leaf.differentiated)
 
     @property
     def n_inputs(self) -> int:
-        return sum(self.values[i].size for i in self.wrt)
+        return sum(leaf.value.size for leaf in self.differentiated)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The differentiated leaves' common dtype (what the function is differentiated in)."""
+        return np.result_type(*(leaf.value for leaf in self.differentiated))
+
+    @property
+    def values(self) -> list:
+        """The positional arguments as given (numpy leaves)."""
+        return [_fill(skeleton, [leaf.value for leaf in self.leaves]) for skeleton in self.skeletons]
 
     def flat(self) -> np.ndarray:
-        """The differentiated arguments flattened and concatenated (C order)."""
-        return np.concatenate([self.values[i].ravel() for i in self.wrt])
+        """The differentiated leaves flattened and concatenated (C order)."""
+        return np.concatenate([leaf.value.ravel() for leaf in self.differentiated])
 
-    def unflatten(self, flat, xp=np):
-        """Rebuild the full argument tuple with the differentiated ones taken from ``flat``."""
-        args = list(self.values)
-        offset = 0
-        for i in self.wrt:
-            size, shape = self.values[i].size, self.values[i].shape
-            args[i] = xp.reshape(flat[offset : offset + size], shape)
-            offset += size
-        return args
+    def build(self, flat, xp=np, wrap=None, fixed=None) -> list:
+        """The positional arguments with the differentiated leaves taken from ``flat``.
+
+        ``xp.reshape`` shapes each differentiated leaf, then ``wrap`` (default: as is); a fixed
+        leaf is ``fixed(value)`` (default: a fresh numpy copy, so a function that mutates its
+        input cannot reach the next call).
+        """
+        fixed = fixed or (lambda value: np.array(value, copy=True))
+        values, offset = [], 0
+        for leaf in self.leaves:
+            if leaf.differentiated:
+                size = leaf.value.size
+                piece = xp.reshape(flat[offset : offset + size], leaf.value.shape)
+                values.append(wrap(piece) if wrap else piece)
+                offset += size
+            else:
+                values.append(fixed(leaf.value))
+        return [_fill(skeleton, values) for skeleton in self.skeletons]
+
+    def build_batch(self, points: np.ndarray, convert) -> list:
+        """The arguments with a trailing batch axis on each differentiated leaf: (n_inputs, P)."""
+        count = points.shape[1]
+        values, offset = [], 0
+        for leaf in self.leaves:
+            if leaf.differentiated:
+                size = leaf.value.size
+                values.append(convert(np.array(points[offset : offset + size].reshape(*leaf.value.shape, count),
+                                                dtype=self.dtype)))
+                offset += size
+            else:
+                values.append(convert(np.array(leaf.value, copy=True)))
+        return [_fill(skeleton, values) for skeleton in self.skeletons]
+
+    def leaf_name(self, leaf: Leaf) -> str:
+        return self.names[leaf.argument] + path_text(leaf.path)
+
+    def column_name(self, column: int) -> str:
+        """The name of input ``column`` of the flat vector: ``params["w"][1, 0]``."""
+        for leaf in self.differentiated:
+            if column < leaf.value.size:
+                index = np.unravel_index(column, leaf.value.shape) if leaf.value.shape else ()
+                return self.leaf_name(leaf) + index_text(tuple(int(i) for i in index))
+            column -= leaf.value.size
+        raise IndexError(column)
+
+    def with_names(self, names) -> Arguments:
+        """The same arguments named after the function's parameters (default ``arg0``, ``arg1``...)."""
+        names = tuple(names[i] if i < len(names) else f"arg{i}" for i in range(self.n_arguments))
+        info = tuple(replace(i, name=names[leaf.argument] + path_text(leaf.path))
+                     for i, leaf in zip(self.info, self.leaves))
+        return replace(self, names=names, info=info)
 
 
 # numpy < 2 allowed 32 dimensions; nobody differentiates deeper, and a bound keeps the walk cheap.
@@ -85,6 +203,8 @@ def _check_json_numbers(data, origin: str) -> None:
         elif isinstance(item, bool) or not isinstance(item, (int, float)):
             what = "booleans cannot be differentiated; pass 0/1 numbers" if isinstance(item, bool) else \
                 f"expected a number or a (nested) list of numbers, got {_json_kind(item)}"
+            if isinstance(item, dict):
+                what += f" ({PYTREE_HINT}; a JSON object is a dict argument)"
             raise InputError(f"{origin}: {what}")
         elif isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX:
             raise InputError(f"{origin}: the integer {str(item)[:20]}... does not fit in 64 bits; write it as a float")
@@ -92,13 +212,14 @@ def _check_json_numbers(data, origin: str) -> None:
             raise InputError(f"{origin}: contains NaN or infinity; inputs must be finite")
 
 
-def _as_numeric_array(data, origin: str) -> np.ndarray:
+def as_numeric_array(data, origin: str) -> np.ndarray:
     if isinstance(data, (str, dict)) or data is None:
         raise InputError(f"{origin}: expected a number or a (nested) list of numbers, got {_json_kind(data)}")
     try:
         array = np.asarray(data)
     except ValueError:  # ragged nesting
-        raise InputError(f"{origin}: nested lists must be rectangular (every list at one depth the same length)") from None
+        raise InputError(f"{origin}: nested lists must be rectangular (every list at one depth the same length; "
+                         f"{PYTREE_HINT})") from None
     if array.dtype.kind == "c":
         raise InputError(f"{origin}: complex values; adcheck checks functions of real inputs")
     if array.dtype == object or array.dtype.kind not in "biuf":
@@ -114,8 +235,18 @@ def _as_numeric_array(data, origin: str) -> np.ndarray:
     return array
 
 
-def parse_json_argument(text: str, origin: str = "--input") -> np.ndarray:
-    """One argument from JSON text. Parsed as data, never evaluated."""
+# JSON that says which lists are containers: {"$list": [...]} and {"$tuple": [...]} hold one
+# argument per element, {"$array": ...} is one array whatever its nesting.
+TAGS = ("$list", "$tuple", "$array")
+PYTREE_HINT = 'for a list of separate arrays write {"$list": [...]}'
+
+
+def parse_json_argument(text: str, origin: str = "--input"):
+    """One argument from JSON text: an array, or a dict/list of arguments. Parsed as data, never evaluated.
+
+    A JSON object is a dict; a list that holds an object is a list of arguments; any other list
+    of numbers is one array (nested lists: a multi-dimensional one).
+    """
     try:
         data = json.loads(text, parse_constant=lambda name: _reject_constant(name, origin))
     except json.JSONDecodeError as exc:
@@ -124,12 +255,38 @@ def parse_json_argument(text: str, origin: str = "--input") -> np.ndarray:
         raise InputError(f"{origin}: lists nested more than {MAX_DIMENSIONS} deep") from None
     except ValueError as exc:  # e.g. an integer literal with more digits than Python converts
         raise InputError(f"{origin}: not a usable number ({' '.join(str(exc).split())[:80]})") from None
+    return json_tree(data, origin)
+
+
+def json_tree(data, origin: str, depth: int = 0):
+    if depth > MAX_DIMENSIONS:
+        raise InputError(f"{origin}: nested more than {MAX_DIMENSIONS} deep")
+    if isinstance(data, dict):
+        if len(data) == 1 and next(iter(data)) in TAGS:
+            tag, content = next(iter(data.items()))
+            if tag == "$array":
+                return _numeric(content, origin)
+            if not isinstance(content, list) or not content:
+                raise InputError(f"{origin}: {tag} takes a non-empty list, got {_json_kind(content)}")
+            items = [json_tree(c, f"{origin}[{i}]", depth + 1) for i, c in enumerate(content)]
+            return items if tag == "$list" else tuple(items)
+        if not data:
+            raise InputError(f"{origin}: an empty object holds nothing to differentiate")
+        return {str(key): json_tree(value, f'{origin}["{key}"]', depth + 1) for key, value in data.items()}
+    if isinstance(data, list) and any(isinstance(item, dict) for item in data):
+        return [json_tree(item, f"{origin}[{i}]", depth + 1) for i, item in enumerate(data)]
+    return _numeric(data, origin)
+
+
+def _numeric(data, origin: str) -> np.ndarray:
     _check_json_numbers(data, origin)
-    return _as_numeric_array(data, origin)
+    return as_numeric_array(data, origin)
 
 
-def load_file_arguments(path_text: str) -> list[np.ndarray]:
-    """``@file.npy`` is one argument; ``@file.npz`` one per stored array, in order; ``@file.json`` one."""
+def load_file_arguments(path_text: str) -> list:
+    """``@file.npy`` is one argument; ``@file.json`` one (any pytree); ``@file.npz`` one per stored
+    array when they were saved by position (``np.savez(f, x, y)``: ``arr_0``, ``arr_1``...), else
+    one dict argument keyed by the stored names (``np.savez(f, w=..., b=...)``)."""
     path = Path(path_text)
     origin = f"@{path_text}"
     if not path_text:
@@ -143,13 +300,16 @@ def load_file_arguments(path_text: str) -> list[np.ndarray]:
         raise InputError(f"{origin}: unsupported file type {suffix or '(none)'}; use .npy, .npz or .json")
     try:
         if suffix == ".npy":
-            return [_as_numeric_array(np.load(path, allow_pickle=False), origin)]
+            return [as_numeric_array(np.load(path, allow_pickle=False), origin)]
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:
-                arrays = [_as_numeric_array(archive[key], f"{origin}[{key}]") for key in archive.files]
-            if not arrays:
+                stored = {key: as_numeric_array(archive[key], f"{origin}[{key}]") for key in archive.files}
+            if not stored:
                 raise InputError(f"{origin}: the archive holds no arrays")
-            return arrays
+            positional = [f"arr_{i}" for i in range(len(stored))]
+            if sorted(stored) == sorted(positional):
+                return [stored[key] for key in positional]
+            return [stored]
         return [parse_json_argument(path.read_text(encoding="utf-8"), origin)]
     except InputError:
         raise
@@ -181,39 +341,82 @@ def _available_memory() -> int:
         return 8 << 30
 
 
-def check_random_fits(shapes: list[tuple[int, ...]], texts) -> None:
-    """All ``--random`` arrays together fit the memory budget (one may fit where three do not)."""
+def random_arguments(shapes: list[tuple[int, ...]], seed: int, where: str = "--random") -> list[np.ndarray]:
+    """Standard-normal arrays of these shapes from ``seed``; all of them must fit the memory budget
+    (one may fit where three do not). ``where`` names the flag or key in a refusal."""
     total = sum(math.prod(shape) for shape in shapes)
-    if len(shapes) > 1 and total * 8 > RANDOM_MEMORY_FRACTION * _available_memory():
-        raise InputError(
-            f"--random {' '.join(texts)}: {total} values together ({total * 8 / 2**30:.1f} GiB) "
-            "are too large for this machine's memory"
-        )
-
-
-def random_argument(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    size = math.prod(shape)
-    if size * 8 > RANDOM_MEMORY_FRACTION * _available_memory():
-        raise InputError(
-            f"--random {'x'.join(map(str, shape))}: {size} values ({size * 8 / 2**30:.1f} GiB) "
-            "is too large for this machine's memory"
-        )
-    return rng.standard_normal(shape)
+    if total * 8 > RANDOM_MEMORY_FRACTION * _available_memory():
+        shown = " ".join("x".join(map(str, shape)) for shape in shapes)
+        together = " together" if len(shapes) > 1 else ""
+        raise InputError(f"{where} {shown}: {total} values{together} ({total * 8 / 2**30:.1f} GiB) are too large "
+                         "for this machine's memory")
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape) for shape in shapes]
 
 
 def parse_wrt(text: str | None, n_args: int) -> tuple[int, ...]:
+    """``--wrt 0,2`` as argument indices (default: every argument); names are resolved by ``select``."""
     if text is None or text.strip() == "":
         return tuple(range(n_args))
     try:
-        indices = tuple(int(part) for part in text.split(","))
+        indices = [int(part) for part in text.split(",")]
     except ValueError:
         raise InputError(f"--wrt {text!r}: expected argument indices like 0,2") from None
+    return validate_wrt(indices, n_args, f"--wrt {text!r}")
+
+
+def validate_wrt(indices, n_args: int, where: str) -> tuple[int, ...]:
+    """The one check of differentiated-argument indices, for the flag, the configuration and the API."""
+    if isinstance(indices, int) and not isinstance(indices, bool):
+        indices = [indices]
+    if (not isinstance(indices, (list, tuple)) or not indices
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in indices)):
+        raise InputError(f"{where}: expected a list of argument indices like [0, 2], got {indices!r}")
     for index in indices:
         if not 0 <= index < n_args:
-            raise InputError(f"--wrt {text!r}: argument {index} does not exist (the function gets {n_args})")
+            raise InputError(f"{where}: argument {index} does not exist (the function gets {n_args})")
     if len(set(indices)) != len(indices):
-        raise InputError(f"--wrt {text!r}: an index appears twice")
+        raise InputError(f"{where}: an index appears twice")
     return tuple(sorted(indices))
+
+
+def select(raw: list, names: tuple[str, ...], text: str | None, where: str = "--wrt") -> set[tuple[int, tuple]]:
+    """The (argument, path) prefixes ``--wrt`` selects: ``0``, ``params``, ``params.w``, ``1.layers.0``.
+
+    Each comma-separated item is an argument (its index or its name) followed by dict keys or
+    list indices, joined by dots; it selects every leaf under it. Default: everything.
+    """
+    if text is None or not str(text).strip():
+        return {(i, ()) for i in range(len(raw))}
+    chosen = set()
+    for item in str(text).split(","):
+        parts = item.strip().split(".")
+        head = parts[0]
+        if head.isdigit():
+            argument = int(head)
+        elif head in names:
+            argument = names.index(head)
+        elif head.startswith("arg") and head[3:].isdigit():
+            argument = int(head[3:])
+        else:
+            known = ", ".join(names)
+            raise InputError(f"{where} {text!r}: {head!r} is neither an argument index nor a parameter name "
+                             f"(the function's: {known})")
+        if not 0 <= argument < len(raw):
+            raise InputError(f"{where} {text!r}: argument {argument} does not exist (the function gets {len(raw)})")
+        node, path = raw[argument], ()
+        for key in parts[1:]:
+            if isinstance(node, dict) and key in node:
+                node, path = node[key], (*path, key)
+            elif isinstance(node, (list, tuple)) and key.isdigit() and int(key) < len(node):
+                node, path = node[int(key)], (*path, int(key))
+            else:
+                reached = names[argument] + path_text(path)
+                raise InputError(f"{where} {text!r}: {reached} has no {key!r}")
+        if (argument, path) in chosen:
+            raise InputError(f"{where} {text!r}: {item.strip()!r} appears twice")
+        chosen.add((argument, path))
+    return chosen
 
 
 def build_arguments(
@@ -221,16 +424,23 @@ def build_arguments(
     random_shapes: tuple[str, ...] = (),
     seed: int = 0,
     wrt: str | None = None,
+    names: tuple[str, ...] = (),
+    module: tuple | None = None,
 ) -> Arguments:
-    """Parse every ``--input``/``--random`` into arrays; promote differentiated integers to float64."""
+    """Parse every ``--input``/``--random`` into arguments; promote differentiated integers to float64.
+
+    ``names``: the function's positional parameter names, for ``--wrt params.w`` and for naming
+    entries in the report (``arg0``, ``arg1``... where unknown). ``module``: a torch.nn.Module
+    target's (parameters, forward's parameter names); its parameters become the first argument,
+    ``params``, and ``--wrt`` indices still count the inputs given on the command line.
+    """
     if inputs and random_shapes:
         raise InputError("use either --input or --random, not both")
-    raw: list[np.ndarray] = []
+    raw: list = []
     if random_shapes:
-        rng = np.random.default_rng(seed)
-        shapes = [parse_shape(text) for text in random_shapes]
-        check_random_fits(shapes, random_shapes)
-        raw = [random_argument(shape, rng) for shape in shapes]
+        from .settings import seed as valid_seed
+
+        raw = random_arguments([parse_shape(text) for text in random_shapes], valid_seed(seed))
     for text in inputs:
         if text.startswith("@"):
             raw.extend(load_file_arguments(text[1:]))
@@ -238,29 +448,38 @@ def build_arguments(
             raw.append(parse_json_argument(text))
     if not raw:
         raise InputError("no inputs: give --input JSON (once per argument) or --random SHAPE")
-    differentiated = parse_wrt(wrt, len(raw))
-    return promote(raw, differentiated)
+    if module is not None:
+        parameters, names = module
+        raw = [parameters, *raw]
+        names = ("params", *names)
+        if wrt is not None and str(wrt).strip():  # "0" is the first input, as given; "params" its parameters
+            wrt = ",".join(str(int(item) + 1) if item.strip().isdigit() else item.strip() for item in str(wrt).split(","))
+    full_names = tuple(names[i] if i < len(names) else f"arg{i}" for i in range(len(raw)))
+    arguments = promote(raw, select(raw, full_names, wrt), full_names)
+    return replace(arguments, module_target=module is not None)
 
 
-def promote(raw: list[np.ndarray], differentiated: tuple[int, ...]) -> Arguments:
-    values, info = [], []
-    for index, array in enumerate(raw):
+def promote(raw: list, chosen, names: tuple[str, ...] = ()) -> Arguments:
+    """Arguments from raw trees; ``chosen`` is argument indices or (argument, path) prefixes to differentiate.
+
+    A differentiated integer (or non-float) leaf becomes float64, and the report says so.
+    """
+    chosen = {(c, ()) if isinstance(c, int) else c for c in chosen}
+    names = tuple(names[i] if i < len(names) else f"arg{i}" for i in range(len(raw)))
+    found: list = []
+    skeletons = tuple(skeleton_of(tree, found, i) for i, tree in enumerate(raw))
+    leaves, info = [], []
+    for argument, path, array in found:
+        array = np.asarray(array)
+        differentiated = any(argument == a and path[: len(p)] == p for a, p in chosen)
         promoted_from = None
-        if index in differentiated:
-            if array.dtype.kind in "iu":
-                promoted_from = array.dtype.name
-                array = array.astype(np.float64)
-            elif array.dtype != np.float64 and array.dtype != np.float32:
-                promoted_from = array.dtype.name
-                array = array.astype(np.float64)
-        values.append(array)
-        info.append(
-            ArgumentInfo(
-                index=index,
-                shape=tuple(array.shape),
-                dtype=array.dtype.name,
-                differentiated=index in differentiated,
-                promoted_from=promoted_from,
-            )
-        )
-    return Arguments(values=tuple(values), wrt=differentiated, info=tuple(info))
+        if differentiated and array.dtype not in (np.float64, np.float32):
+            promoted_from = array.dtype.name
+            array = array.astype(np.float64)
+        leaves.append(Leaf(argument, path, array, differentiated, promoted_from))
+        info.append(ArgumentInfo(index=argument, shape=tuple(array.shape), dtype=array.dtype.name,
+                                 differentiated=differentiated, promoted_from=promoted_from,
+                                 name=names[argument] + path_text(path)))
+    if not any(leaf.differentiated for leaf in leaves):
+        raise InputError("--wrt selects no array to differentiate")
+    return Arguments(skeletons=skeletons, leaves=tuple(leaves), names=names, info=tuple(info))

@@ -13,6 +13,8 @@ import builtins
 import importlib
 import importlib.machinery
 import importlib.util
+import os
+import re
 import sys
 import sysconfig
 import types
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import syntax
-from .errors import InputError, TargetError
+from .errors import TargetError
 
 FRAMEWORKS = ("numpy", "autograd", "jax", "torch", "array-api")
 
@@ -36,24 +38,120 @@ class Target:
 
     @property
     def root(self) -> Path:
-        """The directory whose modules count as user code (and get rebound)."""
-        if self.path is not None:
-            return self.path.parent
-        spec = _find_spec(self.module)
-        origin = Path(spec.origin)
-        depth = self.module.count(".") + (1 if origin.name == "__init__.py" else 0)
-        if not _is_installed_location(origin):
-            return origin.parents[depth]
-        # An installed module's parent directory is site-packages (or the standard library):
-        # treating all of that as user code would re-import numpy and scipy as "user" modules.
-        # Only the module's own top-level package (or the module file itself) counts.
-        return origin.parents[depth - 1] if depth else origin
+        """The directory whose modules count as user code (and get rebound).
+
+        Found without running any of the user's code; see ``ModuleLayout.root``.
+        """
+        return module_layout(self).root
 
     @property
     def file(self) -> Path:
         if self.path is not None:
             return self.path
         return Path(_find_spec(self.module).origin)
+
+
+@dataclass(frozen=True)
+class ModuleLayout:
+    """Where a target's module sits in the import system: what Python would import it as, and from
+    which directory. Worked out from the file system alone, so the parent process runs none of the
+    user's code to learn it."""
+
+    name: str  # the dotted name Python imports the module under: "mypkg.sub.mod"
+    origin: Path  # its source file
+    base: Path  # the directory its top-level package (or the module itself) is imported from
+    installed: bool  # inside site-packages or the standard library
+
+    @property
+    def is_package(self) -> bool:
+        return self.origin.name == "__init__.py"
+
+    @property
+    def root(self) -> Path:
+        """The user-code boundary: modules whose files lie under it are imported with the flavour.
+
+        For a module of the user's own it is ``base``: the directory Python would import the
+        target's top-level package from (for a lone file, that file's directory), so every module
+        of the package, and the modules beside it, are rebound.
+        """
+        if not self.installed:
+            return self.base
+        # An installed module's base is site-packages (or the standard library): treating all of
+        # that as user code would re-import numpy and scipy as "user" modules. Only the module's
+        # own top-level package (or the module file itself) counts.
+        depth = self.name.count(".") + self.is_package
+        return self.origin.parents[depth - 1] if depth else self.origin
+
+
+# The name a module gets when its file name is not one Python could import (``my-func.py``): a
+# name no installed module uses, so ``sys.modules`` cannot confuse the two.
+_PLACEHOLDER_NAME = "adcheck_user_module"
+
+
+def module_layout(target: Target) -> ModuleLayout:
+    """Where ``target``'s module sits; see ``ModuleLayout``."""
+    if target.path is not None:
+        return _file_layout(target.path)
+    spec = _find_spec(target.module)
+    origin = Path(os.path.abspath(spec.origin))  # not resolved: its parents are the sys.path entry's
+    depth = spec.name.count(".") + (origin.name == "__init__.py")
+    return ModuleLayout(name=spec.name, origin=origin, base=origin.parents[depth],
+                        installed=_is_installed_location(origin))
+
+
+def _is_package_directory(directory: Path) -> bool:
+    return directory.name.isidentifier() and (directory / "__init__.py").is_file()
+
+
+def _file_layout(path: Path) -> ModuleLayout:
+    """A file's dotted name and base, as ``python -m`` from the right directory would import it.
+
+    The package root is found by walking up through directories that hold an ``__init__.py``.
+    A file whose relative imports reach above that (a namespace package, which has no
+    ``__init__.py`` to find) takes as many more directories as its deepest relative import needs,
+    and no more: reaching further up would make a whole checkout count as user code.
+    """
+    is_package = path.name == "__init__.py"
+    parts = [] if is_package else [path.stem if path.stem.isidentifier() else _PLACEHOLDER_NAME]
+    directory = path.parent
+    while _is_package_directory(directory):
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    if not parts:  # an __init__.py in a directory whose name Python cannot import
+        parts, directory = [_PLACEHOLDER_NAME], path.parent.parent
+    installed = _is_installed_location(path)
+    if not installed:
+        depth = len(parts) - (not is_package)  # how many package levels the name has
+        missing = _deepest_relative_import(path, depth) - depth
+        namespace = []
+        candidate = directory
+        while len(namespace) < missing and candidate.name.isidentifier():
+            namespace.insert(0, candidate.name)
+            candidate = candidate.parent
+        if namespace and len(namespace) == missing:
+            parts, directory = namespace + parts, candidate
+    return ModuleLayout(name=".".join(parts), origin=path, base=directory, installed=installed)
+
+
+def _deepest_relative_import(path: Path, enough: int = 0) -> int:
+    """The most leading dots of any ``from . import`` in the file (0 when it has none).
+
+    A scan of the bytes answers when it finds no more than ``enough`` dots (a package's own
+    relative imports, the common case); only a file that seems to reach higher is parsed, so a
+    ``from ..`` in a string or a comment does not count.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return 0
+    dots = max((len(found) for found in re.findall(rb"\bfrom\s*(\.+)", data)), default=0)
+    if dots <= enough:
+        return dots
+    try:
+        tree = syntax.parse(importlib.util.decode_source(data), filename=str(path))
+    except (SyntaxError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
+        return 0  # the loader reports the file's real problem
+    return max((node.level for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)), default=0)
 
 
 def _is_installed_location(path: Path) -> bool:
@@ -68,23 +166,50 @@ def _is_installed_location(path: Path) -> bool:
     return False
 
 
+def _find_spec_without_importing(module: str):
+    """``module``'s spec, found the way the import system finds it, but without importing its
+    parent packages: ``importlib.util.find_spec("mypkg.core")`` runs ``mypkg/__init__.py``, which
+    here would be the user's code running in the parent process."""
+    head, *rest = module.split(".")
+    spec = importlib.util.find_spec(head)  # a top-level name: imports nothing
+    name = head
+    for part in rest:
+        if spec is None:
+            return None
+        loaded = sys.modules.get(name)
+        locations = getattr(loaded, "__path__", None) if loaded is not None else spec.submodule_search_locations
+        if locations is None:
+            return None
+        name = f"{name}.{part}"
+        spec = None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if find is not None and (spec := find(name, list(locations))) is not None:
+                break
+    return spec
+
+
 def _find_spec(module: str):
     try:
-        spec = importlib.util.find_spec(module)
-    except ImportError as exc:  # a parent package is missing (ModuleNotFoundError) or fails to import
+        spec = _find_spec_without_importing(module)
+        if spec is None and module.rpartition(".")[0] in sys.modules:
+            # e.g. ``os.path``: a name a loaded module put in sys.modules; asking costs no import
+            spec = importlib.util.find_spec(module)
+    except ImportError as exc:
         raise TargetError(f"cannot find module {module!r}: {exc}",
                           hint="give path/to/file.py:func or a module on sys.path") from None
     except ValueError:  # e.g. a module in sys.modules without __spec__
         spec = None
-    except Exception as exc:  # noqa: BLE001 - the package's __init__ ran and failed
-        raise TargetError(f"cannot find module {module!r}: importing its package failed: "
-                          f"{type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - an odd finder on sys.meta_path failed
+        raise TargetError(f"cannot find module {module!r}: {type(exc).__name__}: {exc}") from None
     if spec is None or spec.origin in (None, "built-in", "frozen") or not spec.origin.endswith(".py"):
         raise TargetError(f"cannot find module {module!r}", hint="give path/to/file.py:func or a module on sys.path")
     return spec
 
 
-def parse_target(text: str) -> Target:
+def parse_target(text: str, base: Path | None = None) -> Target:
+    """The one parser of ``path/to/file.py:func`` and ``package.module:func``; a relative file path
+    is taken from ``base`` (default: the working directory)."""
     location, sep, attribute = text.rpartition(":")
     if not sep or not location or not attribute:
         raise TargetError(f"target {text!r} must look like path/to/file.py:func or package.module:func")
@@ -92,244 +217,14 @@ def parse_target(text: str) -> Target:
         raise TargetError(f"target {text!r}: {attribute!r} is not a Python name")
     if location.endswith(".py") or "/" in location or "\\" in location:
         path = Path(location)
+        if base is not None and not path.is_absolute():
+            path = Path(base) / path
         if not path.is_file():
-            raise TargetError(f"target {text!r}: no such file {location}")
+            raise TargetError(f"target {text!r}: no such file {location if base is None else path}")
         return Target(text=text, path=path.resolve(), module=path.stem, attribute=attribute)
     if not all(part.isidentifier() for part in location.split(".")):
         raise TargetError(f"target {text!r}: {location!r} is neither a .py file nor a module name")
     return Target(text=text, path=None, module=location, attribute=attribute)
-
-
-# --- framework detection (static, on the import statements) -------------------------------------
-
-_FRAMEWORK_IMPORTS = {
-    "array_api_compat": "array-api",
-    "torch": "torch",
-    "jax": "jax",
-    "autograd": "autograd",
-}
-_PRIORITY = ("array-api", "torch", "jax", "autograd")
-
-
-def imported_top_level_names(tree: ast.Module) -> set[str]:
-    """The top-level package of every absolute import anywhere in ``tree``."""
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return names
-
-
-def read_source(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TargetError(f"cannot read {path}: {exc}") from None
-
-
-def parse_source(path: Path) -> ast.Module:
-    source = read_source(path)
-    try:
-        return syntax.parse(source, filename=str(path))
-    except SyntaxError as exc:
-        raise TargetError(f"{path}:{exc.lineno}: syntax error: {exc.msg}",
-                          hint="fix the file; adcheck has not run any of it") from None
-    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
-        raise TargetError(f"{path}: cannot parse: {exc}") from None
-
-
-def detect_framework(path: Path) -> str:
-    """What the module is written against: numpy, autograd, jax, torch or array-api."""
-    names = imported_top_level_names(parse_source(path))
-    found = {_FRAMEWORK_IMPORTS[name] for name in names if name in _FRAMEWORK_IMPORTS}
-    for framework in _PRIORITY:
-        if framework in found:
-            return framework
-    return "numpy"
-
-
-# --- static checks in the parent, before any worker starts ---------------------------------------
-#
-# Why static: importing the user's module here would run its top-level code in the process that
-# has to survive it (and pay for importing jax or torch once more). Each check stays silent when
-# the code is too dynamic to judge (``from x import *``, a module ``__getattr__``, ``sys.path``
-# edits); the worker then reports whatever really happens.
-
-_DYNAMIC_CALLS = frozenset({"globals", "vars", "setattr", "exec", "eval", "__import__"})
-
-
-def preflight(target: Target, n_arguments: int | None = None) -> None:
-    """Refuse a target that cannot work: missing packages, a missing function, a wrong argument count.
-
-    Runs none of the user's code.
-    """
-    path = target.file
-    tree = parse_source(path)
-    where = _display_path(target)
-    check_imports_installed(tree, where, target.root)
-    function = check_attribute_defined(tree, where, target)
-    if function is not None and n_arguments is not None:
-        check_argument_count(function, n_arguments, target.attribute, where=f"{where}:{function.lineno}")
-
-
-def _display_path(target: Target) -> str:
-    if target.path is not None:
-        return target.text.rpartition(":")[0]
-    return str(target.file)
-
-
-def _is_dynamic(tree: ast.Module) -> bool:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
-            return True
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_CALLS:
-            return True
-        if isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name) \
-                and node.value.id == "sys":
-            return True
-    return any(isinstance(node, ast.FunctionDef) and node.name == "__getattr__" for node in tree.body)
-
-
-def _user_module_exists(name: str, directories: list[Path]) -> bool:
-    return any((d / f"{name}.py").is_file() or (d / name).is_dir() for d in directories)
-
-
-def check_imports_installed(tree: ast.Module, where: str, root: Path) -> None:
-    """Every unconditional top-level ``import`` names a module that exists.
-
-    Imports inside ``try`` (optional dependencies), ``if`` or functions are left to run time.
-    """
-    if _is_dynamic(tree):
-        return
-    for statement in tree.body:
-        if isinstance(statement, ast.Import):
-            names = [alias.name.split(".")[0] for alias in statement.names]
-        elif isinstance(statement, ast.ImportFrom) and statement.level == 0 and statement.module:
-            names = [statement.module.split(".")[0]]
-        else:
-            continue
-        for name in names:
-            if name in sys.builtin_module_names or _user_module_exists(name, [root, Path.cwd()]):
-                continue
-            try:
-                found = importlib.util.find_spec(name) is not None
-            except (ImportError, ValueError):
-                found = True  # odd, but not provably missing: let the worker find out
-            if not found:
-                raise TargetError(
-                    f"{where}:{statement.lineno}: imports {name!r}, which is not installed in this environment",
-                    hint="install it, or run adcheck from the environment that has it",
-                )
-
-
-def _top_level_bindings(tree: ast.Module) -> dict[str, list[ast.AST]]:
-    """Names bound at module level (not inside functions or classes), each with its binding nodes."""
-    bindings: dict[str, list[ast.AST]] = {}
-
-    def bind(name: str, node: ast.AST) -> None:
-        bindings.setdefault(name, []).append(node)
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bind(node.name, node)
-            for inner in ast.walk(node):  # ``global name`` inside a function binds at module level
-                if isinstance(inner, ast.Global):
-                    for name in inner.names:
-                        bind(name, inner)
-            return
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                bind(alias.asname or alias.name.split(".")[0], node)
-            return
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            bind(node.id, node)
-            return
-        if isinstance(node, ast.Lambda):
-            return
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    for statement in tree.body:
-        visit(statement)
-    return bindings
-
-
-def check_attribute_defined(tree: ast.Module, where: str, target: Target) -> ast.FunctionDef | None:
-    """The target's first name is bound in its module; returns its ``def`` when that is all it is.
-
-    The ``def`` comes back only for a plain, undecorated function bound once, whose signature is
-    then known without running anything.
-    """
-    if _is_dynamic(tree):
-        return None
-    head = target.attribute.split(".")[0]
-    bindings = _top_level_bindings(tree)
-    if head not in bindings:
-        if target.file.name == "__init__.py" and _user_module_exists(head, [target.file.parent]):
-            return None  # ``package:submodule.func``
-        functions = [node.name for node in tree.body
-                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_")]
-        listed = ", ".join(functions[:8]) + (", ..." if len(functions) > 8 else "")
-        raise TargetError(
-            f"target {target.text!r}: {where} defines no {head!r}",
-            hint=f"functions there: {listed}" if functions else "it defines no public functions",
-        )
-    nodes = bindings[head]
-    if "." in target.attribute or len(nodes) != 1:
-        return None
-    node = nodes[0]
-    if isinstance(node, ast.FunctionDef) and not node.decorator_list:
-        return node
-    return None
-
-
-def check_argument_count(function: ast.FunctionDef, given: int, name: str | None = None,
-                         where: str | None = None) -> None:
-    """``given`` positional arguments (one per ``--input``/``--random``) fit the function's signature."""
-    name = name or function.name
-    prefix = f"{where}: " if where else ""
-    spec = function.args
-    positional = [*spec.posonlyargs, *spec.args]
-    n_required = len(positional) - len(spec.defaults)
-    required_keywords = [a.arg for a, default in zip(spec.kwonlyargs, spec.kw_defaults) if default is None]
-    signature = f"{name}({_signature_text(function)})"
-    if required_keywords:
-        raise InputError(
-            f"{prefix}{signature} has required keyword-only arguments ({', '.join(required_keywords)}); "
-            "adcheck passes inputs by position",
-            hint="give them defaults, or wrap the function",
-        )
-    too_many = spec.vararg is None and given > len(positional)
-    if given >= n_required and not too_many:
-        return
-    if spec.vararg is not None:
-        takes = f"at least {n_required}"
-    elif n_required == len(positional):
-        takes = f"{n_required}"
-    else:
-        takes = f"{n_required} to {len(positional)}"
-    plural = "" if takes == "1" else "s"
-    raise InputError(
-        f"{prefix}{signature} takes {takes} argument{plural} but got {given}",
-        hint="give one --input or --random per positional argument",
-    )
-
-
-def _signature_text(function: ast.FunctionDef) -> str:
-    spec = function.args
-    positional = [*spec.posonlyargs, *spec.args]
-    first_default = len(positional) - len(spec.defaults)
-    parts = [a.arg + ("=..." if i >= first_default else "") for i, a in enumerate(positional)]
-    if spec.vararg is not None:
-        parts.append(f"*{spec.vararg.arg}")
-    elif spec.kwonlyargs:
-        parts.append("*")
-    parts.extend(a.arg + ("" if d is None else "=...") for a, d in zip(spec.kwonlyargs, spec.kw_defaults))
-    if spec.kwarg is not None:
-        parts.append(f"**{spec.kwarg.arg}")
-    return ", ".join(parts)
 
 
 # --- rebinding -----------------------------------------------------------------------------------
@@ -410,93 +305,210 @@ def rebinding_table(flavour: str) -> RebindingTable:
 
 
 class UserCodeLoader:
-    """Imports the target's module, and the user modules it imports, fresh and with a flavour."""
+    """Imports the target's module, and the user modules it imports, fresh and with a flavour.
+
+    Imports follow Python's own rules: a package's ``__init__`` runs before its submodules,
+    relative imports resolve against ``__package__``, a regular module anywhere on ``sys.path``
+    wins over a namespace directory, builtin and frozen modules over any file. The one difference:
+    a module whose source lies under the target's root (and not in site-packages or the standard
+    library) is executed anew with this loader's ``__builtins__``, so its own imports are rebound
+    too. Everything else is imported the ordinary way and keeps the real numpy.
+    """
 
     def __init__(self, target: Target, flavour: str = "numpy"):
         self.target = target
         self.flavour = flavour
-        self.root = target.root.resolve()
+        self.layout = module_layout(target)
+        self.root = self.layout.root.resolve()
         self.table = rebinding_table(flavour)
         self.modules: dict[str, types.ModuleType] = {}
         self.builtins = dict(builtins.__dict__)
         self.builtins["__import__"] = self._import
+        # Top-level user modules are looked for where Python would find the target's top-level
+        # package. An installed target has no such place: only the target file itself is rebound.
+        self.search = [] if self.layout.installed else [str(self.layout.base)]
+        # A module inside a package may import a sibling by plain name (``import helpers``), which
+        # works when Python runs the file as a script. Honoured as a last resort only, for names
+        # nothing installed has, so a package's own ``torch.py`` never hides the real torch.
+        inside_package = target.path is not None and target.path.parent != self.layout.base
+        self.script_directory = str(target.path.parent) if inside_package and not self.layout.installed else None
+        self._initial_path = set(_path_entries())
+        self._not_user: set[str] = set()  # names already found not to be user code ...
+        self._not_user_path = tuple(sys.path)  # ... while sys.path was this
 
-    # A name counts as user code when its source file lies under the target's root directory.
-    def _user_origin(self, name: str) -> Path | None:
-        if name in self.modules:
-            return None
-        parent = name.rpartition(".")[0]
-        if parent and parent not in self.modules and self._user_origin(parent) is None:
-            return None
-        search = None
-        if parent:
-            search = getattr(self.modules[parent], "__path__", None)
-            if search is None:
-                return None
-        try:
-            if parent:
-                spec = importlib.machinery.PathFinder.find_spec(name, search)
-            else:
-                spec = importlib.machinery.PathFinder.find_spec(name, [str(self.root)])
-        except (ImportError, ValueError):
-            return None
-        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-            return None
-        origin = Path(spec.origin).resolve()
-        return origin if origin.is_relative_to(self.root) else None
+    # --- finding user modules ---------------------------------------------------------------
 
-    def _load_user_module(self, name: str, origin: Path) -> types.ModuleType:
-        parent = name.rpartition(".")[0]
-        if parent and parent not in self.modules:
-            self._import_user(parent)
-        module = types.ModuleType(name)
-        module.__file__ = str(origin)
-        module.__builtins__ = self.builtins
-        if origin.name == "__init__.py":
-            module.__path__ = [str(origin.parent)]
-            module.__package__ = name
-        else:
-            module.__package__ = parent
-        self.modules[name] = module
-        sys.modules[name] = module  # the worker is a fresh process: this registry is ours alone
-        if parent:
-            setattr(self.modules[parent], name.rpartition(".")[2], module)
-        source = origin.read_text(encoding="utf-8")
-        code = compile(source, str(origin), "exec")
-        exec(code, module.__dict__)
-        return module
+    def _is_user_location(self, location: str) -> bool:
+        path = Path(location).resolve()
+        return path.is_relative_to(self.root) and not _is_installed_location(path)
+
+    def _is_user_spec(self, spec) -> bool:
+        if spec.has_location and spec.origin:
+            return spec.origin.endswith(".py") and self._is_user_location(spec.origin)
+        # a namespace package: user code when one of its portions is
+        return any(self._is_user_location(p) for p in spec.submodule_search_locations or ())
+
+    def _top_level_spec(self, name: str):
+        if name in sys.builtin_module_names or importlib.machinery.FrozenImporter.find_spec(name) is not None:
+            return None  # Python finds these before looking at any directory
+        # Directories the user's code put on sys.path count too (a package that vendors code).
+        added = [entry for entry in _path_entries() if entry not in self._initial_path]
+        spec = _path_spec(name, self.search + added)
+        installed = _installed_spec(name) if spec is None or not spec.has_location else None
+        if spec is not None and not spec.has_location and installed is not None and installed.has_location:
+            return None  # a regular module anywhere on sys.path wins over a namespace directory
+        if spec is None and installed is None and self.script_directory:
+            spec = _path_spec(name, [self.script_directory])
+        return spec
 
     def _import_user(self, name: str) -> types.ModuleType | None:
+        """The user module ``name``, imported now if need be; None when ``name`` is not user code."""
         if name in self.modules:
             return self.modules[name]
-        origin = self._user_origin(name)
-        if origin is None:
+        if self._not_user_path != tuple(sys.path):  # a new directory may hold user code
+            self._not_user.clear()
+            self._not_user_path = tuple(sys.path)
+        if name in self._not_user:
             return None
-        return self._load_user_module(name, origin)
+        parent = name.rpartition(".")[0]
+        if parent:
+            package = self._import_user(parent)  # its __init__ runs first, as in Python
+            if name in self.modules:  # ... and may have imported this very module
+                return self.modules[name]
+            locations = getattr(package, "__path__", None) if package is not None else None
+            spec = _path_spec(name, list(locations)) if locations is not None else None
+        else:
+            spec = self._top_level_spec(name)
+        if spec is None or not self._is_user_spec(spec):
+            self._not_user.add(name)
+            return None
+        return self._execute(spec)
+
+    # --- executing them ---------------------------------------------------------------------
+
+    def _claims_sys_modules(self, spec) -> bool:
+        """May this user module go into ``sys.modules`` (where pickle, dataclasses and
+        ``importlib.import_module`` look for it)?
+
+        Not when that would hide a module already there from another file (adcheck and its
+        libraries keep theirs), a standard-library name (adcheck may import it later), or for a
+        file in an installed location (the real package's own imports must get the real module).
+        """
+        top = spec.name.partition(".")[0]
+        if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+            return False
+        if spec.has_location and spec.origin and _is_installed_location(Path(spec.origin)):
+            return False
+        existing = sys.modules.get(spec.name)
+        return existing is None or _same_source(existing, spec)
+
+    def _execute(self, spec) -> types.ModuleType:
+        name = spec.name
+        module = importlib.util.module_from_spec(spec)
+        module.__builtins__ = self.builtins
+        claimed = self._claims_sys_modules(spec)
+        self.modules[name] = module
+        if claimed:
+            sys.modules[name] = module  # before running it, as Python does: cyclic imports find it
+        try:
+            if spec.has_location and spec.origin:
+                # Bytes, so a coding declaration is honoured; dont_inherit, so this file's
+                # ``from __future__ import annotations`` does not leak into the user's code.
+                code = compile(Path(spec.origin).read_bytes(), spec.origin, "exec", dont_inherit=True)
+                exec(code, module.__dict__)
+        except BaseException:
+            del self.modules[name]
+            if claimed and sys.modules.get(name) is module:
+                del sys.modules[name]
+            raise
+        if claimed:  # a module may replace itself in sys.modules; Python returns the replacement
+            module = self.modules[name] = sys.modules.get(name, module)
+        parent, _, child = name.rpartition(".")
+        if parent in self.modules:
+            setattr(self.modules[parent], child, module)
+        return module
+
+    def _load_target_file(self, path: Path) -> types.ModuleType:
+        """The target file itself, under its dotted name, after the packages that contain it.
+
+        The containing packages are taken from the directories the file is in, not searched for,
+        so another ``mypkg`` elsewhere on sys.path cannot stand in for the target's own.
+        """
+        parts = self.layout.name.split(".")
+        directory = self.layout.base
+        for depth in range(1, len(parts)):
+            package = ".".join(parts[:depth])
+            directory = directory / parts[depth - 1]
+            if package in self.modules or self.layout.installed:
+                continue
+            init = directory / "__init__.py"
+            if init.is_file():
+                spec = importlib.util.spec_from_file_location(package, init,
+                                                              submodule_search_locations=[str(directory)])
+            else:  # a namespace package
+                spec = importlib.machinery.ModuleSpec(package, None, is_package=True)
+                spec.submodule_search_locations = [str(directory)]
+            self._execute(spec)
+        existing = self.modules.get(self.layout.name)  # a package __init__ may have imported it
+        if existing is not None and Path(getattr(existing, "__file__", None) or "").resolve() == path:
+            return existing
+        locations = [str(path.parent)] if self.layout.is_package else None
+        spec = importlib.util.spec_from_file_location(self.layout.name, path, submodule_search_locations=locations)
+        return self._execute(spec)
+
+    # --- the import hook ----------------------------------------------------------------------
 
     def _import(self, name, globals=None, locals=None, fromlist=(), level=0):
         if level:
-            package = (globals or {}).get("__package__") or ""
-            name = importlib.util.resolve_name("." * level + name if name else "." * level, package)
-            if name.endswith("."):
-                name = name.rstrip(".")
+            name = importlib.util.resolve_name("." * level + name, _package_of(globals))
+        top = name.partition(".")[0]
         if name in self.table:
-            return self.table.resolve(name if fromlist else name.split(".")[0])
-        user = self._import_user(name)
-        if user is not None:
-            if fromlist:
-                for item in fromlist:
-                    if item != "*" and not hasattr(user, item):
-                        self._import_user(f"{name}.{item}")
-                return user
-            return self.modules[name.split(".")[0]]
-        return builtins.__import__(name, globals, locals, fromlist, level)
+            return self.table.resolve(name if fromlist else top)
+        if not fromlist and top in self.table:  # ``import numpy.random``: binds the name numpy
+            builtins.__import__(name)
+            return self.table.resolve(top)
+        module = self._import_user(name)
+        if module is None:
+            return builtins.__import__(name, globals, locals, fromlist, 0)
+        if fromlist:
+            self._import_from(module, name, fromlist)
+            return module
+        return self.modules[top] if top in self.modules else importlib.import_module(top)
+
+    def _import_from(self, module, name: str, fromlist) -> None:
+        """``from name import a, b``: import the submodules among ``a, b`` (Python's _handle_fromlist)."""
+        if not hasattr(module, "__path__"):
+            return
+        for item in fromlist:
+            if not isinstance(item, str):
+                continue
+            if item == "*":
+                everything = getattr(module, "__all__", None)
+                if isinstance(everything, (list, tuple)):
+                    self._import_from(module, name, [x for x in everything if x != "*"])
+                continue
+            if hasattr(module, item):
+                continue
+            child = f"{name}.{item}"
+            if self._import_user(child) is None and sys.modules.get(name) is module:
+                # Not user code (a compiled extension inside the package, say): the ordinary
+                # import finds it through the package's __path__.
+                try:
+                    importlib.import_module(child)
+                except ModuleNotFoundError as exc:
+                    if exc.name != child:
+                        raise
 
     def load(self):
         """Import the target's module and return the callable it names."""
         target = self.target
+        if not self.layout.installed and str(self.layout.base) not in _path_entries():
+            # Last on sys.path, as the directory Python would import the target from: what the
+            # user's code imports by name through importlib (or a multiprocessing child) is found,
+            # and nothing installed is hidden.
+            sys.path.append(str(self.layout.base))
         if target.path is not None:
-            module = self._load_user_module(_module_name(target.path), target.path)
+            module = self._load_target_file(target.path)
         else:
             module = self._import_user(target.module)
             if module is None:
@@ -514,6 +526,50 @@ class UserCodeLoader:
         return obj
 
 
-def _module_name(path: Path) -> str:
-    # A name no installed module uses, so ``sys.modules`` cannot confuse the two.
-    return path.stem if path.stem.isidentifier() else "adcheck_user_module"
+def _path_entries() -> list[str]:
+    return [os.path.abspath(entry or os.curdir) for entry in sys.path if isinstance(entry, str)]
+
+
+def _path_spec(name: str, locations: list[str]):
+    try:
+        return importlib.machinery.PathFinder.find_spec(name, locations)
+    except (ImportError, ValueError):
+        return None
+
+
+def _installed_spec(name: str):
+    """The spec the ordinary import would use for the top-level ``name``; imports nothing."""
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+
+
+def _package_of(globals) -> str:
+    """The package a relative import is relative to, as Python works it out."""
+    globals = globals or {}
+    package = globals.get("__package__")
+    if package is None:
+        spec = globals.get("__spec__")
+        if spec is not None:
+            package = spec.parent
+        else:
+            name = globals.get("__name__", "")
+            package = name if "__path__" in globals else name.rpartition(".")[0]
+    if not package:
+        raise ImportError("attempted relative import with no known parent package")
+    return package
+
+
+def _same_source(module, spec) -> bool:
+    """Was ``module`` made from the same file (or namespace directories) as ``spec`` describes?"""
+    file = getattr(module, "__file__", None)
+    if spec.has_location and spec.origin:
+        return bool(file) and Path(file).resolve() == Path(spec.origin).resolve()
+    paths = getattr(module, "__path__", None)
+    if file or paths is None:
+        return False
+    try:
+        return bool({Path(p).resolve() for p in paths} & {Path(p).resolve() for p in spec.submodule_search_locations})
+    except TypeError:
+        return False

@@ -1,6 +1,8 @@
-"""Plain data passed between the stages: worker results, verdicts, findings, the run report.
+"""Plain data passed between the stages: tasks, worker results, verdicts, findings, the run report.
 
-Nothing here prints; the CLI and ``adcheck.report`` turn these into text.
+Nothing here prints; the CLI and ``adcheck.report`` turn these into text. Everything a worker
+sends back is a field of ``BackendRun`` that the backend must fill or leave at its documented
+default: there is no grab-bag dict for a backend to forget a mode in.
 """
 
 from __future__ import annotations
@@ -11,18 +13,38 @@ from enum import StrEnum
 import numpy as np
 
 
+class Framework(StrEnum):
+    """What code is written for (decided from what the target function reaches)."""
+
+    NUMPY = "numpy"
+    AUTOGRAD = "autograd"
+    JAX = "jax"
+    TORCH = "torch"
+    ARRAY_API = "array-api"
+
+
+class Mode(StrEnum):
+    """How Jacobians are checked: whole (``full``) or through products along directions (``fast``)."""
+
+    FULL = "full"
+    FAST = "fast"
+
+
 class Status(StrEnum):
     REFERENCE = "reference"  # the finite-difference oracle
     COMPUTED = "computed"  # a worker finished; compare decides the final status
     AGREE = "agree"
     DISAGREE = "disagree"
+    INCONCLUSIVE = "inconclusive"  # some entries could be verified neither by a reference nor by AD consensus
     KINK = "kink"  # differs from central FD only where one-sided FDs disagree: a valid subgradient
+    UNUSABLE = "unusable"  # the reference itself: the function's value changes between identical calls
     ERROR = "error"
     UNAVAILABLE = "unavailable"  # the backend's package is not installed
-    NOT_APPLICABLE = "not-applicable"  # the backend cannot run code written like this
+    NOT_APPLICABLE = "not-applicable"  # the backend cannot run this code (or this mode)
 
 
-FAILING = frozenset({Status.DISAGREE, Status.ERROR})
+FAILING = frozenset({Status.DISAGREE, Status.ERROR, Status.UNUSABLE})
+CHECKED = frozenset({Status.AGREE, Status.KINK, Status.DISAGREE, Status.INCONCLUSIVE})
 
 
 @dataclass(frozen=True)
@@ -36,7 +58,7 @@ class Location:
 
 @dataclass(frozen=True)
 class Finding:
-    """One lint or probe diagnostic: ``path:line:col: CODE message``."""
+    """One lint, probe or blame diagnostic: ``path:line:col: CODE message``."""
 
     code: str
     severity: str  # "error" | "warning" | "info"
@@ -51,6 +73,107 @@ class Finding:
         return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
 
 
+# --- what workers send back ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OneSided:
+    """One-sided FD derivatives for some input columns, to tell kinks from wrong derivatives."""
+
+    columns: np.ndarray  # input indices
+    plus: np.ndarray  # (n_outputs, len(columns)), steps >= 0
+    plus_error: np.ndarray
+    minus: np.ndarray  # steps <= 0
+    minus_error: np.ndarray
+
+
+@dataclass(frozen=True)
+class ComplexStep:
+    """Complex-step derivatives ``Im f(x + i h e_j) / h`` for some columns: no subtractive
+    cancellation, so exact to rounding wherever the function is real-analytic."""
+
+    columns: np.ndarray
+    jacobian: np.ndarray  # (n_outputs, len(columns))
+    error: np.ndarray  # same shape: a rounding-sized bound
+
+
+@dataclass(frozen=True)
+class TaylorLadder:
+    """``f(x + h_k e_j)`` over a ladder of steps, for the Taylor remainder test of any Jacobian.
+
+    With the right ``J`` the remainder ``|f(x + h e_j) - f(x) - h J e_j|`` falls like ``h**2``;
+    with a wrong one like ``h``. The values are shared by every backend: the parent computes
+    each backend's remainders from them.
+    """
+
+    columns: np.ndarray
+    steps: np.ndarray  # (len(columns), K), largest first
+    values: np.ndarray  # (n_outputs, len(columns), K)
+    noise: np.ndarray  # (n_outputs,): the rounding level of one evaluation of each output
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The precision a function computes in, measured, per output."""
+
+    name: str  # "float64", "float32", "float16" (the coarsest over the outputs)
+    eps: np.ndarray  # (n_outputs,) machine epsilon of each output's working precision
+    measured: bool = True  # False: taken from the input dtype (the measurement could not tell)
+    noise: np.ndarray | None = None  # (n_outputs,) measured rounding noise of one evaluation, absolute
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Everything the reference worker measured besides the central-difference Jacobian."""
+
+    precision: Precision
+    one_sided: OneSided | None = None
+    complex_step: ComplexStep | None = None
+    taylor: TaylorLadder | None = None
+    complex_step_note: str = ""  # why no complex step was taken, when one was wanted
+    impure: str = ""  # non-empty: the function's value at x changed after the FD's calls (how)
+
+
+@dataclass(frozen=True)
+class Products:
+    """Fast mode: ``J V`` (forward mode and the FD reference) or ``U^T J`` (reverse mode)."""
+
+    jv: np.ndarray | None = None  # (n_outputs, n_directions)
+    jv_error: np.ndarray | None = None  # FD only
+    ujt: np.ndarray | None = None  # (n_cotangents, n_inputs)
+
+
+@dataclass(frozen=True)
+class SecondOrder:
+    """``--order 2``: a backend's second derivative next to FD of its own first derivative.
+
+    ``status`` is COMPUTED when the numbers are there, else ERROR or NOT_APPLICABLE with a message.
+    """
+
+    status: str
+    message: str = ""
+    value: np.ndarray | None = None  # the first derivative (gradient or J v), flattened
+    jacobian: np.ndarray | None = None  # its AD derivative
+    fd: np.ndarray | None = None
+    fd_error: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class LocalisedEntry:
+    """One entry of a backend's gradient row found wrong by bisection in fast mode."""
+
+    index: int
+    value: float
+    reference: float
+    reference_error: float
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    findings: tuple[Finding, ...] = ()
+    executed_lines: dict[str, tuple[int, ...]] | None = None  # {path: line numbers that ran}
+
+
 @dataclass(frozen=True)
 class BackendRun:
     """What one backend's worker sent back."""
@@ -61,14 +184,34 @@ class BackendRun:
     message: str = ""
     location: Location | None = None
     value: np.ndarray | None = None  # flattened primal output
-    jacobian: np.ndarray | None = None  # (n_outputs, n_inputs), C order of both
-    error: np.ndarray | None = None  # FD error estimate, same shape (fd only)
-    extra: dict = field(default_factory=dict)
+    jacobian: np.ndarray | None = None  # (n_outputs, n_inputs), C order of both (full mode)
+    error: np.ndarray | None = None  # FD error estimate, same shape (the reference only)
+    rebound: str = ""  # how the code ran: "" natively, else e.g. "numpy rebound to jax.numpy"
+    method: str = ""  # how the Jacobian was computed, when a backend has several ways
+    products: Products | None = None  # fast mode
+    second_order: SecondOrder | None = None  # --order 2
+    reference: Reference | None = None  # the reference only
+    probes: ProbeResult | None = None  # the reference only, unless --no-lint
+    localised: dict[str, tuple[LocalisedEntry, ...]] = field(default_factory=dict)  # bisection, per backend
+    outputs: tuple = ()  # the reference: OutputLeaf per output array (the rows' names)
+    module: tuple | None = None  # a describe task on a torch.nn.Module: (parameters, forward's parameter names)
+
+
+# --- verdicts ------------------------------------------------------------------------------------
+
+
+class Evidence(StrEnum):
+    """What settled an entry that finite differences could not."""
+
+    COMPLEX_STEP = "complex step"
+    TAYLOR = "Taylor remainder"
+    AD_CONSENSUS = "AD consensus"
+    NONE = "nothing"
 
 
 @dataclass(frozen=True)
 class EntryMismatch:
-    """A Jacobian entry where a backend is outside tolerance of the reference."""
+    """A Jacobian entry where a backend is outside tolerance of the reference (or unverified)."""
 
     row: int
     col: int
@@ -76,7 +219,8 @@ class EntryMismatch:
     reference: float
     reference_error: float
     abs_error: float
-    rel_error: float
+    rel_error: float  # |error| / the tolerance that applied: above 1 is outside it
+    evidence: str = ""  # for an inconclusive entry: what was tried, and what it said
 
 
 @dataclass(frozen=True)
@@ -87,10 +231,14 @@ class BackendVerdict:
     message: str = ""
     location: Location | None = None
     max_abs_error: float | None = None
-    max_rel_error: float | None = None
+    max_rel_error: float | None = None  # the worst |error| / tolerance over the judged entries
     worst_entry: tuple[int, int] | None = None
     mismatches: tuple[EntryMismatch, ...] = ()  # worst first, at most a screenful
     n_mismatches: int = 0
+    n_inconclusive: int = 0  # entries neither the reference nor AD consensus could verify
+    inconclusive: tuple[EntryMismatch, ...] = ()  # the first few of them, with the evidence
+    n_consensus: int = 0  # entries verified only by agreement with the other AD backends
+    n_nonfinite: int = 0  # NaN/inf entries where the reference is finite
     n_kinks: int = 0  # entries accepted as subgradients at a kink
     kinks: tuple[tuple[int, int], ...] = ()  # the first few of them
     mismatch_mask: np.ndarray | None = None  # bool (n_outputs, n_inputs)
@@ -106,12 +254,12 @@ class Comparison:
     @property
     def checked(self) -> tuple[str, ...]:
         """The AD backends whose Jacobian was compared with the reference."""
-        return tuple(v.name for v in self.verdicts if v.status in (Status.AGREE, Status.KINK, Status.DISAGREE))
+        return tuple(v.name for v in self.verdicts if v.status in CHECKED)
 
     @property
     def failed(self) -> bool:
-        """A disagreement or an error, or nothing could be checked at all."""
-        return any(v.status in FAILING for v in self.verdicts) or not self.checked
+        """A disagreement or an error (nothing checked at all is ``RunReport.nothing_checked``)."""
+        return any(v.status in FAILING for v in self.verdicts)
 
     def verdict(self, name: str) -> BackendVerdict:
         for v in self.verdicts:
@@ -122,11 +270,22 @@ class Comparison:
 
 @dataclass(frozen=True)
 class ArgumentInfo:
-    index: int
+    """One leaf (array) of a positional argument."""
+
+    index: int  # the positional argument
     shape: tuple[int, ...]
     dtype: str
     differentiated: bool
     promoted_from: str | None = None  # e.g. "int64" when an integer input became float64
+    name: str = ""  # "x", 'params["w"]'
+
+
+@dataclass(frozen=True)
+class OutputLeaf:
+    """One array of the function's output (a pytree): its path and shape."""
+
+    path: str  # "", "[0]", '["loss"]', ".mean"
+    shape: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -142,11 +301,61 @@ class RunReport:
     source: Location | None = None  # where the function is defined
     second_order: Comparison | None = None  # --order 2
     timing_notes: tuple[str, ...] = ()  # notes that depend on timings (left out with --no-timings)
+    outputs: tuple[OutputLeaf, ...] = ()  # the output's arrays (a pytree's leaves), for naming rows
+    function: str = ""  # the function's name: the root of the rows' names
+
+    @property
+    def n_outputs(self) -> int:
+        return self.output_shapes[0][0] if self.output_shapes else 0
+
+    def output_name(self, row: int) -> str:
+        """``loss``, ``f[2]``, ``f["a"][1, 0]``: row ``row`` of the Jacobian, named by its output."""
+        root = self.function or "out"
+        for leaf in self.outputs:
+            size = int(np.prod(leaf.shape)) if leaf.shape else 1
+            if row < size:
+                index = np.unravel_index(row, leaf.shape) if leaf.shape else ()
+                return root + leaf.path + (f"[{', '.join(str(int(i)) for i in index)}]" if index else "")
+            row -= size
+        return f"{root}[{row}]"  # no output structure recorded (a hand-made report)
+
+    def input_name(self, column: int) -> str:
+        """``x[2]``, ``params["w"][1, 0]``: column ``column`` of the Jacobian, named by its input."""
+        for info in self.arguments:
+            if not info.differentiated:
+                continue
+            size = int(np.prod(info.shape)) if info.shape else 1
+            if column < size:
+                index = np.unravel_index(column, info.shape) if info.shape else ()
+                name = info.name or f"arg{info.index}"
+                return name + (f"[{', '.join(str(int(i)) for i in index)}]" if index else "")
+            column -= size
+        return f"x[{column}]"
+
+    def entry_name(self, row: int, column: int) -> str:
+        """``d loss / d params["w"][1, 0]``"""
+        return f"d {self.output_name(row)} / d {self.input_name(column)}"
+
+    @property
+    def nothing_checked(self) -> bool:
+        """No AD backend could run the function (and none failed trying): nothing was verified."""
+        return not self.comparison.checked and not self.comparison.failed
 
     @property
     def failed(self) -> bool:
-        second = self.second_order is not None and any(v.status in FAILING for v in self.second_order.verdicts)
+        second = self.second_order is not None and self.second_order.failed
         return self.comparison.failed or second
+
+    @property
+    def inconclusive(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.comparison.verdicts if v.status == Status.INCONCLUSIVE)
 
     def run(self, name: str) -> BackendRun | None:
         return next((r for r in self.runs if r.name == name), None)
+
+    def causes(self, backend: str) -> tuple[Finding, ...]:
+        """The findings that may explain ``backend``'s row."""
+        return tuple(f for f in self.findings if backend in f.explains)
+
+    def cause_codes(self, backend: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.code for f in self.causes(backend)))

@@ -48,14 +48,17 @@ class AdcheckItem(pytest.Item):
         self.add_marker("adcheck")
 
     def runtest(self):
-        from .check import CheckOptions, run_case
+        from .check import case_settings, failures_of, run_case
         from .report import table
+        from .settings import Settings, validated
 
         backends = tuple(self.config.getoption("adcheck_backend") or ())
-        result = run_case(self.case, self.project, CheckOptions(backends=backends))
+        overrides = validated(backends=backends) if backends else Settings()
+        result = run_case(self.case, self.project, overrides)
         if result.broken:
             raise AdcheckFailure(f"{self.case.name}: the case could not run: {result.broken}")
-        if result.report.failed:
+        policy = case_settings(self.case, self.project, overrides).resolved().failure_policy
+        if failures_of(result.report, policy):
             raise AdcheckFailure(table.render(result.report, colour=False, timings=False))
 
     def repr_failure(self, excinfo, style=None):
@@ -111,8 +114,10 @@ def pytest_collect_file(file_path: Path, parent):
         return AdcheckConfigFile.from_parent(parent, path=file_path)
     if file_path.suffix == ".py":
         try:
-            text = file_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            from .syntax import read_python
+
+            text = read_python(file_path)
+        except (OSError, UnicodeDecodeError, SyntaxError):
             return None
         if "adcheck" in text and "case" in text:
             from .config import discover_decorated_cases

@@ -5,43 +5,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import multiprocessing
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import backends as backend_registry
-from .backends.worker import Task, run_tasks
-from .compare import OneSided, compare, compare_second_order
+from .compare import compare, compare_second_order, precision_of
 from .errors import AdcheckError, ExitCode
+from .finite_differences import input_scales, typical_scale
 from .inputs import Arguments
-from .loader import Target, detect_framework, parse_target, preflight
-from .model import BackendRun, EntryMismatch, Location, RunReport, Status
-
-DEFAULT_TIMEOUT = 120.0
-
-
-def default_memory_limit(n_workers: int) -> int:
-    """Each worker's share of three quarters of the machine (the workers run side by side),
-    but at least 1 GiB: importing jax or torch alone takes a few hundred MB."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        total = 8 << 30
-    return max(1 << 30, total * 3 // 4 // max(1, n_workers))
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    backends: tuple[str, ...] = ()  # empty: every applicable backend
-    timeout: float = DEFAULT_TIMEOUT
-    rtol: float | None = None
-    atol: float | None = None
-    memory_limit: int | None = None
-    lint: bool = True
-    order: int = 1  # 2: also check second derivatives
-    mode: str = "auto"  # "full" Jacobians, "fast" products, or "auto": fast for many inputs
+from .loader import Target, module_layout, parse_target
+from .model import BackendRun, EntryMismatch, Location, Mode, RunReport, Status
+from .settings import Settings, choose_mode, default_memory_limit
+from .source import SourceSummary, preflight, summarize
+from .task import LocaliseJob, Task
+from .workers import run_tasks
 
 
 class FunctionCannotBeCalled(AdcheckError):
@@ -50,126 +31,180 @@ class FunctionCannotBeCalled(AdcheckError):
     exit_code = ExitCode.USAGE
 
 
-def check_target(target_text: str, arguments: Arguments, options: RunOptions = RunOptions(),
-                 progress=None) -> RunReport:
-    """Run every applicable backend on TARGET and compare; ``progress(done, total, name)`` is
-    called as each backend's worker finishes."""
-    target = parse_target(target_text)
-    preflight(target, len(arguments.values))  # before spawning anything: a target that cannot work
-    framework = detect_framework(target.file)
-    chosen = backend_registry.resolve(options.backends) if options.backends else list(backend_registry.REGISTRY.values())
-    mode = _choose_mode(options, arguments)
-    if mode == "fast" and options.order == 2:
-        raise AdcheckError("--order 2 needs full Jacobians: use --mode full (or leave --mode at auto)")
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Which backends run (as tasks) and which cannot (as rows saying why)."""
 
+    tasks: tuple[Task, ...]
+    skipped: dict[str, BackendRun]
+    order: tuple[str, ...]  # every chosen backend's name, in registry order
+
+
+def plan(target: Target, arguments: Arguments, framework: str, settings: Settings, mode: Mode,
+         installed: bool) -> Plan:
+    """Ask the registry what each chosen backend can do with this code, mode and order."""
+    chosen = (backend_registry.resolve(settings.backends) if settings.backends
+              else list(backend_registry.REGISTRY.values()))
     runnable, skipped = [], {}
     for backend in chosen:
-        reason = backend.why_not_applicable(framework)
-        if reason:
-            skipped[backend.name] = BackendRun(backend.name, Status.NOT_APPLICABLE, message=reason)
-        elif not backend.is_installed():
-            hint = " (pip install 'adcheck[torch]')" if backend.package == "torch" else ""
+        try:
+            backend.check_supports(mode, settings.order)
+            rebinding = backend.rebinding(framework, installed)
+        except backend_registry.Unsupported as reason:
+            skipped[backend.name] = BackendRun(backend.name, Status.NOT_APPLICABLE, message=str(reason))
+            continue
+        if not backend.is_installed():
+            hint = f" ({backend.install_hint})" if backend.install_hint else ""
             skipped[backend.name] = BackendRun(backend.name, Status.UNAVAILABLE,
                                                message=f"{backend.package} is not installed{hint}")
-        else:
-            runnable.append(backend)
-    memory_limit = options.memory_limit or default_memory_limit(len(runnable))
-    tasks = [Task(backend.name, target, arguments, framework, probes=options.lint, memory_limit=memory_limit,
-                  options={"order": options.order, "mode": mode}) for backend in runnable]
+            continue
+        runnable.append((backend, rebinding))
+    memory_limit = settings.memory_limit or default_memory_limit(len(runnable))
+    tasks = tuple(Task(backend.name, target, arguments, str(framework),
+                       flavour=rebinding.flavour if rebinding else "numpy",
+                       rebound=rebinding.description if rebinding else "",
+                       mode=mode, order=settings.order, probes=settings.lint and backend.reference,
+                       memory_limit=memory_limit, module_target=arguments.module_target)
+                  for backend, rebinding in runnable)
+    return Plan(tasks, skipped, tuple(b.name for b in chosen))
 
-    _share_cores(len(tasks))
+
+def describe_module(target: Target, summary: SourceSummary, timeout: float = 120.0) -> tuple | None:
+    """A torch.nn.Module target's (parameters, forward's parameter names), read in a worker; else None.
+
+    The parameters become the first argument, so every backend differentiates with respect to
+    the same values, whatever the module's initialisation does on each import.
+    """
+    if not summary.maybe_module:
+        return None
+    from .inputs import promote
+
+    placeholder = promote([np.zeros(1)], (0,))
+    task = Task("fd", target, placeholder, str(summary.framework), describe=True)
+    (described,) = run_tasks([task], timeout)
+    return described.module
+
+
+def check_target(target: str | Target, arguments: Arguments, settings: Settings = Settings(),
+                 progress=None, summary: SourceSummary | None = None) -> RunReport:
+    """Run every applicable backend on TARGET and compare; ``progress(done, total, name)`` is
+    called as each backend's worker finishes. ``summary``: the target's parsed source, when the
+    caller has it already (the file is parsed once per run)."""
+    settings = settings.resolved()
+    target = parse_target(target) if isinstance(target, str) else target
+    summary = summary or summarize(target)
+    if summary.parameters and all(name.startswith("arg") for name in arguments.names):
+        arguments = arguments.with_names(summary.parameters)  # entries named after the parameters
+    # Before spawning anything: a target that cannot work. (A module's forward is called by torch.)
+    preflight(target, summary, None if arguments.module_target else arguments.n_arguments)
+    installed = module_layout(target).installed
+    mode = choose_mode(settings.mode, arguments.n_inputs)
+    if mode == Mode.FAST and settings.order == 2:
+        raise AdcheckError("--order 2 needs full Jacobians: use --mode full (or leave --mode at auto)")
+    work = plan(target, arguments, summary.framework, settings, mode, installed)
+
     finished = []
 
     def on_done(result):
         finished.append(result.name)
         if progress is not None:
-            progress(len(finished), len(tasks), result.name)
+            progress(len(finished), len(work.tasks), result.name)
 
-    computed = {run.name: run for run in run_tasks(tasks, options.timeout, on_done=on_done)}
-    runs = [computed.get(b.name) or skipped[b.name] for b in chosen]
+    with _blas_threads_shared(len(work.tasks)):
+        computed = {run.name: run for run in run_tasks(list(work.tasks), settings.timeout, on_done=on_done)}
+    runs = [computed.get(name) or work.skipped[name] for name in work.order]
     reference = computed.get("fd")
-    if reference is not None and reference.status == Status.ERROR:
+    if reference is not None and reference.status in (Status.ERROR, Status.NOT_APPLICABLE):
         where = f" at {reference.location}" if reference.location else ""
         raise FunctionCannotBeCalled(f"{target.text}: importing or calling the function failed{where}: "
-                                     f"{reference.message}")
+                                     f"{reference.message}{_container_hint(arguments)}")
 
-    dtype = np.result_type(*(arguments.values[i] for i in arguments.wrt))
-    mode_notes: list[str] = []
+    dtype = arguments.dtype
+    n_outputs = reference.value.size if reference is not None and reference.value is not None else 0
+    precision = precision_of(reference, n_outputs, dtype)
+    notes: list[str] = []
     second_order = None
-    if mode == "fast":
-        comparison, mode_note = _fast_comparison(target, arguments, framework, runs, dtype, options, memory_limit)
-        if options.mode == "auto":
-            mode_notes.append(f"--mode auto chose fast mode: {arguments.n_inputs} inputs make a full FD Jacobian "
-                              "too costly (use --mode full to insist)")
-        mode_notes.append(mode_note)
+    x0 = arguments.flat().astype(np.float64)
+    if mode == Mode.FAST:
+        comparison, mode_note = _fast_comparison(work, runs, arguments, settings, precision.eps, typical_scale(x0))
+        if settings.mode == "auto":
+            notes.append(f"--mode auto chose fast mode: {arguments.n_inputs} inputs make a full FD Jacobian "
+                         "too costly (use --mode full to insist)")
+        notes.append(mode_note)
     else:
-        one_sided = None
-        if reference is not None and reference.extra.get("one_sided"):
-            one_sided = OneSided(**reference.extra["one_sided"])
-        comparison = compare(runs, dtype, options.rtol, options.atol, one_sided)
-        if options.order == 2:
-            second_order = compare_second_order(runs, dtype, options.rtol, options.atol)
+        comparison = compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps, input_scales=input_scales(x0))
+        if settings.order == 2:
+            second_order = compare_second_order(runs, settings.rtol, settings.atol, input_scales=input_scales(x0))
 
-    findings = ()
-    if reference is not None:
-        findings = tuple(reference.extra.get("findings", ()))
-    if options.lint:
+    findings = reference.probes.findings if reference is not None and reference.probes is not None else ()
+    if settings.lint:
         from .explain.link import explain
 
-        findings = explain(target, runs, comparison, findings)
+        findings = explain(target, summary, runs, comparison, findings)
     findings = tuple(dataclasses.replace(f, path=display_path(f.path)) for f in findings)
     comparison = _relative_locations(comparison)
 
     value = reference.value if reference is not None else None
-    notes = _notes(arguments, framework) + tuple(mode_notes)
     return RunReport(
         target=target.text,
         arguments=arguments.info,
         output_shapes=((value.size,),) if value is not None else (),
-        framework=framework,
+        outputs=reference.outputs if reference is not None else (),
+        function=target.attribute.split(".")[-1],
+        framework=str(summary.framework),
         runs=tuple(runs),
         comparison=comparison,
         findings=findings,
-        notes=notes,
-        source=_definition_line(target),
+        notes=_notes(arguments, summary, precision, installed, target) + tuple(notes),
+        source=_source_location(summary),
         second_order=second_order,
         timing_notes=_faster_mode_note(runs, value),
     )
 
 
-def _choose_mode(options: RunOptions, arguments: Arguments) -> str:
-    from .fast import AUTO_FAST_INPUTS
+def _container_hint(arguments: Arguments) -> str:
+    """When an argument reached the function as a dict or list (a pytree), say so: a JSON object
+    is a dict, and a function that wanted an array fails on it."""
+    from .inputs import Slot
 
-    if options.mode != "auto":
-        return options.mode
-    return "fast" if arguments.n_inputs > AUTO_FAST_INPUTS else "full"
+    containers = [name for name, skeleton in zip(arguments.names, arguments.skeletons)
+                  if not isinstance(skeleton, Slot) and not arguments.module_target]
+    if not containers:
+        return ""
+    kinds = {dict: "a dict (from a JSON object)", list: "a list (from a JSON list holding objects or $list)",
+             tuple: "a tuple (from $tuple)"}
+    first = containers[0]
+    kind = kinds[type(arguments.skeletons[arguments.names.index(first)])]
+    return f" ({first} is {kind}; for an array write a nested list of numbers)"
 
 
-def _fast_comparison(target, arguments, framework, runs, dtype, options, memory_limit):
+def _fast_comparison(work: Plan, runs, arguments: Arguments, settings: Settings, eps_rows, scale):
     """Products against FD; a failing reverse-mode row is then localised by bisection in FD."""
-    from .compare import tolerances
     from .fast import compare_fast
 
-    comparison, to_localise, note = compare_fast(runs, dtype, options.rtol, options.atol)
+    comparison, to_localise, note = compare_fast(runs, arguments.n_inputs, settings.rtol, settings.atol,
+                                                 eps_rows=eps_rows, typical_scale=scale)
     if not to_localise:
         return comparison, note
     reference = next(r for r in runs if r.status == Status.REFERENCE)
-    atol = tolerances(reference.extra["jv"], dtype, options.rtol, options.atol)[1]
-    task = Task("fd", target, arguments, framework, probes=False, memory_limit=memory_limit,
-                options={"mode": "bisect", "bisect": to_localise, "rtol": options.rtol, "atol": atol})
-    (located,) = run_tasks([task], options.timeout)
+    fd_task = next(t for t in work.tasks if t.backend == "fd")
+    jobs = {name: LocaliseJob(job["row_index"], job["row"], job["cotangent"], job["direction"])
+            for name, job in to_localise.items()}
+    atol = settings.atol if settings.atol is not None else min(job["atol"] for job in to_localise.values())
+    task = dataclasses.replace(fd_task, probes=False, localise=jobs, rtol=settings.rtol, atol=atol)
+    (located,) = run_tasks([task], settings.timeout)
     if located.status != Status.REFERENCE:
         return comparison, note
     verdicts = []
     for verdict in comparison.verdicts:
-        entries = located.extra["localised"].get(verdict.name)
+        entries = located.localised.get(verdict.name)
         if entries:
             row = to_localise[verdict.name]["row_index"]
             output = _output_of_cotangent(row, reference.value.size)
             mismatches = tuple(
-                EntryMismatch(output if output is not None else row, e["index"], e["value"], e["reference"],
-                              e["reference_error"], abs(e["value"] - e["reference"]),
-                              abs(e["value"] - e["reference"]) / max(abs(e["reference"]), 1e-300))
+                EntryMismatch(output if output is not None else row, e.index, e.value, e.reference,
+                              e.reference_error, abs(e.value - e.reference),
+                              abs(e.value - e.reference) / max(abs(e.reference), np.finfo(float).tiny))
                 for e in entries)
             plural = "y" if len(mismatches) == 1 else "ies"
             where = f"gradient entr{plural}" if output is not None else f"entr{plural} of u^T J (random cotangent {row})"
@@ -192,36 +227,68 @@ def _output_of_cotangent(index: int, n_outputs: int) -> int | None:
     return int(probe_vectors(1, n_outputs).sampled_rows[index - N_RANDOM])
 
 
+# Forward-versus-reverse advice only when the difference is real: both conditions.
+FASTER_MODE_MIN_RATIO = 1.2
+FASTER_MODE_MIN_SECONDS = 0.2
+
+
 def _faster_mode_note(runs, value) -> tuple[str, ...]:
-    """Which mode computed this function's Jacobian faster here (the shape decides in theory)."""
+    """Which mode computed this function's Jacobian faster here, when the difference is real."""
     timed = {r.name: r.seconds for r in runs if r.status == Status.COMPUTED}
     if "jax-fwd" not in timed or "jax-rev" not in timed or value is None:
         return ()
     faster, slower = sorted(("jax-fwd", "jax-rev"), key=timed.get)
+    if timed[slower] < FASTER_MODE_MIN_RATIO * timed[faster] or timed[slower] - timed[faster] < FASTER_MODE_MIN_SECONDS:
+        return ()
     return (f"{faster} was faster than {slower} here ({timed[faster]:.2f} s vs {timed[slower]:.2f} s; "
-            f"{value.size} output{'' if value.size == 1 else 's'}: reverse mode costs one pass per output, forward mode one per input)",)
+            f"{value.size} output{'' if value.size == 1 else 's'}: reverse mode costs one pass per output, "
+            "forward mode one per input)",)
 
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _share_cores(n_workers: int) -> None:
-    """Give each worker an equal share of the cores for BLAS threads (unless the user chose).
+@contextlib.contextmanager
+def _blas_threads_shared(n_workers: int):
+    """Start the workers' fork server with each worker's share of the cores for BLAS threads.
 
     The workers run side by side; each BLAS library defaults to one thread per core, so four
     workers on two cores would run eight busy threads and a linear solve would slow fourfold.
-    Spawned workers inherit the environment, which is read when their numpy loads.
+    The fork server loads numpy (and the BLAS with it) once, so the share is set in its
+    environment when it starts, and the caller's own environment is left as it was.
     """
     share = str(max(1, (os.cpu_count() or 1) // max(1, n_workers)))
-    for variable in _THREAD_VARIABLES:
-        os.environ.setdefault(variable, share)
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        yield
+        return
+    from .workers import start_fork_server
+
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    try:
+        for name in _THREAD_VARIABLES:
+            os.environ.setdefault(name, share)
+        start_fork_server()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    yield
 
 
-def _notes(arguments: Arguments, framework: str) -> tuple[str, ...]:
-    notes = [f"code written for {framework}"]
+def _notes(arguments: Arguments, summary: SourceSummary, precision, installed: bool, target: Target) -> tuple[str, ...]:
+    notes = [f"code written for {summary.framework}"]
+    if installed:
+        notes.append(f"{target.module} is an installed package: adcheck runs it as it is, on the backends that "
+                     "run its code natively (it rebinds imports only in your own files)")
     for info in arguments.info:
         if info.promoted_from:
-            notes.append(f"argument {info.index} was {info.promoted_from}; promoted to float64 to differentiate it")
+            notes.append(f"argument {info.name} was {info.promoted_from}; promoted to float64 to differentiate it")
+    input_dtype = arguments.dtype.name
+    if precision.measured and precision.name != input_dtype:
+        notes.append(f"computes in {precision.name} (measured): finite differences and tolerances follow "
+                     f"{precision.name} precision")
     return tuple(notes)
 
 
@@ -241,19 +308,7 @@ def display_path(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
-def _definition_line(target: Target) -> Location | None:
-    import ast
-
-    from .loader import parse_source
-
-    try:
-        tree = parse_source(target.file)
-    except AdcheckError:
+def _source_location(summary: SourceSummary) -> Location | None:
+    if summary.definition_line is None:
         return None
-    name = target.attribute.split(".")[-1]
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            return Location(display_path(str(target.file)), node.lineno)
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            return Location(display_path(str(target.file)), node.lineno)
-    return None
+    return Location(display_path(str(summary.path)), summary.definition_line)

@@ -7,7 +7,9 @@ is a few milliseconds a file, so one lock costs nothing measurable.
 """
 
 import ast
+import importlib.util
 import threading
+from pathlib import Path
 
 _LOCK = threading.Lock()
 
@@ -15,3 +17,13 @@ _LOCK = threading.Lock()
 def parse(source: str, filename: str = "<unknown>") -> ast.Module:
     with _LOCK:
         return ast.parse(source, filename=filename)
+
+
+def read_python(path) -> str:
+    """A Python source file's text, decoded as Python decodes it: a ``# -*- coding: latin-1 -*-``
+    declaration or a UTF-8 byte-order mark is honoured, and line endings are normalised.
+
+    Raises ``OSError`` when the file cannot be read, ``UnicodeDecodeError`` or ``SyntaxError``
+    when its bytes are not what its declaration says.
+    """
+    return importlib.util.decode_source(Path(path).read_bytes())

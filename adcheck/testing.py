@@ -12,7 +12,7 @@ import inspect
 
 from .errors import InputError
 
-OPTION_NAMES = ("backends", "rtol", "atol", "timeout", "wrt", "lint", "memory_limit")
+OPTION_NAMES = ("backends", "rtol", "atol", "timeout", "wrt", "lint", "memory_limit", "mode", "order", "fail_on")
 
 
 def target_of(func) -> str:
@@ -37,11 +37,15 @@ def assert_jacobians_agree(func, *args, **options) -> None:
 
     ``args`` are the positional arguments (numbers or arrays). Options: ``backends`` (names),
     ``rtol``, ``atol``, ``timeout`` (seconds per backend), ``wrt`` (argument indices),
-    ``lint`` (default True), ``memory_limit`` (bytes).
+    ``lint`` (default True), ``memory_limit`` (bytes or a size like "4G"), ``mode``, ``order``
+    and ``fail_on`` (as the command line's flags). No AD backend able to run the function is a
+    failure too: nothing was checked.
     """
-    from .inputs import _as_numeric_array, promote
+    from .check import failures_of
+    from .inputs import as_numeric_array, promote, validate_wrt
     from .report import table
-    from .run import DEFAULT_TIMEOUT, RunOptions, check_target
+    from .run import check_target
+    from .settings import validated
 
     unknown = sorted(set(options) - set(OPTION_NAMES))
     if unknown:
@@ -49,27 +53,10 @@ def assert_jacobians_agree(func, *args, **options) -> None:
                         f"expected {', '.join(OPTION_NAMES)}")
     if not args:
         raise InputError("assert_jacobians_agree needs at least one argument to differentiate at")
-    raw = [_as_numeric_array(a, f"argument {i}") for i, a in enumerate(args)]
-    wrt = options.get("wrt")
-    if wrt is None:
-        wrt = tuple(range(len(raw)))
-    elif isinstance(wrt, int):
-        wrt = (wrt,)
-    wrt = tuple(sorted(wrt))
-    for index in wrt:
-        if not 0 <= index < len(raw):
-            raise InputError(f"wrt: argument {index} does not exist (got {len(raw)} arguments)")
-    backends = options.get("backends") or ()
-    if isinstance(backends, str):
-        backends = (backends,)
-    run_options = RunOptions(
-        backends=tuple(backends),
-        timeout=options.get("timeout") or DEFAULT_TIMEOUT,
-        rtol=options.get("rtol"),
-        atol=options.get("atol"),
-        memory_limit=options.get("memory_limit"),
-        lint=options.get("lint", True),
-    )
-    report = check_target(target_of(func), promote(raw, wrt), run_options)
-    if report.failed:
+    raw = [as_numeric_array(a, f"argument {i}") for i, a in enumerate(args)]
+    wrt = options.pop("wrt", None)
+    wrt = tuple(range(len(raw))) if wrt is None else validate_wrt(wrt, len(raw), "wrt")
+    settings = validated({key: key for key in options}, **options)
+    report = check_target(target_of(func), promote(raw, wrt), settings)
+    if report.nothing_checked or failures_of(report, settings.resolved().failure_policy):
         raise AssertionError("\n" + table.render(report, colour=False, timings=False))

@@ -13,8 +13,9 @@ from contextlib import chdir as in_directory
 
 import pytest
 
-from adcheck.check import CheckResult, Failure, apply_baseline, baseline_text, failures_of
-from adcheck.errors import ExitCode
+from adcheck.baseline import Failure, baseline_text
+from adcheck.check import CheckResult, apply_baseline, failures_of
+from adcheck.errors import ConfigError, ExitCode
 from adcheck.model import BackendVerdict, Comparison, Finding, RunReport, Status
 from conftest import FIXTURES, REPO, invoke
 
@@ -147,12 +148,22 @@ INFO = Finding("ADC900", "info", "f.py", 4, 1, "a remark")
 @pytest.mark.parametrize(("fail_on", "expected"), [
     ("error", [("jax-rev", "error")]),
     ("disagree", [("autograd", "disagree"), ("jax-rev", "error")]),
-    ("warning", [("autograd", "disagree"), ("jax-rev", "error"), ("lint:ADC101", "warning")]),
+    ("inconclusive", [("autograd", "disagree"), ("jax-rev", "error"), ("torch-rev", "inconclusive")]),
+    ("warning", [("autograd", "disagree"), ("jax-rev", "error"), ("torch-rev", "inconclusive"),
+                 ("lint:ADC101", "warning")]),
 ])
 def test_fail_on_levels(fail_on, expected):
     report = report_with(("autograd", Status.DISAGREE), ("jax-fwd", Status.KINK), ("jax-rev", Status.ERROR),
-                         findings=[WARNING, INFO])
+                         ("torch-rev", Status.INCONCLUSIVE), findings=[WARNING, INFO])
     assert [(f.subject, f.status) for f in failures_of(report, fail_on)] == expected
+
+
+def test_an_impure_function_fails_from_disagree_up():
+    report = report_with(("autograd", Status.INCONCLUSIVE))
+    report = RunReport(**{**report.__dict__, "comparison": Comparison(
+        (BackendVerdict("fd", Status.UNUSABLE, 0.0),) + report.comparison.verdicts[1:])})
+    assert failures_of(report, "error") == []
+    assert [(f.subject, f.status) for f in failures_of(report, "disagree")] == [("fd", "unusable")]
 
 
 def test_lint_warnings_do_not_fail_by_default():
@@ -161,10 +172,11 @@ def test_lint_warnings_do_not_fail_by_default():
     assert [f.subject for f in failures_of(report, "warning")] == ["lint:ADC101"]
 
 
-def test_nothing_checked_fails_under_every_policy():
-    report = report_with(("autograd", Status.UNAVAILABLE))
+def test_nothing_checked_is_not_a_failure_but_a_broken_case():
+    report = report_with(("autograd", Status.UNAVAILABLE), ("jax-rev", Status.NOT_APPLICABLE))
+    assert report.nothing_checked and not report.failed
     for fail_on in ("error", "disagree", "warning"):
-        assert [(f.subject, f.status) for f in failures_of(report, fail_on)] == [("*", "unchecked")]
+        assert failures_of(report, fail_on) == []
 
 
 def test_baseline_accepts_known_failures_and_lists_stale_entries(tmp_path):
@@ -187,9 +199,10 @@ def test_baseline_text_is_sorted_and_stable():
 def test_corrupt_baseline_is_a_usage_error(tmp_path):
     path = tmp_path / "baseline.json"
     path.write_text("{not json")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(ConfigError) as info:
         apply_baseline(CheckResult(results=(), fail_on="disagree", failures=()), path)
-    assert getattr(info.value, "exit_code", None) == ExitCode.USAGE
+    assert info.value.exit_code == ExitCode.USAGE
+    assert "cannot read the baseline" in str(info.value)
 
 
 # --- lint --------------------------------------------------------------------------------------
@@ -197,16 +210,17 @@ def test_corrupt_baseline_is_a_usage_error(tmp_path):
 
 @pytest.fixture
 def fake_rules(monkeypatch):
-    """Stand in for adcheck.explain.rules so the CLI wiring is tested on its own."""
-    module = types.ModuleType("adcheck.explain.rules")
+    """Stand in for the lint so the CLI wiring is tested on its own."""
+    import adcheck.lint
+
+    module = types.SimpleNamespace(specs=None)
     found = []
 
     def lint_paths(specs):
         module.specs = list(specs)
         return list(found)
 
-    module.lint_paths = lint_paths
-    monkeypatch.setitem(sys.modules, "adcheck.explain.rules", module)
+    monkeypatch.setattr(adcheck.lint, "lint_paths", lint_paths)
     return module, found
 
 
@@ -231,7 +245,7 @@ def test_python_dash_m_adcheck_works_like_adcheck():
     result = subprocess.run([sys.executable, "-m", "adcheck", "check", "--help"], capture_output=True, text=True,
                             cwd=REPO, check=False)
     assert result.returncode == 0
-    assert "--fail-on [disagree|error|warning]" in result.stdout
+    assert "--fail-on [error|disagree|inconclusive|warning]" in result.stdout
     assert "--update-baseline" in result.stdout
 
 

@@ -94,7 +94,7 @@ def test_settings_and_case_keys_are_read(tmp_path):
     assert (s.backends, s.rtol, s.atol, s.timeout, s.fail_on) == (("autograd", "jax-fwd"), 1e-6, 0.0, 30.0, "warning")
     two, rand, rand2 = project.cases
     assert len(two.arguments) == 2 and two.wrt == (0,)
-    assert rand.random == ((3, 4),) and rand.seed == 7 and rand.backends == ("autograd",)
+    assert rand.random == ((3, 4),) and rand.seed == 7 and rand.settings.backends == ("autograd",)
     assert rand2.random == ((2, 2), (5,))
     assert [c.name for c in project.cases] == ["funcs.py:two", "funcs.py:good", "funcs.py:good[2]"]
 
@@ -126,7 +126,11 @@ def test_unknown_case_key_names_file_and_key(tmp_path):
     ('target = "funcs.py:good"\ninput = 1.0\nseed = 3', "seed", "only used with random"),
     ('target = "funcs.py:good"\ninput = 1.0\nwrt = [1]', "wrt", "does not exist"),
     ('target = "funcs.py:good"\ninput = 1.0\nbackends = ["autograf"]', "backends", "unknown backend 'autograf'"),
-    ('target = "funcs.py:good"\ninput = 1.0\nrtol = -1', "rtol", "at least 0"),
+    ('target = "funcs.py:good"\ninput = 1.0\nrtol = -1', "rtol", "expected a non-negative number"),
+    ('target = "funcs.py:good"\ninput = 1.0\nrtol = nan', "rtol", "expected a finite number"),
+    ('target = "funcs.py:good"\ninput = 1.0\ntimeout = inf', "timeout", "expected a finite number"),
+    ('target = "funcs.py:good"\ninput = 1.0\norder = 3', "order", "expected 1 or 2"),
+    ('target = "funcs.py:good"\ninput = 1.0\nmode = "slow"', "mode", "expected one of auto, full, fast"),
     ('target = "funcs.py:good"\ninput = 1.0\ntimeout = 0', "timeout", "positive"),
 ])
 def test_malformed_case_is_an_error_naming_the_key(tmp_path, case, key, words):
@@ -142,7 +146,8 @@ def test_invalid_toml_is_a_config_error(tmp_path):
 
 def test_bad_fail_on_is_a_config_error(tmp_path):
     message = config_error(tmp_path, '[tool.adcheck]\nfail-on = "sometimes"\n')
-    assert message.startswith("pyproject.toml: tool.adcheck.fail-on: expected one of disagree, error, warning")
+    assert message.startswith("pyproject.toml: tool.adcheck.fail-on: expected one of error, disagree, inconclusive, "
+                              "warning")
 
 
 def test_cli_reports_config_error_with_exit_code_2(tmp_path):
@@ -194,7 +199,7 @@ def test_decorated_cases_are_found_without_importing(tmp_path):
     assert names == ["model.py:first", "model.py:first[2]", "model.py:Model.energy"]
     first, second, energy = project.cases
     np.testing.assert_array_equal(first.arguments[0], [0.5, 1.0])
-    assert second.random == ((3,),) and second.seed == 2 and second.backends == ("autograd",)
+    assert second.random == ((3,),) and second.seed == 2 and second.settings.backends == ("autograd",)
     assert energy.attribute == "Model.energy" and energy.wrt == (0,)
     assert first.origin.startswith("model.py:6: @adcheck.case")
 

@@ -5,7 +5,8 @@ import numpy as np
 from adcheck.fast import bisect_row, detection_threshold, probe_vectors
 from adcheck.inputs import build_arguments
 from adcheck.model import Status
-from adcheck.run import RunOptions, check_target
+from adcheck.run import check_target
+from adcheck.settings import Settings
 
 
 def test_probe_vectors_are_the_same_in_every_process_and_unit_length():
@@ -42,7 +43,7 @@ def test_bisection_finds_the_single_wrong_gradient_entry():
 
 def fast(func, n, backends=("autograd", "jax-rev", "jax-fwd")):
     return check_target(f"fixtures/big_loss.py:{func}", build_arguments(random_shapes=(str(n),)),
-                        RunOptions(mode="fast", backends=backends, lint=False))
+                        Settings(mode="fast", backends=backends, lint=False))
 
 
 def test_fast_mode_catches_and_localises_one_wrong_entry():

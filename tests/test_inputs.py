@@ -34,7 +34,6 @@ TARGET = str(FIXTURES / "cumprod.py") + ":loop_cumprod"
         ("[[], []]", "the array is empty"),
         ("[[1, 2], [3]]", "rectangular"),
         ('"3"', "got a string"),
-        ('{"x": 1}', "got an object"),
         ("null", "got null"),
         ("[1, null]", "got null"),
         ("[true, 1]", "booleans"),
@@ -142,7 +141,8 @@ def test_unknown_backend_lists_the_known_ones():
     assert_usage_error(result, "unknown backend 'tensorflow'", "fd", "autograd", "jax-fwd", "jax-rev", "torch-rev")
 
 
-@pytest.mark.parametrize(("wrt", "fragment"), [("1", "does not exist"), ("a", "indices"), ("0,0", "twice")])
+@pytest.mark.parametrize(("wrt", "fragment"), [("1", "does not exist"), ("a", "neither an argument index nor a parameter name"),
+                                                ("0,0", "twice")])
 def test_bad_wrt(wrt, fragment):
     assert_usage_error(invoke("run", TARGET, "--input", "[1,2,3]", "--wrt", wrt), "--wrt", fragment)
 
@@ -157,11 +157,23 @@ def test_integers_are_promoted_to_float64_when_differentiated():
     assert arguments.values[1].dtype == np.int64
 
 
-def test_npz_gives_one_argument_per_array_in_order(tmp_path):
+def test_a_json_object_given_where_the_function_wants_an_array_points_to_the_pytree_syntax():
+    result = invoke("run", TARGET, "--input", '{"x": 1}')
+    assert_usage_error(result, "x is a dict (from a JSON object); for an array write a nested list of numbers")
+
+
+def test_npz_saved_by_position_gives_one_argument_per_array_in_order(tmp_path):
     path = tmp_path / "x.npz"
-    np.savez(path, a=np.arange(3.0), b=np.ones((2, 2)))
+    np.savez(path, np.arange(3.0), np.ones((2, 2)))
     first, second = load_file_arguments(str(path))
     assert first.shape == (3,) and second.shape == (2, 2)
+
+
+def test_npz_saved_by_name_is_one_dict_argument(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, a=np.arange(3.0), b=np.ones((2, 2)))
+    (params,) = load_file_arguments(str(path))
+    assert params["a"].shape == (3,) and params["b"].shape == (2, 2)
 
 
 def test_json_file_round_trip(tmp_path):

@@ -6,14 +6,11 @@ worker, so they are fast: the parent refuses them from the source text alone.
 
 from __future__ import annotations
 
-import ast
-import textwrap
-from pathlib import Path
 
 import pytest
 
-from adcheck.errors import InputError, TargetError
-from adcheck.loader import check_argument_count, parse_target, preflight
+from adcheck.errors import TargetError
+from adcheck.loader import parse_target
 from conftest import FIXTURES, assert_usage_error, invoke
 
 HOSTILE = FIXTURES / "hostile"
@@ -105,115 +102,6 @@ def test_installed_module_root_is_its_own_package_not_site_packages():
     assert root.name == "json"
     root = parse_target("scipy.special:expit").root
     assert root.name == "scipy"
-
-
-# --- preflight: static checks, no user code runs ------------------------------------------------
-
-
-def write(tmp_path: Path, source: str, name: str = "user_code.py") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(source))
-    return path
-
-
-def test_preflight_runs_no_user_code(tmp_path):
-    marker = tmp_path / "ran"
-    path = write(tmp_path, f"""
-        import pathlib
-        pathlib.Path({str(marker)!r}).touch()
-
-        def f(x):
-            return x
-    """)
-    preflight(parse_target(f"{path}:f"), 1)
-    assert not marker.exists()
-
-
-def test_guarded_optional_import_is_not_an_error():
-    preflight(parse_target(str(HOSTILE / "optional_import.py") + ":f"), 1)
-
-
-def test_import_inside_a_function_is_left_to_run_time(tmp_path):
-    path = write(tmp_path, """
-        def f(x):
-            import adcheck_no_such_package_xyz
-            return x
-    """)
-    preflight(parse_target(f"{path}:f"), 1)
-
-
-def test_sibling_user_module_counts_as_installed(tmp_path):
-    write(tmp_path, "def helper(x):\n    return x\n", name="helpers_of_mine.py")
-    path = write(tmp_path, """
-        from helpers_of_mine import helper
-
-        def f(x):
-            return helper(x)
-    """)
-    preflight(parse_target(f"{path}:f"), 1)
-
-
-@pytest.mark.parametrize(
-    "binding",
-    ["f = lambda x: x", "from math import sin as f", "for f in [abs]:\n    pass",
-     "class f:\n    pass", "if True:\n    def f(x):\n        return x"],
-)
-def test_any_top_level_binding_counts_as_defined(tmp_path, binding):
-    path = write(tmp_path, binding + "\n")
-    preflight(parse_target(f"{path}:f"), 1)
-
-
-def test_star_import_or_module_getattr_skips_the_name_check(tmp_path):
-    path = write(tmp_path, "from math import *\n")
-    preflight(parse_target(f"{path}:anything"), 1)
-    path = write(tmp_path, "def __getattr__(name):\n    return abs\n", name="lazy.py")
-    preflight(parse_target(f"{path}:anything"), 1)
-
-
-def test_local_variable_does_not_count_as_defined(tmp_path):
-    path = write(tmp_path, "def g(x):\n    f = 1\n    return x\n")
-    with pytest.raises(TargetError, match="defines no 'f'"):
-        preflight(parse_target(f"{path}:f"), 1)
-
-
-def test_decorated_function_is_not_judged_statically(tmp_path):
-    path = write(tmp_path, """
-        import functools
-
-        @functools.lru_cache
-        def f(x, y):
-            return x
-    """)
-    preflight(parse_target(f"{path}:f"), 1)  # the worker checks the real signature
-
-
-def signature(source: str) -> ast.FunctionDef:
-    return ast.parse(textwrap.dedent(source)).body[0]
-
-
-@pytest.mark.parametrize(
-    ("source", "accepted", "refused"),
-    [
-        ("def f(x): pass", [1], [0, 2]),
-        ("def f(x, y=1): pass", [1, 2], [0, 3]),
-        ("def f(x, *rest): pass", [1, 2, 5], [0]),
-        ("def f(x, /, y): pass", [2], [1, 3]),
-        ("def f(*xs): pass", [1, 4], []),
-        ("def f(x, *, scale=2.0): pass", [1], [2]),
-    ],
-)
-def test_argument_count(source, accepted, refused):
-    function = signature(source)
-    for n in accepted:
-        check_argument_count(function, n)
-    for n in refused:
-        with pytest.raises(InputError, match=f"but got {n}"):
-            check_argument_count(function, n)
-
-
-def test_required_keyword_only_argument_cannot_be_passed():
-    with pytest.raises(InputError, match="required keyword-only arguments \\(scale\\)"):
-        check_argument_count(signature("def f(x, *, scale): pass"), 1)
 
 
 def test_debug_shows_the_traceback_instead_of_one_line():

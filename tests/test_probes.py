@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adcheck.backends.worker import Task
 from adcheck.compare import compare
 from adcheck.explain import link
 from adcheck.explain.probes import probe
 from adcheck.inputs import promote
 from adcheck.loader import parse_target
-from adcheck.model import BackendRun, Finding, Status
+from adcheck.model import BackendRun, Finding, ProbeResult, Status
+from adcheck.source import summarize
+from adcheck.task import Task
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -63,13 +64,13 @@ def test_global_counter_and_list_are_named():
 
 def test_pure_function_has_no_findings():
     result = probe_target(f"{FIXTURES}/stateful.py:pure_square", [1.0, 2.0])
-    assert result.findings == []
+    assert result.findings == ()
 
 
 def test_executed_lines_cover_the_call_only(tmp_path):
     path = write(tmp_path, "def f(x):\n    if x[0] > 0:\n        return x * 2\n    return x * 3\n")
     result = probe_target(f"{path}:f", [1.0])
-    assert result.executed_lines == {str(path.resolve()): [1, 2, 3]}
+    assert result.executed_lines == {str(path.resolve()): (1, 2, 3)}
 
 
 def test_input_mutation_is_reported(tmp_path):
@@ -138,10 +139,14 @@ def test_stale_jit_global_differs_from_unjitted(tmp_path):
 # --- linking ------------------------------------------------------------------------------------
 
 
+def explain(path: Path, runs, comparison, findings):
+    target = parse_target(f"{path}:f")
+    return link.explain(target, summarize(target), runs, comparison, findings)
+
+
 def runs_for(path: Path, jacobians: dict, executed: dict | None = None, findings=()):
     reference = BackendRun("fd", Status.REFERENCE, value=np.zeros(1), jacobian=np.array([[1.0]]),
-                           error=np.array([[1e-12]]),
-                           extra={"executed_lines": executed, "findings": list(findings)})
+                           error=np.array([[1e-12]]), probes=ProbeResult(tuple(findings), executed))
     return [reference] + [BackendRun(name, Status.COMPUTED, value=np.zeros(1), jacobian=np.array([[j]]))
                           for name, j in jacobians.items()]
 
@@ -149,9 +154,9 @@ def runs_for(path: Path, jacobians: dict, executed: dict | None = None, findings
 def test_rule_explains_only_failing_users_and_says_so(tmp_path, monkeypatch):
     path = write(tmp_path, "def f(x):\n    return x\n\n\nf.rule = 1\n")
     rule = Finding("ADC501", "warning", str(path), 5, 1, "custom derivative rule", explains=("autograd", "jax-rev"))
-    monkeypatch.setattr(link, "lint", lambda target: [rule])
+    monkeypatch.setattr(link, "lint", lambda target, summary: [rule])
     runs = runs_for(path, {"autograd": -1.0, "jax-fwd": 1.0, "jax-rev": 1.0}, {str(path): [2]})
-    (linked,) = link.explain(parse_target(f"{path}:f"), runs, compare(runs), [])
+    (linked,) = explain(path, runs, compare(runs), [])
     assert linked.explains == ("autograd",)
     assert linked.executed is True
     assert linked.message.endswith("(only autograd, which uses this rule, disagrees)")
@@ -162,10 +167,10 @@ def test_static_finding_on_a_line_that_did_not_run_explains_nothing(tmp_path, mo
     unrun = Finding("ADC302", "error", str(path), 4, 5, "where-NaN")
     ran = Finding("ADC101", "warning", str(path), 3, 9, "state")
     kink = Finding("ADC301", "info", str(path), 3, 9, "abs")
-    monkeypatch.setattr(link, "lint", lambda target: [unrun, kink, ran])
+    monkeypatch.setattr(link, "lint", lambda target, summary: [unrun, kink, ran])
     runs = runs_for(path, {"autograd": 2.0}, {str(path): [1, 2, 3]},
                     findings=[Finding("ADC605", "info", str(path), 1, 1, "int")])
-    linked = link.explain(parse_target(f"{path}:f"), runs, compare(runs), runs[0].extra["findings"])
+    linked = explain(path, runs, compare(runs), runs[0].probes.findings)
     assert [(f.code, f.executed, f.explains) for f in linked] == [
         ("ADC605", True, ()),
         ("ADC101", True, ("autograd",)),
@@ -176,18 +181,18 @@ def test_static_finding_on_a_line_that_did_not_run_explains_nothing(tmp_path, mo
 
 def test_nan_jacobian_where_fd_is_finite_is_adc604(tmp_path, monkeypatch):
     path = write(tmp_path, "def f(x):\n    return x\n")
-    monkeypatch.setattr(link, "lint", lambda target: [])
+    monkeypatch.setattr(link, "lint", lambda target, summary: [])
     runs = runs_for(path, {"jax-rev": np.nan, "jax-fwd": 1.0}, {str(path): [2]})
-    (finding,) = link.explain(parse_target(f"{path}:f"), runs, compare(runs), [])
+    (finding,) = explain(path, runs, compare(runs), [])
     assert (finding.code, finding.explains, finding.line) == ("ADC604", ("jax-rev",), 1)
 
 
 def test_impurity_explains_fd_when_fd_is_the_odd_one_out(tmp_path, monkeypatch):
     path = write(tmp_path, "def f(x):\n    return x\n")
-    monkeypatch.setattr(link, "lint", lambda target: [])
+    monkeypatch.setattr(link, "lint", lambda target, summary: [])
     impure = Finding("ADC601", "error", str(path), 1, 1, "impure")
     runs = runs_for(path, {"autograd": 5.0, "jax-rev": 5.0}, {str(path): [2]}, findings=[impure])
     comparison = compare(runs)
     assert comparison.odd_one_out == ("fd",)
-    (linked,) = link.explain(parse_target(f"{path}:f"), runs, comparison, [impure])
+    (linked,) = explain(path, runs, comparison, [impure])
     assert linked.explains[0] == "fd"

@@ -143,9 +143,15 @@ def test_none_return_everywhere_cannot_be_called(battery):
     cannot_be_called(battery, "none_everywhere", "returned None")
 
 
-def test_different_output_shape_under_one_backend_is_an_error_row(battery):
-    row = row_error(battery, "shape", backend="jax-rev")
-    assert row["message"] == "returned 4 output values; plain numpy returned 2"
+def test_different_output_shape_under_adcheck_rebinding_is_not_applicable(battery):
+    # autograd code under JAX runs through adcheck's rebinding: other values there mean JAX
+    # cannot run this code, not that the code is wrong; nothing was checked (exit 2).
+    result = result_of(battery, "shape")
+    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
+    rows = {row["name"]: row for row in json.loads(result.stdout)["backends"]}
+    assert rows["jax-rev"]["status"] == "not-applicable"
+    assert rows["jax-rev"]["message"] == ("returned 4 output values; plain numpy returned 2 "
+                                          "(with autograd.numpy rebound to jax.numpy)")
 
 
 # --- hangs, exits, crashes, memory --------------------------------------------------------------
@@ -225,50 +231,3 @@ def test_missing_package_imported_at_call_time_names_package_and_line(battery):
 def test_wrong_argument_count_for_a_decorated_function(battery):
     cannot_be_called(battery, "decorated_arity", "decorated_two_arguments(x, y)", "cannot be called with 1",
                      "missing a required argument: 'y'")
-
-
-def test_sigterm_stops_adcheck_and_its_hanging_worker():
-    """A cancelled CI job sends SIGTERM: adcheck exits at once, and its workers with it."""
-    import signal
-    import time
-
-    proc = subprocess.Popen([sys.executable, "-m", "adcheck", "run", "fixtures/hostile/loops.py:loops_under_autograd",
-                             "--input", "[1.0]", "--backend", "autograd"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        time.sleep(4)  # the autograd worker is now looping forever
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-        assert proc.returncode == 130
-        assert stderr.strip().splitlines()[-1] == "adcheck: interrupted"
-        # Nothing of the session is left running: the fork server and any worker would still be
-        # in it. (The fork server and the resource tracker notice their parent is gone at once.)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            leftovers = [_command(int(pid)) for pid in os.listdir("/proc")
-                         if pid.isdigit() and _session_of(int(pid)) == proc.pid]
-            if not leftovers:
-                break
-            time.sleep(0.2)
-        assert leftovers == []
-    finally:
-        try:  # whatever happened, leave nothing of this session running
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def _command(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return handle.read().replace(b"\0", b" ").decode(errors="replace")[:120]
-    except OSError:
-        return f"pid {pid}"
-
-
-def _session_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[3])
-    except (OSError, IndexError, ValueError):
-        return None

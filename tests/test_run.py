@@ -1,6 +1,7 @@
 """`adcheck run` end to end: the motivating cumulative products, exit codes, the JSON schema."""
 
 import json
+import re
 
 import jsonschema
 import numpy as np
@@ -14,17 +15,18 @@ RUN_SCHEMA = {
     "type": "object",
     "required": ["schema", "target", "verdict", "backends", "jacobians", "fd_error", "findings"],
     "properties": {
-        "schema": {"const": 1},
+        "schema": {"const": 2},
         "target": {"type": "string"},
-        "verdict": {"enum": ["pass", "fail"]},
+        "verdict": {"enum": ["pass", "fail", "inconclusive", "nothing-checked"]},
         "backends": {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["name", "status", "max_abs_error", "max_rel_error", "worst_entry", "seconds", "message"],
+                "required": ["name", "status", "max_abs_error", "max_error_over_tolerance", "worst_entry", "seconds",
+                             "message", "inconclusive_entries", "consensus_only_entries", "nonfinite_entries"],
                 "properties": {
-                    "status": {"enum": ["reference", "agree", "disagree", "kink", "error", "unavailable",
-                                        "not-applicable"]},
+                    "status": {"enum": ["reference", "agree", "disagree", "inconclusive", "kink", "unusable",
+                                        "error", "unavailable", "not-applicable"]},
                     "worst_entry": {"anyOf": [{"type": "null"}, {"type": "array", "items": {"type": "integer"},
                                                                  "minItems": 2, "maxItems": 2}]},
                 },
@@ -56,19 +58,27 @@ def test_cumprod_seed_jacobian_agrees_on_every_backend(func):
     assert report["inputs"][0]["promoted_from"] == "int64"
 
 
-def test_table_report_exact_text():
+def test_table_report_text():
+    # Exact text, except the two numbers that are rounding noise (they differ with the BLAS kernel
+    # a machine picks): those are checked against a bound instead.
     result = invoke("run", "fixtures/cumprod.py:ac_cumprod", "--input", "[1.0,2.0,3.0]", "--backend", "jax-rev",
                     "--no-timings", "--no-lint")
     assert result.exit_code == 0
-    assert result.stdout == """\
+    noise = re.compile(r"^(jax-rev    agree      )(\S+)(\s+)(\S+)(\s+)(d ac_cumprod\[\d\] / d x\[\d\])$", re.MULTILINE)
+    match = noise.search(result.stdout)
+    assert match, result.stdout
+    assert float(match.group(2)) < 1e-12 and float(match.group(4)) < 1e-6  # error, and error over tolerance
+    masked = noise.sub(lambda m: m.group(1) + "ERR".ljust(len(m.group(2))) + m.group(3)
+                       + "RATIO".ljust(len(m.group(4))) + m.group(5) + "d ac_cumprod[i] / d x[j]", result.stdout)
+    assert masked == """\
 adcheck run fixtures/cumprod.py:ac_cumprod
-inputs: 3 (3 values) -> outputs: 3 values
+inputs: x 3 (3 values) -> outputs: 3 values
   code written for numpy
 
-backend    status     max abs err    max rel err    worst entry
----------  ---------  -------------  -------------  -------------
-fd         reference  -              -              -
-jax-rev    agree      6.22e-15       2.07e-15       (2, 1)
+backend    status     max abs err    err/tol    worst entry
+---------  ---------  -------------  ---------  ------------------------
+fd         reference  -              -          -
+jax-rev    agree      ERR            RATIO      d ac_cumprod[i] / d x[j]
 
 Jacobians (rows: outputs, columns: inputs):
 fd        jax-rev
@@ -117,11 +127,12 @@ def test_tuple_outputs_are_concatenated_in_order():
 def test_large_jacobian_disagreements_are_drawn_as_a_map():
     from adcheck.inputs import build_arguments
     from adcheck.report import table
-    from adcheck.run import RunOptions, check_target
+    from adcheck.run import check_target
+    from adcheck.settings import Settings
 
     x = "[" + ",".join(str(0.5 + 0.1 * k) for k in range(12)) + "]"
     report = check_target("fixtures/wrong_cumprod_rule.py:running_product", build_arguments((x,)),
-                          RunOptions(backends=("autograd",), lint=False))
+                          Settings(backends=("autograd",), lint=False))
     assert report.failed
     text = table.render(report, timings=False)
     expected_map = "\n".join("X" * row + "." * (12 - row) for row in range(12))

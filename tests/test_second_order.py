@@ -3,9 +3,10 @@
 from adcheck.inputs import build_arguments
 from adcheck.model import Status
 from adcheck.report import table
-from adcheck.run import RunOptions, check_target
+from adcheck.run import check_target
+from adcheck.settings import Settings
 
-OPTIONS = RunOptions(order=2, lint=False, backends=("jax-fwd", "jax-rev"))
+OPTIONS = Settings(order=2, lint=False, backends=("jax-fwd", "jax-rev"))
 
 
 def run(func):
@@ -53,7 +54,7 @@ def test_cli_order_2_exits_1_and_fast_mode_is_refused():
 
 def test_torch_backends_check_second_derivatives_too():
     report = check_target("fixtures/torch_funcs.py:sin_times_sum", build_arguments(("[0.5, 1.0, 2.0]",)),
-                          RunOptions(order=2, lint=False))
+                          Settings(order=2, lint=False))
     second = {v.name: v.status for v in report.second_order.verdicts}
     assert second == {"torch-fwd": Status.AGREE, "torch-rev": Status.AGREE}
     assert not report.failed

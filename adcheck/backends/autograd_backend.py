@@ -1,50 +1,56 @@
-"""autograd: reverse mode, one vector-Jacobian product per output row from a single forward pass."""
+"""autograd: reverse mode, one vector-Jacobian product per output row from a single forward pass.
+
+The forward pass is the function's value under autograd's tracing; when numpy code cannot run
+there (it writes into arrays, calls numpy outside the rebinding), autograd cannot check it: the
+row is ``not-applicable``, not an error. A failure after the forward pass (a custom rule's VJP
+raising) is the derivative failing: an error.
+"""
 
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
-from ..model import BackendRun, Status
-from .worker import Task, check_shapes, load_user_function, output_parts
+from ..model import BackendRun, Mode, Products, SecondOrder, Status
+from .calling import check_shapes, load_user_function, output_parts, real_values, rebinding_can_fail
 
 
-def compute(task: Task) -> BackendRun:
+def compute(task) -> BackendRun:
     import autograd.numpy as anp
     from autograd import make_vjp
 
     start = time.perf_counter()
-    func = load_user_function(task)
+    with rebinding_can_fail(task, "import"):
+        func = load_user_function(task)
     arguments = task.arguments
 
     def flat_function(x):
-        pieces = arguments.unflatten(x, xp=anp)
-        args = [pieces[i] if i in arguments.wrt else np.array(pieces[i], copy=True) for i in range(len(pieces))]
-        parts = output_parts(func(*args))
+        parts = output_parts(func(*arguments.build(x, xp=anp)))
         return anp.concatenate([anp.ravel(anp.array(p) if isinstance(p, (list, tuple)) else p) for p in parts])
 
     x0 = arguments.flat().copy()
-    vjp, value = make_vjp(flat_function)(x0)
-    value = np.asarray(value, dtype=np.float64).ravel()
-    if task.options.get("mode") == "fast":
+    with rebinding_can_fail(task, "run"), warnings.catch_warnings():
+        # A constant function has a zero Jacobian; autograd's warning about it is not news to the user.
+        warnings.filterwarnings("ignore", message="Output seems independent of input")
+        vjp, value = make_vjp(flat_function)(x0)
+    value = real_values(value)
+    finished = {"name": task.backend, "status": Status.COMPUTED, "value": value, "rebound": task.rebound}
+    if task.mode == Mode.FAST:
         from ..fast import probe_vectors
 
         cotangents = probe_vectors(x0.size, value.size).cotangents
         rows = np.stack([np.asarray(vjp(u), dtype=np.float64) for u in cotangents.T])
-        return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, value=value,
-                          extra={"ujt": rows})
+        return BackendRun(seconds=time.perf_counter() - start, products=Products(ujt=rows), **finished)
     basis = np.eye(value.size)
     jac = np.stack([np.asarray(vjp(row), dtype=np.float64) for row in basis]) if value.size else np.zeros((0, x0.size))
     check_shapes(value, jac, x0.size)
-    extra = {}
-    if task.options.get("order") == 2:
-        extra["order2"] = _second_order(flat_function, x0, value.size)
-    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, value=value, jacobian=jac,
-                      extra=extra)
+    second = _second_order(flat_function, x0, value.size) if task.order == 2 else None
+    return BackendRun(seconds=time.perf_counter() - start, jacobian=jac, second_order=second, **finished)
 
 
-def _second_order(flat_function, x0: np.ndarray, n_outputs: int) -> dict:
+def _second_order(flat_function, x0: np.ndarray, n_outputs: int) -> SecondOrder:
     import autograd.numpy as anp
     from autograd import grad, jacobian
 
@@ -59,4 +65,10 @@ def _second_order(flat_function, x0: np.ndarray, n_outputs: int) -> dict:
         def first_derivative(x):
             return anp.dot(jacobian(flat_function)(x), v)
 
-    return second_order_result(first_derivative, jacobian(first_derivative)(x0), x0)
+    try:
+        second = jacobian(first_derivative)(x0)
+    except Exception as exc:  # noqa: BLE001 - reported on the second-order row; first order stands
+        from .calling import describe_exception
+
+        return SecondOrder(Status.ERROR, f"second derivative failed: {describe_exception(exc)}")
+    return second_order_result(first_derivative, second, x0)

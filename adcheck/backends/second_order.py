@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fd import finite_difference_jacobian
+from ..finite_differences import finite_difference_jacobian
+from ..model import SecondOrder, Status
 
 DIRECTION_SEED = 20240917  # fixed so every backend differentiates along the same v
 
@@ -20,17 +21,18 @@ def direction(n_inputs: int) -> np.ndarray:
     return np.random.default_rng(DIRECTION_SEED).standard_normal(n_inputs)
 
 
-def second_order_result(first_derivative, second_derivative: np.ndarray, x0: np.ndarray) -> dict:
+def second_order_result(first_derivative, second_derivative: np.ndarray, x0: np.ndarray) -> SecondOrder:
     """FD of ``first_derivative`` (numpy in, numpy out) next to the AD ``second_derivative``."""
 
     def flat_first(x):
         return np.asarray(first_derivative(x), dtype=np.float64).ravel()
 
     value = flat_first(x0)
-    fd, fd_error = finite_difference_jacobian(flat_first, x0, value.size)
-    return {
-        "value": value,
-        "jacobian": np.asarray(second_derivative, dtype=np.float64).reshape(value.size, x0.size),
-        "fd": fd,
-        "fd_error": fd_error,
-    }
+    fd, fd_error = finite_difference_jacobian(flat_first, x0, value.size, value=value)
+    return SecondOrder(
+        Status.COMPUTED,
+        value=value,
+        jacobian=np.asarray(second_derivative, dtype=np.float64).reshape(value.size, x0.size),
+        fd=fd,
+        fd_error=fd_error,
+    )

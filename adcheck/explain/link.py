@@ -1,9 +1,10 @@
 """Link findings to the disagreements they may explain.
 
-Three sources: the runtime probes (sent back by the ``fd`` worker), ADC604 (an AD Jacobian with
-NaN/inf where finite differences are finite, read off the runs here) and the static lint of the
-target's file. Each finding's ``explains`` names the backends whose failure it may cause;
-``executed`` says whether its line ran in the plain-numpy call.
+Three sources: the runtime probes (sent back by the reference worker), ADC604 (an AD Jacobian
+with NaN/inf where finite differences are finite, read off the runs here) and the static lint of
+the target's file (the tree the run already parsed). Each finding's ``explains`` names the
+backends whose failure it may cause; ``executed`` says whether its line ran in the plain-numpy
+call.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..lint import make_finding
 from ..model import FAILING, BackendRun, Comparison, Finding, Status
-from .probes import definition_line, parse_user_file
+from .probes import parse_user_file
 
 # Runtime findings that mean "the function is not a function": when every AD backend agrees
 # with the others and only FD is off, these explain FD.
@@ -24,19 +26,19 @@ RUNTIME_ERROR_CODES = frozenset({"ADC601", "ADC602", "ADC603", "ADC604", "ADC403
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
-def explain(target, runs, comparison: Comparison, findings) -> tuple[Finding, ...]:
+def explain(target, summary, runs, comparison: Comparison, findings) -> tuple[Finding, ...]:
     """Every finding, with ``explains`` and ``executed`` set, runtime first, then by relevance."""
     reference = next((r for r in runs if r.status == Status.REFERENCE), None)
-    executed_lines = reference.extra.get("executed_lines") if reference is not None else None
+    executed_lines = reference.probes.executed_lines if reference is not None and reference.probes else None
     failing = tuple(v.name for v in comparison.verdicts if v.status in FAILING)
     kinked = tuple(v.name for v in comparison.verdicts if v.status == Status.KINK)
 
     runtime = [_link_runtime(f, failing, comparison) for f in findings]
-    runtime += nan_findings(target, runs, reference)
+    runtime += nan_findings(summary, runs, reference)
 
     static = []
     executed_record = _ExecutedRecord(executed_lines) if executed_lines is not None else None
-    for finding in lint(target):
+    for finding in lint(target, summary):
         executed = executed_record.ran(finding) if executed_record is not None else None
         if executed is False:
             static.append(replace(finding, explains=(), executed=False))
@@ -60,38 +62,38 @@ def explain(target, runs, comparison: Comparison, findings) -> tuple[Finding, ..
     return tuple(f for _, f in sorted(ranked, key=order))
 
 
-def lint(target) -> list[Finding]:
-    """The static findings for the target's file.
+def lint(target, summary) -> list[Finding]:
+    """The static findings for the target, from the tree the run already parsed.
 
     None when the lint cannot see the function: a name re-exported from another module
     (``scipy.optimize:rosen``), built by a factory, or assigned from a call. The backends have
     already run it; a static view the lint does not have must not cost the user the report.
     """
     from ..errors import TargetError
-    from .rules import lint_file
+    from ..lint import lint_tree
 
     try:
-        return list(lint_file(Path(target.file), target.attribute))
+        return list(lint_tree(summary.tree, summary.source, str(summary.path), target.attribute))
     except TargetError:
         return []
 
 
 def _link_runtime(finding: Finding, failing: tuple[str, ...], comparison: Comparison) -> Finding:
     if finding.code in IMPURITY_CODES and comparison.odd_one_out == ("fd",):
-        # FD sampled a function that changed under it. The AD backends are listed too: their
-        # "disagreement" is FD's fault, and the report shows causes under each of them.
-        return replace(finding, explains=("fd", *failing), executed=True)
+        # FD sampled a function that changed under it: the reference is unusable, and that is the
+        # run's failure (the fd row is listed among the failing ones).
+        return replace(finding, explains=("fd", *(name for name in failing if name != "fd")), executed=True)
     if finding.code in RUNTIME_ERROR_CODES or finding.code == "ADC606":
         return replace(finding, explains=failing, executed=True)
     return replace(finding, explains=(), executed=True)
 
 
-def nan_findings(target, runs, reference: BackendRun | None) -> list[Finding]:
+def nan_findings(summary, runs, reference: BackendRun | None) -> list[Finding]:
     """ADC604: a backend's Jacobian or value is NaN/inf where the plain-numpy reference is finite."""
     if reference is None or reference.jacobian is None:
         return []
-    path = str(Path(target.file).resolve())
-    line = definition_line(path, target.attribute.split(".")[-1]) or 1
+    path = str(Path(summary.path).resolve())
+    line = summary.definition_line or 1
     found = []
     for run in runs:
         if run.status != Status.COMPUTED or run.jacobian is None or run.jacobian.shape != reference.jacobian.shape:
@@ -110,10 +112,10 @@ def nan_findings(target, runs, reference: BackendRun | None) -> list[Finding]:
                          f"{kind}, fd {reference.jacobian[i, j]:.6g})")
         if bad_values:
             parts.append(f"{bad_values} output values are NaN/inf")
-        found.append(Finding("ADC604", "error", path, line, 1,
-                             f"{run.name}: " + "; ".join(parts) + " where finite differences are finite "
-                             "(a NaN in an unused branch, e.g. where(x > 0, sqrt(x), 0), reaches the derivative)",
-                             explains=(run.name,), executed=True))
+        found.append(make_finding("ADC604", path, line, 1,
+                                  f"{run.name}: " + "; ".join(parts) + " where finite differences are finite "
+                                  "(a NaN in an unused branch, e.g. where(x > 0, sqrt(x), 0), reaches the derivative)",
+                                  explains=(run.name,), executed=True))
     return found
 
 

@@ -11,10 +11,10 @@ The first probe call is traced (``sys.settrace``, frames of files under the targ
 to record which lines of the user's code ran. It is a call on a fresh import with the reference's
 input, so it runs the same lines as the reference's first call, without slowing the FD down.
 
-Codes (severity): ADC601 impure (error), ADC602 input mutated (error), ADC603 state changed
-(error), ADC605 integer input promoted (info), ADC606 float32 precision (info), ADC403 with a
-runtime message when a jitted value differs from the un-jitted one (error). ADC604 (NaN/inf in an
-AD Jacobian where FD is finite) needs every backend's result and is computed in ``link``.
+Codes: ADC601 impure, ADC602 input mutated, ADC603 state changed, ADC605 integer input
+promoted, ADC606 float32 precision, ADC403 with a runtime message when a jitted value differs
+from the un-jitted one; each with the one severity the rule catalog gives it. ADC604 (NaN/inf in
+an AD Jacobian where FD is finite) needs every backend's result and is computed in ``link``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import syntax
-from ..model import Finding
+from ..lint.catalog import make_finding
+from ..model import Finding, ProbeResult
 
 MAX_REPR = 60  # characters of a value shown in a message
 MAX_STATE_FINDINGS = 8  # ADC603 findings per run: the first few name the problem
@@ -40,22 +41,36 @@ MAX_STATE_FINDINGS = 8  # ADC603 findings per run: the first few name the proble
 def parse_user_file(path: str) -> ast.Module | None:
     """The syntax tree of a user's file, parsed once; None when it cannot be read or parsed."""
     try:
-        return syntax.parse(Path(path).read_text(encoding="utf-8"))
+        return syntax.parse(syntax.read_python(path))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return None
 
 
+# Two identical calls of the same code in numpy agree bit for bit; this relative tolerance only
+# keeps threaded reductions (a BLAS summing in another order) from raising a false alarm.
+SAME_VALUE_RTOL = 1e-12
+
+
 @dataclass
-class ProbeResult:
+class _Collected:
     findings: list[Finding] = field(default_factory=list)
-    executed_lines: dict[str, list[int]] | None = None  # {path: sorted line numbers}
+    executed_lines: dict[str, list[int]] | None = None
+
+    def result(self) -> ProbeResult:
+        lines = None if self.executed_lines is None else {p: tuple(n) for p, n in self.executed_lines.items()}
+        return ProbeResult(tuple(self.findings), lines)
 
 
 def probe(task, value) -> ProbeResult:
     """Findings and the lines of user code that ran, from a fresh import of the user's module."""
-    from ..backends.worker import UserCodeLoader
+    collected = _collect(task, value)
+    return collected.result()
 
-    result = ProbeResult()
+
+def _collect(task, value) -> _Collected:
+    from ..loader import UserCodeLoader
+
+    result = _Collected()
     root = task.target.root.resolve()
     result.findings += _argument_findings(task)
     try:
@@ -68,7 +83,7 @@ def probe(task, value) -> ProbeResult:
     make_args = _argument_maker(task)
     before = _snapshot(site)
     args = make_args()
-    pristine = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
+    pristine = make_args()
     try:
         first, lines = _traced(lambda: _flat_output(func(*_convert(args, task.framework))), root)
     except Exception:  # noqa: BLE001 - a probe call that fails tells us nothing more than fd did
@@ -76,7 +91,7 @@ def probe(task, value) -> ProbeResult:
     result.executed_lines = lines
     after = _snapshot(site)
 
-    result.findings += _mutation_findings(site, args, pristine)
+    result.findings += _mutation_findings(site, args, pristine, task.arguments.names)
     state = _state_findings(site, before, after)
     result.findings += state
 
@@ -91,7 +106,7 @@ def probe(task, value) -> ProbeResult:
         k = _first_difference(first, other)
         cause = "the function keeps state between calls (see ADC603)" if state else "randomness, time or a cache?"
         result.findings.append(site.finding(
-            "ADC601", "error",
+            "ADC601",
             f"two identical calls return different values: output {k} is {_short(first[k])}, then {_short(other[k])} "
             f"in {label}; {cause}"))
     if second is not None:
@@ -127,15 +142,15 @@ class _Site:
         name = self.target.attribute.split(".")[-1]
         return definition_line(self.path, name, self.tree(self.path)) or 1
 
-    def finding(self, code, severity, message, path=None, line=None) -> Finding:
-        return Finding(code, severity, path or self.path, line or self.target_line(), 1, message)
+    def finding(self, code, message, path=None, line=None) -> Finding:
+        return make_finding(code, path or self.path, line or self.target_line(), 1, message)
 
 
 def definition_line(path: str, name: str, tree: ast.Module | None = None) -> int | None:
     """The line that defines ``name`` at module level of ``path`` (def, class or assignment), else anywhere."""
     if tree is None:
         try:
-            tree = syntax.parse(Path(path).read_text(encoding="utf-8"))
+            tree = syntax.parse(syntax.read_python(path))
         except (OSError, SyntaxError, UnicodeDecodeError):
             return None
 
@@ -160,8 +175,8 @@ def definition_line(path: str, name: str, tree: ast.Module | None = None) -> int
 def _def_line(code: types.CodeType) -> int:
     """The ``def`` line of a function (``co_firstlineno`` is the first decorator's)."""
     try:
-        lines = Path(code.co_filename).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        lines = syntax.read_python(code.co_filename).splitlines()
+    except (OSError, UnicodeDecodeError, SyntaxError):
         return code.co_firstlineno
     for number in range(code.co_firstlineno, min(len(lines), code.co_firstlineno + 50) + 1):
         text = lines[number - 1].lstrip()
@@ -176,14 +191,21 @@ def _def_line(code: types.CodeType) -> int:
 def _argument_maker(task):
     """Fresh copies of the reference's arguments, in the dtype the fd worker calls with."""
     arguments = task.arguments
-    dtype = np.result_type(*(arguments.values[i] for i in arguments.wrt))
     x0 = arguments.flat().astype(np.float64)
 
     def make():
-        pieces = arguments.unflatten(np.array(x0, dtype=dtype, copy=True))
-        return [np.array(p, copy=True) for p in pieces]
+        return arguments.build(np.array(x0, dtype=arguments.dtype, copy=True), wrap=lambda a: np.array(a, copy=True))
 
     return make
+
+
+def _arrays_in(tree, path=""):
+    """(path, array) for every array in an argument (a pytree)."""
+    if isinstance(tree, dict):
+        return [item for key, child in tree.items() for item in _arrays_in(child, f'{path}["{key}"]')]
+    if isinstance(tree, (list, tuple)):
+        return [item for i, child in enumerate(tree) for item in _arrays_in(child, f"{path}[{i}]")]
+    return [(path, tree)] if isinstance(tree, np.ndarray) else []
 
 
 def _convert(args, framework: str):
@@ -191,14 +213,20 @@ def _convert(args, framework: str):
         return args
     import torch
 
-    return [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args]
+    def convert(tree):
+        if isinstance(tree, dict):
+            return {key: convert(child) for key, child in tree.items()}
+        if isinstance(tree, (list, tuple)):
+            return type(tree)(convert(child) for child in tree)
+        return torch.from_numpy(tree) if isinstance(tree, np.ndarray) else tree
+
+    return [convert(a) for a in args]
 
 
 def _flat_output(out) -> np.ndarray:
-    from ..backends.common import to_numpy
-    from ..backends.worker import output_parts
+    from ..backends.calling import flat_output
 
-    return np.concatenate([to_numpy(p).astype(np.float64, copy=False).ravel() for p in output_parts(out)])
+    return flat_output(out)
 
 
 def _traced(call, root: Path):
@@ -237,12 +265,11 @@ def _traced(call, root: Path):
 def _values_differ(a: np.ndarray, b: np.ndarray) -> bool:
     """Outside float64 comparison tolerance (two calls of the same code in numpy agree bit for bit;
     the tolerance only keeps threaded reductions from raising a false alarm)."""
-    from ..compare import tolerances
-
     if a.shape != b.shape:
         return True
-    rtol, atol = tolerances(b, np.float64)
-    same = (np.abs(a - b) <= atol + rtol * np.abs(b)) | (np.isnan(a) & np.isnan(b)) | (a == b)
+    finite = np.abs(b[np.isfinite(b)])
+    atol = SAME_VALUE_RTOL * (float(finite.max()) if finite.size else 0.0)
+    same = (np.abs(a - b) <= atol + SAME_VALUE_RTOL * np.abs(b)) | (np.isnan(a) & np.isnan(b)) | (a == b)
     return not bool(np.all(same))
 
 
@@ -266,28 +293,29 @@ def _argument_findings(task) -> list[Finding]:
         if not info.differentiated:
             continue
         if info.promoted_from:
-            findings.append(Finding(
-                "ADC605", "info", path, line, 1,
-                f"argument {info.index} is {info.promoted_from}; promoted to {info.dtype} to differentiate it "
+            findings.append(make_finding(
+                "ADC605", path, line, 1,
+                f"argument {info.name or info.index} is {info.promoted_from}; promoted to {info.dtype} to differentiate it "
                 "(integer arithmetic in the function, such as // or indexing, is not differentiable)"))
         elif info.dtype == "float32":
-            rtol = TOLERANCES[np.dtype(np.float32)].rtol
-            findings.append(Finding(
-                "ADC606", "info", path, line, 1,
-                f"argument {info.index} is float32: derivatives are compared to float32 precision (rtol {rtol:g}); "
+            rtol = TOLERANCES["float32"].rtol
+            findings.append(make_finding(
+                "ADC606", path, line, 1,
+                f"argument {info.name or info.index} is float32: derivatives are compared to float32 precision (rtol {rtol:g}); "
                 "pass float64 for a sharper check"))
     return findings
 
 
-def _mutation_findings(site: _Site, args, pristine) -> list[Finding]:
+def _mutation_findings(site: _Site, args, pristine, names) -> list[Finding]:
     findings = []
-    for index, (now, before) in enumerate(zip(args, pristine)):
-        if isinstance(before, np.ndarray) and not np.array_equal(now, before, equal_nan=True):
-            k = _first_difference(np.ravel(now), np.ravel(before))
-            findings.append(site.finding(
-                "ADC602", "error",
-                f"the call modified argument {index} in place (entry {k}: {_short(np.ravel(before)[k])} -> "
-                f"{_short(np.ravel(now)[k])}); AD backends see the input before the change"))
+    for name, now_tree, before_tree in zip(names, args, pristine):
+        for (path, now), (_, before) in zip(_arrays_in(now_tree), _arrays_in(before_tree)):
+            if not np.array_equal(now, before, equal_nan=True):
+                k = _first_difference(np.ravel(now), np.ravel(before))
+                findings.append(site.finding(
+                    "ADC602",
+                    f"the call modified argument {name}{path} in place (entry {k}: {_short(np.ravel(before)[k])} -> "
+                    f"{_short(np.ravel(now)[k])}); AD backends see the input before the change"))
     return findings
 
 
@@ -298,11 +326,11 @@ def _state_findings(site: _Site, before: dict, after: dict) -> list[Finding]:
             continue
         new = after[key][3]
         if not _same(old, new):
-            findings.append(Finding("ADC603", "error", path, line, 1,
+            findings.append(make_finding("ADC603", path, line, 1,
                                     f"state changed by one call: {label} changed {_short(old)} -> {_short(new)}"))
     for key, (label, path, line, new) in after.items():
         if key not in before:
-            findings.append(Finding("ADC603", "error", path, line, 1,
+            findings.append(make_finding("ADC603", path, line, 1,
                                     f"state changed by one call: {label} was created ({_short(new)})"))
     return findings[:MAX_STATE_FINDINGS]
 
@@ -322,7 +350,7 @@ def _jit_findings(site: _Site, task, make_args, jitted_value: np.ndarray) -> lis
         return []
     k = _first_difference(jitted_value, eager)
     return [site.finding(
-        "ADC403", "error",
+        "ADC403",
         f"jitted value differs from un-jitted value (output {k}: {_short(jitted_value[k])} jitted, "
         f"{_short(eager[k])} under jax.disable_jit()): stale global captured at trace time")]
 
@@ -334,8 +362,8 @@ def _uses_jit(site: _Site) -> bool:
     if hasattr(obj, "lower") and hasattr(obj, "__wrapped__"):
         return True
     try:
-        source = Path(site.path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        source = syntax.read_python(site.path)
+    except (OSError, UnicodeDecodeError, SyntaxError):
         return False
     return "jit" in source
 
@@ -462,9 +490,10 @@ def _is_user_instance(value, site: _Site) -> bool:
     cls = type(value)
     if isinstance(value, (type, types.ModuleType, types.FunctionType)):
         return False
-    module = sys.modules.get(cls.__module__)
-    return site.is_user_file(getattr(module, "__file__", None)) and any(
-        m is module for m in site.loader.modules.values())
+    # The loader's own registry, not sys.modules: an earlier import of the same file (another
+    # loader in this process) may still be there under the name.
+    module = site.loader.modules.get(cls.__module__)
+    return module is not None and site.is_user_file(getattr(module, "__file__", None))
 
 
 def _freeze(value):
@@ -494,7 +523,10 @@ def _same(a, b) -> bool:
     if hasattr(a, "detach") and hasattr(a, "clone"):
         import torch
 
-        return a.shape == b.shape and bool(torch.equal(a, b))
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        equal_nan = a.is_floating_point() or a.is_complex()  # NaN stays NaN: no change
+        return bool(torch.equal(a, b)) or (equal_nan and bool(torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)))
     try:
         result = a == b
         if isinstance(result, bool):

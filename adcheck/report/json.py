@@ -1,44 +1,60 @@
-"""``--format json``: one object, schema 1 (documented in the README)."""
+"""``--format json``: one object per run (schema 2, documented in the README), and the check's."""
 
 from __future__ import annotations
 
 import json
 import math
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 
 from ..model import RunReport
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_JSON_JACOBIAN_ENTRIES = 10_000
 
 
-def _finite_or_none(value):
+# JSON has no NaN or infinity. They are written as the strings protobuf's JSON mapping uses (and
+# Python's float() and numpy read back); null means there is no value, which a NaN entry is not.
+NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _number(value):
     if value is None:
         return None
     value = float(value)
-    return value if math.isfinite(value) else None
+    return value if math.isfinite(value) else NONFINITE[repr(value)]
 
 
 def _matrix(array: np.ndarray) -> list:
-    # JSON has no NaN/inf: they become null.
-    return [[_finite_or_none(v) for v in row] for row in np.asarray(array, dtype=float)]
+    return [[_number(v) for v in row] for row in np.asarray(array, dtype=float)]
+
+
+def verdict_word(report: RunReport) -> str:
+    if report.failed:
+        return "fail"
+    if report.nothing_checked:
+        return "nothing-checked"
+    return "inconclusive" if report.inconclusive else "pass"
 
 
 def report_dict(report: RunReport, *, timings: bool = True) -> dict:
     result = {
         "schema": SCHEMA_VERSION,
         "target": report.target,
-        "verdict": "fail" if report.failed else "pass",
+        "verdict": verdict_word(report),
         "framework": report.framework,
         "inputs": [
-            {"index": a.index, "shape": list(a.shape), "dtype": a.dtype, "differentiated": a.differentiated,
-             "promoted_from": a.promoted_from}
+            {"index": a.index, "name": a.name, "shape": list(a.shape), "dtype": a.dtype,
+             "differentiated": a.differentiated, "promoted_from": a.promoted_from}
             for a in report.arguments
         ],
+        "outputs": [{"name": (report.function or "out") + leaf.path, "shape": list(leaf.shape)}
+                    for leaf in report.outputs],
         "odd_one_out": list(report.comparison.odd_one_out),
         "consensus": report.comparison.consensus,
-        "backends": _verdicts(report.comparison.verdicts, timings),
+        "backends": _verdicts(partial(_name, report), report.comparison.verdicts, timings),
         "jacobians": {},
         "fd_error": None,
         "findings": [
@@ -50,7 +66,9 @@ def report_dict(report: RunReport, *, timings: bool = True) -> dict:
     }
     if report.second_order is not None:
         result["second_order"] = {"odd_one_out": list(report.second_order.odd_one_out),
-                                  "backends": _verdicts(report.second_order.verdicts, timings)}
+                                  "consensus": report.second_order.consensus,
+                                  "backends": _verdicts(partial(_second_order_name, report),
+                                                        report.second_order.verdicts, timings)}
     reference = report.run("fd")
     if reference is not None and reference.jacobian is not None and reference.jacobian.size <= MAX_JSON_JACOBIAN_ENTRIES:
         result["jacobians"] = {r.name: _matrix(r.jacobian) for r in report.runs if r.jacobian is not None}
@@ -58,26 +76,78 @@ def report_dict(report: RunReport, *, timings: bool = True) -> dict:
     return result
 
 
-def _verdicts(verdicts, timings: bool) -> list[dict]:
+def _name(report: RunReport, row: int, col: int) -> dict:
+    """``{"out": "loss", "in": 'params["b"][0]'}``: the output and the input of a Jacobian entry."""
+    return {"out": report.output_name(row), "in": report.input_name(col)}
+
+
+def _second_order_name(report: RunReport, row: int, col: int) -> dict:
+    """A second derivative's entry: the first derivative it differentiates, and the input."""
+    if report.n_outputs == 1:  # a Hessian: row ``row`` is the gradient's entry for input ``row``
+        return {"out": f"d {report.output_name(0)} / d {report.input_name(row)}", "in": report.input_name(col)}
+    return {"out": f"(J v)[{report.output_name(row)}]", "in": report.input_name(col)}
+
+
+def _entry(name, m) -> dict:
+    return {"entry": [m.row, m.col], "name": name(m.row, m.col), "value": _number(m.value),
+            "reference": _number(m.reference), "reference_error": _number(m.reference_error),
+            "error_over_tolerance": _number(m.rel_error)}
+
+
+def _verdicts(name, verdicts, timings: bool) -> list[dict]:
+    """``name(row, col)`` names an entry: ``_name`` or, for second derivatives, ``_second_order_name``."""
     backends = []
     for verdict in verdicts:
         backends.append({
             "name": verdict.name,
             "status": str(verdict.status),
-            "max_abs_error": _finite_or_none(verdict.max_abs_error),
-            "max_rel_error": _finite_or_none(verdict.max_rel_error),
+            "max_abs_error": _number(verdict.max_abs_error),
+            "max_error_over_tolerance": _number(verdict.max_rel_error),
+            "nonfinite_entries": verdict.n_nonfinite,
             "worst_entry": list(verdict.worst_entry) if verdict.worst_entry else None,
+            "worst_entry_name": name(*verdict.worst_entry) if verdict.worst_entry else None,
             "seconds": round(verdict.seconds, 3) if timings else None,
             "message": verdict.message,
             "location": str(verdict.location) if verdict.location else None,
-            "mismatches": [
-                {"entry": [m.row, m.col], "value": _finite_or_none(m.value), "reference": _finite_or_none(m.reference),
-                 "reference_error": _finite_or_none(m.reference_error)}
-                for m in verdict.mismatches
-            ],
+            "mismatches": [_entry(name, m) for m in verdict.mismatches],
+            "kink_entries": verdict.n_kinks,
+            "kinks": [list(entry) for entry in verdict.kinks],
+            "inconclusive_entries": verdict.n_inconclusive,
+            "inconclusive": [{**_entry(name, m), "evidence": m.evidence} for m in verdict.inconclusive],
+            "consensus_only_entries": verdict.n_consensus,
         })
     return backends
 
 
 def render(report: RunReport, *, timings: bool = True) -> str:
     return json.dumps(report_dict(report, timings=timings), indent=2)
+
+
+def check_dict(result, *, timings: bool) -> dict:
+    """``adcheck check --format json``: the ``run`` object of each case under ``cases``."""
+    from ..config import display_path
+    from ..errors import ExitCode
+
+    new = {f.key for f in result.new_failures}
+    verdict = {ExitCode.OK: "pass", ExitCode.FAILED: "fail", ExitCode.USAGE: "broken"}.get(result.exit_code,
+                                                                                           "interrupted")
+    return {
+        "schema": SCHEMA_VERSION,
+        "verdict": verdict,
+        "fail_on": str(result.fail_on),
+        "cases": [report_dict(r.report, timings=timings) for r in result.results],
+        "failures": [
+            {"case": f.case, "subject": f.subject, "status": f.status, "baselined": f.key not in new}
+            for f in result.failures
+        ],
+        "broken": [{"case": r.report.target, "message": r.broken} for r in result.broken],
+        "interrupted": list(result.interrupted),
+        "baseline": {
+            "path": display_path(result.baseline, Path.cwd()) if result.baseline else None,
+            "no_longer_failing": [{"case": case, "subject": subject} for case, subject in result.fixed],
+        },
+    }
+
+
+def render_check(result, *, timings: bool = True) -> str:
+    return json.dumps(check_dict(result, timings=timings), indent=2)

@@ -1,59 +1,104 @@
 """``--format junit``: one ``testcase`` per case and AD backend, for CI test-report viewers.
 
 A disagreement is a ``failure`` whose text holds the worst entries and the likely causes; a
+function whose value changes between calls is a ``failure`` on the fd row, with its causes; a
 backend error is an ``error``; a backend that is not installed or cannot run the code is
-``skipped``. The finite-difference reference is not a test of its own.
+``skipped``; an inconclusive backend passes with its unverified entries in ``system-out``. With
+``--order 2`` each second derivative is a ``testcase`` of its own ("jax-fwd (second order)"). A
+case that no AD backend could run is a ``failure`` named "any backend". The finite-difference
+reference is not a test of its own unless it is unusable.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ..model import RunReport, Status
-from .table import worst_entries_table
+from ..model import BackendVerdict, RunReport, Status
+from .common import (
+    NOTHING_CHECKED_TITLE,
+    inconclusive_table,
+    problems,
+    second_order_causes,
+    second_order_entries_table,
+    worst_entries_table,
+)
 
 SUITE_NAME = "adcheck"
 
 
-def _causes(report: RunReport, backend: str) -> list[str]:
-    return [f.format() for f in report.findings if backend in f.explains]
+def _cause_lines(causes) -> list[str]:
+    return ["", "Likely causes:"] + [f"  {f.format()}" for f in causes] if causes else []
 
 
-def _testcase(report: RunReport, verdict, timings: bool) -> ET.Element:
+def _testcase(report: RunReport, verdict: BackendVerdict, timings: bool) -> ET.Element:
     element = ET.Element("testcase", {"classname": report.target, "name": verdict.name})
     if timings:
         element.set("time", f"{verdict.seconds:.3f}")
-    if verdict.status == Status.DISAGREE:
-        lines = [f"{verdict.name} disagrees with finite differences: {verdict.message}"]
+    if verdict.status in (Status.DISAGREE, Status.UNUSABLE):
+        if verdict.status == Status.DISAGREE:
+            lines = [f"{verdict.name} disagrees with finite differences: {verdict.message}"]
+        else:
+            lines = [f"{verdict.name}: unusable: {verdict.message}"]
         if verdict.mismatches:
             lines += ["", worst_entries_table(report, verdict)]
-        causes = _causes(report, verdict.name)
-        if causes:
-            lines += ["", "Likely causes:"] + [f"  {c}" for c in causes]
+        lines += _cause_lines(report.causes(verdict.name))
         if report.comparison.consensus:
             lines += ["", report.comparison.consensus + "."]
-        failure = ET.SubElement(element, "failure", {"type": "disagree", "message": f"{verdict.name}: {verdict.message}"})
+        failure = ET.SubElement(element, "failure", {"type": str(verdict.status),
+                                                     "message": f"{verdict.name}: {verdict.message}"})
         failure.text = "\n".join(lines)
     elif verdict.status == Status.ERROR:
-        where = f" ({verdict.location})" if verdict.location else ""
-        error = ET.SubElement(element, "error", {"type": "error", "message": verdict.message})
-        error.text = f"{verdict.name}: error{where}\n{verdict.message}"
+        _error(element, verdict, verdict.name)
     elif verdict.status in (Status.UNAVAILABLE, Status.NOT_APPLICABLE):
         ET.SubElement(element, "skipped", {"message": verdict.message or str(verdict.status)})
     elif verdict.status == Status.KINK:
         out = ET.SubElement(element, "system-out")
-        out.text = "\n".join([f"{verdict.name}: {verdict.message}"] + _causes(report, verdict.name))
+        out.text = "\n".join([f"{verdict.name}: {verdict.message}"]
+                             + [f.format() for f in report.causes(verdict.name)])
+    elif verdict.status == Status.INCONCLUSIVE:
+        out = ET.SubElement(element, "system-out")
+        out.text = "\n".join([f"{verdict.name}: inconclusive: {verdict.message}"]
+                             + ([inconclusive_table(report, verdict)] if verdict.inconclusive else []))
+    return element
+
+
+def _error(element: ET.Element, verdict: BackendVerdict, heading: str) -> None:
+    where = f" ({verdict.location})" if verdict.location else ""
+    error = ET.SubElement(element, "error", {"type": "error", "message": verdict.message})
+    error.text = f"{heading}: error{where}\n{verdict.message}"
+
+
+def _second_order_testcase(report: RunReport, verdict: BackendVerdict) -> ET.Element:
+    # No time: the backend's worker computed both derivatives, and its first-order testcase
+    # already counts those seconds.
+    name = f"{verdict.name} (second order)"
+    element = ET.Element("testcase", {"classname": report.target, "name": name})
+    if verdict.status == Status.DISAGREE:
+        lines = [f"{verdict.name} second derivative {verdict.message}"]
+        if verdict.mismatches:
+            lines += ["", second_order_entries_table(report, verdict)]
+        lines += _cause_lines(second_order_causes(report))
+        failure = ET.SubElement(element, "failure", {"type": "disagree", "message": f"{name}: {verdict.message}"})
+        failure.text = "\n".join(lines)
+    elif verdict.status == Status.ERROR:
+        _error(element, verdict, f"{verdict.name} second derivative")
+    elif verdict.status in (Status.UNAVAILABLE, Status.NOT_APPLICABLE):
+        ET.SubElement(element, "skipped", {"message": verdict.message or str(verdict.status)})
+    elif verdict.message:
+        out = ET.SubElement(element, "system-out")
+        out.text = f"{verdict.name} second derivative: {verdict.status}: {verdict.message}"
     return element
 
 
 def _cases(report: RunReport, timings: bool) -> list[ET.Element]:
     elements = [_testcase(report, v, timings) for v in report.comparison.verdicts if v.status != Status.REFERENCE]
-    reference = next((v for v in report.comparison.verdicts if v.status == Status.ERROR and v.name == "fd"), None)
-    if reference is not None:
-        return elements  # the fd error row is already there: the function could not be called
-    if not report.comparison.checked and not any(v.status == Status.ERROR for v in report.comparison.verdicts):
+    if report.second_order is not None:
+        elements += [_second_order_testcase(report, v) for v in report.second_order.verdicts]
+    nothing_checked = next((p for p in problems(report) if p.kind == "nothing-checked"), None)
+    if nothing_checked is not None:
         element = ET.Element("testcase", {"classname": report.target, "name": "any backend"})
-        ET.SubElement(element, "failure", {"type": "unchecked", "message": "no AD backend could be checked"})
+        failure = ET.SubElement(element, "failure", {"type": "nothing-checked", "message": NOTHING_CHECKED_TITLE})
+        failure.text = nothing_checked.message
         elements.append(element)
     return elements
 

@@ -1,8 +1,11 @@
 """``--format sarif``: SARIF 2.1.0 for code-scanning dashboards (GitHub code scanning and others).
 
-Lint findings are results under their ADC rule; a backend that disagrees with finite differences
-is a result under the ``disagreement`` rule, a backend that fails under ``backend-error``, both
-located at the function's ``def`` line.
+Lint findings are results under their ADC rule (described from ``adcheck.lint.RULES``); a backend
+that disagrees with finite differences (first or second derivative) is a result under the
+``disagreement`` rule, a backend that fails under ``backend-error``, a function whose value changes
+between calls under ``impure-function``, a case no AD backend could run under ``nothing-checked``
+and unverified entries under ``inconclusive`` (a warning), all at the function's ``def`` line. A
+kink is a valid answer, not a result.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import json
 
 from .. import __version__
-from ..model import RunReport, Status
+from ..model import RunReport
+from .common import problems
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -30,17 +34,27 @@ BUILTIN_RULES = {
     },
     "nothing-checked": {
         "name": "NothingChecked",
-        "summary": "No automatic-differentiation backend could check the function.",
+        "summary": "No automatic-differentiation backend could run the function, so nothing was checked.",
         "severity": "error",
     },
+    "impure-function": {
+        "name": "ImpureFunction",
+        "summary": "The function's value changes between identical calls, so no derivative can be checked.",
+        "severity": "error",
+    },
+    "inconclusive": {
+        "name": "Inconclusive",
+        "summary": "Some Jacobian entries could be verified neither by a reference nor by other AD backends.",
+        "severity": "warning",
+    },
 }
+RULE_OF_PROBLEM = {"disagree": "disagreement", "error": "backend-error", "nothing-checked": "nothing-checked",
+                   "unusable": "impure-function", "inconclusive": "inconclusive"}
 
 
 def _lint_rules() -> dict:
-    try:
-        from ..explain.rules import RULES
-    except ImportError:  # the lint rules are optional here: results still carry their codes
-        return {}
+    from ..lint import RULES
+
     return RULES
 
 
@@ -92,29 +106,15 @@ def _results(report: RunReport) -> list[dict]:
     source = report.source
     locations = [_location(source.path, source.line)] if source else []
     results = []
-    for verdict in report.comparison.verdicts:
-        if verdict.status == Status.DISAGREE:
-            text = f"{report.target}: {verdict.name} disagrees with finite differences: {verdict.message}"
-            if verdict.mismatches:
-                m = verdict.mismatches[0]
-                text += (f"; worst entry (out {m.row}, in {m.col}): {verdict.name} (actual) {m.value:.6g}, "
-                         f"fd (desired) {m.reference:.6g} ± {m.reference_error:.1e}")
-            causes = list(dict.fromkeys(f.code for f in report.findings if verdict.name in f.explains))
-            if causes:
-                text += f"; likely causes: {', '.join(causes)}"
-            results.append({"ruleId": "disagreement", "level": "error", "message": {"text": text},
-                            "locations": locations,
-                            "properties": {"case": report.target, "backend": verdict.name}})
-        elif verdict.status == Status.ERROR:
-            at = f" at {verdict.location}" if verdict.location else ""
-            results.append({"ruleId": "backend-error", "level": "error",
-                            "message": {"text": f"{report.target}: {verdict.name} failed{at}: {verdict.message}"},
-                            "locations": locations,
-                            "properties": {"case": report.target, "backend": verdict.name}})
-    if not report.comparison.checked and not any(v.status == Status.ERROR for v in report.comparison.verdicts):
-        results.append({"ruleId": "nothing-checked", "level": "error",
-                        "message": {"text": f"{report.target}: no AD backend could be checked"},
-                        "locations": locations, "properties": {"case": report.target}})
+    for problem in problems(report):
+        rule = RULE_OF_PROBLEM.get(problem.kind)
+        if rule is None:
+            continue  # a kink is a valid answer, not a result
+        properties = {"case": report.target}
+        if problem.backend:
+            properties["backend"] = problem.backend
+        results.append({"ruleId": rule, "level": LEVELS[BUILTIN_RULES[rule]["severity"]],
+                        "message": {"text": problem.text}, "locations": locations, "properties": properties})
     for finding in report.findings:
         results.append({
             "ruleId": finding.code,

@@ -6,7 +6,18 @@ import click
 import numpy as np
 from tabulate import tabulate
 
-from ..model import FAILING, BackendVerdict, RunReport, Status
+from ..model import FAILING, RunReport, Status
+from .common import (
+    NOTHING_CHECKED_TITLE,
+    entry_value,
+    inconclusive_table,
+    kink_lines,
+    number,
+    second_order_causes,
+    second_order_entries_table,
+    second_order_entry_name,
+    worst_entries_table,
+)
 
 FULL_MATRIX_LIMIT = 8  # print whole Jacobians up to 8x8
 MAP_CELLS = 60  # the disagreement map has at most this many characters a side
@@ -15,21 +26,13 @@ STATUS_COLOURS = {
     Status.REFERENCE: "cyan",
     Status.AGREE: "green",
     Status.KINK: "yellow",
+    Status.INCONCLUSIVE: "yellow",
     Status.DISAGREE: "red",
+    Status.UNUSABLE: "red",
     Status.ERROR: "red",
     Status.UNAVAILABLE: "bright_black",
     Status.NOT_APPLICABLE: "bright_black",
 }
-
-
-def number(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3g}" if value != 0 else "0"
-
-
-def entry_value(value: float) -> str:
-    return f"{value + 0.0:.6g}"  # + 0.0 turns -0.0 (forward mode's zero tangents) into 0
 
 
 def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> str:
@@ -37,31 +40,37 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
         return click.style(text, **kwargs) if colour else text
 
     lines = [style(f"adcheck run {report.target}", bold=True)]
-    shape_in = " + ".join(f"{'x'.join(map(str, a.shape)) or 'scalar'}" for a in report.arguments if a.differentiated)
-    n_out = report.output_shapes[0][0] if report.output_shapes else 0
-    lines.append(f"inputs: {shape_in} ({_plural(_n_inputs(report), 'value')}) -> outputs: {_plural(n_out, 'value')}")
+    lines.append(f"inputs: {inputs_line(report)} ({_plural(_n_inputs(report), 'value')}) -> outputs: "
+                 f"{outputs_line(report)}")
     lines += [f"  {note}" for note in report.notes + (report.timing_notes if timings else ())]
     lines.append("")
     lines.append(summary_table(report, style, timings))
     if report.comparison.consensus:
         lines += ["", report.comparison.consensus + "."]
-    reference_is_odd = report.comparison.odd_one_out == ("fd",)
-    reference_story_told = False
+    statuses = [v.status for v in report.comparison.verdicts]
+    all_ad_fail = statuses.count(Status.DISAGREE) >= 2 and not {Status.AGREE, Status.KINK, Status.INCONCLUSIVE} & set(statuses)
+    story_told = False
     for verdict in report.comparison.verdicts:
         if verdict.status == Status.ERROR:
             where = f" ({verdict.location})" if verdict.location else ""
             lines += ["", style(f"{verdict.name}: error{where}", fg="red", bold=True), f"  {verdict.message}"]
             lines += cause_lines(report, verdict.name, "Likely causes:")
+        elif verdict.status == Status.UNUSABLE:
+            lines += ["", style(f"{verdict.name}: unusable: {verdict.message}", fg="red", bold=True)]
+            lines += cause_lines(report, verdict.name, "Likely causes:")
         elif verdict.status == Status.DISAGREE:
-            if reference_is_odd and reference_story_told:
+            if all_ad_fail and story_told:
                 continue  # every AD backend tells the same story: once is enough
-            heading = (f"finite differences disagree with every AD backend ({verdict.message})" if reference_is_odd
+            heading = (f"every AD backend disagrees with finite differences ({verdict.message})" if all_ad_fail
                        else f"{verdict.name} disagrees: {verdict.message}")
             lines += ["", style(heading, fg="red", bold=True)]
             if verdict.mismatches:
                 lines.append(worst_entries_table(report, verdict))
             lines += cause_lines(report, verdict.name, "Likely causes:")
-            reference_story_told = True
+            story_told = True
+        elif verdict.status == Status.INCONCLUSIVE and verdict.inconclusive:
+            lines += ["", style(f"{verdict.name}: inconclusive: {verdict.message}", fg="yellow")]
+            lines.append(inconclusive_table(report, verdict))
         elif verdict.status == Status.KINK:
             lines += ["", style(f"{verdict.name}: {verdict.message}", fg="yellow")]
             lines += kink_lines(report, verdict)
@@ -74,12 +83,11 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
         else:
             for verdict in report.comparison.verdicts:
                 if verdict.mismatch_mask is not None and verdict.mismatch_mask.any():
-                    lines += ["", f"{verdict.name}: where the disagreements are (X: disagree, .: agree)",
-                              disagreement_map(verdict.mismatch_mask)]
+                    lines += ["", f"{verdict.name}: where the disagreements are (X: disagree, .: agree)"]
+                    lines += block_maps(report, verdict.mismatch_mask)
     if report.second_order is not None:
         lines += ["", second_order_section(report, style, timings)]
-    second_order_failed = report.second_order is not None and any(
-        v.status in FAILING for v in report.second_order.verdicts)
+    second_order_failed = report.second_order is not None and report.second_order.failed
     other = [f for f in report.findings if not f.explains and f.severity != "info"
              and not (second_order_failed and f.code == "ADC501")]  # shown as second-order causes
     if other:
@@ -90,8 +98,27 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
 
 def cause_lines(report: RunReport, backend: str, heading: str | None = None) -> list[str]:
     """The findings that may explain ``backend``'s row, indented, under ``heading`` if any."""
-    causes = [f"  {f.format()}" for f in report.findings if backend in f.explains]
+    causes = [f"  {f.format()}" for f in report.causes(backend)]
     return ([heading] if heading and causes else []) + causes
+
+
+def _shape(shape) -> str:
+    return "x".join(map(str, shape)) or "scalar"
+
+
+def inputs_line(report: RunReport) -> str:
+    """``x 3`` or ``params["w"] 2x2 + params["b"] 2``: each differentiated array, named, with its shape."""
+    return " + ".join(f"{a.name} {_shape(a.shape)}" if a.name else _shape(a.shape)
+                      for a in report.arguments if a.differentiated)
+
+
+def outputs_line(report: RunReport) -> str:
+    """``3 values``, or each output array named when the output is a tuple, list or dict of them."""
+    count = _plural(report.n_outputs, "value")
+    if len(report.outputs) <= 1:
+        return count
+    root = report.function or "out"
+    return " + ".join(f"{root}{leaf.path} {_shape(leaf.shape)}" for leaf in report.outputs) + f" ({count})"
 
 
 def _plural(count: int, noun: str) -> str:
@@ -103,13 +130,14 @@ def _n_inputs(report: RunReport) -> int:
 
 
 def summary_table(report: RunReport, style, timings: bool, verdicts=None) -> str:
-    headers = ["backend", "status", "max abs err", "max rel err", "worst entry"]
+    name_of = report.entry_name if verdicts is None else (lambda i, j: second_order_entry_name(report, i, j))
+    headers = ["backend", "status", "max abs err", "err/tol", "worst entry"]
     if timings:
         headers.append("seconds")
     rows = []
     for verdict in verdicts if verdicts is not None else report.comparison.verdicts:
         status = style(str(verdict.status), fg=STATUS_COLOURS[verdict.status])
-        worst = f"({verdict.worst_entry[0]}, {verdict.worst_entry[1]})" if verdict.worst_entry else "-"
+        worst = name_of(*verdict.worst_entry) if verdict.worst_entry else "-"
         row = [verdict.name, status, number(verdict.max_abs_error), number(verdict.max_rel_error), worst]
         if timings:
             row.append(f"{verdict.seconds:.2f}" if verdict.seconds else "-")
@@ -120,20 +148,6 @@ def summary_table(report: RunReport, style, timings: bool, verdicts=None) -> str
     skipped = [v for v in report.comparison.verdicts if v.status in (Status.UNAVAILABLE, Status.NOT_APPLICABLE)]
     for verdict in skipped:
         table += f"\n  {verdict.name}: {verdict.message}"
-    return table
-
-
-def worst_entries_table(report: RunReport, verdict: BackendVerdict) -> str:
-    others = [r for r in report.runs if r.status == Status.COMPUTED and r.name != verdict.name and r.jacobian is not None]
-    headers = ["entry (out, in)", f"{verdict.name} (actual)", "fd (desired)", "fd error"] + [r.name for r in others]
-    rows = []
-    for m in verdict.mismatches:
-        row = [f"({m.row}, {m.col})", entry_value(m.value), entry_value(m.reference), f"±{m.reference_error:.1e}"]
-        row += [entry_value(float(r.jacobian[m.row, m.col])) for r in others]
-        rows.append(row)
-    table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-    if verdict.n_mismatches > len(verdict.mismatches):
-        table += f"\n... and {verdict.n_mismatches - len(verdict.mismatches)} more entries"
     return table
 
 
@@ -148,39 +162,26 @@ def second_order_section(report: RunReport, style, timings: bool) -> str:
         elif verdict.status == Status.NOT_APPLICABLE:
             lines.append(f"  {verdict.name}: {verdict.message}")
         if verdict.mismatches:
-            lines += ["", style(f"{verdict.name} second derivative {verdict.message}", fg="red", bold=True)]
-            rows = [[f"({m.row}, {m.col})", entry_value(m.value), entry_value(m.reference), f"±{m.reference_error:.1e}"]
-                    for m in verdict.mismatches]
-            lines.append(tabulate(rows, headers=["entry", f"{verdict.name} (actual)", "FD of its derivative (desired)",
-                                                 "fd error"], tablefmt="simple", disable_numparse=True))
-    rules = [f for f in report.findings if f.code == "ADC501"]
-    if rules and any(v.status in FAILING for v in report.second_order.verdicts):
-        lines += ["Likely causes (a derivative rule must itself be differentiable):"]
+            lines += ["", style(f"{verdict.name} second derivative {verdict.message}", fg="red", bold=True),
+                      second_order_entries_table(report, verdict)]
+    rules = second_order_causes(report)
+    if rules:
+        lines += ["", "Likely causes (a derivative rule must itself be differentiable):"]
         lines += [f"  {f.format()}" for f in rules]
     if report.second_order.consensus:
         lines += ["", report.second_order.consensus + "."]
     return "\n".join(lines)
 
 
-def kink_lines(report: RunReport, verdict: BackendVerdict) -> list[str]:
-    reference = report.run("fd")
-    one_sided = reference.extra.get("one_sided") if reference is not None else None
-    run = report.run(verdict.name)
-    if not one_sided or run is None:
-        return []
-    columns = list(one_sided["columns"])
-    lines = []
-    for i, j in verdict.kinks:
-        k = columns.index(j)
-        lines.append(f"  entry ({i}, {j}): {verdict.name} {entry_value(float(run.jacobian[i, j]))}; one-sided "
-                     f"derivatives {entry_value(float(one_sided['minus'][i, k]))} (left) and "
-                     f"{entry_value(float(one_sided['plus'][i, k]))} (right)")
-    return lines
-
-
 def _jacobians(report: RunReport) -> dict[str, np.ndarray]:
-    return {r.name: r.jacobian for r in report.runs
-            if r.jacobian is not None and r.status in (Status.REFERENCE, Status.COMPUTED)}
+    shown = {}
+    for run in report.runs:
+        if run.jacobian is None or run.status not in (Status.REFERENCE, Status.COMPUTED):
+            continue
+        if report.comparison.verdict(run.name).status in (Status.UNUSABLE, Status.NOT_APPLICABLE):
+            continue  # a reference of a function that changes between calls, or another function's Jacobian
+        shown[run.name] = run.jacobian
+    return shown
 
 
 def matrices_side_by_side(jacobians: dict[str, np.ndarray]) -> str:
@@ -191,6 +192,31 @@ def matrices_side_by_side(jacobians: dict[str, np.ndarray]) -> str:
         width = max(len(name), *(len(line) for line in body))
         blocks.append([name.ljust(width)] + [line.rjust(width) for line in body])
     return "\n".join("   ".join(parts).rstrip() for parts in zip(*blocks))
+
+
+def _blocks(sizes) -> list[tuple[int, int]]:
+    edges = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def block_maps(report: RunReport, mask: np.ndarray) -> list[str]:
+    """The map of each (output array, input array) block that holds a disagreement, named; one map
+    when the function takes and returns one array each."""
+    outputs = [(report.function or "out") + leaf.path for leaf in report.outputs] or [report.function or "out"]
+    out_sizes = [int(np.prod(leaf.shape)) if leaf.shape else 1 for leaf in report.outputs] or [mask.shape[0]]
+    inputs = [(a.name or f"arg{a.index}", int(np.prod(a.shape)) if a.shape else 1) for a in report.arguments
+              if a.differentiated] or [("x", mask.shape[1])]
+    row_blocks, col_blocks = _blocks(out_sizes), _blocks([size for _, size in inputs])
+    if len(row_blocks) * len(col_blocks) == 1 or sum(out_sizes) != mask.shape[0] \
+            or sum(s for _, s in inputs) != mask.shape[1]:
+        return [disagreement_map(mask)]
+    lines = []
+    for out_name, (r0, r1) in zip(outputs, row_blocks):
+        for (in_name, _), (c0, c1) in zip(inputs, col_blocks):
+            block = mask[r0:r1, c0:c1]
+            if block.any():
+                lines += [f"  d {out_name} / d {in_name}:", disagreement_map(block)]
+    return lines
 
 
 def disagreement_map(mask: np.ndarray) -> str:
@@ -210,13 +236,19 @@ def verdict_line(report: RunReport, style) -> str:
     failing = [v.name for v in report.comparison.verdicts if v.status in FAILING]
     if report.second_order is not None:
         failing += [f"{v.name} (second derivative)" for v in report.second_order.verdicts if v.status in FAILING]
-    kinks = [v.name for v in report.comparison.verdicts if v.status == Status.KINK]
     if failing:
         return style(f"FAIL: {', '.join(failing)}", fg="red", bold=True)
+    if report.nothing_checked:
+        return style(f"NOTHING CHECKED: {NOTHING_CHECKED_TITLE} (the reasons are above)", fg="red", bold=True)
     checked = [v.name for v in report.comparison.verdicts if v.status in (Status.AGREE, Status.KINK)]
-    if not checked:
-        return style("FAIL: no AD backend could be checked", fg="red", bold=True)
-    text = f"PASS: {', '.join(checked)} {'agrees' if len(checked) == 1 else 'agree'} with finite differences"
-    if kinks:
-        text += " (at a kink: valid subgradients)"
-    return style(text, fg="green", bold=True)
+    unsure = list(report.inconclusive)
+    kinks = [v.name for v in report.comparison.verdicts if v.status == Status.KINK]
+    if checked:
+        text = f"PASS: {', '.join(checked)} {'agrees' if len(checked) == 1 else 'agree'} with finite differences"
+        if kinks:
+            text += " (at a kink: valid subgradients)"
+        if unsure:
+            text += f"; {', '.join(unsure)} inconclusive"
+        return style(text, fg="green" if not unsure else "yellow", bold=True)
+    return style(f"INCONCLUSIVE: {', '.join(unsure)} could not be verified (see above; exit 0 unless "
+                 "--fail-on inconclusive)", fg="yellow", bold=True)

@@ -5,6 +5,7 @@ import os
 import random
 import time
 from functools import lru_cache
+from os import environ
 
 import jax
 import jax.numpy as jnp
@@ -26,12 +27,12 @@ def generator_draw(x):
 
 
 def seeded_locally(x):
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0)  # ok: ADC401
     return x + rng.normal(size=3)
 
 
 def jax_random_is_pure(x, key):
-    return x + jax.random.normal(key, x.shape)
+    return x + jax.random.normal(key, x.shape)  # ok: ADC401
 
 
 @functools.lru_cache(maxsize=None)  # expect: ADC402
@@ -52,7 +53,7 @@ def memo(x, key):
 
 
 def constant_lookup(x, name):
-    if name in ("a", "b"):
+    if name in ("a", "b"):  # ok: ADC402
         return x
     return x * SCALE
 
@@ -75,7 +76,7 @@ jitted_counter = jax.jit(reads_counter)
 
 
 def not_jitted(x):
-    return x * CONFIG["scale"]
+    return x * CONFIG["scale"]  # ok: ADC403
 
 
 def io(x):
@@ -85,3 +86,26 @@ def io(x):
         handle.read()
     print("elapsed", start)
     return x * scale
+
+
+@jax.jit
+def jitted_reads_constant(x):
+    return x * SCALE  # ok: ADC403
+
+
+def memo_get(x, key):
+    hit = MEMO.get(key)  # expect: ADC402
+    if hit is not None:
+        return hit
+    return x * 2.0
+
+
+def config_get(x):
+    return x * CONFIG.get("scale", 1.0)  # ok: ADC402
+
+
+def environment_reads(x):
+    scale = float(os.environ["SCALE"])  # expect: ADC404
+    offset = float(environ.get("OFFSET", "0"))  # expect: ADC404
+    time.sleep(0.0)  # ok: ADC404
+    return x * scale + offset

@@ -41,3 +41,8 @@ def square_sum(x):
 
 def plain(x):
     return (x**2).sum()
+
+
+class NotAFunction:
+    def backward(self, g):  # ok: ADC501
+        return g

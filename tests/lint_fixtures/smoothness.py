@@ -1,4 +1,4 @@
-"""ADC301, ADC302 and ADC303."""
+"""ADC301, ADC302 and ADC303 in JAX code."""
 
 import jax.numpy as jnp
 
@@ -15,9 +15,9 @@ def kinks(x):
 
 
 def shape_branches_are_smooth(x, scale=2.0):
-    if x.shape[0] > 3:
+    if x.shape[0] > 3:  # ok: ADC301
         x = x[:3]
-    if scale > 1.0:
+    if scale > 1.0:  # ok: ADC301
         x = x * scale
     return x
 
@@ -36,13 +36,13 @@ def where_log_trap(x):
 
 
 def where_safe(x):
-    return jnp.where(x > 0, x, 0.1 * x) + jnp.where(x > 0, x**2, jnp.exp(x) - 1.0)
+    return jnp.where(x > 0, x, 0.1 * x) + jnp.where(x > 0, x**2, jnp.exp(x) - 1.0)  # ok: ADC302
 
 
 def where_double_where(x):
     positive = x > 0
     safe = jnp.where(positive, x, 1.0)
-    return jnp.where(positive, jnp.sqrt(safe), 0.0)
+    return jnp.where(positive, jnp.sqrt(safe), 0.0)  # ok: ADC302
 
 
 def norms(x, y):
@@ -53,6 +53,36 @@ def norms(x, y):
 
 
 def smooth_norms(x, y):
-    r = jnp.sqrt(jnp.sum(x**2) + 1e-12)
-    s = jnp.sqrt(1.0 + x**2)
+    r = jnp.sqrt(jnp.sum(x**2) + 1e-12)  # ok: ADC303
+    s = jnp.sqrt(1.0 + x**2)  # ok: ADC303
     return r + jnp.sum(s) + jnp.log(jnp.exp(y).sum())
+
+
+def modulo_and_floor_division(x):
+    phase = x % 1.0  # expect: ADC301
+    cell = x // 0.5  # expect: ADC301
+    return phase + cell
+
+
+def integer_arithmetic_is_smooth(x):
+    n = len(x)
+    half = n // 2  # ok: ADC301
+    return x[:half] * (n % 3)  # ok: ADC301
+
+
+def select_nan_trap(x):
+    return jnp.select([x > 0], [jnp.log(x)], 0.0)  # expect: ADC302
+
+
+def select_safe(x):
+    return jnp.select([x > 0, x < -1.0], [x * 2.0, jnp.exp(x)], 0.0)  # ok: ADC302
+
+
+def power_of_a_square_sum(x):
+    return jnp.power(jnp.sum(x**2), 0.5)  # expect: ADC303
+
+
+def smooth_powers(x):
+    a = jnp.power(jnp.sum(x**2) + 1e-12, 0.5)  # ok: ADC303
+    b = jnp.power(jnp.sum(x**2), 2.0)  # ok: ADC303
+    return a + b

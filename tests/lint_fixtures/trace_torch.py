@@ -21,3 +21,15 @@ def decorated(x):
 def differentiable(x):
     y = torch.sin(x) * x
     return torch.sum(y**2) + x.sum()
+
+
+def frozen_copy(x):
+    y = x.clone().requires_grad_(False)  # expect: ADC203
+    z = x.clone().requires_grad_(requires_grad=False)  # expect: ADC203
+    return x * y * z
+
+
+def trainable_weights(x):
+    w = torch.ones(3).requires_grad_(True)  # ok: ADC203
+    v = torch.ones(3).requires_grad_()  # ok: ADC203
+    return x * w * v

@@ -1,0 +1,482 @@
+"""Finite-difference numerics: the reference Jacobian and everything that backs it up.
+
+numpy and scipy only: the fd backend, second order and fast mode all use these, and none of
+them is imported from here. Every function works on a *flat function* ``f(x) -> y`` (1-d float64
+in and out), optionally with a ``batch`` attribute that evaluates ``(n_inputs, P) -> (n_outputs,
+P)`` in one call.
+
+Scale: nothing here assumes that inputs or outputs are of order one. Steps are multiples of
+each input's scale (its magnitude, or the inputs' typical magnitude where it is zero), and every
+absolute threshold is a multiple of the function's own values. Multiplying the inputs or the
+outputs by 10**k changes no decision.
+
+Precision: the rounding floor under an error estimate uses the precision the function computes
+in, measured (``working_precision``), not the dtype of its inputs: float64 inputs that pass
+through float32 inside the function round like float32.
+"""
+
+from __future__ import annotations
+
+import types
+import warnings
+
+import numpy as np
+from scipy.differentiate import jacobian as scipy_jacobian
+
+# --- scales ----------------------------------------------------------------------------------------
+
+
+def typical_scale(x0: np.ndarray) -> float:
+    """The inputs' typical magnitude (root mean square of the non-zero ones; 1 when all are zero)."""
+    magnitudes = np.abs(x0[np.isfinite(x0) & (x0 != 0)])
+    if magnitudes.size == 0:
+        return 1.0
+    return float(np.sqrt(np.mean(np.square(magnitudes / magnitudes.max()))) * magnitudes.max())
+
+
+def input_scales(x0: np.ndarray) -> np.ndarray:
+    """Per input: the scale its steps are multiples of, ``max(|x_j|, typical)``."""
+    return np.maximum(np.abs(x0), typical_scale(x0))
+
+
+def value_scale(value: np.ndarray) -> float:
+    """The outputs' largest finite magnitude (0 when there is none)."""
+    finite = np.abs(value[np.isfinite(value)])
+    return float(finite.max()) if finite.size else 0.0
+
+
+# --- the precision the function computes in ---------------------------------------------------------
+
+FLOAT_EPS = {
+    "float64": float(np.finfo(np.float64).eps),
+    "float32": float(np.finfo(np.float32).eps),
+    "float16": float(np.finfo(np.float16).eps),
+    "bfloat16": 2.0**-7,
+}
+
+# Relative perturbations of every input at once, smallest first, and the precision whose
+# resolution each one first exceeds. A function that computes in float64 changes its outputs
+# at 1e-11; one that rounds its inputs to float32 cannot see a change below its ulp (6e-8
+# relative) and does at 3e-6; half precision only at 3e-3 (float16) or 3e-2 (bfloat16).
+PRECISION_LADDER = (("float64", 1e-11), ("float32", 3e-6), ("float16", 3e-3), ("bfloat16", 3e-2))
+
+
+def working_precision(flat_function, x0: np.ndarray, value: np.ndarray, input_dtype=np.float64,
+                      output_dtypes: tuple[str, ...] = ()):
+    """(name, eps per output, measured): the precision each output is computed in.
+
+    An output that does not change under the smallest perturbation but does under a larger one
+    is computed in a precision whose resolution lies between them, provided the change it shows
+    is at least half that precision's ulp of the output (a float64 function whose output barely
+    depends on its inputs changes by less, and stays float64). An output that never changes (a
+    constant, a plateau) tells nothing: it gets the input dtype's eps. An output returned in a
+    narrower dtype than the inputs is at least that coarse.
+    """
+    base = FLOAT_EPS.get(np.dtype(input_dtype).name, FLOAT_EPS["float64"])
+    for name in output_dtypes:
+        base = max(base, FLOAT_EPS.get(name, base))
+    eps = np.full(value.size, base)
+    known = np.zeros(value.size, dtype=bool)
+    signs = np.where(np.random.default_rng(12345).random(x0.size) < 0.5, -1.0, 1.0)
+    scale = input_scales(x0)
+    magnitude = np.abs(value)
+    candidates: list[str] = []  # the precisions this rung's resolution lies above
+    for name, relative in PRECISION_LADDER:
+        candidates.append(name)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                moved = np.asarray(flat_function(x0 + relative * scale * signs), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - outside the domain: this rung tells nothing
+            continue
+        if moved.shape != value.shape:
+            break
+        change = np.abs(moved - value)
+        first = np.isfinite(change) & (change > 0) & ~known
+        for k in np.flatnonzero(first):
+            # The coarsest candidate whose half-ulp the change reaches.
+            found = next((n for n in reversed(candidates) if change[k] >= 0.5 * FLOAT_EPS[n] * magnitude[k]),
+                         "float64")
+            eps[k] = max(base, FLOAT_EPS[found])
+        known |= first
+        if known.all():
+            break
+    coarsest = min(FLOAT_EPS, key=lambda n: abs(np.log(FLOAT_EPS[n]) - np.log(eps.max())))
+    return coarsest, eps, bool(known.any())
+
+
+# Relative moves of every input at once for measuring how noisy the function's value is. The
+# second difference f(x+d) + f(x-d) - 2 f(x) of a smooth function falls exactly like d**2 from
+# one move to the next, and at a kink (|x| at 0) exactly like d; rounding noise does neither (a
+# formula with cancellation rounds differently at each move). What departs from both laws is
+# the noise an evaluation carries.
+NOISE_MOVES = (1e-6, 1e-5, 1e-4)
+NOISE_FLOOR_ULPS = 4.0  # an evaluation carries at least this many ulps of its value
+
+
+def value_noise(flat_function, x0: np.ndarray, value: np.ndarray, eps) -> np.ndarray:
+    """Per output, the rounding noise one evaluation of the function carries (absolute)."""
+    eps = np.broadcast_to(np.asarray(eps, dtype=float), value.shape)
+    floor = NOISE_FLOOR_ULPS * eps * np.abs(np.where(np.isfinite(value), value, 0.0))
+    signs = np.where(np.random.default_rng(54321).random(x0.size) < 0.5, -1.0, 1.0)
+    scale = input_scales(x0)
+    seconds = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for relative in NOISE_MOVES:
+            move = relative * scale * signs
+            try:
+                plus = np.asarray(flat_function(x0 + move), dtype=np.float64)
+                minus = np.asarray(flat_function(x0 - move), dtype=np.float64)
+            except Exception:  # noqa: BLE001 - outside the domain: measure with what there is
+                return floor
+            if plus.shape != value.shape or minus.shape != value.shape:
+                return floor
+            seconds.append(plus + minus - 2 * value)
+    noise = floor.copy()
+    for (small_move, small), (big_move, big) in zip(zip(NOISE_MOVES, seconds), zip(NOISE_MOVES[1:], seconds[1:])):
+        ratio = small_move / big_move
+        departure = np.minimum(np.abs(small - big * ratio**2), np.abs(small - big * ratio)) / 2
+        noise = np.maximum(noise, np.where(np.isfinite(departure), departure, 0.0))
+    return noise
+
+
+# --- evaluating many points ----------------------------------------------------------------------
+
+# Points per batched call: the batch of inputs holds at most this many floats (64 MB).
+BATCH_FLOATS = 1 << 23
+
+
+def evaluate_points(flat_function, x0, cols, points, n_outputs, diagonal=False):
+    """f at x0 with inputs ``cols`` replaced by each column of ``points`` (k, P) -> (n_outputs, P).
+
+    With ``diagonal``, ``points`` is (P,) and point p changes input ``cols[p]`` only. Many
+    points per call when the function takes a batch axis, else one call per point; a point
+    where the function raises (outside its domain) is NaN, which scipy treats as non-finite.
+    """
+    count = points.shape[-1]
+    out = np.full((n_outputs, count), np.nan)
+    batch = getattr(flat_function, "batch", None)
+    chunk = max(1, BATCH_FLOATS // max(1, x0.size))
+    for start in range(0, count, chunk):
+        stop = min(count, start + chunk)
+        block = np.repeat(x0[:, None], stop - start, axis=1)
+        if diagonal:
+            block[cols[start:stop], np.arange(stop - start)] = points[start:stop]
+        else:
+            block[cols, :] = points[:, start:stop]
+        if batch is not None:
+            try:
+                out[:, start:stop] = batch(block)
+                continue
+            except Exception:  # noqa: BLE001 - some point is outside the domain: find it point by point
+                pass
+        for p in range(stop - start):
+            try:
+                out[:, start + p] = flat_function(block[:, p])
+            except Exception:  # noqa: BLE001 - outside the domain
+                pass
+    return out
+
+
+# --- the Jacobian ----------------------------------------------------------------------------------
+
+# Initial steps as multiples of each input's scale, largest first. 0.5 is scipy's default
+# (Richardson from there reaches 0.5/2**9); the lower rungs continue where that one stops, down
+# to about 1e-9 of the scale, for kinks and domain edges close to the point. Then the same
+# rungs capped at half the input's distance to zero, for sqrt/log at an input much smaller than
+# the others (those rungs are tried only for columns the others did not settle).
+RUNGS = (0.5, 2.0**-10, 2.0**-20)
+STEP_FACTOR = 2.0
+MAX_ITERATIONS = 10
+ORDER = 8  # scipy's default: an 8th-order stencil, error O(h**8) for smooth functions
+
+# Stop refining an entry once its error is below RTOL*|J| + ATOL_PER_VALUE*|f|/scale: two
+# orders of magnitude inside the comparison's float64 rtol (1e-6), and, for the absolute part,
+# just above the rounding noise eps*|f|/h of a difference at h ~ 1e-3 of the scale. Both scale
+# with the precision the function computes in.
+RTOL = 1e-8
+ATOL_PER_VALUE = 1e-12
+# The rounding floor put under scipy's error estimate: when a step is so small that every
+# stencil value rounds to the same number, scipy reports derivative 0 with error 0.
+ROUNDING_FLOOR_FACTOR = 8.0
+
+
+def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_direction=0, eps=None,
+                               value=None, noise=None):
+    """Jacobian and error estimate of ``flat_function`` at ``x0`` for ``columns`` (default all).
+
+    ``eps`` is the machine epsilon each output is computed in (scalar or per output; default
+    float64's); ``noise`` the measured noise of each output's value (``value_noise``). The
+    larger of the two sets the rounding floor under scipy's error estimate: a difference of
+    noisy values is noisy, however well two Richardson iterates happen to agree.
+    """
+    eps = np.broadcast_to(np.asarray(FLOAT_EPS["float64"] if eps is None else eps, dtype=float),
+                          (n_outputs,)).reshape(n_outputs, 1)
+    columns = np.arange(x0.size) if columns is None else np.asarray(columns)
+    jac = np.full((n_outputs, columns.size), np.nan)
+    err = np.full((n_outputs, columns.size), np.inf)
+    converged = np.zeros((n_outputs, columns.size), dtype=bool)
+    if columns.size == 0:
+        return jac, err
+    if value is None:
+        value = np.asarray(flat_function(x0), dtype=np.float64)
+    magnitude = np.abs(value).reshape(n_outputs, 1)
+    magnitude = np.where(np.isfinite(magnitude), magnitude, 0.0)
+    if noise is not None:  # the floor is eps * magnitude: a measured noise above that raises it
+        magnitude = np.maximum(magnitude, np.asarray(noise, dtype=float).reshape(n_outputs, 1) / eps)
+    scales = input_scales(x0)
+    finite_values = magnitude[magnitude > 0]
+    precision = float(eps.max()) / FLOAT_EPS["float64"]
+    tolerances = {"rtol": max(RTOL, 100 * float(eps.max())),
+                  "atol": ATOL_PER_VALUE * precision * (float(np.median(finite_values)) if finite_values.size else 0.0)
+                  / typical_scale(x0)}
+    todo = np.arange(columns.size)
+    for steps in _step_ladder(x0[columns], scales[columns]):
+        fresh = np.isfinite(steps[todo]) & (steps[todo] > 0)
+        work = todo[fresh]
+        if work.size:
+            result = _richardson_in_chunks(flat_function, x0, n_outputs, columns[work], steps[work],
+                                           step_direction, tolerances)
+            last_step = steps[work] / STEP_FACTOR ** np.maximum(result.nit - 1, 0)
+            floor = ROUNDING_FLOOR_FACTOR * eps * (magnitude + np.abs(x0[columns[work]]) * np.abs(result.df)) / last_step
+            error = np.maximum(result.error, floor)
+            better = np.isfinite(result.df) & (error < err[:, work])
+            jac[:, work] = np.where(better, result.df, jac[:, work])
+            err[:, work] = np.where(better, error, err[:, work])
+            converged[:, work] = np.where(better, result.status == 0, converged[:, work])
+        todo = todo[~np.all(converged[:, todo], axis=0)]
+        if todo.size == 0:
+            break
+    return jac, err
+
+
+def _step_ladder(x, scales):
+    """Per rung, the initial step of each column (NaN: nothing new on this rung for that column)."""
+    tried: list[np.ndarray] = []
+    capped_at = np.where(x != 0, 0.5 * np.abs(x), np.inf)
+    for rungs, cap in ((RUNGS, np.inf), (RUNGS, capped_at)):
+        for rung in rungs:
+            steps = np.minimum(rung * scales, cap)
+            new = np.ones(steps.size, dtype=bool)
+            for earlier in tried:
+                new &= ~np.isclose(steps, earlier, rtol=1e-12, atol=0)
+            tried.append(steps)
+            if new.any():
+                yield np.where(new, steps, np.nan)
+
+
+def directional_derivatives(flat_function, x0, n_outputs, directions, eps=None, noise=None):
+    """FD of ``t -> f(x0 + t w)`` at 0 for each column ``w`` of ``directions``, with errors.
+
+    Each is a one-input Jacobian, so the step ladder and error estimate are the same as for a
+    full Jacobian; the cost is independent of the number of inputs.
+    """
+    values = np.empty((n_outputs, directions.shape[1]))
+    errors = np.empty_like(values)
+    for k in range(directions.shape[1]):
+        line = Line(flat_function, x0, directions[:, k])
+        jac, err = finite_difference_jacobian(line, np.zeros(1), n_outputs, eps=eps, noise=noise)
+        values[:, k], errors[:, k] = jac[:, 0] / line.scale, err[:, 0] / line.scale
+    return values, errors
+
+
+class Line:
+    """``t -> f(x0 + t s w)``, or ``u^T f(...)``: a function of one input, batched when f is.
+
+    ``s`` is the inputs' typical scale, so the line's parameter is of order one whatever the units.
+    """
+
+    def __init__(self, flat_function, x0, w, u=None):
+        self.f, self.x0, self.u = flat_function, x0, u
+        self.scale = typical_scale(x0)
+        self.w = w * self.scale
+        self.batch = self._batch if getattr(flat_function, "batch", None) else None
+
+    def _project(self, y):
+        return y if self.u is None else np.atleast_1d(self.u @ y)
+
+    def __call__(self, t):
+        return self._project(self.f(self.x0 + t[0] * self.w))
+
+    def _batch(self, t):
+        return self._project(self.f.batch(self.x0[:, None] + self.w[:, None] * t[0][None, :]))
+
+
+def line_derivative(flat_function, x0, w, u=None, eps=None):
+    """(value, error) of the derivative of ``u^T f`` (or of f's only output) along ``w``."""
+    line = Line(flat_function, x0, w, u)
+    jac, err = finite_difference_jacobian(line, np.zeros(1), 1, eps=eps)
+    return float(jac[0, 0]) / line.scale, float(err[0, 0]) / line.scale
+
+
+# --- kinks -------------------------------------------------------------------------------------------
+
+# The kink screen: a forward and a backward first-order difference with this step relative to
+# the input's scale. For a smooth function they differ by about h*|f''|; across a kink by the
+# jump in slope, O(1).
+KINK_SCREEN_STEP = 1e-6
+KINK_SCREEN_RTOL = 1e-3
+
+
+def one_sided_at_kinks(flat_function, x0, value, eps=None, noise=None):
+    """One-sided derivatives (Richardson, both directions) for the columns where a cheap screen
+    sees the slope jump; ``None`` when no column does.
+
+    Central differences at a kink converge confidently to the average of the two slopes, so
+    the central estimate alone cannot tell a kink (any value between the slopes is a valid
+    subgradient) from a smooth point. The screen costs two evaluations per input.
+    """
+    eps_value = FLOAT_EPS["float64"] if eps is None else float(np.max(eps))
+    h = max(KINK_SCREEN_STEP, 10 * np.sqrt(eps_value)) * input_scales(x0)
+    columns = np.arange(x0.size)
+    ahead = evaluate_points(flat_function, x0, columns, x0 + h, value.size, diagonal=True)
+    behind = evaluate_points(flat_function, x0, columns, x0 - h, value.size, diagonal=True)
+    forward = (ahead - value[:, None]) / h
+    backward = (value[:, None] - behind) / h
+    finite = np.isfinite(forward) & np.isfinite(backward)  # NaN outside the domain: an edge, not a kink
+    measured = np.zeros(value.size) if noise is None else np.asarray(noise, dtype=float)
+    rounding = (100 * eps_value * np.abs(value) + 10 * measured)[:, None] / h  # in a first-order difference
+    jump = np.abs(forward - backward) > KINK_SCREEN_RTOL * (np.abs(forward) + np.abs(backward)) + rounding
+    flagged = np.flatnonzero(np.any(finite & jump, axis=0))
+    if flagged.size == 0:
+        return None
+    plus, plus_error = finite_difference_jacobian(flat_function, x0, value.size, flagged, 1, eps, value, noise)
+    minus, minus_error = finite_difference_jacobian(flat_function, x0, value.size, flagged, -1, eps, value, noise)
+    return types.SimpleNamespace(columns=flagged, plus=plus, plus_error=plus_error, minus=minus,
+                                 minus_error=minus_error)
+
+
+# --- complex step ------------------------------------------------------------------------------------
+
+# h = 1e-20 of the input's scale: far below any rounding of the real part, and with no
+# subtraction the derivative Im f(x + ih)/h is exact to rounding for a real-analytic f.
+COMPLEX_STEP = 1e-20
+# A second, larger step: Im f/h agrees with the first to O(h**2) when f is analytic.
+COMPLEX_CHECK_STEP = 1e-8
+COMPLEX_ERROR_FACTOR = 64.0  # the error bar: this many ulps of the entries' scale
+COMPLEX_REAL_PART_RTOL = 1e-6
+
+
+class NotAnalytic(Exception):
+    """The function cannot be evaluated on complex inputs, or is not real-analytic there."""
+
+
+def complex_step_jacobian(complex_function, x0, value, columns, eps_scale=None):
+    """(jacobian, error) of the columns by complex step; raises ``NotAnalytic`` when it does not apply.
+
+    ``complex_function`` takes and returns complex 1-d arrays. Signs that the function is not
+    real-analytic (an ``abs``, a comparison, a conjugate, a cast to real): it raises, warns that
+    it discards the imaginary part, returns a real array, changes its real part, or gives
+    derivatives that depend on the step.
+
+    The step has no cancellation of its own, but the function's formula may: (1 - cos z)/z**2
+    near 0 rounds its numerator, and the complex division turns that rounding into a wrong
+    imaginary part, much as forward-mode AD's quotient rule does. So the complex step is an
+    independent derivative that can confirm the AD backends, never a reference that alone
+    condemns one (``compare`` treats it as a vote).
+    """
+    scales = input_scales(x0)
+    n_outputs = value.size
+    reference_scale = max(value_scale(value), np.finfo(float).tiny)
+
+    def derivative(j, relative):
+        h = relative * scales[j]
+        z = x0.astype(np.complex128)
+        z[j] += 1j * h
+        try:
+            y = np.asarray(complex_function(z))
+        except Exception as exc:  # noqa: BLE001 - any refusal of complex input
+            raise NotAnalytic(f"the function does not run on complex inputs ({type(exc).__name__})") from None
+        if y.dtype.kind != "c":
+            raise NotAnalytic("the function returns real values for complex inputs")
+        y = y.ravel()
+        if y.shape != value.shape or not np.all(np.isfinite(y)):
+            raise NotAnalytic("the function's complex values are not finite")
+        # Loose on purpose: a formula with cancellation rounds its real part differently in
+        # complex arithmetic; what this catches is a real part that the step changed.
+        if not np.allclose(y.real, value, rtol=COMPLEX_REAL_PART_RTOL, atol=COMPLEX_REAL_PART_RTOL * reference_scale):
+            raise NotAnalytic("the real part of f(x + ih) differs from f(x)")
+        return y.imag / h
+
+    jac = np.empty((n_outputs, columns.size))
+    check = np.empty_like(jac)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for k, j in enumerate(columns):
+            jac[:, k] = derivative(j, COMPLEX_STEP)
+            check[:, k] = derivative(j, COMPLEX_CHECK_STEP)
+    row_scale = np.maximum(np.abs(jac), np.abs(check)).max(axis=1, keepdims=True)
+    if not np.allclose(jac, check, rtol=1e-6, atol=1e-9 * float(row_scale.max(initial=0.0))):
+        raise NotAnalytic("the complex-step derivative depends on the step")
+    eps = FLOAT_EPS["float64"] if eps_scale is None else eps_scale
+    error = COMPLEX_ERROR_FACTOR * eps * np.maximum(np.abs(jac), 1e-3 * row_scale)
+    return jac, error
+
+
+# --- the Taylor ladder -------------------------------------------------------------------------------
+
+# Steps from a quarter of the input's scale down by factors of 4: ten rungs reach 1e-6 of it,
+# where the first-order term of a wrong derivative (delta*h) still dominates the rounding
+# noise of float64 while the second-order term (h**2) of a right one has fallen by 1e12.
+TAYLOR_FIRST = 0.25
+TAYLOR_FACTOR = 4.0
+TAYLOR_RUNGS = 10
+TAYLOR_NOISE_FACTOR = 4.0  # ulps of an output taken as one evaluation's rounding noise
+
+
+def taylor_ladder(flat_function, x0, value, columns, eps=None, noise=None):
+    """``f(x0 + h_k e_j)`` for each column and rung, and each output's rounding noise."""
+    scales = input_scales(x0)[columns]
+    steps = TAYLOR_FIRST * scales[:, None] / TAYLOR_FACTOR ** np.arange(TAYLOR_RUNGS)[None, :]
+    cols = np.repeat(columns, TAYLOR_RUNGS)
+    points = (x0[columns][:, None] + steps).ravel()
+    values = evaluate_points(flat_function, x0, cols, points, value.size, diagonal=True)
+    eps = np.broadcast_to(np.asarray(FLOAT_EPS["float64"] if eps is None else eps, dtype=float), (value.size,))
+    floor = TAYLOR_NOISE_FACTOR * eps * np.abs(value)
+    noise = floor if noise is None else np.maximum(floor, np.asarray(noise, dtype=float))
+    return steps, values.reshape(value.size, columns.size, TAYLOR_RUNGS), noise
+
+
+# --- scipy, in chunks -------------------------------------------------------------------------------
+
+# Columns per call of scipy's jacobian: scipy iterates a call until its last entry converges,
+# re-evaluating every column of it, so one slow entry in a 2000x2000 Jacobian kept all four
+# million busy for ten iterations. Calls of at most 2**18 entries keep the laggards together
+# with few others.
+CHUNK_ENTRIES = 1 << 18
+
+
+def _richardson_in_chunks(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances):
+    size = max(1, CHUNK_ENTRIES // max(1, n_outputs))
+    if cols.size <= size:
+        return _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances)
+    parts = [_richardson(flat_function, x0, n_outputs, cols[i : i + size], steps[i : i + size], step_direction,
+                         tolerances) for i in range(0, cols.size, size)]
+    return types.SimpleNamespace(**{key: np.concatenate([getattr(p, key) for p in parts], axis=1)
+                                    for key in ("df", "error", "status", "nit")})
+
+
+def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances=None):
+    """One call of scipy's jacobian over the inputs ``cols``, the others held at ``x0``."""
+    k = cols.size
+
+    def batch_function(z):
+        # scipy passes (k, ...) and expects (n_outputs, ...).
+        batch_shape = z.shape[1:]
+        out = evaluate_points(flat_function, x0, cols, z.reshape(k, -1), n_outputs)
+        return out.reshape((n_outputs, *batch_shape))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NaN outside the domain is an answer, not news
+        return scipy_jacobian(
+            batch_function,
+            x0[cols],
+            initial_step=steps,
+            step_factor=STEP_FACTOR,
+            maxiter=MAX_ITERATIONS,
+            order=ORDER,
+            step_direction=step_direction,
+            tolerances=tolerances,
+        )

@@ -1,0 +1,406 @@
+"""The rule catalog: every ADC code adcheck reports, static or found at run time, one entry each.
+
+Each code has one name, one severity and one summary, and the four documentation sections of
+ruff's rule pages (*What it does*, *Why is this bad?*, *Example*, *Use instead*) that
+``adcheck.lint.docs`` renders into docs/rules.md and the SARIF report shows. ``make_finding`` is the
+one place a finding gets its severity: callers name the code, never the severity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from ..model import Finding
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # the derivative is wrong, or the function is not a function
+    WARNING = "warning"  # likely to make a derivative wrong or a backend fail
+    INFO = "info"  # explains a disagreement; not a defect by itself
+
+
+class Stage(StrEnum):
+    """Who finds a code: the static lint (nothing of the user's code runs) or a run's probes and comparison."""
+
+    LINT = "lint"
+    RUN = "run"
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    summary: str  # a noun phrase: the table row, the SARIF short description
+    what_it_does: str
+    why_bad: str
+    example: str  # Python source
+    use_instead: str  # Python source
+    found_by: tuple[Stage, ...] = (Stage.LINT,)
+
+
+# Examples two rules share: the static rule and the runtime finding of the same defect.
+_SHARED_ACCUMULATOR = (
+    "class Accu:\n    def __init__(self, a):\n        self.a = a\n\n    def __call__(self, arg):\n"
+    "        self.a *= arg\n        return self.a\n\n\nACC = Accu(1.0)\n\n\n"
+    "def cumprod(x):\n    return np.array([ACC(el) for el in x])"
+)
+_FRESH_ACCUMULATOR = (
+    "def cumprod(x):\n    acc = Accu(1.0)  # a fresh accumulator per call\n"
+    "    return np.array([acc(el) for el in x])"
+)
+_WHERE_TRAP = "def safe_sqrt(x):\n    return jnp.where(x > 0, jnp.sqrt(x), 0.0)"
+_WHERE_GUARDED = (
+    "def safe_sqrt(x):\n    positive = x > 0\n"
+    "    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)"
+)
+
+
+def _catalog(*rules: Rule) -> MappingProxyType[str, Rule]:
+    return MappingProxyType({rule.code: rule for rule in sorted(rules, key=lambda r: r.code)})
+
+
+RULES: MappingProxyType[str, Rule] = _catalog(
+    # --- ADC1xx: state and mutation ----------------------------------------------------------------
+    Rule(
+        "ADC101", "outliving-attribute-write", Severity.ERROR,
+        "attribute written on an object that outlives the call",
+        "Checks for attribute writes (`obj.a = ...`, `obj.a *= ...`, `setattr`) on an object that "
+        "exists before the call and survives it: a module global, a default argument, a closure "
+        "variable of a factory, or the `self` of a module-level instance. Objects created inside the "
+        "call are fine.",
+        "The function's value then depends on how often it has been called. Finite differences call "
+        "it many times and see a different function each time; each AD backend calls it once more "
+        "and starts from a different state, so the derivatives disagree for no visible reason.",
+        _SHARED_ACCUMULATOR,
+        _FRESH_ACCUMULATOR,
+    ),
+    Rule(
+        "ADC102", "global-write", Severity.ERROR,
+        "`global`/`nonlocal` write",
+        "Checks for assignments to names declared `global`, or `nonlocal` when the enclosing "
+        "function is not part of the call (a factory's closure).",
+        "State written by one call is read by the next: finite differences and every AD backend see "
+        "different functions.",
+        "CALLS = 0\n\n\ndef f(x):\n    global CALLS\n    CALLS += 1\n    return x * CALLS",
+        "def f(x, calls=1):\n    return x * calls",
+    ),
+    Rule(
+        "ADC103", "captured-container-mutation", Severity.ERROR,
+        "mutation of a container that outlives the call",
+        "Checks for mutating calls (`append`, `extend`, `update`, `pop`, `insert`, `add`, `clear`, "
+        "`setdefault`, ...) and item assignment (`d[k] = v`) on a module global, a default argument "
+        "or another object that outlives the call. A local list built with `append` is fine.",
+        "The container remembers earlier calls, so repeated evaluations (finite differences, one "
+        "run per backend) disagree; a default argument is shared by every call.",
+        "SEEN = []\n\n\ndef f(x):\n    SEEN.append(x)\n    return x**2 * len(SEEN)",
+        "def f(x):\n    seen = [x]\n    return x**2 * len(seen)",
+    ),
+    Rule(
+        "ADC104", "in-place-array-write", Severity.WARNING,
+        "in-place array write",
+        "Checks for writes into arrays: item assignment `a[i] = ...`, augmented assignment on an "
+        "argument or a view of one, `out=`, `.sort()`, `.fill()`, `np.copyto`, `np.put`, "
+        "`np.place`, and torch's `x.add_()`-style methods on an argument. A plain Python number "
+        "updated with `acc += x` is not an array write.",
+        "JAX arrays are immutable and autograd cannot record writes into an array, so the function "
+        "fails or loses the derivative under those backends; torch refuses in-place writes into "
+        "leaves that require grad. Writing into an argument also changes the input between "
+        "finite-difference evaluations.",
+        "def squares(x):\n    out = np.zeros_like(x)\n    for i in range(len(x)):\n"
+        "        out[i] = x[i] ** 2\n    return out",
+        "def squares(x):\n    return np.array([xi**2 for xi in x])  # or x**2",
+    ),
+    Rule(
+        "ADC105", "argument-mutation", Severity.ERROR,
+        "mutation of an argument",
+        "Checks for in-place writes and mutating method calls on a parameter (or on a view of one), "
+        "and attribute writes on a parameter.",
+        "The caller's array changes: the finite-difference oracle then differentiates a moving "
+        "target, and backends that evaluate the function more than once see different inputs.",
+        "def normalize(x):\n    x /= np.sum(x)\n    return x",
+        "def normalize(x):\n    return x / np.sum(x)",
+    ),
+    # --- ADC2xx: leaving the trace -----------------------------------------------------------------
+    Rule(
+        "ADC201", "python-number-conversion", Severity.WARNING,
+        "conversion of an input-derived value to a Python number or list",
+        "Checks for `float(...)`, `int(...)`, `complex(...)`, `.item()`, `.tolist()` and `math.*` "
+        "calls on values derived from the inputs.",
+        "A Python number carries no derivative: autograd and JAX fail to convert a traced value "
+        "(or the derivative silently becomes zero), torch detaches it.",
+        "def f(x):\n    scale = float(np.sum(x))\n    return x * scale",
+        "def f(x):\n    scale = np.sum(x)\n    return x * scale",
+    ),
+    Rule(
+        "ADC202", "plain-array-conversion", Severity.WARNING,
+        "conversion of an input-derived value to a plain numpy array",
+        "Checks for `.numpy()` on input-derived values and, in code written for autograd, JAX or "
+        "torch, for the real numpy's `array`/`asarray` (typically imported as `onp`) on them.",
+        "A plain numpy array leaves the trace: JAX raises a tracer-conversion error, torch refuses "
+        "`.numpy()` on a tensor that requires grad, autograd loses the derivative.",
+        "import jax.numpy as jnp\nimport numpy as onp\n\n\ndef f(x):\n    y = onp.asarray(x)\n"
+        "    return jnp.sum(y**2)",
+        "import jax.numpy as jnp\n\n\ndef f(x):\n    return jnp.sum(jnp.asarray(x) ** 2)",
+    ),
+    Rule(
+        "ADC203", "explicit-stop-gradient", Severity.WARNING,
+        "explicit stop of the derivative",
+        "Checks for `.detach()`, `.data` on input-derived values, `jax.lax.stop_gradient`, "
+        "`torch.no_grad()`, `torch.inference_mode()` and `requires_grad_(False)`.",
+        "Whatever flows through the stop has derivative zero for the AD backends, but not for the "
+        "finite-difference oracle, which only sees values: the two will disagree. Intentional "
+        "stops are fine, and worth a `# noqa: ADC203` saying so.",
+        "def f(x):\n    scale = x.detach().sum()\n    return x * scale",
+        "def f(x):\n    scale = x.sum()\n    return x * scale",
+    ),
+    Rule(
+        "ADC204", "untraceable-numpy-call", Severity.WARNING,
+        "a numpy call the framework cannot trace",
+        "Checks, in code written for autograd, JAX or torch, for calls to the real numpy (or scipy) "
+        "on input-derived values, and, in autograd code, for `autograd.numpy` functions that "
+        "autograd wraps without a derivative rule (`cumprod`, `nansum`, `asarray`, `interp`, ...). "
+        "Functions autograd does differentiate (`np.sum`, `np.exp`, ...) are not reported.",
+        "The call either fails on a traced value or returns a plain array without a derivative.",
+        "import autograd.numpy as np\nimport numpy as onp\n\n\ndef f(x):\n    return np.sum(onp.sin(x))",
+        "import autograd.numpy as np\n\n\ndef f(x):\n    return np.sum(np.sin(x))",
+    ),
+    # --- ADC3xx: smoothness ------------------------------------------------------------------------
+    Rule(
+        "ADC301", "non-smooth-operation", Severity.INFO,
+        "non-smooth operation on an input-derived value",
+        "Checks for `abs`, builtin `max`/`min`/`round`, `np.maximum`/`minimum`/`max`/`min`/`abs`/"
+        "`sign`/`floor`/`ceil`/`round`/`clip`/`sort`, `relu`, `%`, `//`, and `if`/`while`/ternary "
+        "tests on values derived from the inputs.",
+        "At a kink the derivative does not exist: each backend returns a different valid "
+        "subgradient and finite differences straddle the kink. Away from kinks nothing is wrong, so "
+        "this is information that explains a disagreement, not a defect.",
+        "def f(x):\n    return np.maximum(x, 0.0)",
+        "def f(x):\n    return np.maximum(x, 0.0)  # fine; evaluate away from x == 0",
+    ),
+    Rule(
+        "ADC302", "where-nan-trap", Severity.ERROR,
+        "`where` whose masked-out branch can be NaN or infinite",
+        "Checks for `where`/`select` (numpy, jax.numpy, torch, autograd) whose branches contain "
+        "`sqrt`, `log`, `arcsin`, a division or a fractional/negative power of an input-derived "
+        "value that is not itself guarded by a `where`/`maximum`/`clip`.",
+        "Reverse-mode AD differentiates both branches and multiplies the unused one by zero; "
+        "0 * inf and 0 * NaN are NaN, so the gradient is NaN exactly where the value looks safe.",
+        _WHERE_TRAP,
+        _WHERE_GUARDED,
+    ),
+    Rule(
+        "ADC303", "zero-singularity", Severity.WARNING,
+        "`sqrt`/`norm`/`log`/fractional power of a quantity that can be exactly zero",
+        "Checks for `sqrt`, `log`, `linalg.norm`, `.norm()`, `x**p` and `power(x, p)` with "
+        "`0 < p < 1` or `p < 0` applied to a sum of squares, a square, an absolute value or a "
+        "difference of inputs.",
+        "The derivative is infinite or NaN where the quantity is zero (`x == y` for `norm(x - y)`), "
+        "and backends disagree about what to return there.",
+        "def dist(x, y):\n    return np.sqrt(np.sum((x - y) ** 2))",
+        "def dist(x, y):\n    return np.sqrt(np.sum((x - y) ** 2) + 1e-30)  # or handle x == y",
+    ),
+    # --- ADC4xx: purity ----------------------------------------------------------------------------
+    Rule(
+        "ADC401", "randomness", Severity.WARNING,
+        "randomness inside the function",
+        "Checks for `np.random.*`, `random.*`, `torch.rand*`/`normal`/`dropout` and draws from a "
+        "module-level generator. `jax.random.*` takes an explicit key and is pure; seeding a new "
+        "generator with a constant (`np.random.default_rng(0)`) is deterministic and not reported.",
+        "Every call computes a different function, so finite differences measure noise and no two "
+        "backends agree.",
+        "def f(x):\n    return x + 0.01 * np.random.randn(*x.shape)",
+        "def f(x, noise):\n    return x + 0.01 * noise  # draw the noise once, outside",
+    ),
+    Rule(
+        "ADC402", "cache", Severity.WARNING,
+        "a cache on the path",
+        "Checks for `functools.lru_cache`, `functools.cache`, `functools.cached_property` and a "
+        "module-level (or default-argument) dict used as a memo: `if k in CACHE: return CACHE[k]` "
+        "or `CACHE.get(k)`.",
+        "A cache returns the value of an earlier call, computed without this call's traced inputs: "
+        "the derivative through it is zero, or the cache hands back a stale tracer.",
+        "CACHE = {}\n\n\ndef f(x):\n    key = x.tobytes()\n    if key in CACHE:\n        return CACHE[key]\n"
+        "    CACHE[key] = value = np.exp(x)\n    return value",
+        "def f(x):\n    return np.exp(x)",
+    ),
+    Rule(
+        # One severity for the static guess and the runtime proof: error. The lint's finding and the
+        # probe's (the jitted value differs from the value under jax.disable_jit()) name the same
+        # defect, a stale value baked in at trace time, which silently computes the wrong function
+        # once the global changes, like the other state rules (ADC101-ADC103, errors). It was a
+        # warning in the lint table and an error in the probes; `adcheck lint` and
+        # `--fail-on warning` fail on both severities, so only the ordering and SARIF level change.
+        "ADC403", "jit-reads-mutable-global", Severity.ERROR,
+        "a `jax.jit` function reading a mutable module global",
+        "Checks for functions compiled with `jax.jit` (decorator, `partial(jax.jit, ...)` or "
+        "`g = jax.jit(f)`), and the functions they call, that read a module global which is rebound "
+        "with `global` somewhere or is a module-level list, dict, array or object. At run time, "
+        "the probes also compare a jitted target's value with its value under `jax.disable_jit()` "
+        "and report this code when the two differ.",
+        "`jit` reads the global once, when it traces, and bakes the value into the compiled "
+        "function: later changes are ignored until something triggers a retrace.",
+        "SCALE = [2.0]\n\n\n@jax.jit\ndef f(x):\n    return x * SCALE[0]",
+        "@jax.jit\ndef f(x, scale):\n    return x * scale",
+        found_by=(Stage.LINT, Stage.RUN),
+    ),
+    Rule(
+        "ADC404", "time-io-environment", Severity.WARNING,
+        "time, I/O or environment read",
+        "Checks for `time.*` (but `time.sleep`), `datetime.now()`/`today()`, `open`, `input`, "
+        "`os.environ` (also imported as `from os import environ`), `os.getenv` and loading files "
+        "(`np.load`, `pickle.load`, `json.load`) inside the function. `print` is fine.",
+        "The function's value can change between calls, and file reads make every evaluation slow "
+        "and the result depend on the disk.",
+        "def f(x):\n    scale = float(os.environ.get('SCALE', '1'))\n    return x * scale",
+        "SCALE = float(os.environ.get('SCALE', '1'))  # read once, at import\n\n\n"
+        "def f(x):\n    return x * SCALE",
+    ),
+    # --- ADC5xx: derivative rules ------------------------------------------------------------------
+    Rule(
+        "ADC501", "custom-derivative-rule", Severity.WARNING,
+        "user-defined derivative rule",
+        "Reports functions with a hand-written derivative: `jax.custom_vjp`/`custom_jvp` with "
+        "`.defvjp`/`.defjvp`, autograd's `@primitive` with `defvjp`/`defjvp`, and "
+        "`torch.autograd.Function` subclasses; on the definition and where the rule is registered. "
+        "The message says which backends use the rule.",
+        "The backends that use the rule differentiate the rule, not the code, so a wrong rule shows "
+        "up as those backends (and only those) disagreeing with finite differences.",
+        "@jax.custom_vjp\ndef my_sin(x):\n    return jnp.sin(x)\n\n\n"
+        "my_sin.defvjp(lambda x: (jnp.sin(x), x), lambda x, g: (-jnp.cos(x) * g,))",
+        "@jax.custom_vjp\ndef my_sin(x):\n    return jnp.sin(x)\n\n\n"
+        "my_sin.defvjp(lambda x: (jnp.sin(x), x), lambda x, g: (jnp.cos(x) * g,))"
+        "  # checked by adcheck",
+    ),
+    Rule(
+        "ADC502", "wrong-library-rule", Severity.ERROR,
+        "a derivative rule inside an installed library is wrong at the inputs it gets here",
+        "Reports a primitive of an installed library (autograd, JAX, torch) whose derivative rule "
+        "disagrees with finite differences of that primitive alone, at the inputs the user's code "
+        "passes it. The finding names the primitive, the library and its version, both numbers "
+        "(d/dx = a from the rule vs b ± e from finite differences) and the line of the user's code "
+        "that called it. A wrong rule in the user's own `custom_jvp`/`custom_vjp`/`defvjp`/torch "
+        "`Function` is ADC501 instead.",
+        "Nothing in the user's code is wrong, so reading it does not find the cause: the backends "
+        "that use the library's rule disagree with finite differences, and the others agree. Rules "
+        "are often right almost everywhere and wrong at one point (a removable singularity such as "
+        "`x == 0`), which is exactly where a test input tends to sit.",
+        "import autograd.numpy as np\n\n\n"
+        "def f(x):\n    return np.sum(np.sinc(x))  # autograd's rule for sinc is NaN at x == 0, where the "
+        "slope is 0",
+        "import autograd.numpy as np\nfrom autograd.extend import defvjp, primitive\n\n\n"
+        "@primitive\ndef sinc(x):\n    return np.sinc(x)\n\n\n"
+        "def sinc_slope(x):\n    safe = np.where(x == 0, 1.0, x)\n"
+        "    slope = (np.cos(np.pi * safe) * np.pi * safe - np.sin(np.pi * safe)) / (np.pi * safe**2)\n"
+        "    return np.where(x == 0, 0.0, slope)\n\n\n"
+        "defvjp(sinc, lambda ans, x: lambda g: g * sinc_slope(x))  # your own rule, checked as ADC501\n\n\n"
+        "def f(x):\n    return np.sum(sinc(x))",
+        found_by=(Stage.RUN,),
+    ),
+    # --- ADC6xx: found at run time -----------------------------------------------------------------
+    Rule(
+        "ADC601", "impure-function", Severity.ERROR,
+        "two identical calls return different values",
+        "Calls the function again on a fresh import of its module with a fresh copy of the same "
+        "input, and compares the value with the reference's first call and with a second call.",
+        "Finite differences subtract values from calls made with nearly the same input; when the "
+        "same input gives different values, the difference measures the change of state, time or "
+        "randomness, not the slope, and no backend can agree with it.",
+        "import numpy as np\n\n\ndef f(x):\n    return x * np.random.uniform(0.9, 1.1)",
+        "import numpy as np\n\nSCALE = np.random.default_rng(0).uniform(0.9, 1.1)  # drawn once, at import\n\n\n"
+        "def f(x):\n    return x * SCALE",
+        found_by=(Stage.RUN,),
+    ),
+    Rule(
+        "ADC602", "input-mutated", Severity.ERROR,
+        "the call modified an argument in place",
+        "Compares each array argument before and after one call and reports the first entry that "
+        "changed.",
+        "The AD backends differentiate the input as it was before the change, while finite "
+        "differences and the next call see the changed input: the derivatives describe different "
+        "points.",
+        "def f(x):\n    x -= x.mean()\n    return x**2",
+        "def f(x):\n    centred = x - x.mean()\n    return centred**2",
+        found_by=(Stage.RUN,),
+    ),
+    Rule(
+        "ADC603", "state-changed", Severity.ERROR,
+        "state changed by one call",
+        "Snapshots the state the function can reach (the module globals it reads, closure cells, "
+        "default arguments, the attributes of callable objects and module-level instances, "
+        "`lru_cache` sizes) before and after one call, and names each piece that changed or was "
+        "created, on the line that defines it.",
+        "A function whose state changes computes a different function on each call: finite "
+        "differences straddle the change and each backend starts from another state.",
+        _SHARED_ACCUMULATOR,
+        _FRESH_ACCUMULATOR,
+        found_by=(Stage.RUN,),
+    ),
+    Rule(
+        "ADC604", "nan-in-derivative", Severity.ERROR,
+        "NaN or inf in an automatic derivative where finite differences are finite",
+        "Compares each AD backend's Jacobian and value with the plain-numpy reference and reports "
+        "the entries that are NaN or infinite only in the AD result.",
+        "The function is finite and smooth there, so the NaN comes from the derivative code: most "
+        "often a branch of `where` that is not taken but still differentiated (see ADC302), or a "
+        "`sqrt`/`norm` at exactly zero (see ADC303).",
+        _WHERE_TRAP,
+        _WHERE_GUARDED,
+        found_by=(Stage.RUN,),
+    ),
+    Rule(
+        "ADC605", "integer-input-promoted", Severity.INFO,
+        "an integer input was promoted to floating point to differentiate it",
+        "Reports a differentiated argument given as integers (`--input '[1, 2, 3]'`), which adcheck "
+        "promotes to float64 before differentiating.",
+        "A derivative with respect to an integer does not exist; after promotion the function is "
+        "differentiated as if the input were real, which is what you want unless the function does "
+        "integer arithmetic on it (`//`, `%`, indexing), whose derivative is zero or undefined.",
+        "def f(x):\n    return x**2\n\n\n# adcheck run m.py:f --input '[1, 2, 3]'",
+        "def f(x):\n    return x**2\n\n\n# adcheck run m.py:f --input '[1.0, 2.0, 3.0]'",
+        found_by=(Stage.RUN,),
+    ),
+    Rule(
+        "ADC606", "float32-precision", Severity.INFO,
+        "a float32 input: derivatives are compared to float32 precision",
+        "Reports a differentiated argument in float32 (from a `.npy` file, for example): the "
+        "comparison then uses the float32 tolerance row.",
+        "Float32 keeps about 7 digits, and finite differences lose about half of them, so the "
+        "check is much looser than in float64 and a small error in a rule can pass unseen.",
+        "import numpy as np\n\nnp.save('x.npy', np.linspace(0, 1, 5, dtype=np.float32))\n"
+        "# adcheck run m.py:f --input x.npy",
+        "import numpy as np\n\nnp.save('x.npy', np.linspace(0, 1, 5))  # float64\n"
+        "# adcheck run m.py:f --input x.npy",
+        found_by=(Stage.RUN,),
+    ),
+    Rule(
+        "ADC607", "context-dependent-derivative", Severity.ERROR,
+        "the same backend's derivative differs between execution contexts",
+        "Computes one backend's derivative in two execution contexts (eager and `jax.jit`/"
+        "`torch.compile`, CPU and GPU, float64 and float32) and reports the entries where they "
+        "differ beyond the tolerance of the coarser one, e.g. \"the jax-rev derivative under jit "
+        "differs from eager by 3e-2 at entries (0, 1), ...\".",
+        "The derivative of one function must not depend on how it is executed. A difference means "
+        "the compiled code computes another function (a value captured at trace time, a "
+        "data-dependent branch resolved once), or that the function loses its digits in the "
+        "lower precision (cancellation), so the derivative you use in production is not the one "
+        "you checked.",
+        "import jax\nimport jax.numpy as jnp\n\n\n@jax.jit\ndef f(x):\n"
+        "    return (1.0 - jnp.cos(x)) / x**2  # cancels catastrophically in float32 near x == 0",
+        "import jax\nimport jax.numpy as jnp\n\n\n@jax.jit\ndef f(x):\n"
+        "    return 2.0 * jnp.sin(x / 2) ** 2 / x**2  # the same function without the cancellation",
+        found_by=(Stage.RUN,),
+    ),
+)
+
+
+def make_finding(code: str, path: str, line: int, col: int, message: str, **fields) -> Finding:
+    """A finding with the severity the catalog gives ``code``; ``fields`` are Finding's others
+    (``explains``, ``executed``)."""
+    try:
+        rule = RULES[code]
+    except KeyError:
+        raise ValueError(f"{code} is not in the rule catalog (adcheck.lint.catalog.RULES)") from None
+    return Finding(code, rule.severity.value, path, line, col, message, **fields)

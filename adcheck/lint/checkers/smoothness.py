@@ -1,0 +1,234 @@
+"""ADC3xx, smoothness: where the derivative does not exist, or is infinite or NaN.
+
+ADC301 a non-smooth operation (information: it explains a disagreement at a kink), ADC302 a
+``where`` whose masked-out branch is NaN or infinite, ADC303 ``sqrt``/``norm``/``log``/a fractional
+power of a quantity that can be exactly zero.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from ..names import (
+    GUARDS, LOGARITHMS, NAN_PRONE, NONSMOOTH_BUILTINS, NONSMOOTH_FUNCTIONS, NONSMOOTH_METHODS, POWER_FUNCTIONS,
+    WHERE_FUNCTIONS, array_tail, last_part,
+)
+from .base import CallSite, Checker
+
+MAX_NAN_DEPTH = 3  # local assignments followed when looking for a NaN in a where-branch
+MAX_ZERO_DEPTH = 4  # sub-expressions followed when asking whether a quantity can be exactly zero
+
+
+class SmoothnessChecker(Checker):
+    family = "ADC3"
+
+    def on_call(self, site: CallSite) -> None:
+        call, qual, tail, last, text = site.node, site.qual, site.tail, site.last, site.text
+        if qual in NONSMOOTH_BUILTINS and site.args_tainted:
+            self.report("ADC301", call, f"`{call.func.id}()` is not differentiable where its arguments tie or cross "
+                                        "zero")
+        elif tail and last in NONSMOOTH_FUNCTIONS and "random" not in tail and "linalg" not in tail \
+                and site.args_tainted:
+            self.report("ADC301", call, f"`{text}` is not smooth: derivatives differ at its kinks")
+        if tail and last in WHERE_FUNCTIONS and "random" not in tail:
+            self._where(site)
+        if tail and call.args and not self.guarded(call.args[0]):
+            self._singular_call(site)
+
+    def _singular_call(self, site: CallSite) -> None:
+        call, last, text = site.node, site.last, site.text
+        arg = call.args[0]
+        if last in LOGARITHMS and self.zeroable(arg):
+            self.report("ADC303", call, f"`{text}` of a quantity that is exactly zero at some inputs: "
+                                        "its derivative is infinite there")
+        elif last == "norm" and (self.zeroable(arg) or self.is_difference(arg)):
+            self.report("ADC303", call, f"`{text}` of a quantity that can be exactly zero: its derivative "
+                                        "is undefined (NaN) there")
+        elif last in ("power", "float_power") and len(call.args) > 1 and _singular_exponent(call.args[1]) \
+                and self.zeroable(arg):
+            self.report("ADC303", call, f"`{text}` with exponent {ast.unparse(call.args[1])} of a quantity "
+                                        "that can be exactly zero: its derivative is infinite there")
+
+    def on_method_call(self, site: CallSite) -> None:
+        call, method, text = site.node, site.method, site.method_text
+        if site.user_method:
+            return
+        if method in NONSMOOTH_METHODS and site.receiver.tainted:
+            self.report("ADC301", call, f"{text} is not smooth: derivatives differ at its kinks")
+        receiver = call.func.value
+        if method == "norm" and (self.zeroable(receiver) or self.is_difference(receiver)):
+            self.report("ADC303", call, f"{text} of a quantity that can be exactly zero: its derivative is undefined "
+                                        "(NaN) there")
+
+    def on_binop(self, node: ast.BinOp) -> None:
+        scope = self.scope
+        if isinstance(node.op, (ast.Mod, ast.FloorDiv)) and (scope.tainted(node.left) or scope.tainted(node.right)):
+            self.report("ADC301", node, f"`{ast.unparse(node)}` is not smooth: it jumps at every multiple")
+        if isinstance(node.op, ast.Pow) and _singular_exponent(node.right) and not self.guarded(node.left) \
+                and self.zeroable(node.left):
+            self.report("ADC303", node, f"`{ast.unparse(node)}` raises a quantity that can be exactly zero to the "
+                                        f"power {ast.unparse(node.right)}: its derivative is infinite there")
+
+    def on_branch(self, test: ast.expr) -> None:
+        membership = isinstance(test, ast.Compare) and all(isinstance(op, (ast.In, ast.NotIn)) for op in test.ops)
+        if self.scope.tainted(test) and not membership:  # `key in table` is a lookup, not a kink
+            self.report("ADC301", test, f"branch on `{ast.unparse(test)}`, an input-derived value: the function "
+                                        "can jump or kink where the test flips")
+
+    # --- ADC302 ---
+    def _where(self, site: CallSite) -> None:
+        call, last = site.node, site.last
+        if last == "where" and len(call.args) < 3 and not call.keywords:
+            return  # where(cond) is nonzero(cond)
+        branches = list(call.args[1:]) + [k.value for k in call.keywords if k.arg not in ("condition", "condlist")]
+        if last == "select" and call.args and "lax" not in (site.qual or ""):
+            branches = list(call.args[1:]) + [k.value for k in call.keywords]  # select(condlist, choicelist, ...)
+        for branch in branches:
+            culprit = self.nan_prone(branch, 0)
+            if culprit is not None:
+                self.report("ADC302", call, f"`{site.text}` also differentiates the branch it masks out, and "
+                                            f"`{culprit}` is NaN or infinite there: the gradient becomes NaN")
+                return
+
+    def nan_prone(self, node: ast.AST, depth: int) -> str | None:
+        """The first sub-expression of a where-branch that can be NaN/inf on input-derived values."""
+        scope = self.scope
+        if depth > MAX_NAN_DEPTH:
+            return None
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call):
+                last = last_part(array_tail(self.module.qualname(sub.func)))
+                if last in NAN_PRONE and sub.args and scope.tainted(sub.args[0]) and not self.guarded(sub.args[0]):
+                    if last in POWER_FUNCTIONS and len(sub.args) > 1 and not _nan_exponent(sub.args[1]):
+                        continue
+                    return ast.unparse(sub)
+            elif isinstance(sub, ast.BinOp):
+                if isinstance(sub.op, (ast.Div, ast.FloorDiv, ast.Mod)) and scope.tainted(sub.right) \
+                        and not self.guarded(sub.right):
+                    return ast.unparse(sub)
+                if isinstance(sub.op, ast.Pow) and scope.tainted(sub.left) and _nan_exponent(sub.right) \
+                        and not self.guarded(sub.left):
+                    return ast.unparse(sub)
+            elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+                assigned = scope.single_assignment(sub.id)
+                if assigned is not None:
+                    found = self.nan_prone(assigned, depth + 1)
+                    if found is not None:
+                        return found
+        return None
+
+    # --- what ADC302 and ADC303 ask of an expression ---
+    def guarded(self, node: ast.expr, depth: int = 0) -> bool:
+        """Is the argument already clamped into a safe range (``sqrt(where(m, x, 1.0))``, ``maximum(x, eps)``)?"""
+        scope = self.scope
+        if isinstance(node, ast.Name) and depth < MAX_NAN_DEPTH:
+            assigned = scope.single_assignment(node.id)
+            return assigned is not None and self.guarded(assigned, depth + 1)
+        if isinstance(node, ast.Call):
+            qual = self.module.qualname(node.func)
+            last = last_part(array_tail(qual)) if qual else (node.func.attr if isinstance(node.func, ast.Attribute)
+                                                             else None)
+            return last in GUARDS
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            # ``x**2 + eps``: a positive constant keeps it away from zero.
+            return any((p := _constant_number(side)) is not None and p > 0 for side in (node.left, node.right))
+        return False
+
+    def is_difference(self, node: ast.expr) -> bool:
+        """``x - y`` of input-derived values (directly or through one local name)."""
+        scope = self.scope
+        if isinstance(node, ast.Name):
+            assigned = scope.single_assignment(node.id)
+            return assigned is not None and self.is_difference(assigned)
+        return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub) and \
+            (scope.tainted(node.left) or scope.tainted(node.right))
+
+    def zeroable(self, node: ast.AST, depth: int = 0) -> bool:
+        """Is this a square, a sum of squares, an absolute value or a difference: exactly zero somewhere?"""
+        scope = self.scope
+        if depth > MAX_ZERO_DEPTH:
+            return False
+        if isinstance(node, ast.Name):
+            assigned = scope.single_assignment(node.id)
+            return assigned is not None and self.zeroable(assigned, depth + 1)
+        if isinstance(node, ast.Subscript):
+            return self.zeroable(node.value, depth + 1)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return self.zeroable(node.operand, depth + 1)
+        if isinstance(node, ast.BinOp):
+            return self._zeroable_binop(node, depth)
+        if isinstance(node, ast.Call):
+            return self._zeroable_call(node, depth)
+        return False
+
+    def _zeroable_binop(self, node: ast.BinOp, depth: int) -> bool:
+        scope = self.scope
+        left, right, op = node.left, node.right, node.op
+        if isinstance(op, ast.Sub):
+            return scope.tainted(left) or scope.tainted(right)
+        if isinstance(op, ast.Add):
+            return self.zeroable(left, depth + 1) and self.zeroable(right, depth + 1)
+        if isinstance(op, (ast.Mult, ast.MatMult)):
+            if ast.dump(left) == ast.dump(right) and scope.tainted(left):
+                return True
+            if isinstance(op, ast.Mult):
+                return self.zeroable(left, depth + 1) or self.zeroable(right, depth + 1)
+            return False
+        if isinstance(op, ast.Div):
+            return self.zeroable(left, depth + 1)
+        if isinstance(op, ast.Pow):
+            p = _constant_number(right)
+            return p is not None and p > 0 and (p % 2 == 0 or self.zeroable(left, depth + 1)) and scope.tainted(left)
+        return False
+
+    def _zeroable_call(self, node: ast.Call, depth: int) -> bool:
+        scope = self.scope
+        func, args = node.func, node.args
+        qual = self.module.qualname(func)
+        tail = array_tail(qual)
+        if tail is None and isinstance(func, ast.Attribute) and qual is None:
+            if func.attr in ("sum", "mean"):
+                return self.zeroable(func.value, depth + 1)
+            if func.attr == "dot" and args:
+                return ast.dump(func.value) == ast.dump(args[0]) and scope.tainted(args[0])
+            if func.attr == "norm":
+                return scope.tainted(func.value)
+            return False
+        if tail is None and isinstance(func, ast.Name) and func.id == "abs" and scope.is_builtin("abs"):
+            return bool(args) and scope.tainted(args[0])
+        last = last_part(tail)
+        if last in ("square", "abs", "absolute", "fabs") and args:
+            return scope.tainted(args[0])
+        if last in ("sum", "mean", "nansum", "trace") and args:
+            return self.zeroable(args[0], depth + 1)
+        if last in ("dot", "inner", "vdot", "matmul") and len(args) == 2:
+            return (ast.dump(args[0]) == ast.dump(args[1]) and scope.tainted(args[0])) \
+                or self.zeroable(args[0], depth + 1) or self.zeroable(args[1], depth + 1)
+        if last == "norm" and args:
+            return scope.tainted(args[0])
+        return False
+
+
+def _constant_number(node: ast.expr) -> float | None:
+    """The value of a numeric literal: ``2``, ``-0.5``, ``1 / 3``; None for anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _constant_number(node.operand)
+        return -inner if inner is not None else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        a, b = _constant_number(node.left), _constant_number(node.right)
+        return a / b if a is not None and b else None
+    return None
+
+
+def _singular_exponent(node: ast.expr) -> bool:
+    """An exponent whose power has an infinite slope at zero (0 < p < 1) or a pole there (p < 0)."""
+    p = _constant_number(node)
+    return p is not None and (p < 0 or 0 < p < 1)
+
+
+def _nan_exponent(node: ast.expr) -> bool:
+    """An exponent that can make ``x ** p`` NaN or infinite: unknown, negative, or not an integer."""
+    p = _constant_number(node)
+    return p is None or p < 0 or p != int(p)

@@ -1,0 +1,223 @@
+"""One settings object for every way of running adcheck, and the validation of every value.
+
+The layers, each overriding the one before: adcheck's defaults < ``[tool.adcheck]`` < the case
+(``[[tool.adcheck.case]]`` or ``@adcheck.case``) < the command line (or ``assert_jacobians_agree``'s
+keywords). A layer leaves a setting at ``None`` to inherit it. Every value is checked here, once,
+with the flag or key it came from named in the message.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, fields, replace
+from enum import StrEnum
+
+from .errors import AdcheckError
+from .model import Mode
+
+
+class FailOn(StrEnum):
+    """What fails a run, from most to least lenient: each level fails on everything before it too."""
+
+    ERROR = "error"  # a backend error, or a case where no AD backend could be checked
+    DISAGREE = "disagree"  # and a disagreement with the reference (or an impure function)
+    INCONCLUSIVE = "inconclusive"  # and entries nothing could verify
+    WARNING = "warning"  # and lint findings of severity error or warning
+
+    @property
+    def level(self) -> int:
+        return list(FailOn).index(self)
+
+    def includes(self, other: FailOn) -> bool:
+        return self.level >= other.level
+
+
+class ModeChoice(StrEnum):
+    AUTO = "auto"  # fast above AUTO_FAST_INPUTS inputs
+    FULL = "full"
+    FAST = "fast"
+
+
+DEFAULT_TIMEOUT = 120.0
+MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: anything longer is a typo (and overflows some clocks)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting; ``None`` means "inherit from the layer below" until ``resolved``."""
+
+    backends: tuple[str, ...] | None = None  # empty: every applicable backend
+    timeout: float | None = None
+    rtol: float | None = None  # None after resolving too: the per-dtype table's
+    atol: float | None = None
+    memory_limit: int | None = None  # bytes per worker; None after resolving: a share of the machine
+    lint: bool | None = None
+    mode: ModeChoice | None = None
+    order: int | None = None
+    fail_on: FailOn | None = None
+    jobs: int | None = None  # cases at once (check); None after resolving: one per CPU
+
+    def overridden_by(self, other: Settings) -> Settings:
+        """These settings with every value ``other`` sets taking precedence."""
+        changes = {f.name: getattr(other, f.name) for f in fields(other) if getattr(other, f.name) is not None}
+        return replace(self, **changes)
+
+    def resolved(self) -> Settings:
+        """Defaults filled in where no layer set a value."""
+        return DEFAULTS.overridden_by(self)
+
+    @property
+    def failure_policy(self) -> FailOn:
+        return self.fail_on or FailOn.DISAGREE
+
+
+DEFAULTS = Settings(backends=(), timeout=DEFAULT_TIMEOUT, lint=True, mode=ModeChoice.AUTO, order=1,
+                    fail_on=FailOn.DISAGREE)
+
+
+# --- validation: one function per kind of value, naming where it came from -------------------------
+
+
+def _fail(where: str, message: str) -> AdcheckError:
+    return AdcheckError(f"{where}: {message}")
+
+
+def positive_seconds(value, where: str) -> float:
+    number = finite_number(value, where)
+    if number <= 0:
+        raise _fail(where, f"expected a positive number of seconds, got {value!r}")
+    if number > MAX_TIMEOUT:
+        raise _fail(where, f"{value!r} seconds is more than a week; expected a timeout in seconds")
+    return number
+
+
+def tolerance(value, where: str) -> float:
+    number = finite_number(value, where)
+    if number < 0:
+        raise _fail(where, f"expected a non-negative number, got {value!r}")
+    return number
+
+
+def finite_number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(str(value))
+        except ValueError:
+            raise _fail(where, f"expected a number, got {value!r}") from None
+    number = float(value)
+    if not math.isfinite(number):
+        raise _fail(where, f"expected a finite number, got {value!r}")
+    return number
+
+
+def count(value, where: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(where, f"expected a whole number, got {value!r}")
+    if value < minimum:
+        raise _fail(where, f"expected a whole number of at least {minimum}, got {value!r}")
+    return value
+
+
+def seed(value, where: str = "--seed") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _fail(where, f"expected a non-negative whole number, got {value!r}")
+    if value >= 2**128:
+        raise _fail(where, f"{value} is too large for a seed (at most 2**128 - 1)")
+    return value
+
+
+_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def memory_size(value, where: str = "--memory-limit") -> int:
+    """A size like 4G, 512M, 1.5g or a number of bytes; at least 64 MiB (less cannot even import numpy)."""
+    if isinstance(value, bool):
+        raise _fail(where, f"expected a size like 4G or 512M, got {value!r}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        text = str(value).strip().lower().removesuffix("b").removesuffix("i")
+        try:
+            number = float(text[:-1]) * _UNITS[text[-1]] if text and text[-1] in _UNITS else float(text)
+        except ValueError:
+            raise _fail(where, f"expected a size like 4G or 512M, got {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise _fail(where, f"expected a positive size like 4G or 512M, got {value!r}")
+    if number < 64 << 20:
+        raise _fail(where, f"{value!r} is too little memory for a worker (at least 64M)")
+    return int(number)
+
+
+def boolean(value, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(where, f"expected true or false, got {value!r}")
+    return value
+
+
+def choice(value, enum, where: str):
+    try:
+        return enum(value)
+    except ValueError:
+        raise _fail(where, f"expected one of {', '.join(e.value for e in enum)}, got {value!r}") from None
+
+
+def order(value, where: str = "--order") -> int:
+    if isinstance(value, bool) or value not in (1, 2):
+        raise _fail(where, f"expected 1 or 2, got {value!r}")
+    return int(value)
+
+
+def backend_names(value, where: str = "--backend") -> tuple[str, ...]:
+    from .backends import REGISTRY
+
+    names = (value,) if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise _fail(where, f"expected a list of backend names, got {value!r}")
+    for name in names:
+        if name not in REGISTRY:
+            raise _fail(where, f"unknown backend {name!r}; known backends: {', '.join(REGISTRY)}")
+    return tuple(names)
+
+
+def validated(where: dict[str, str] | None = None, **values) -> Settings:
+    """A Settings layer from raw values, each checked; ``where`` names each value's flag or key."""
+    where = where or {}
+
+    def name(key):
+        return where.get(key, f"--{key.replace('_', '-')}")
+
+    checks = {
+        "backends": backend_names,
+        "timeout": positive_seconds,
+        "rtol": tolerance,
+        "atol": tolerance,
+        "memory_limit": memory_size,
+        "lint": boolean,
+        "mode": lambda v, w: choice(v, ModeChoice, w),
+        "order": order,
+        "fail_on": lambda v, w: choice(v, FailOn, w),
+        "jobs": count,
+    }
+    unknown = set(values) - set(checks)
+    if unknown:
+        raise AdcheckError(f"unknown setting {sorted(unknown)[0]!r}")
+    return Settings(**{key: None if value is None else checks[key](value, name(key)) for key, value in values.items()})
+
+
+def default_memory_limit(n_workers: int) -> int:
+    """Each worker's share of three quarters of the machine (the workers run side by side),
+    but at least 1 GiB: importing jax or torch alone takes a few hundred MB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return max(1 << 30, total * 3 // 4 // max(1, n_workers))
+
+
+def choose_mode(choice_: ModeChoice, n_inputs: int) -> Mode:
+    from .fast import AUTO_FAST_INPUTS
+
+    if choice_ == ModeChoice.AUTO:
+        return Mode.FAST if n_inputs > AUTO_FAST_INPUTS else Mode.FULL
+    return Mode(str(choice_))

@@ -1,0 +1,40 @@
+"""What the parent asks of a worker: one backend, one target, one set of arguments, one mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .inputs import Arguments
+from .loader import Target
+from .model import Mode
+
+
+@dataclass(frozen=True)
+class LocaliseJob:
+    """Fast mode: find the wrong entries of one backend's gradient row ``u^T J`` by bisection."""
+
+    row_index: int  # which cotangent of the shared probe vectors
+    row: np.ndarray  # the backend's u^T J
+    cotangent: np.ndarray  # u
+    direction: np.ndarray  # a direction along which the dot-product test failed
+
+
+@dataclass(frozen=True)
+class Task:
+    backend: str
+    target: Target
+    arguments: Arguments
+    framework: str  # what the code is written for (model.Framework)
+    flavour: str = "numpy"  # the rebinding the worker imports the user's code with (loader.rebinding_table)
+    rebound: str = ""  # the same in words, "" when the code runs as written
+    mode: Mode = Mode.FULL
+    order: int = 1
+    probes: bool = True  # the reference: run the runtime probes afterwards
+    memory_limit: int | None = None  # bytes
+    localise: dict[str, LocaliseJob] = field(default_factory=dict)  # the reference, fast mode: per backend
+    rtol: float | None = None  # the tolerances bisection judges directional derivatives with
+    atol: float | None = None
+    module_target: bool = False  # the target is a torch.nn.Module: argument 0 holds its parameters
+    describe: bool = False  # only load the target and describe it (its module parameters, if any)

@@ -1,0 +1,214 @@
+"""Worker processes: adcheck owns every process it starts, and only those.
+
+Each test runs the real CLI in a subprocess with a marker in its environment; every process
+adcheck starts (the fork server, the resource tracker, the workers, and whatever the user's
+function spawns) inherits the marker, so "nothing is left" is checked by looking for it in
+/proc. Whatever happens, a test kills what it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from adcheck.errors import ExitCode
+from conftest import REPO
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(),
+                                reason="finds leftover processes through /proc (Linux)")
+
+USER_CODE = textwrap.dedent('''\
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import autograd.numpy as np
+
+
+    def hangs_under_autograd(x):
+        if type(x).__module__.startswith("autograd"):
+            while True:
+                pass
+        return np.sin(x)
+
+
+    def spawns_a_child(x):
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        return np.sin(x)
+
+
+    def spawns_and_hangs(x):
+        if type(x).__module__.startswith("autograd"):
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+            while True:
+                time.sleep(0.01)
+        return np.sin(x)
+
+
+    def signals_its_group(x):
+        if type(x).__module__.startswith("autograd"):
+            os.killpg(0, signal.SIGTERM)
+        return np.sin(x)
+
+
+    def good(x):
+        return np.sin(x)
+    ''')
+
+PROJECT = textwrap.dedent('''\
+    [tool.adcheck]
+    backends = ["autograd"]
+    lint = false
+
+    [[tool.adcheck.case]]
+    target = "user.py:hangs_under_autograd"
+    input = [0.5, 1.5]
+
+    [[tool.adcheck.case]]
+    target = "user.py:good"
+    input = [0.5, 1.5]
+    ''')
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "user.py").write_text(USER_CODE)
+    (tmp_path / "pyproject.toml").write_text(PROJECT)
+    return tmp_path
+
+
+class Adcheck:
+    """``python -m adcheck ARGS`` in ``cwd``, marked so that everything it starts can be found."""
+
+    def __init__(self, cwd: Path, *args: str):
+        self.marker = f"ADCHECK_TEST_{uuid.uuid4().hex}"
+        env = {**os.environ, self.marker: "1", "PYTHONPATH": str(REPO)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "adcheck", *args], cwd=cwd, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def processes(self) -> list[tuple[int, str]]:
+        """Every live process that carries the marker, adcheck itself included."""
+        found = []
+        needle = self.marker.encode() + b"="
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as handle:
+                    if needle not in handle.read():
+                        continue
+                with open(f"/proc/{entry}/stat") as handle:
+                    if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        continue  # a zombie waiting for its parent is not running
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    found.append((int(entry), handle.read().replace(b"\0", b" ").decode(errors="replace")[:100]))
+            except OSError:
+                continue
+        return found
+
+    def wait_for(self, condition, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.1)
+        pytest.fail(f"timed out waiting for {what}: {self.processes()}")
+
+    def workers_running(self, count: int = 1) -> bool:
+        """The fork server's children: adcheck, the fork server, the tracker, and ``count`` more."""
+        return len(self.processes()) >= 3 + count
+
+    def leftovers_after(self, seconds: float) -> list:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            left = [p for p in self.processes() if p[0] != self.proc.pid]
+            if not left:
+                return []
+            time.sleep(0.1)
+        return [p for p in self.processes() if p[0] != self.proc.pid]
+
+    def cleanup(self):
+        for pid, _ in self.processes():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        self.proc.communicate()
+
+
+@pytest.fixture
+def started():
+    runs = []
+
+    def start(cwd, *args):
+        run = Adcheck(cwd, *args)
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        run.cleanup()
+
+
+def test_sigterm_ends_a_check_with_a_hanging_case_at_once_with_what_finished(project, started):
+    run = started(project, "check", "--no-timings", "-j", "2")
+    run.wait_for(lambda: run.workers_running(2), 60, "the workers")
+    time.sleep(0.5)
+    began = time.monotonic()
+    run.proc.send_signal(signal.SIGTERM)
+    stdout, stderr = run.proc.communicate(timeout=30)
+    assert time.monotonic() - began < 5
+    assert run.proc.returncode == ExitCode.INTERRUPTED
+    assert "INTERRUPTED user.py:hangs_under_autograd" in stdout
+    assert "adcheck: interrupted" in stderr
+    assert run.leftovers_after(5) == []
+
+
+def test_sigkill_of_adcheck_leaves_nothing_running(project, started):
+    run = started(project, "check", "--no-timings", "-j", "2")
+    run.wait_for(lambda: run.workers_running(1), 60, "a worker")
+    run.proc.send_signal(signal.SIGKILL)
+    run.proc.communicate(timeout=30)
+    assert run.leftovers_after(5) == []
+
+
+@pytest.mark.parametrize("function", ["spawns_a_child", "signals_its_group"])
+def test_what_the_users_function_starts_ends_with_its_task(project, started, function):
+    run = started(project, "run", f"user.py:{function}", "--input", "[0.5, 1.5]", "--backend", "autograd", "--no-lint")
+    _, stderr = run.proc.communicate(timeout=120)
+    assert "Traceback" not in stderr
+    # Signalling its own process group reaches only its worker (an error row), never adcheck.
+    expected = ExitCode.FAILED if function == "signals_its_group" else ExitCode.OK
+    assert run.proc.returncode == expected, stderr
+    assert run.leftovers_after(5) == []
+
+
+def test_a_child_of_a_task_that_times_out_ends_with_it(project, started):
+    run = started(project, "run", "user.py:spawns_and_hangs", "--input", "[0.5, 1.5]", "--backend", "autograd",
+                  "--timeout", "5", "--no-lint", "--format", "json")
+    stdout, stderr = run.proc.communicate(timeout=120)
+    assert run.proc.returncode == ExitCode.FAILED, stderr
+    assert '"message": "timed out after 5 s (--timeout)"' in stdout
+    assert run.leftovers_after(5) == []
+
+
+def test_a_group_signal_from_the_function_is_reported_on_its_row(project, started):
+    run = started(project, "run", "user.py:signals_its_group", "--input", "[0.5, 1.5]", "--backend", "autograd",
+                  "--no-lint", "--format", "json")
+    stdout, _ = run.proc.communicate(timeout=120)
+    assert run.proc.returncode == ExitCode.FAILED
+    assert "the worker was ended by SIGTERM (did the function signal its own process group?)" in stdout
