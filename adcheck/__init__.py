@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 
 
 def case(*, input=None, inputs=None, random=None, seed=0, wrt=None, backends=None, rtol=None, atol=None,
-         timeout=None, mode=None, order=None):
+         timeout=None, mode=None, order=None, contexts=None):
     """Mark a function as an adcheck case for ``adcheck check``; returns it unchanged.
 
     ``adcheck check`` and ``pytest --adcheck`` find the decorator by parsing the file, not by

@@ -75,8 +75,17 @@ def _settings(**values):
                    "auto (the default): fast above 4000 inputs.")
 @click.option("--order", type=int, default=None, help="2: also check second derivatives (Hessian, or d(Jv)/dx "
               "for vector outputs).")
+@click.option("--blame/--no-blame", default=None,
+              help="Check a disagreeing backend's primitives one by one and name the wrong rule (default: on).")
+@click.option("--blame-primitives", type=int, metavar="N", help="At most N primitives per backend (default 2000).")
+@click.option("--blame-seconds", type=float, metavar="S", help="At most S seconds per backend (default 60).")
+@click.option("--contexts", metavar="LIST", help="Also compute each backend's derivative in these contexts and "
+              "compare: eager,jit,compile,float32,bfloat16,float16,cpu,gpu.")
+@click.option("--device", type=click.Choice(("cpu", "gpu", "auto")), default=None,
+              help="Where JAX and PyTorch compute (default cpu; auto: the GPU when there is one).")
 def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol, memory_limit, fail_on,
-        output_format, output, no_timings, no_lint, mode, order):
+        output_format, output, no_timings, no_lint, mode, order, blame, blame_primitives, blame_seconds, contexts,
+        device):
     """Compare the Jacobian of TARGET (file.py:func or package.module:func) across backends."""
     from .check import failures_of
     from .inputs import build_arguments
@@ -85,7 +94,9 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     from .source import summarize
 
     settings = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
-                         lint=False if no_lint else None, mode=mode, order=order, fail_on=fail_on)
+                         lint=False if no_lint else None, mode=mode, order=order, fail_on=fail_on, blame=blame,
+                         blame_primitives=blame_primitives, blame_seconds=blame_seconds, contexts=contexts,
+                         device=device)
     if settings.order == 2 and settings.mode == "fast":
         raise click.UsageError("--order 2 needs whole Jacobians; it cannot be combined with --mode fast")
     if output:
@@ -200,15 +211,26 @@ def emit(report, output_format: str, output: str | None, *, timings: bool) -> No
 @click.option("--no-timings", is_flag=True, help="Leave out timings (byte-identical reports across runs).")
 @click.option("--no-lint", is_flag=True, help="Skip the lint and runtime probes.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.option("--blame/--no-blame", default=None,
+              help="Check a disagreeing backend's primitives one by one and name the wrong rule (default: on).")
+@click.option("--blame-primitives", type=int, metavar="N", help="At most N primitives per backend (default 2000).")
+@click.option("--blame-seconds", type=float, metavar="S", help="At most S seconds per backend (default 60).")
+@click.option("--contexts", metavar="LIST", help="Also compute each backend's derivative in these contexts and "
+              "compare: eager,jit,compile,float32,bfloat16,float16,cpu,gpu.")
+@click.option("--device", type=click.Choice(("cpu", "gpu", "auto")), default=None,
+              help="Where JAX and PyTorch compute (default cpu; auto: the GPU when there is one).")
 def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs, fail_on, mode, baseline_file,
-          update_baseline, output_format, output, no_timings, no_lint, quiet):
+          update_baseline, output_format, output, no_timings, no_lint, quiet, blame, blame_primitives, blame_seconds,
+          contexts, device):
     """Run every case: [[tool.adcheck.case]] in pyproject.toml and @adcheck.case functions in PATHS."""
     from .baseline import write_baseline
     from .check import apply_baseline, baseline_path, default_jobs, run_check
     from .config import display_path, load_project
 
     overrides = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
-                          jobs=jobs, fail_on=fail_on, mode=mode, lint=False if no_lint else None)
+                          jobs=jobs, fail_on=fail_on, mode=mode, lint=False if no_lint else None, blame=blame,
+                          blame_primitives=blame_primitives, blame_seconds=blame_seconds, contexts=contexts,
+                          device=device)
     project = load_project(list(paths), pyproject=config_file)
     if not project.cases:
         where = display_path(project.pyproject, Path.cwd()) if project.pyproject else "no pyproject.toml with [tool.adcheck]"

@@ -21,8 +21,9 @@ from .settings import Settings, validated
 PYPROJECT = "pyproject.toml"
 
 # Settings a case may set, and those only [tool.adcheck] may (they apply to the whole run).
-CASE_SETTINGS = ("backends", "rtol", "atol", "timeout", "mode", "order")
-GLOBAL_SETTINGS = (*CASE_SETTINGS, "fail-on", "memory-limit", "lint", "jobs")
+CASE_SETTINGS = ("backends", "rtol", "atol", "timeout", "mode", "order", "contexts")
+GLOBAL_SETTINGS = (*CASE_SETTINGS, "fail-on", "memory-limit", "lint", "jobs", "blame", "blame-primitives",
+                   "blame-seconds", "device")
 # Keys of [tool.adcheck] and of each [[tool.adcheck.case]]; anything else is a typo we report.
 GLOBAL_KEYS = (*GLOBAL_SETTINGS, "case")
 CASE_KEYS = ("target", "input", "inputs", "random", "seed", "wrt", *CASE_SETTINGS)

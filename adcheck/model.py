@@ -169,6 +169,28 @@ class LocalisedEntry:
 
 
 @dataclass(frozen=True)
+class BlameResult:
+    """Per-primitive checking of a disagreeing backend (``adcheck.explain.blame``)."""
+
+    findings: tuple[Finding, ...] = ()  # ADC502 (a library rule) / ADC501 (the user's rule), ADC604 with the primitive
+    checked: int = 0  # primitives (or rule applications) checked
+    total: int = 0  # primitives in the computation
+    stopped: str = ""  # non-empty: why it stopped before the end (the budget), and how far it got
+
+
+@dataclass(frozen=True)
+class ContextResult:
+    """One backend's derivative in another execution context (``--contexts``)."""
+
+    context: str  # "jit", "float32", "gpu", "compile", ...
+    jacobian: np.ndarray | None = None  # full mode
+    products: Products | None = None  # fast mode
+    status: str = "computed"  # "computed", "error" or "not-applicable"
+    message: str = ""
+    eps: float = 2.0**-52  # the precision the context computes in (its tolerance follows from it)
+
+
+@dataclass(frozen=True)
 class ProbeResult:
     findings: tuple[Finding, ...] = ()
     executed_lines: dict[str, tuple[int, ...]] | None = None  # {path: line numbers that ran}
@@ -194,6 +216,8 @@ class BackendRun:
     probes: ProbeResult | None = None  # the reference only, unless --no-lint
     localised: dict[str, tuple[LocalisedEntry, ...]] = field(default_factory=dict)  # bisection, per backend
     outputs: tuple = ()  # the reference: OutputLeaf per output array (the rows' names)
+    blame: BlameResult | None = None  # a blame task: the primitives it found wrong
+    contexts: tuple[ContextResult, ...] = ()  # --contexts: the same derivative elsewhere
     module: tuple | None = None  # a describe task on a torch.nn.Module: (parameters, forward's parameter names)
 
 

@@ -64,7 +64,9 @@ def plan(target: Target, arguments: Arguments, framework: str, settings: Setting
                        flavour=rebinding.flavour if rebinding else "numpy",
                        rebound=rebinding.description if rebinding else "",
                        mode=mode, order=settings.order, probes=settings.lint and backend.reference,
-                       memory_limit=memory_limit, module_target=arguments.module_target)
+                       memory_limit=memory_limit, module_target=arguments.module_target,
+                       contexts=tuple(c for c in (settings.contexts or ()) if c != "eager") if not backend.reference
+                       else (), device=settings.device or "cpu")
                   for backend, rebinding in runnable)
     return Plan(tasks, skipped, tuple(b.name for b in chosen))
 
@@ -137,6 +139,13 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
             second_order = compare_second_order(runs, settings.rtol, settings.atol, input_scales=input_scales(x0))
 
     findings = reference.probes.findings if reference is not None and reference.probes is not None else ()
+    blamed, blame_notes = _blame(work, comparison, settings)
+    findings = (*findings, *blamed)
+    notes += blame_notes
+    if settings.contexts:
+        from .contexts import context_findings
+
+        findings = (*findings, *context_findings(runs, comparison, settings, summary))
     if settings.lint:
         from .explain.link import explain
 
@@ -160,6 +169,32 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         second_order=second_order,
         timing_notes=_faster_mode_note(runs, value),
     )
+
+
+def _blame(work: Plan, comparison, settings: Settings) -> tuple[tuple, list[str]]:
+    """Per-primitive checking of each AD backend that disagreed, in its own worker, under the
+    budget: the findings (ADC502, ADC501, ADC604 with the primitive) and a note when it stopped
+    early. A correct run pays nothing: no backend disagreed, no task runs."""
+    if not settings.blame:
+        return (), []
+    wrong = [v.name for v in comparison.verdicts if v.status == Status.DISAGREE and v.name != "fd"]
+    tasks = [dataclasses.replace(task, blame=True, probes=False, blame_primitives=settings.blame_primitives,
+                                 blame_seconds=settings.blame_seconds)
+             for task in work.tasks if task.backend in wrong and not task.rebound]
+    if not tasks:
+        return (), []
+    findings, notes = [], []
+    for result in run_tasks(tasks, settings.timeout):
+        if result.blame is None:
+            if result.message:
+                notes.append(f"{result.name}: the per-primitive check failed: {result.message}")
+            continue
+        findings += [dataclasses.replace(f, explains=tuple(dict.fromkeys((*f.explains, result.name))))
+                     for f in result.blame.findings]
+        if result.blame.stopped:
+            notes.append(f"{result.name}: the per-primitive check stopped early ({result.blame.stopped}); "
+                         f"{result.blame.checked} of {result.blame.total} primitives checked")
+    return tuple(findings), notes
 
 
 def _container_hint(arguments: Arguments) -> str:

@@ -57,6 +57,11 @@ class Settings:
     order: int | None = None
     fail_on: FailOn | None = None
     jobs: int | None = None  # cases at once (check); None after resolving: one per CPU
+    blame: bool | None = None  # check a disagreeing backend's primitives one by one
+    blame_primitives: int | None = None  # at most this many primitives per backend
+    blame_seconds: float | None = None  # and at most this many seconds per backend
+    contexts: tuple[str, ...] | None = None  # also compute derivatives under jit, in float32, on the GPU...
+    device: str | None = None  # "cpu", "gpu" or "auto"
 
     def overridden_by(self, other: Settings) -> Settings:
         """These settings with every value ``other`` sets taking precedence."""
@@ -73,7 +78,16 @@ class Settings:
 
 
 DEFAULTS = Settings(backends=(), timeout=DEFAULT_TIMEOUT, lint=True, mode=ModeChoice.AUTO, order=1,
-                    fail_on=FailOn.DISAGREE)
+                    fail_on=FailOn.DISAGREE, blame=True, blame_primitives=2000, blame_seconds=60.0, contexts=(),
+                    device="cpu")
+
+CONTEXTS = ("eager", "jit", "compile", "float32", "bfloat16", "float16", "cpu", "gpu")
+
+
+class Device(StrEnum):
+    CPU = "cpu"
+    GPU = "gpu"
+    AUTO = "auto"  # the GPU when there is one, else the CPU (and the report says so)
 
 
 # --- validation: one function per kind of value, naming where it came from -------------------------
@@ -168,6 +182,17 @@ def order(value, where: str = "--order") -> int:
     return int(value)
 
 
+def context_names(value, where: str = "--contexts") -> tuple[str, ...]:
+    """``eager,jit`` or a list: the execution contexts to compare."""
+    names = tuple(part.strip() for part in value.split(",")) if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+        raise _fail(where, f"expected a list of contexts like eager,jit, got {value!r}")
+    for name in names:
+        if name not in CONTEXTS:
+            raise _fail(where, f"unknown context {name!r}; known contexts: {', '.join(CONTEXTS)}")
+    return tuple(names)
+
+
 def backend_names(value, where: str = "--backend") -> tuple[str, ...]:
     from .backends import REGISTRY
 
@@ -198,6 +223,11 @@ def validated(where: dict[str, str] | None = None, **values) -> Settings:
         "order": order,
         "fail_on": lambda v, w: choice(v, FailOn, w),
         "jobs": count,
+        "blame": boolean,
+        "blame_primitives": lambda v, w: count(v, w, minimum=0),
+        "blame_seconds": tolerance,  # a non-negative finite number
+        "contexts": context_names,
+        "device": lambda v, w: str(choice(v, Device, w)),
     }
     unknown = set(values) - set(checks)
     if unknown:

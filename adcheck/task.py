@@ -37,4 +37,9 @@ class Task:
     rtol: float | None = None  # the tolerances bisection judges directional derivatives with
     atol: float | None = None
     module_target: bool = False  # the target is a torch.nn.Module: argument 0 holds its parameters
+    blame: bool = False  # check the backend's primitives one by one (after it disagreed)
+    blame_primitives: int = 0  # the budget: at most this many primitives (0: no limit)
+    blame_seconds: float = 0.0  # and at most this long (0: no limit)
+    contexts: tuple[str, ...] = ()  # --contexts: also compute the derivative in these ("jit", "float32", ...)
+    device: str = "cpu"  # where JAX and torch compute: "cpu" or "gpu"
     describe: bool = False  # only load the target and describe it (its module parameters, if any)

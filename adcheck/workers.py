@@ -63,6 +63,13 @@ def execute(task: Task) -> BackendRun:
     start = time.perf_counter()
     if task.describe:
         return describe(task)
+    if task.blame:
+        from .explain.blame import blame
+
+        try:
+            return blame(task)
+        except BaseException as exc:  # noqa: BLE001 - blame explains; it must never cost the report
+            return error_run(task, exc, time.perf_counter() - start)
     try:
         result = REGISTRY[task.backend].compute(task)
     except NotApplicable as exc:
