@@ -113,10 +113,39 @@ def apply_baseline(result: CheckResult, path: Path) -> CheckResult:
     entries = read_baseline(path)
     current = {f.key for f in result.failures}
     baselined = tuple(f for f in result.failures if f.key in entries)
-    # A case that could not run says nothing about its baseline entries.
-    broken = {r.report.target for r in result.broken}
-    fixed = tuple(sorted(key for key in entries if key not in current and key[0] not in broken))
+    # Only cases that ran and could run say anything about their entries (a shard runs some of them).
+    ran = {r.report.target for r in result.results if not r.broken}
+    fixed = tuple(sorted(key for key in entries if key not in current and key[0] in ran))
     return replace(result, baselined=baselined, fixed=fixed, baseline=path)
+
+
+def updated_baseline(path: Path, result: CheckResult) -> list[Failure]:
+    """The failures to record: those of the cases that ran, plus the recorded ones of cases this
+    run did not run (another shard's) or that could not run (what was known of them stays known).
+    A malformed baseline is replaced: rewriting it is how the error message says to repair it."""
+    try:
+        recorded = read_baseline(path)
+    except ConfigError:
+        recorded = {}
+    ran = {r.report.target for r in result.results if not r.broken}
+    kept = [Failure(case, subject, status) for (case, subject), status in recorded.items() if case not in ran]
+    return [*kept, *(f for f in result.failures if f.case in ran)]
+
+
+def shard(cases: tuple[Case, ...], spec: str) -> tuple[Case, ...]:
+    """``K/N``: the cases of shard K of N, a stable split (by a hash of each case's name), so a CI
+    matrix of N jobs covers every case exactly once, whatever the machine or the order found."""
+    import hashlib
+
+    k, _, n = spec.partition("/")
+    if not (k.isdigit() and n.isdigit()) or not 1 <= int(k) <= int(n):
+        raise AdcheckError(f"--shard {spec!r}: expected K/N with 1 <= K <= N, like 1/4")
+    k, n = int(k), int(n)
+
+    def bucket(case: Case) -> int:
+        return int.from_bytes(hashlib.sha256(case.name.encode()).digest()[:8], "big") % n
+
+    return tuple(case for case in cases if bucket(case) == k - 1)
 
 
 def baseline_path(project: Project) -> Path:
@@ -126,7 +155,7 @@ def baseline_path(project: Project) -> Path:
 # --- running -----------------------------------------------------------------------------------
 
 
-def case_arguments(case: Case, target, summary, timeout: float):
+def case_arguments(case: Case, target, summary, timeout: float, pool=None):
     """The case's arguments, named after the function's parameters; a torch.nn.Module target's
     parameters first."""
     from .inputs import promote, random_arguments
@@ -137,7 +166,7 @@ def case_arguments(case: Case, target, summary, timeout: float):
     else:
         raw = list(case.arguments)
     wrt = case.wrt if case.wrt is not None else tuple(range(len(raw)))
-    module = describe_module(target, summary, timeout)
+    module = describe_module(target, summary, timeout, pool)
     if module is None:
         return promote(raw, wrt, summary.parameters)
     parameters, names = module
@@ -150,7 +179,8 @@ def case_settings(case: Case, project: Project, overrides: Settings) -> Settings
     return project.settings.overridden_by(case.settings).overridden_by(overrides)
 
 
-def run_case(case: Case, project: Project, overrides: Settings = Settings(), base: Path | None = None) -> CaseResult:
+def run_case(case: Case, project: Project, overrides: Settings = Settings(), base: Path | None = None,
+             pool=None) -> CaseResult:
     """Check one case; paths in the report are made relative to ``base`` (default: the cwd)."""
     from .run import check_target
 
@@ -163,8 +193,8 @@ def run_case(case: Case, project: Project, overrides: Settings = Settings(), bas
         settings = case_settings(case, project, overrides)
         target = parse_target(case.run_target)
         summary = summarize(target)
-        arguments = case_arguments(case, target, summary, settings.resolved().timeout)
-        report = check_target(target, arguments, settings, summary=summary)
+        arguments = case_arguments(case, target, summary, settings.resolved().timeout, pool)
+        report = check_target(target, arguments, settings, summary=summary, pool=pool)
     except ConfigError:
         raise
     except AdcheckError as exc:
@@ -226,7 +256,7 @@ def run_check(project: Project, overrides: Settings = Settings(),
     Interrupted (Ctrl-C, SIGTERM): every running worker of every case is killed at once, and the
     result holds the cases that finished, with ``interrupted`` naming the others.
     """
-    from .workers import RUNNING
+    from .workers import RUNNING, WorkerPool
 
     settings = project.settings.overridden_by(overrides)
     fail_on = settings.failure_policy
@@ -245,8 +275,10 @@ def run_check(project: Project, overrides: Settings = Settings(),
     import adcheck.run  # noqa: F401
 
     # Threads are enough: each backend already runs in its own worker process.
+    workers = WorkerPool()  # warm workers: each imports JAX or torch once, not once per case
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="adcheck-case")
-    futures = {pool.submit(run_case, case, project, overrides, base): index for index, case in enumerate(cases)}
+    futures = {pool.submit(run_case, case, project, overrides, base, workers): index
+               for index, case in enumerate(cases)}
     interrupted = False
     try:
         for future in as_completed(futures):
@@ -260,6 +292,7 @@ def run_check(project: Project, overrides: Settings = Settings(),
         RUNNING.stop_all()  # every running case's workers, at once: their threads return promptly
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        workers.close()
         RUNNING.stopping.clear()
     if interrupted:
         for future, index in futures.items():

@@ -205,6 +205,8 @@ def emit(report, output_format: str, output: str | None, *, timings: bool) -> No
 @click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Baseline file (default: .adcheck-baseline.json next to the pyproject).")
 @click.option("--update-baseline", is_flag=True, help="Record the current failures in the baseline and exit 0.")
+@click.option("--shard", metavar="K/N", help="Run only shard K of N (a stable split of the cases: N CI jobs with "
+              "K = 1..N cover every case once; merge their reports with adcheck merge-reports).")
 @click.option("--format", "output_format", type=click.Choice(FORMAT_CHOICES), default="table", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False),
               help="Write the --format report to this file; the terminal gets the table.")
@@ -220,8 +222,8 @@ def emit(report, output_format: str, output: str | None, *, timings: bool) -> No
 @click.option("--device", type=click.Choice(("cpu", "gpu", "auto")), default=None,
               help="Where JAX and PyTorch compute (default cpu; auto: the GPU when there is one).")
 def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs, fail_on, mode, baseline_file,
-          update_baseline, output_format, output, no_timings, no_lint, quiet, blame, blame_primitives, blame_seconds,
-          contexts, device):
+          update_baseline, shard, output_format, output, no_timings, no_lint, quiet, blame, blame_primitives,
+          blame_seconds, contexts, device):
     """Run every case: [[tool.adcheck.case]] in pyproject.toml and @adcheck.case functions in PATHS."""
     from .baseline import write_baseline
     from .check import apply_baseline, baseline_path, default_jobs, run_check
@@ -232,11 +234,25 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
                           blame_primitives=blame_primitives, blame_seconds=blame_seconds, contexts=contexts,
                           device=device)
     project = load_project(list(paths), pyproject=config_file)
+    if project.settings.overridden_by(overrides).device == "gpu":
+        from .devices import resolve_device
+
+        resolve_device("gpu")  # no GPU: one line and exit 2 here, not one broken case each
     if not project.cases:
         where = display_path(project.pyproject, Path.cwd()) if project.pyproject else "no pyproject.toml with [tool.adcheck]"
         raise ConfigError(f"no cases found ({where}; {len(paths)} path(s) searched for @adcheck.case)",
                           hint="add [[tool.adcheck.case]] tables or pass files with @adcheck.case functions")
+    if shard:
+        from dataclasses import replace
+
+        from .check import shard as shard_of
+
+        project = replace(project, cases=shard_of(project.cases, shard))
     baseline = baseline_file or baseline_path(project)
+    if not update_baseline:
+        from .baseline import read_baseline
+
+        read_baseline(baseline)  # a malformed baseline stops CI now, not after every case has run
     if output:
         from .fileio import refuse_overwriting_inputs
 
@@ -257,7 +273,9 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         click.echo(f"adcheck: interrupted; {len(result.results)} case(s) finished, {len(result.interrupted)} did not",
                    err=True)
     elif update_baseline:
-        write_baseline(baseline, result.failures)
+        from .check import updated_baseline
+
+        write_baseline(baseline, updated_baseline(baseline, result))
         click.echo(f"adcheck: wrote {len(result.failures)} failure(s) to {display_path(baseline, Path.cwd())}",
                    err=True)
     else:
@@ -309,6 +327,29 @@ def check_summary(result) -> str:
         lines.append("baseline entries that no longer fail (rerun with --update-baseline to drop them):")
         lines += [f"  {case} ({subject})" for case, subject in result.fixed]
     return "\n".join(lines)
+
+
+@cli.command("merge-reports")
+@click.argument("reports", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", type=click.Path(dir_okay=False), help="Write the merged report here (default: stdout).")
+def merge_reports(reports, output):
+    """Merge the reports of the shards of one check (all --format json, or junit, or sarif) into one.
+
+    Exit 1 when the merged report holds a failure (for JSON: one the baseline does not accept;
+    2 when a case could not run), else 0.
+    """
+    from .merge import merge
+
+    if output:
+        from .fileio import refuse_overwriting_inputs
+
+        refuse_overwriting_inputs(output, reports)
+    _, text, code = merge(list(reports))
+    if output:
+        write_output(output, text)
+    else:
+        click.echo(text)
+    raise SystemExit(code)
 
 
 @cli.command()
@@ -369,7 +410,9 @@ def main(argv=None) -> int:
         cli.main(args=args, prog_name="adcheck", standalone_mode=False)
     except SystemExit as exc:
         return int(exc.code or 0)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C inside a command into Abort
+        if running is not None:
+            running.stop_all()
         click.echo("adcheck: interrupted", err=True)
         return ExitCode.INTERRUPTED
     except click.UsageError as exc:
@@ -384,11 +427,6 @@ def main(argv=None) -> int:
             raise
         click.echo(f"adcheck: error: {exc}", err=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        if running is not None:
-            running.stop_all()
-        click.echo("adcheck: interrupted", err=True)
-        return ExitCode.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - adcheck's own bug: one line, ask for --debug
         if debug:
             raise

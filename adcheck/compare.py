@@ -84,6 +84,7 @@ class RowTolerances:
 
     def __init__(self, eps_rows: np.ndarray, rtol: float | None = None):
         rows = [TOLERANCES[precision_name(float(e))] for e in np.atleast_1d(eps_rows)]
+        self.eps = np.asarray(np.atleast_1d(eps_rows), dtype=float).reshape(-1)
 
         def column(attribute):
             return np.array([getattr(t, attribute) for t in rows], dtype=float).reshape(-1, 1)
@@ -191,10 +192,13 @@ class ResolvedReference:
     one_sided: OneSided | None = None
     taylor: object | None = None  # model.TaylorLadder
     complex_step_note: str = ""
+    nearby: np.ndarray | None = None  # plain numpy's values near the input (calling.nearby_points)
+    noise: np.ndarray | None = None  # (n_outputs,) measured rounding noise of one evaluation of the value
+    own_scales: np.ndarray | None = None  # (n_inputs,) finite_differences.step_scales
 
 
 def resolve_reference(reference: BackendRun, ad_jacobians: list[np.ndarray], rtol=None, atol=None,
-                      eps_rows=None, input_scales=1.0) -> ResolvedReference:
+                      eps_rows=None, input_scales=1.0, own_scales=None) -> ResolvedReference:
     jac, err = reference.jacobian, reference.error
     extra = reference.reference
     if eps_rows is None:
@@ -221,7 +225,11 @@ def resolve_reference(reference: BackendRun, ad_jacobians: list[np.ndarray], rto
         user_atol=atol is not None,
         one_sided=extra.one_sided if extra is not None else None,
         taylor=extra.taylor if extra is not None else None,
-        complex_step_note=extra.complex_step_note if extra is not None else "")
+        complex_step_note=extra.complex_step_note if extra is not None else "",
+        nearby=reference.nearby,
+        noise=extra.precision.noise if extra is not None else None,
+        own_scales=None if own_scales is None else np.broadcast_to(np.asarray(own_scales, dtype=float),
+                                                                   (jac.shape[1],)))
 
 
 def _smallest_magnitude(jacobians: list[np.ndarray], shape) -> np.ndarray:
@@ -334,18 +342,19 @@ def ad_votes(name: str, jacobian, others: dict[str, np.ndarray], reference: Reso
 
 
 def compare(runs, rtol: float | None = None, atol: float | None = None, *, eps_rows=None,
-            input_scales=1.0) -> Comparison:
+            input_scales=1.0, own_scales=None) -> Comparison:
     """Full mode: every computed backend's Jacobian against the resolved reference and each other.
 
     ``input_scales``: each input's scale (``finite_differences.input_scales``), for the units of
-    the absolute tolerances."""
+    the absolute tolerances; ``own_scales``: each input's own magnitude
+    (``finite_differences.step_scales``), for how far a noisy value's rounding carries into AD."""
     reference_run = next((r for r in runs if r.status == Status.REFERENCE), None)
     computed = [r for r in runs if r.status == Status.COMPUTED and r.jacobian is not None]
     resolved = None
     if reference_run is not None and reference_run.jacobian is not None:
         resolved = resolve_reference(reference_run, [r.jacobian for r in computed if r.value is not None
                                                      and r.value.shape == reference_run.value.shape],
-                                     rtol, atol, eps_rows, input_scales)
+                                     rtol, atol, eps_rows, input_scales, own_scales)
     impure = _impurity(reference_run)
     others = {r.name: r.jacobian for r in computed}
     verdicts = []
@@ -405,6 +414,7 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
     if primal and run.rebound:
         return refuse(Status.NOT_APPLICABLE, f"with {run.rebound} the function computes other values ({primal}); "
                                              "adcheck rebound the code in this worker, and it does not mean the same there")
+    elsewhere = _other_function_nearby(run, reference)
     jac = run.jacobian
     ref = reference.jacobian
     diff = np.abs(jac - ref)
@@ -425,6 +435,10 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
         agree = (agree | kinks) & ~disagree
         outside &= ~at_kink
 
+    # A value computed with cancellation carries rounding noise that AD differentiates along with
+    # it: such a mismatch is the formula's conditioning, not a wrong rule, and nothing can settle it.
+    explained = disagree & ~nonfinite & rounding_explains(diff, reference)
+    disagree &= ~explained
     undecided = ~(agree | disagree)
     tolerance = reference.atol + reference.tol.rtol * np.abs(jac)
     evidence = np.full(jac.shape, "", dtype=object)
@@ -434,7 +448,7 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
         t_agree, t_disagree, taylor_estimate = taylor_decisions(jac, reference.value, reference.taylor, tolerance,
                                                                 resolution)
         agree |= undecided & t_agree & ~outside
-        disagree |= undecided & (t_disagree | (outside & ~t_agree))
+        disagree |= undecided & ~explained & (t_disagree | (outside & ~t_agree))
         evidence[undecided & (t_agree | t_disagree)] = Evidence.TAYLOR
         undecided = ~(agree | disagree)
     consensus = np.zeros(jac.shape, dtype=bool)
@@ -442,7 +456,7 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
     voters = np.full(jac.shape, "", dtype=object)
     if undecided.any():
         verified, contested, voters = ad_votes(run.name, jac, others, reference)
-        consensus = undecided & verified
+        consensus = undecided & verified & ~explained  # the other AD backends differentiate the same rounding
         agree |= consensus
         contested &= undecided
         evidence[consensus] = Evidence.AD_CONSENSUS
@@ -456,7 +470,7 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
     worst = None
     if ratio.size and (judged | disagree).any():
         worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio_judged)), ratio.shape))
-    finite_judged = judged & np.isfinite(diff)
+    finite_judged = (judged | disagree) & np.isfinite(diff)  # a disagreement outside a wide bar counts too
     max_abs = float(np.max(diff[finite_judged])) if finite_judged.any() else None
     if nonfinite.any():
         max_abs = float("nan")
@@ -465,9 +479,14 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
     listed = _entries(disagree, ratio, jac, reference, ratio)
     unsure = _entries(undecided & usable, np.abs(reference.fd_error), jac, reference, ratio,
                       evidence_for=lambda i, j: inconclusive_evidence(i, j, reference, taylor_estimate, tolerance,
-                                                                      others, run.name, contested))
+                                                                      others, run.name, contested, explained))
     n_disagree, n_undecided = int(disagree.sum()), int(undecided.sum())
     n_consensus = int(consensus.sum())
+    if n_disagree and not primal and elsewhere:
+        return refuse(Status.NOT_APPLICABLE,
+                      f"with {run.rebound} the code computes another function: the same value at the input, but "
+                      f"not near it ({elsewhere}), so its derivative is that other function's; adcheck rebound the "
+                      "code in this worker, and it does not mean the same there")
     if primal or n_disagree:
         status = Status.DISAGREE
         if primal:
@@ -485,6 +504,9 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
                else "no other AD backend could confirm them")
         message = (f"{n_undecided} of {undecided.size} entries could not be verified: finite differences cannot "
                    f"settle them and {why}")
+        if explained.any():
+            message = (f"{n_undecided} of {undecided.size} entries could not be verified: the function's value "
+                       "carries rounding noise (a formula that cancels), which AD differentiates along with it")
     elif kinks.any():
         status = Status.KINK
         count = int(kinks.sum())
@@ -531,8 +553,12 @@ def _entries(mask, priority, jac, reference: ResolvedReference, ratio, evidence_
 
 
 def inconclusive_evidence(i, j, reference: ResolvedReference, taylor_estimate, tolerance, others, name,
-                          contested) -> str:
+                          contested, explained=None) -> str:
     """What each method said about entry (i, j), for the report of an inconclusive entry."""
+    if explained is not None and explained[i, j]:
+        return (f"fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e}; the value carries rounding noise "
+                f"of {reference.noise[i]:.1e} (cancellation), and a difference up to "
+                f"{_rounding_reach(reference)[i, j]:.1e} is that noise differentiated")
     parts = [f"fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e} (too wide to decide)"]
     if np.isfinite(reference.complex_step[i, j]):
         parts.append(f"complex step {reference.complex_step[i, j]:.6g}")
@@ -550,6 +576,50 @@ def inconclusive_evidence(i, j, reference: ResolvedReference, taylor_estimate, t
     elif not any(o != name for o in others):
         parts.append("no other AD backend")
     return "; ".join(parts)
+
+
+# A value's rounding noise counts as the formula's own when it exceeds this many ulps of the
+# value (one operation rounds by half an ulp; a formula that cancels loses digits by the
+# thousand). AD then differentiates the rounded terms: for a value g(x) r with r rounded by
+# delta, AD's derivative is off by about |g'| delta ~ noise / |x_j| (power laws), times this.
+CANCELLATION_ULPS = 64.0
+ROUNDING_REACH_FACTOR = 4.0
+
+
+def _rounding_reach(reference: ResolvedReference) -> np.ndarray:
+    """Per entry, how far the value's rounding noise can move an AD derivative (0 where the
+    value is not noisy beyond ordinary rounding)."""
+    shape = reference.jacobian.shape
+    if reference.noise is None or reference.own_scales is None:
+        return np.zeros(shape)
+    noise = np.asarray(reference.noise, dtype=float).reshape(-1)
+    eps = reference.tol.eps
+    value = np.abs(np.where(np.isfinite(reference.value), reference.value, 0.0))
+    noisy = noise > CANCELLATION_ULPS * eps * value
+    scales = np.where(reference.own_scales > 0, reference.own_scales, np.inf)
+    return np.where(noisy[:, None], ROUNDING_REACH_FACTOR * noise[:, None] / scales[None, :], 0.0)
+
+
+def rounding_explains(diff: np.ndarray, reference: ResolvedReference) -> np.ndarray:
+    """Entries whose difference the value's own rounding noise, differentiated, explains."""
+    return np.isfinite(diff) & (diff <= _rounding_reach(reference))
+
+
+def _other_function_nearby(run: BackendRun, reference: ResolvedReference) -> str:
+    """For rebound code: a sentence when its values near the input differ from plain numpy's
+    (numpy's ``eigh`` reads one triangle, ``jax.numpy``'s symmetrises: equal at a symmetric
+    input, different a step away), else ""."""
+    if not run.rebound or run.nearby is None or reference.nearby is None or run.nearby.shape != reference.nearby.shape:
+        return ""
+    for values, plain in zip(run.nearby, reference.nearby):
+        differs = primal_mismatch(values, plain, reference.tol)
+        if differs:
+            return differs.replace("function value differs from plain numpy",
+                                   f"{NEARBY_WORDS}, the value differs from plain numpy's")
+    return ""
+
+
+NEARBY_WORDS = "a move of 1e-3 of each input away"
 
 
 def primal_mismatch(value, reference, tol: RowTolerances) -> str:
@@ -602,6 +672,8 @@ def _consensus(verdicts, reference: ResolvedReference | None, computed, impure: 
         return tuple(failing), ("every AD backend agrees with the others but not with finite differences, which are "
                                 "sure here and the function gives the same value on every call: a derivative rule "
                                 "these backends share is wrong")
+    if len(ad) == 1:
+        return tuple(failing), f"{failing[0]}, the only AD backend that ran, disagrees with finite differences"
     return tuple(failing), "the backends disagree with finite differences and with each other"
 
 

@@ -35,8 +35,17 @@ def typical_scale(x0: np.ndarray) -> float:
 
 
 def input_scales(x0: np.ndarray) -> np.ndarray:
-    """Per input: the scale its steps are multiples of, ``max(|x_j|, typical)``."""
+    """Per input: its unit, ``max(|x_j|, typical)``: what tolerances are measured in, and the
+    steps tried once steps on the input's own scale (``step_scales``) settle nothing."""
     return np.maximum(np.abs(x0), typical_scale(x0))
+
+
+def step_scales(x0: np.ndarray) -> np.ndarray:
+    """Per input: the scale its first steps are multiples of: ``|x_j|``, or the typical magnitude
+    for an input at zero. An input of 0.5 next to one of 1e8 is perturbed on its own scale: a
+    step of the other's size would see ``tanh`` saturate, not its slope at 0.5."""
+    magnitude = np.abs(x0)
+    return np.where(np.isfinite(magnitude) & (magnitude > 0), magnitude, typical_scale(x0))
 
 
 def value_scale(value: np.ndarray) -> float:
@@ -78,7 +87,7 @@ def working_precision(flat_function, x0: np.ndarray, value: np.ndarray, input_dt
     eps = np.full(value.size, base)
     known = np.zeros(value.size, dtype=bool)
     signs = np.where(np.random.default_rng(12345).random(x0.size) < 0.5, -1.0, 1.0)
-    scale = input_scales(x0)
+    scale = step_scales(x0)
     magnitude = np.abs(value)
     candidates: list[str] = []  # the precisions this rung's resolution lies above
     for name, relative in PRECISION_LADDER:
@@ -119,7 +128,7 @@ def value_noise(flat_function, x0: np.ndarray, value: np.ndarray, eps) -> np.nda
     eps = np.broadcast_to(np.asarray(eps, dtype=float), value.shape)
     floor = NOISE_FLOOR_ULPS * eps * np.abs(np.where(np.isfinite(value), value, 0.0))
     signs = np.where(np.random.default_rng(54321).random(x0.size) < 0.5, -1.0, 1.0)
-    scale = input_scales(x0)
+    scale = step_scales(x0)
     seconds = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -181,11 +190,12 @@ def evaluate_points(flat_function, x0, cols, points, n_outputs, diagonal=False):
 
 # --- the Jacobian ----------------------------------------------------------------------------------
 
-# Initial steps as multiples of each input's scale, largest first. 0.5 is scipy's default
+# Initial steps as multiples of each input's own scale, largest first. 0.5 is scipy's default
 # (Richardson from there reaches 0.5/2**9); the lower rungs continue where that one stops, down
-# to about 1e-9 of the scale, for kinks and domain edges close to the point. Then the same
-# rungs capped at half the input's distance to zero, for sqrt/log at an input much smaller than
-# the others (those rungs are tried only for columns the others did not settle).
+# to about 1e-9 of the scale, for kinks and domain edges close to the point. Then the same rungs
+# on the input's unit (the inputs' typical magnitude, for an input much smaller than the others)
+# and on that unit capped at half the input's distance to zero, for sqrt/log at such an input;
+# a later pass is tried only for the columns the earlier ones did not settle.
 RUNGS = (0.5, 2.0**-10, 2.0**-20)
 STEP_FACTOR = 2.0
 MAX_ITERATIONS = 10
@@ -200,6 +210,10 @@ ATOL_PER_VALUE = 1e-12
 # The rounding floor put under scipy's error estimate: when a step is so small that every
 # stencil value rounds to the same number, scipy reports derivative 0 with error 0.
 ROUNDING_FLOOR_FACTOR = 8.0
+# Inputs this much smaller than their unit are also differenced on the unit's scale, and the
+# two estimates must agree within this many times their error bars.
+CROSS_CHECK_RATIO = 1e-2
+ERROR_ESTIMATE_AGREEMENT = 4.0
 
 
 def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_direction=0, eps=None,
@@ -231,33 +245,62 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     tolerances = {"rtol": max(RTOL, 100 * float(eps.max())),
                   "atol": ATOL_PER_VALUE * precision * (float(np.median(finite_values)) if finite_values.size else 0.0)
                   / typical_scale(x0)}
-    todo = np.arange(columns.size)
-    for steps in _step_ladder(x0[columns], scales[columns]):
-        fresh = np.isfinite(steps[todo]) & (steps[todo] > 0)
-        work = todo[fresh]
-        if work.size:
-            result = _richardson_in_chunks(flat_function, x0, n_outputs, columns[work], steps[work],
-                                           step_direction, tolerances)
-            last_step = steps[work] / STEP_FACTOR ** np.maximum(result.nit - 1, 0)
-            floor = ROUNDING_FLOOR_FACTOR * eps * (magnitude + np.abs(x0[columns[work]]) * np.abs(result.df)) / last_step
-            error = np.maximum(result.error, floor)
-            better = np.isfinite(result.df) & (error < err[:, work])
-            jac[:, work] = np.where(better, result.df, jac[:, work])
-            err[:, work] = np.where(better, error, err[:, work])
-            converged[:, work] = np.where(better, result.status == 0, converged[:, work])
-        todo = todo[~np.all(converged[:, todo], axis=0)]
-        if todo.size == 0:
-            break
+    own = step_scales(x0)
+
+    def climb(cols, ladder):
+        """The best estimate per entry of ``cols`` over the ladder's rungs, stopping per column
+        once every entry of it has converged."""
+        jac = np.full((n_outputs, cols.size), np.nan)
+        err = np.full((n_outputs, cols.size), np.inf)
+        converged = np.zeros((n_outputs, cols.size), dtype=bool)
+        todo = np.arange(cols.size)
+        for steps in ladder:
+            fresh = np.isfinite(steps[todo]) & (steps[todo] > 0)
+            work = todo[fresh]
+            if work.size:
+                result = _richardson_in_chunks(flat_function, x0, n_outputs, cols[work], steps[work],
+                                               step_direction, tolerances)
+                last_step = steps[work] / STEP_FACTOR ** np.maximum(result.nit - 1, 0)
+                floor = ROUNDING_FLOOR_FACTOR * eps * (magnitude + np.abs(x0[cols[work]]) * np.abs(result.df)) / last_step
+                error = np.maximum(result.error, floor)
+                better = np.isfinite(result.df) & (error < err[:, work])
+                jac[:, work] = np.where(better, result.df, jac[:, work])
+                err[:, work] = np.where(better, error, err[:, work])
+                converged[:, work] = np.where(better, result.status == 0, converged[:, work])
+            todo = todo[~np.all(converged[:, todo], axis=0)]
+            if todo.size == 0:
+                break
+        return jac, err
+
+    jac, err = climb(columns, _step_ladder(x0[columns], own[columns], scales[columns]))
+    # An input much smaller than the others is differenced on both its own scale and theirs: a
+    # formula that cancels ((1 - cos x)/x**2 at 1e-5) is a staircase on the small scale, whose
+    # smooth treads converge confidently to a slope that is not the function's. Where the two
+    # disagree, the error bar covers both, and the entry is not settled by FD alone.
+    small = np.flatnonzero(own[columns] < CROSS_CHECK_RATIO * scales[columns])
+    if small.size:
+        cols = columns[small]
+        other, other_err = climb(cols, _step_ladder(x0[cols], scales[cols], scales[cols]))
+        apart = np.abs(jac[:, small] - other)
+        split = np.isfinite(apart) & (apart > ERROR_ESTIMATE_AGREEMENT * (err[:, small] + other_err))
+        # Where they agree, the narrower bar stands (an output the small input barely moves has a
+        # rounding floor eps*|f|/h that only the larger step keeps small).
+        narrower = np.isfinite(apart) & ~split & (other_err < err[:, small])
+        jac[:, small] = np.where(narrower, other, jac[:, small])
+        err[:, small] = np.where(split, np.maximum(err[:, small], apart), np.where(narrower, other_err, err[:, small]))
     return jac, err
 
 
-def _step_ladder(x, scales):
-    """Per rung, the initial step of each column (NaN: nothing new on this rung for that column)."""
+def _step_ladder(x, own_scales, scales):
+    """Per rung, the initial step of each column (NaN: nothing new on this rung for that column):
+    first on each input's own scale, then on its unit (the typical magnitude, for an input much
+    smaller than the others whose own steps drown in rounding), then on that unit capped at
+    half the input's distance to zero."""
     tried: list[np.ndarray] = []
     capped_at = np.where(x != 0, 0.5 * np.abs(x), np.inf)
-    for rungs, cap in ((RUNGS, np.inf), (RUNGS, capped_at)):
-        for rung in rungs:
-            steps = np.minimum(rung * scales, cap)
+    for base, cap in ((own_scales, np.inf), (scales, np.inf), (scales, capped_at)):
+        for rung in RUNGS:
+            steps = np.minimum(rung * base, cap)
             new = np.ones(steps.size, dtype=bool)
             for earlier in tried:
                 new &= ~np.isclose(steps, earlier, rtol=1e-12, atol=0)
@@ -328,7 +371,7 @@ def one_sided_at_kinks(flat_function, x0, value, eps=None, noise=None):
     subgradient) from a smooth point. The screen costs two evaluations per input.
     """
     eps_value = FLOAT_EPS["float64"] if eps is None else float(np.max(eps))
-    h = max(KINK_SCREEN_STEP, 10 * np.sqrt(eps_value)) * input_scales(x0)
+    h = max(KINK_SCREEN_STEP, 10 * np.sqrt(eps_value)) * step_scales(x0)
     columns = np.arange(x0.size)
     ahead = evaluate_points(flat_function, x0, columns, x0 + h, value.size, diagonal=True)
     behind = evaluate_points(flat_function, x0, columns, x0 - h, value.size, diagonal=True)
@@ -376,7 +419,7 @@ def complex_step_jacobian(complex_function, x0, value, columns, eps_scale=None):
     independent derivative that can confirm the AD backends, never a reference that alone
     condemns one (``compare`` treats it as a vote).
     """
-    scales = input_scales(x0)
+    scales = step_scales(x0)
     n_outputs = value.size
     reference_scale = max(value_scale(value), np.finfo(float).tiny)
 
@@ -428,7 +471,7 @@ TAYLOR_NOISE_FACTOR = 4.0  # ulps of an output taken as one evaluation's roundin
 
 def taylor_ladder(flat_function, x0, value, columns, eps=None, noise=None):
     """``f(x0 + h_k e_j)`` for each column and rung, and each output's rounding noise."""
-    scales = input_scales(x0)[columns]
+    scales = step_scales(x0)[columns]
     steps = TAYLOR_FIRST * scales[:, None] / TAYLOR_FACTOR ** np.arange(TAYLOR_RUNGS)[None, :]
     cols = np.repeat(columns, TAYLOR_RUNGS)
     points = (x0[columns][:, None] + steps).ravel()

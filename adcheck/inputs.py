@@ -5,6 +5,7 @@ Inputs are parsed as data (JSON, ``.npy``, ``.npz``), never evaluated as Python.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -100,7 +101,7 @@ class Arguments:
     def n_inputs(self) -> int:
         return sum(leaf.value.size for leaf in self.differentiated)
 
-    @property
+    @functools.cached_property
     def dtype(self) -> np.dtype:
         """The differentiated leaves' common dtype (what the function is differentiated in)."""
         return np.result_type(*(leaf.value for leaf in self.differentiated))

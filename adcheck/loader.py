@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import importlib
 import importlib.machinery
 import importlib.util
@@ -154,16 +155,40 @@ def _deepest_relative_import(path: Path, enough: int = 0) -> int:
     return max((node.level for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)), default=0)
 
 
+@functools.lru_cache(maxsize=1)
+def _installed_roots() -> tuple[Path, ...]:
+    paths = sysconfig.get_paths()
+    return tuple(Path(paths[key]).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(key))
+
+
 def _is_installed_location(path: Path) -> bool:
     """Is ``path`` inside the standard library or a site-packages directory?"""
     resolved = path.resolve()
     if "site-packages" in resolved.parts or "dist-packages" in resolved.parts:
         return True
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        location = sysconfig.get_paths().get(key)
-        if location and resolved.is_relative_to(Path(location).resolve()):
-            return True
-    return False
+    return any(resolved.is_relative_to(root) for root in _installed_roots())
+
+
+# Compiled user modules, by file and its size and modification time: a warm worker that imports
+# the same file for case after case compiles it once. Each import still executes it afresh into a
+# new module, so the code object is all that is shared, and code objects are immutable.
+_COMPILED: dict[tuple, object] = {}
+
+
+def _compiled(origin: str):
+    try:
+        stat = os.stat(origin)
+        key = (origin, stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        key = None
+    if key is not None and key in _COMPILED:
+        return _COMPILED[key]
+    # Bytes, so a coding declaration is honoured; dont_inherit, so this file's
+    # ``from __future__ import annotations`` does not leak into the user's code.
+    code = compile(Path(origin).read_bytes(), origin, "exec", dont_inherit=True)
+    if key is not None:
+        _COMPILED[key] = code
+    return code
 
 
 def _find_spec_without_importing(module: str):
@@ -242,6 +267,11 @@ class RebindingTable(dict):
         return value
 
 
+# What a stand-in answers from the real module: its metadata. Never __path__ (the stand-in is not
+# a package to import from) or the import system's own attributes.
+REAL_MODULE_DUNDERS = frozenset({"__version__", "__all__", "__file__"})
+
+
 def _namespace(name: str, table: RebindingTable, primary: str | None) -> types.ModuleType:
     """A stand-in for the module ``name``: rebound submodules from ``table`` first, then the names
     the module ``primary`` has, then the real module's. Each name is resolved once and cached on
@@ -250,6 +280,8 @@ def _namespace(name: str, table: RebindingTable, primary: str | None) -> types.M
     proxy = types.ModuleType(name)
 
     def __getattr__(attr):
+        if attr in REAL_MODULE_DUNDERS:  # `if np.__version__ >= "2"` asks about numpy, whatever computes
+            return getattr(importlib.import_module(name), attr)
         if attr.startswith("__"):
             raise AttributeError(attr)
         full = f"{name}.{attr}"
@@ -412,10 +444,7 @@ class UserCodeLoader:
             sys.modules[name] = module  # before running it, as Python does: cyclic imports find it
         try:
             if spec.has_location and spec.origin:
-                # Bytes, so a coding declaration is honoured; dont_inherit, so this file's
-                # ``from __future__ import annotations`` does not leak into the user's code.
-                code = compile(Path(spec.origin).read_bytes(), spec.origin, "exec", dont_inherit=True)
-                exec(code, module.__dict__)
+                exec(_compiled(spec.origin), module.__dict__)
         except BaseException:
             del self.modules[name]
             if claimed and sys.modules.get(name) is module:

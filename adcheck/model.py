@@ -219,6 +219,7 @@ class BackendRun:
     blame: BlameResult | None = None  # a blame task: the primitives it found wrong
     contexts: tuple[ContextResult, ...] = ()  # --contexts: the same derivative elsewhere
     module: tuple | None = None  # a describe task on a torch.nn.Module: (parameters, forward's parameter names)
+    nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs): see Task.nearby
 
 
 # --- verdicts ------------------------------------------------------------------------------------

@@ -14,11 +14,12 @@ import numpy as np
 
 from . import backends as backend_registry
 from .compare import compare, compare_second_order, precision_of
+from .devices import resolve_device
 from .errors import AdcheckError, ExitCode
-from .finite_differences import input_scales, typical_scale
+from .finite_differences import input_scales, step_scales, typical_scale
 from .inputs import Arguments
 from .loader import Target, module_layout, parse_target
-from .model import BackendRun, EntryMismatch, Location, Mode, RunReport, Status
+from .model import BackendRun, Comparison, EntryMismatch, Location, Mode, RunReport, Status
 from .settings import Settings, choose_mode, default_memory_limit
 from .source import SourceSummary, preflight, summarize
 from .task import LocaliseJob, Task
@@ -60,18 +61,22 @@ def plan(target: Target, arguments: Arguments, framework: str, settings: Setting
             continue
         runnable.append((backend, rebinding))
     memory_limit = settings.memory_limit or default_memory_limit(len(runnable))
+    # Rebound code may compute another function that agrees at the input only (numpy's eigh reads
+    # one triangle, jax.numpy's symmetrises): values near the input tell, if such a row disagrees.
+    nearby = mode == Mode.FULL and any(rebinding is not None and rebinding.description for _, rebinding in runnable)
     tasks = tuple(Task(backend.name, target, arguments, str(framework),
                        flavour=rebinding.flavour if rebinding else "numpy",
                        rebound=rebinding.description if rebinding else "",
                        mode=mode, order=settings.order, probes=settings.lint and backend.reference,
                        memory_limit=memory_limit, module_target=arguments.module_target,
                        contexts=tuple(c for c in (settings.contexts or ()) if c != "eager") if not backend.reference
-                       else (), device=settings.device or "cpu")
+                       else (), device=settings.device or "cpu",
+                       nearby=nearby and (backend.reference or bool(rebinding and rebinding.description)))
                   for backend, rebinding in runnable)
     return Plan(tasks, skipped, tuple(b.name for b in chosen))
 
 
-def describe_module(target: Target, summary: SourceSummary, timeout: float = 120.0) -> tuple | None:
+def describe_module(target: Target, summary: SourceSummary, timeout: float = 120.0, pool=None) -> tuple | None:
     """A torch.nn.Module target's (parameters, forward's parameter names), read in a worker; else None.
 
     The parameters become the first argument, so every backend differentiates with respect to
@@ -83,16 +88,19 @@ def describe_module(target: Target, summary: SourceSummary, timeout: float = 120
 
     placeholder = promote([np.zeros(1)], (0,))
     task = Task("fd", target, placeholder, str(summary.framework), describe=True)
-    (described,) = run_tasks([task], timeout)
+    (described,) = run_tasks([task], timeout, pool=pool)
     return described.module
 
 
 def check_target(target: str | Target, arguments: Arguments, settings: Settings = Settings(),
-                 progress=None, summary: SourceSummary | None = None) -> RunReport:
+                 progress=None, summary: SourceSummary | None = None, pool=None) -> RunReport:
     """Run every applicable backend on TARGET and compare; ``progress(done, total, name)`` is
     called as each backend's worker finishes. ``summary``: the target's parsed source, when the
-    caller has it already (the file is parsed once per run)."""
+    caller has it already (the file is parsed once per run). ``pool``: warm workers to run the
+    tasks in (``adcheck check``), else a worker per task."""
     settings = settings.resolved()
+    device, device_note = resolve_device(settings.device)  # before any worker; --device gpu without one: exit 2
+    settings = dataclasses.replace(settings, device=device)
     target = parse_target(target) if isinstance(target, str) else target
     summary = summary or summarize(target)
     if summary.parameters and all(name.startswith("arg") for name in arguments.names):
@@ -112,8 +120,8 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         if progress is not None:
             progress(len(finished), len(work.tasks), result.name)
 
-    with _blas_threads_shared(len(work.tasks)):
-        computed = {run.name: run for run in run_tasks(list(work.tasks), settings.timeout, on_done=on_done)}
+    with _blas_threads_shared(len(work.tasks), _preloads(work.tasks)):
+        computed = {run.name: run for run in run_tasks(list(work.tasks), settings.timeout, on_done=on_done, pool=pool)}
     runs = [computed.get(name) or work.skipped[name] for name in work.order]
     reference = computed.get("fd")
     if reference is not None and reference.status in (Status.ERROR, Status.NOT_APPLICABLE):
@@ -124,33 +132,41 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
     dtype = arguments.dtype
     n_outputs = reference.value.size if reference is not None and reference.value is not None else 0
     precision = precision_of(reference, n_outputs, dtype)
-    notes: list[str] = []
+    notes: list[str] = [device_note] if device_note else []
     second_order = None
     x0 = arguments.flat().astype(np.float64)
     if mode == Mode.FAST:
-        comparison, mode_note = _fast_comparison(work, runs, arguments, settings, precision.eps, typical_scale(x0))
+        comparison, mode_note = _fast_comparison(work, runs, arguments, settings, precision.eps, typical_scale(x0),
+                                                 pool)
         if settings.mode == "auto":
             notes.append(f"--mode auto chose fast mode: {arguments.n_inputs} inputs make a full FD Jacobian "
                          "too costly (use --mode full to insist)")
         notes.append(mode_note)
     else:
-        comparison = compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps, input_scales=input_scales(x0))
+        comparison = compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps, input_scales=input_scales(x0),
+                             own_scales=step_scales(x0))
         if settings.order == 2:
             second_order = compare_second_order(runs, settings.rtol, settings.atol, input_scales=input_scales(x0))
 
     findings = reference.probes.findings if reference is not None and reference.probes is not None else ()
-    blamed, blame_notes = _blame(work, comparison, settings)
+    blamed, blame_notes = _blame(work, comparison, settings, pool, second_order)
     findings = (*findings, *blamed)
     notes += blame_notes
+    contextual = ()
     if settings.contexts:
-        from .contexts import context_findings
+        from .contexts import check_contexts
 
-        findings = (*findings, *context_findings(runs, comparison, settings, summary))
+        checked = check_contexts(runs, comparison, settings, summary, arguments, target.attribute.split(".")[-1])
+        contextual, comparison = checked.findings, checked.comparison
+        notes += checked.notes
     if settings.lint:
         from .explain.link import explain
 
-        findings = explain(target, summary, runs, comparison, findings)
-    findings = tuple(dataclasses.replace(f, path=display_path(f.path)) for f in findings)
+        findings = explain(target, summary, runs, comparison, findings,
+                           entry_name=_entry_namer(arguments, reference, target.attribute.split(".")[-1]))
+    # ADC607 already names the row it explains (the backend whose context differs); after explain,
+    # which links runtime findings by code.
+    findings = tuple(dataclasses.replace(f, path=display_path(f.path)) for f in (*contextual, *findings))
     comparison = _relative_locations(comparison)
 
     value = reference.value if reference is not None else None
@@ -171,20 +187,30 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
     )
 
 
-def _blame(work: Plan, comparison, settings: Settings) -> tuple[tuple, list[str]]:
+def _entry_namer(arguments, reference, function: str):
+    """``name(row, col)`` -> ``d f[0] / d x[1]``, the names the report gives the entry."""
+    names = RunReport(target="", arguments=arguments.info, output_shapes=(), framework="", runs=(),
+                      comparison=Comparison(()), outputs=reference.outputs if reference is not None else (),
+                      function=function)
+    return lambda row, col: f"d {names.output_name(row)} / d {names.input_name(col)}"
+
+
+def _blame(work: Plan, comparison, settings: Settings, pool=None, second_order=None) -> tuple[tuple, list[str]]:
     """Per-primitive checking of each AD backend that disagreed, in its own worker, under the
     budget: the findings (ADC502, ADC501, ADC604 with the primitive) and a note when it stopped
     early. A correct run pays nothing: no backend disagreed, no task runs."""
     if not settings.blame:
         return (), []
     wrong = [v.name for v in comparison.verdicts if v.status == Status.DISAGREE and v.name != "fd"]
+    if second_order is not None:  # --order 2: a rule whose own derivative is wrong fails only there
+        wrong += [v.name for v in second_order.verdicts if v.status == Status.DISAGREE and v.name not in wrong]
     tasks = [dataclasses.replace(task, blame=True, probes=False, blame_primitives=settings.blame_primitives,
                                  blame_seconds=settings.blame_seconds)
              for task in work.tasks if task.backend in wrong and not task.rebound]
     if not tasks:
         return (), []
     findings, notes = [], []
-    for result in run_tasks(tasks, settings.timeout):
+    for result in run_tasks(tasks, settings.timeout, pool=pool):
         if result.blame is None:
             if result.message:
                 notes.append(f"{result.name}: the per-primitive check failed: {result.message}")
@@ -213,7 +239,7 @@ def _container_hint(arguments: Arguments) -> str:
     return f" ({first} is {kind}; for an array write a nested list of numbers)"
 
 
-def _fast_comparison(work: Plan, runs, arguments: Arguments, settings: Settings, eps_rows, scale):
+def _fast_comparison(work: Plan, runs, arguments: Arguments, settings: Settings, eps_rows, scale, pool=None):
     """Products against FD; a failing reverse-mode row is then localised by bisection in FD."""
     from .fast import compare_fast
 
@@ -227,7 +253,7 @@ def _fast_comparison(work: Plan, runs, arguments: Arguments, settings: Settings,
             for name, job in to_localise.items()}
     atol = settings.atol if settings.atol is not None else min(job["atol"] for job in to_localise.values())
     task = dataclasses.replace(fd_task, probes=False, localise=jobs, rtol=settings.rtol, atol=atol)
-    (located,) = run_tasks([task], settings.timeout)
+    (located,) = run_tasks([task], settings.timeout, pool=pool)
     if located.status != Status.REFERENCE:
         return comparison, note
     verdicts = []
@@ -283,8 +309,21 @@ def _faster_mode_note(runs, value) -> tuple[str, ...]:
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def _preloads(tasks) -> tuple[str, ...]:
+    """The frameworks worth importing once in the fork server, for the workers to inherit: JAX
+    when a task runs it, torch likewise (importing is fork-safe; initialising is not, and
+    happens in each worker)."""
+    needed = set()
+    for task in tasks:
+        if task.backend.startswith("jax") or task.framework in ("jax", "array-api"):
+            needed.add("jax")
+        if task.backend.startswith("torch") or task.framework == "torch":
+            needed.add("torch")
+    return tuple(sorted(needed))
+
+
 @contextlib.contextmanager
-def _blas_threads_shared(n_workers: int):
+def _blas_threads_shared(n_workers: int, preload: tuple[str, ...] = ()):
     """Start the workers' fork server with each worker's share of the cores for BLAS threads.
 
     The workers run side by side; each BLAS library defaults to one thread per core, so four
@@ -302,7 +341,7 @@ def _blas_threads_shared(n_workers: int):
     try:
         for name in _THREAD_VARIABLES:
             os.environ.setdefault(name, share)
-        start_fork_server()
+        start_fork_server(preload)
     finally:
         for name, value in saved.items():
             if value is None:
@@ -322,8 +361,9 @@ def _notes(arguments: Arguments, summary: SourceSummary, precision, installed: b
             notes.append(f"argument {info.name} was {info.promoted_from}; promoted to float64 to differentiate it")
     input_dtype = arguments.dtype.name
     if precision.measured and precision.name != input_dtype:
-        notes.append(f"computes in {precision.name} (measured): finite differences and tolerances follow "
-                     f"{precision.name} precision")
+        # Measured, so it also catches float64 code that loses digits (log(1 + x) for tiny x).
+        notes.append(f"outputs resolve only to {precision.name} precision (measured: {precision.name} code, or "
+                     f"rounding such as 1 + x for tiny x): finite differences and tolerances follow it")
     return tuple(notes)
 
 

@@ -187,10 +187,11 @@ def context_names(value, where: str = "--contexts") -> tuple[str, ...]:
     names = tuple(part.strip() for part in value.split(",")) if isinstance(value, str) else value
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
         raise _fail(where, f"expected a list of contexts like eager,jit, got {value!r}")
+    names = tuple("eager" if name == "float64" else name for name in names)  # float64 is the eager reference
     for name in names:
         if name not in CONTEXTS:
-            raise _fail(where, f"unknown context {name!r}; known contexts: {', '.join(CONTEXTS)}")
-    return tuple(names)
+            raise _fail(where, f"unknown context {name!r}; known contexts: {', '.join(CONTEXTS)} (float64 = eager)")
+    return tuple(dict.fromkeys(names))
 
 
 def backend_names(value, where: str = "--backend") -> tuple[str, ...]:

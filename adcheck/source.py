@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,11 +69,37 @@ def parse_source(path: Path, source: str | None = None) -> ast.Module:
         raise TargetError(f"{path}: cannot parse: {exc}") from None
 
 
+# Parsed files by path, size and modification time: the cases of ``adcheck check`` that share a
+# file parse it once. A changed file has another key.
+_PARSED: dict[tuple, tuple[str, ast.Module]] = {}
+_PARSED_LOCK = threading.Lock()
+_PARSED_SIZE = 64
+
+
+def parsed_file(path: Path) -> tuple[str, ast.Module]:
+    """(source, tree) of a Python file, parsed once while it does not change."""
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        key = None
+    with _PARSED_LOCK:
+        if key is not None and key in _PARSED:
+            return _PARSED[key]
+    source = read_source(path)
+    tree = parse_source(path, source)
+    if key is not None:
+        with _PARSED_LOCK:
+            if len(_PARSED) >= _PARSED_SIZE:
+                _PARSED.pop(next(iter(_PARSED)))
+            _PARSED[key] = (source, tree)
+    return source, tree
+
+
 def summarize(target) -> SourceSummary:
     """Parse the target's file once and work out what the target is written for."""
     path = target.file
-    source = read_source(path)
-    tree = parse_source(path, source)
+    source, tree = parsed_file(path)
     reached = reached_packages(tree, target.attribute, path)
     return SourceSummary(path=path, source=source, tree=tree, framework=framework_of(reached),
                          definition_line=definition_line(tree, target.attribute), reached=frozenset(reached),
@@ -305,6 +332,10 @@ def preflight(target, summary: SourceSummary, n_arguments: int | None = None) ->
 
 
 def _is_dynamic(tree: ast.Module) -> bool:
+    return syntax.MEMO.get(tree, "dynamic", lambda: _dynamic(tree))
+
+
+def _dynamic(tree: ast.Module) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
             return True
@@ -324,9 +355,17 @@ def check_imports_installed(tree: ast.Module, where: str, directories: list[Path
     """Every unconditional top-level ``import`` names a module that exists.
 
     Imports inside ``try`` (optional dependencies), ``if`` or functions are left to run time.
+    A file that passed once passes again while it is the same tree.
     """
     if _is_dynamic(tree):
         return
+    problem = syntax.MEMO.get(tree, f"missing import from {directories}",
+                              lambda: _missing_import(tree, where, directories))
+    if problem is not None:
+        raise problem
+
+
+def _missing_import(tree: ast.Module, where: str, directories: list[Path]) -> TargetError | None:
     for statement in tree.body:
         if isinstance(statement, ast.Import):
             names = [alias.name.split(".")[0] for alias in statement.names]
@@ -342,14 +381,19 @@ def check_imports_installed(tree: ast.Module, where: str, directories: list[Path
             except (ImportError, ValueError):
                 found = True  # odd, but not provably missing: let the worker find out
             if not found:
-                raise TargetError(
+                return TargetError(
                     f"{where}:{statement.lineno}: imports {name!r}, which is not installed in this environment",
                     hint="install it, or run adcheck from the environment that has it",
                 )
+    return None
 
 
 def _top_level_bindings(tree: ast.Module) -> dict[str, list[ast.AST]]:
     """Names bound at module level (not inside functions or classes), each with its binding nodes."""
+    return syntax.MEMO.get(tree, "bindings", lambda: _bindings(tree))
+
+
+def _bindings(tree: ast.Module) -> dict[str, list[ast.AST]]:
     bindings: dict[str, list[ast.AST]] = {}
 
     def bind(name: str, node: ast.AST) -> None:

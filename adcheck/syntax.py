@@ -27,3 +27,30 @@ def read_python(path) -> str:
     when its bytes are not what its declaration says.
     """
     return importlib.util.decode_source(Path(path).read_bytes())
+
+
+class TreeMemo:
+    """Results computed from a parsed tree, kept as long as the tree is: a file checked at many
+    cases (``adcheck check``) is parsed once and analysed once. Keyed by the tree object itself,
+    which the summary cache keeps alive; thread-safe."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self.entries: dict[tuple[int, str], tuple[object, object]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, tree, what: str, compute):
+        key = (id(tree), what)
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is not None and entry[0] is tree:
+                return entry[1]
+        value = compute()
+        with self.lock:
+            if len(self.entries) >= self.size:
+                self.entries.pop(next(iter(self.entries)))
+            self.entries[key] = (tree, value)
+        return value
+
+
+MEMO = TreeMemo()

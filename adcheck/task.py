@@ -43,3 +43,4 @@ class Task:
     contexts: tuple[str, ...] = ()  # --contexts: also compute the derivative in these ("jit", "float32", ...)
     device: str = "cpu"  # where JAX and torch compute: "cpu" or "gpu"
     describe: bool = False  # only load the target and describe it (its module parameters, if any)
+    nearby: bool = False  # also evaluate the function near the input (rebound backends, and then the reference)

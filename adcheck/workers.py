@@ -35,25 +35,110 @@ from .task import Task
 # --- inside the worker ------------------------------------------------------------------------------
 
 
-def _worker_main(task: Task, connection, watch) -> None:
-    """Compute one backend and send back a ``BackendRun``, whatever the user's code does.
+def _serve(tasks, results, watch) -> None:
+    """A worker's life: run each task sent, send back a ``BackendRun`` for each, whatever the
+    user's code does; stop when adcheck closes the task pipe.
 
     Nothing may escape from here: an uncaught exception would make multiprocessing print a
-    traceback and send nothing.
+    traceback and send nothing. Between tasks the worker forgets the user's modules and puts
+    back the process-wide state a function can change (``_ProcessState``), so a worker that
+    serves several cases of ``adcheck check`` passes nothing from one to the next.
     """
-    start = time.perf_counter()
     try:
         _own_session(watch)
         # The user's prints must never reach our stdout (it may carry the JSON report).
         os.dup2(2, 1)
         sys.stdout = sys.stderr
-        if task.memory_limit:
-            _limit_memory(task.memory_limit)
-        result = execute(task)
-    except BaseException as exc:  # noqa: BLE001 - even adcheck's own failure must become a row
-        result = _failure_run(task, exc, start)
-    kill_descendants(os.getpid())  # what the function started ends with its task
-    _send(connection, task, result)
+    except BaseException:  # noqa: BLE001 - a worker that cannot even start ends; adcheck reports it
+        os._exit(1)
+    while True:
+        try:
+            task = tasks.recv()
+        except BaseException:  # noqa: BLE001 - EOF: adcheck has no more work for us
+            return
+        start = time.perf_counter()
+        state = _ProcessState()
+        try:
+            if task.memory_limit:
+                _limit_memory(task.memory_limit)
+            result = execute(task)
+        except BaseException as exc:  # noqa: BLE001 - even adcheck's own failure must become a row
+            result = _failure_run(task, exc, start)
+        kill_descendants(os.getpid())  # what the function started ends with its task
+        try:
+            state.restore(task)
+        except BaseException:  # noqa: BLE001 - a worker that cannot clean up must not serve again
+            _send(results, task, result)
+            os._exit(0)
+        _send(results, task, result)
+
+
+class _ProcessState:
+    """What a task may change that outlives it in a worker: restored before the next task."""
+
+    def __init__(self):
+        import random
+
+        import numpy as np
+
+        self.modules = set(sys.modules)
+        self.environ = dict(os.environ)
+        self.cwd = os.getcwd()
+        self.path = list(sys.path)
+        self.recursion_limit = sys.getrecursionlimit()
+        self.numpy_random = np.random.get_state()
+        self.numpy_errors = np.geterr()
+        self.numpy_print = np.get_printoptions()
+        self.random = random.getstate()
+        import warnings
+
+        self.warnings = list(warnings.filters)
+        self.torch = _torch_state()
+
+    def restore(self, task: Task) -> None:
+        import random
+        import warnings
+
+        import numpy as np
+
+        root = _safe_root(task)
+        for name in set(sys.modules) - self.modules:
+            module = sys.modules.get(name)
+            origin = getattr(module, "__file__", None)
+            if origin is None or root is None or _under(origin, root):
+                sys.modules.pop(name, None)  # the user's modules: imported afresh by the next task
+        os.environ.clear()
+        os.environ.update(self.environ)
+        os.chdir(self.cwd)
+        sys.path[:] = self.path
+        sys.setrecursionlimit(self.recursion_limit)
+        np.random.set_state(self.numpy_random)
+        np.seterr(**self.numpy_errors)
+        np.set_printoptions(**self.numpy_print)
+        random.setstate(self.random)
+        warnings.filters[:] = self.warnings
+        sys.stdout, sys.stderr = sys.__stderr__, sys.__stderr__
+        if self.torch is not None:
+            import torch
+
+            torch.set_rng_state(self.torch[0])
+            torch.set_default_dtype(self.torch[1])
+
+
+def _torch_state():
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    return torch.get_rng_state(), torch.get_default_dtype()
+
+
+def _under(path: str, root) -> bool:
+    from pathlib import Path
+
+    try:
+        return Path(path).resolve().is_relative_to(root)
+    except (OSError, ValueError):
+        return False
 
 
 def execute(task: Task) -> BackendRun:
@@ -63,6 +148,10 @@ def execute(task: Task) -> BackendRun:
     start = time.perf_counter()
     if task.describe:
         return describe(task)
+    if task.backend.startswith("jax") or task.framework in ("jax", "array-api"):
+        from .compile_cache import enable_jax_persistent_cache
+
+        enable_jax_persistent_cache()  # before anything compiles: a rerun loads what this one compiles
     if task.blame:
         from .explain.blame import blame
 
@@ -138,7 +227,6 @@ def _send(connection, task: Task, result: BackendRun) -> None:
         except Exception as exc:  # noqa: BLE001 - an unpicklable value must still produce a row
             connection.send(BackendRun(task.backend, Status.ERROR, result.seconds,
                                        f"cannot send result: {describe_exception(exc)}"))
-        connection.close()
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001 - the parent is gone or the pipe broke: nothing left to tell
@@ -221,7 +309,9 @@ def _limit_memory(limit: int) -> None:
     # RLIMIT_DATA bounds heap growth without counting the large virtual reservations that
     # jax and torch make up front (RLIMIT_AS would break them).
     try:
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        soft = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))  # the soft limit: the next task may set another
     except (ValueError, OSError):
         pass
 
@@ -258,7 +348,8 @@ _PRELOAD = ["numpy", "scipy.differentiate", "scipy.special", "adcheck.workers", 
 
 
 def _worker_context():
-    """Workers come from a fork server that has numpy, scipy and adcheck already imported.
+    """Workers come from a fork server that has numpy, scipy and adcheck (and, when a run needs
+    them, jax or torch) already imported.
 
     A spawned worker spends about half a second importing them before it can start; a fork
     server pays that once per adcheck process (and ``adcheck check`` or a test session runs
@@ -272,13 +363,19 @@ def _worker_context():
     return context
 
 
-def start_fork_server() -> None:
-    """Start the fork server now (with the environment the caller has set); spawn if it cannot."""
+def start_fork_server(preload: tuple[str, ...] = ()) -> None:
+    """Start the fork server now (with the environment the caller has set, and ``preload`` —
+    jax, torch — imported along with numpy and scipy, when they are installed); spawn if it cannot.
+
+    The first start decides: a running server keeps what it imported."""
     if "forkserver" not in multiprocessing.get_all_start_methods() or _Context.forkserver_failed:
         return
+    import importlib.util
     from multiprocessing import forkserver
 
-    _worker_context()
+    context = _worker_context()
+    extra = [name for name in preload if importlib.util.find_spec(name) is not None]
+    context.set_forkserver_preload([*_PRELOAD, *extra])
     try:
         forkserver.ensure_running()
     except OSError:  # e.g. "AF_UNIX path too long" under a long TMPDIR
@@ -328,33 +425,110 @@ def end(process) -> None:
         pass
 
 
-def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_done=None) -> list[BackendRun]:
-    """Run every task in its own process, at most ``jobs`` at once; results in task order."""
+class Worker:
+    """One worker process and the pipes to it: tasks go in, results come out, and a watch pipe
+    whose closing (adcheck done with it, or dead) ends the worker and all it started."""
+
+    def __init__(self, context, backend: str):
+        self.backend = backend
+        # Pipe(duplex=False) is (the reading end, the writing end).
+        task_reader, self.tasks = context.Pipe(duplex=False)  # adcheck writes tasks, the worker reads them
+        self.results, result_writer = context.Pipe(duplex=False)  # the worker writes results, adcheck reads
+        watch_reader, self.watch = context.Pipe(duplex=False)  # only adcheck holds the writing end
+        self.process = context.Process(target=_serve, args=(task_reader, result_writer, watch_reader), daemon=True)
+        self.process.start()
+        RUNNING.add(self.process)
+        for end_of_the_worker in (task_reader, result_writer, watch_reader):
+            end_of_the_worker.close()
+        self.started = 0.0
+        self.task: Task | None = None
+
+    def submit(self, task: Task) -> None:
+        self.task, self.started = task, time.perf_counter()
+        self.tasks.send(task)
+
+    def receive(self) -> BackendRun:
+        try:
+            return self.results.recv()
+        except (EOFError, OSError):
+            self.process.join(5)
+            message = "interrupted" if RUNNING.stopping.is_set() else _death_message(self.process.exitcode)
+            return BackendRun(self.task.backend, Status.ERROR, time.perf_counter() - self.started, message)
+
+    def close(self) -> None:
+        """End the worker and everything it started."""
+        for connection in (self.tasks, self.results, self.watch):
+            try:
+                connection.close()
+            except OSError:
+                pass
+        end(self.process)
+        self.process.join(1)
+        RUNNING.discard(self.process)
+
+
+class WorkerPool:
+    """Warm workers that serve task after task (``adcheck check``): JAX and torch are imported
+    once per worker and their compiled operations reused, not once per case. Each task still
+    imports the user's module afresh, and the worker puts back what the task changed."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.idle: dict[str, list[Worker]] = {}
+        self.closed = False
+
+    def acquire(self, context, backend: str) -> Worker:
+        with self.lock:
+            workers = self.idle.get(backend, [])
+            while workers:
+                worker = workers.pop()
+                if worker.process.is_alive():
+                    return worker
+                worker.close()
+        return Worker(context, backend)
+
+    def release(self, worker: Worker) -> None:
+        with self.lock:
+            if not self.closed and worker.process.is_alive():
+                self.idle.setdefault(worker.backend, []).append(worker)
+                return
+        worker.close()
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            workers = [w for ws in self.idle.values() for w in ws]
+            self.idle.clear()
+        for worker in workers:
+            worker.close()
+
+
+def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_done=None,
+              pool: WorkerPool | None = None) -> list[BackendRun]:
+    """Run every task in a worker of its own, at most ``jobs`` at once; results in task order.
+
+    Without a pool each worker serves one task and ends; with one, a worker that finished its
+    task goes back to the pool for the next task of its backend. A worker that timed out or
+    died is never reused.
+    """
     context = _worker_context()
     jobs = jobs or len(tasks)
     results: dict[int, BackendRun] = {}
     pending = list(enumerate(tasks))
-    running: dict = {}  # connection -> (index, process, started, watch)
+    running: dict = {}  # results connection -> (index, worker)
 
     def start_next():
         index, task = pending.pop(0)
-        receive, send = context.Pipe(duplex=False)
-        watch_receive, watch_send = context.Pipe(duplex=False)
-        process = context.Process(target=_worker_main, args=(task, send, watch_receive), daemon=True)
-        process.start()
-        RUNNING.add(process)
-        send.close()
-        watch_receive.close()
-        running[receive] = (index, process, time.perf_counter(), watch_send)
+        worker = pool.acquire(context, task.backend) if pool is not None else Worker(context, task.backend)
+        worker.submit(task)
+        running[worker.results] = (index, worker)
 
-    def finish(connection, result):
-        index, process, _, watch = running.pop(connection)
-        connection.close()
-        watch.close()  # the worker's watchdog ends its group, whatever the user left running
-        process.join(2)
-        end(process)
-        process.join(1)
-        RUNNING.discard(process)
+    def finish(connection, result, reusable: bool):
+        index, worker = running.pop(connection)
+        if pool is not None and reusable:
+            pool.release(worker)
+        else:
+            worker.close()
         results[index] = result
         if on_done:
             on_done(result)
@@ -366,29 +540,21 @@ def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_don
             while pending and len(running) < jobs:
                 start_next()
             now = time.perf_counter()
-            deadline = min(started + timeout for _, _, started, _ in running.values())
+            deadline = min(worker.started + timeout for _, worker in running.values())
             ready = multiprocessing.connection.wait(list(running), timeout=max(0.0, min(deadline - now, 0.5)))
             for connection in ready:
-                index, process, started, _ = running[connection]
-                try:
-                    result = connection.recv()
-                except (EOFError, OSError):
-                    process.join(5)
-                    message = "interrupted" if RUNNING.stopping.is_set() else _death_message(process.exitcode)
-                    result = BackendRun(tasks[index].backend, Status.ERROR, time.perf_counter() - started, message)
-                finish(connection, result)
+                _, worker = running[connection]
+                result = worker.receive()
+                finish(connection, result, reusable=worker.process.is_alive())
             now = time.perf_counter()
-            for connection, (index, process, started, _) in list(running.items()):
-                if now - started >= timeout:
-                    end(process)
-                    finish(connection, BackendRun(tasks[index].backend, Status.ERROR, now - started,
-                                                  f"timed out after {timeout:g} s (--timeout)"))
+            for connection, (index, worker) in list(running.items()):
+                if now - worker.started >= timeout:
+                    finish(connection, BackendRun(tasks[index].backend, Status.ERROR, now - worker.started,
+                                                  f"timed out after {timeout:g} s (--timeout)"), reusable=False)
     finally:
         # Interrupted (Ctrl-C, SIGTERM, an error of ours): no worker may outlive adcheck.
-        for connection, (_, process, _, watch) in list(running.items()):
-            end(process)
-            watch.close()
-            RUNNING.discard(process)
+        for _, worker in list(running.values()):
+            worker.close()
     if RUNNING.stopping.is_set():
         raise KeyboardInterrupt  # the rows of killed workers say nothing about the function
     return [results[i] for i in range(len(tasks))]

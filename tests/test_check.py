@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import re
 import shutil
 import subprocess
@@ -179,13 +180,24 @@ def test_nothing_checked_is_not_a_failure_but_a_broken_case():
         assert failures_of(report, fail_on) == []
 
 
+def ran(*targets: str) -> tuple:
+    """Case results for cases that ran (what a baseline entry's staleness is judged by)."""
+    from adcheck.check import CaseResult
+    from adcheck.config import Case
+
+    return tuple(CaseResult(Case(target=t, file=None, attribute="f", origin="", name=t),
+                            replace(report_with(("autograd", Status.AGREE)), target=t), 0.0) for t in targets)
+
+
 def test_baseline_accepts_known_failures_and_lists_stale_entries(tmp_path):
     path = tmp_path / "baseline.json"
-    path.write_text(baseline_text([Failure("a.py:f", "autograd", "disagree"), Failure("b.py:g", "jax-rev", "error")]))
-    result = CheckResult(results=(), fail_on="disagree",
+    path.write_text(baseline_text([Failure("a.py:f", "autograd", "disagree"), Failure("b.py:g", "jax-rev", "error"),
+                                   Failure("c.py:h", "jax-rev", "error")]))
+    result = CheckResult(results=ran("a.py:f", "b.py:g"), fail_on="disagree",
                          failures=(Failure("a.py:f", "autograd", "disagree"), Failure("a.py:f", "jax-fwd", "disagree")))
     applied = apply_baseline(result, path)
     assert [f.key for f in applied.new_failures] == [("a.py:f", "jax-fwd")]
+    # b.py:g ran and no longer fails; c.py:h did not run here (another shard's): nothing is known of it.
     assert applied.fixed == (("b.py:g", "jax-rev"),)
     assert applied.exit_code == ExitCode.FAILED
 

@@ -87,9 +87,8 @@ def test_no_verdict_changes_with_the_units_of_outputs_or_inputs(case, output_pow
     base, scaled = judge(1.0, 1.0), judge(output, inputs)
     assert scaled.status == base.status == (Status.DISAGREE if wrong else Status.AGREE)
     assert scaled.n_mismatches == base.n_mismatches
-    assert scaled.worst_entry == base.worst_entry
-    if wrong:
-        assert scaled.worst_entry == entry
+    if wrong:  # (among entries that all agree, the "worst" is rounding noise: no claim about it)
+        assert scaled.worst_entry == base.worst_entry == entry
 
 
 @pytest.mark.parametrize("power", [-14, 0, 14])

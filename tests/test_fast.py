@@ -1,12 +1,14 @@
 """Fast mode: products instead of Jacobians, and bisection to the wrong entry."""
 
 import numpy as np
+import pytest
 
 from adcheck.fast import bisect_row, detection_threshold, probe_vectors
 from adcheck.inputs import build_arguments
 from adcheck.model import Status
 from adcheck.run import check_target
 from adcheck.settings import Settings
+from conftest import FIXTURES, invoke
 
 
 def test_probe_vectors_are_the_same_in_every_process_and_unit_length():
@@ -42,7 +44,7 @@ def test_bisection_finds_the_single_wrong_gradient_entry():
 
 
 def fast(func, n, backends=("autograd", "jax-rev", "jax-fwd")):
-    return check_target(f"fixtures/big_loss.py:{func}", build_arguments(random_shapes=(str(n),)),
+    return check_target(f"{FIXTURES / 'big_loss.py'}:{func}", build_arguments(random_shapes=(str(n),)),
                         Settings(mode="fast", backends=backends, lint=False))
 
 
@@ -59,3 +61,29 @@ def test_fast_mode_catches_and_localises_one_wrong_entry():
 def test_fast_mode_passes_a_correct_loss():
     report = fast("loss", 3000)
     assert not report.failed
+
+
+# --- --mode auto: full Jacobians up to 4000 inputs, products above -----------------------------------
+
+
+@pytest.mark.parametrize(("n_inputs", "mode"), [(4000, "full"), (4001, "fast")])
+def test_auto_mode_switches_to_fast_mode_above_4000_inputs(n_inputs, mode):
+    import json
+
+    # A cheap scalar loss on autograd alone: the full FD gradient of 4000 inputs is one row.
+    result = invoke("run", f"{FIXTURES / 'big_loss.py'}:loss", "--random", str(n_inputs), "--backend", "autograd",
+                    "--format", "json", "--no-timings", "--no-lint", "--no-blame")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["inputs"][0]["shape"] == [n_inputs]
+    chose_fast = [note for note in report["notes"] if note.startswith("--mode auto chose fast mode")]
+    products = [note for note in report["notes"] if note.startswith("fast mode:")]
+    if mode == "full":
+        assert chose_fast == [] and products == []
+        assert len(report["jacobians"]["autograd"][0]) == n_inputs  # the whole gradient was compared
+    else:
+        assert chose_fast == [(f"--mode auto chose fast mode: {n_inputs} inputs make a full FD Jacobian too costly "
+                               "(use --mode full to insist)")]
+        assert len(products) == 1
+        assert report["jacobians"] == {}  # products only: no Jacobian was formed
+    assert {row["name"]: row["status"] for row in report["backends"]} == {"fd": "reference", "autograd": "agree"}

@@ -55,6 +55,7 @@ RUNS: dict[str, tuple[str, ...]] = {
     "sigsegv": autograd_run("crashes.py:sigsegv_under_autograd"),
     "sigsegv_everywhere": autograd_run("crashes.py:sigsegv_everywhere"),
     "memory": autograd_run("memory.py:hogs_memory_under_autograd", "--memory-limit", "1G"),
+    "memory_pieces": autograd_run("memory.py:hogs_memory_in_small_pieces_under_autograd", "--memory-limit", "1G"),
     "prints": autograd_run("prints.py:prints"),
     "prints_table": ("run", target("prints.py:prints"), "--input", "0.5", "--backend", "autograd", "--no-lint"),
     "broken_helper": autograd_run("broken_helper.py:f"),
@@ -194,6 +195,13 @@ def test_memory_exhaustion_is_an_error_row(battery):
     row = row_error(battery, "memory")
     assert row["message"].startswith("out of memory")
     assert row["location"].endswith("hostile/memory.py:10")
+
+
+def test_memory_exhausted_in_small_pieces_is_an_error_row_at_the_allocating_line(battery):
+    # 16 MiB at a time: no single allocation is refused as absurd; the limit still stops it.
+    row = row_error(battery, "memory_pieces")
+    assert row["message"] == "out of memory (raise --memory-limit if the function needs more)"
+    assert row["location"].endswith("hostile/memory.py:19")
 
 
 # --- output streams -----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from conftest import invoke
+from conftest import FIXTURES, invoke
 
 TRUE_CUMPROD_JACOBIAN = [[1, 0, 0], [2, 1, 0], [6, 3, 2]]
 
@@ -45,7 +45,7 @@ RUN_SCHEMA = {
 
 @pytest.mark.parametrize("func", ["ac_cumprod", "loop_cumprod", "slice_cumprod"])
 def test_cumprod_seed_jacobian_agrees_on_every_backend(func):
-    result = invoke("run", f"fixtures/cumprod.py:{func}", "--input", "[1,2,3]", "--format", "json")
+    result = invoke("run", f"{FIXTURES / 'cumprod.py'}:{func}", "--input", "[1,2,3]", "--format", "json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     jsonschema.validate(report, RUN_SCHEMA)
@@ -61,7 +61,7 @@ def test_cumprod_seed_jacobian_agrees_on_every_backend(func):
 def test_table_report_text():
     # Exact text, except the two numbers that are rounding noise (they differ with the BLAS kernel
     # a machine picks): those are checked against a bound instead.
-    result = invoke("run", "fixtures/cumprod.py:ac_cumprod", "--input", "[1.0,2.0,3.0]", "--backend", "jax-rev",
+    result = invoke("run", f"{FIXTURES / 'cumprod.py'}:ac_cumprod", "--input", "[1.0,2.0,3.0]", "--backend", "jax-rev",
                     "--no-timings", "--no-lint")
     assert result.exit_code == 0
     noise = re.compile(r"^(jax-rev    agree      )(\S+)(\s+)(\S+)(\s+)(d ac_cumprod\[\d\] / d x\[\d\])$", re.MULTILINE)
@@ -70,8 +70,8 @@ def test_table_report_text():
     assert float(match.group(2)) < 1e-12 and float(match.group(4)) < 1e-6  # error, and error over tolerance
     masked = noise.sub(lambda m: m.group(1) + "ERR".ljust(len(m.group(2))) + m.group(3)
                        + "RATIO".ljust(len(m.group(4))) + m.group(5) + "d ac_cumprod[i] / d x[j]", result.stdout)
-    assert masked == """\
-adcheck run fixtures/cumprod.py:ac_cumprod
+    assert masked == f"""\
+adcheck run {FIXTURES / 'cumprod.py'}:ac_cumprod
 inputs: x 3 (3 values) -> outputs: 3 values
   code written for numpy
 
@@ -91,7 +91,7 @@ PASS: jax-rev agrees with finite differences
 
 
 def test_json_stdout_is_only_json_and_promotion_is_reported():
-    result = invoke("run", "fixtures/cumprod.py:loop_cumprod", "--input", "[1,2,3]", "--backend", "autograd",
+    result = invoke("run", f"{FIXTURES / 'cumprod.py'}:loop_cumprod", "--input", "[1,2,3]", "--backend", "autograd",
                     "--format", "json")
     report = json.loads(result.stdout)
     assert any("promoted to float64" in note for note in report["notes"])
@@ -99,7 +99,7 @@ def test_json_stdout_is_only_json_and_promotion_is_reported():
 
 
 def test_unknown_backend_is_a_usage_error_listing_known_names():
-    result = invoke("run", "fixtures/cumprod.py:ac_cumprod", "--input", "[1,2,3]", "--backend", "tensorflow")
+    result = invoke("run", f"{FIXTURES / 'cumprod.py'}:ac_cumprod", "--input", "[1,2,3]", "--backend", "tensorflow")
     assert result.exit_code == 2
     assert "unknown backend 'tensorflow'" in result.stderr
     assert "autograd, jax-fwd, jax-rev" in result.stderr
@@ -108,7 +108,7 @@ def test_unknown_backend_is_a_usage_error_listing_known_names():
 
 def test_several_arguments_and_wrt_choose_the_columns():
     # f(x, y) = x * y: with --wrt 1 the Jacobian is d/dy only, i.e. diag(x).
-    result = invoke("run", "fixtures/multi_arg.py:scaled", "--input", "[1,2]", "--input", "[3,4]", "--wrt", "1",
+    result = invoke("run", f"{FIXTURES / 'multi_arg.py'}:scaled", "--input", "[1,2]", "--input", "[3,4]", "--wrt", "1",
                     "--backend", "jax-rev", "--format", "json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
@@ -117,7 +117,7 @@ def test_several_arguments_and_wrt_choose_the_columns():
 
 
 def test_tuple_outputs_are_concatenated_in_order():
-    result = invoke("run", "fixtures/multi_arg.py:pair", "--input", "[1,2]", "--backend", "autograd",
+    result = invoke("run", f"{FIXTURES / 'multi_arg.py'}:pair", "--input", "[1,2]", "--backend", "autograd",
                     "--format", "json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
@@ -131,7 +131,7 @@ def test_large_jacobian_disagreements_are_drawn_as_a_map():
     from adcheck.settings import Settings
 
     x = "[" + ",".join(str(0.5 + 0.1 * k) for k in range(12)) + "]"
-    report = check_target("fixtures/wrong_cumprod_rule.py:running_product", build_arguments((x,)),
+    report = check_target(f"{FIXTURES / 'wrong_cumprod_rule.py'}:running_product", build_arguments((x,)),
                           Settings(backends=("autograd",), lint=False))
     assert report.failed
     text = table.render(report, timings=False)
@@ -147,3 +147,76 @@ def test_disagreement_map_downsamples_blocks():
     lines = disagreement_map(mask).splitlines()
     assert lines[-1] == "(each character: 2x2 entries)"
     assert lines[0] == "X" + "." * 59 and lines[59] == "X" * 60
+
+
+# --- forward-versus-reverse advice ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fwd_seconds", "rev_seconds", "advised"), [
+    (0.30, 1.50, "jax-fwd was faster than jax-rev here (0.30 s vs 1.50 s; 3 outputs"),
+    (2.00, 0.50, "jax-rev was faster than jax-fwd here (0.50 s vs 2.00 s; 3 outputs"),
+    (1.00, 1.15, None),  # 15% apart: noise, not advice
+    (0.05, 0.20, None),  # 4x apart but 0.15 s: nobody waits for that
+])
+def test_forward_versus_reverse_advice_only_when_the_difference_is_real(fwd_seconds, rev_seconds, advised):
+    from adcheck.model import BackendRun, Status
+    from adcheck.run import _faster_mode_note
+
+    runs = [BackendRun("fd", Status.REFERENCE, 0.1), BackendRun("jax-fwd", Status.COMPUTED, fwd_seconds),
+            BackendRun("jax-rev", Status.COMPUTED, rev_seconds)]
+    notes = _faster_mode_note(runs, np.zeros(3))
+    if advised is None:
+        assert notes == ()
+    else:
+        assert len(notes) == 1 and notes[0].startswith(advised)
+
+
+def test_the_batching_trial_calls_are_silent(tmp_path):
+    """The FD batching trial calls the function with a batch axis the user never passed; what
+    the function prints or warns then must not reach the user."""
+    (tmp_path / "chatty.py").write_text(
+        "import warnings\nimport numpy as np\n\n\ndef f(x):\n"
+        "    print('called with shape', np.shape(x))\n"
+        "    if np.ndim(x) > 1:\n        warnings.warn('batched call')\n"
+        "    return np.tanh(x) * 2\n")
+    import subprocess
+    import sys
+
+    # A real process: the workers' prints go to its stderr, which an in-process runner never sees.
+    result = subprocess.run([sys.executable, "-m", "adcheck", "run", f"{tmp_path / 'chatty.py'}:f", "--input",
+                             "[0.1, 0.2]", "--backend", "autograd", "--format", "json"],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "called with shape (2,)" in result.stderr  # the user's own calls print as they would
+    assert "(2, 3)" not in result.stderr and "batched call" not in result.stderr
+
+
+def test_an_error_caused_by_rebinding_says_so_and_how_to_avoid_it(tmp_path):
+    (tmp_path / "inplace.py").write_text(
+        "import numpy as np\n\n\ndef f(x):\n    y = np.zeros(2)\n    y[0] = x[0] ** 2\n    y[1] = np.sin(x[1])\n"
+        "    return y\n")
+    result = invoke("run", f"{tmp_path / 'inplace.py'}:f", "--input", "[1.0, 2.0]", "--backend", "jax-rev",
+                    "--format", "json")
+    report = json.loads(result.stdout)
+    (row,) = [b for b in report["backends"] if b["name"] == "jax-rev"]
+    assert row["status"] == "not-applicable"  # adcheck's rebinding failed, not the user's derivative
+    assert "does not run with numpy rebound to jax.numpy" in row["message"]
+    assert "adcheck rebound it in this worker; write it for jax to check it there" in row["message"]
+    assert f"{tmp_path / 'inplace.py'}:6" in row["message"]
+
+
+@pytest.mark.parametrize("text", ['[[1, 2], {"a": 1}]', '{"$array": [1, {"a": 1}]}'])
+def test_an_object_where_an_array_was_expected_points_to_the_pytree_syntax(tmp_path, text):
+    (tmp_path / "plain.py").write_text("import numpy as np\n\n\ndef f(x):\n    return np.sin(x)\n")
+    result = invoke("run", f"{tmp_path / 'plain.py'}:f", "--input", text)
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "$list" in result.stderr or "write a nested list of numbers" in result.stderr
+
+
+def test_a_lone_ad_backend_that_disagrees_is_not_said_to_disagree_with_others():
+    result = invoke("run", f"{FIXTURES}/wrong_rules_autograd.py:exp_sum", "--input", "[0.1, 0.2]",
+                    "--backend", "autograd", "--format", "json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert report["consensus"] == "autograd, the only AD backend that ran, disagrees with finite differences"

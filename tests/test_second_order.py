@@ -1,16 +1,20 @@
 """`--order 2`: a custom rule with the right first derivative but a wrong derivative of its own."""
 
+import numpy as np
+import pytest
+
 from adcheck.inputs import build_arguments
 from adcheck.model import Status
 from adcheck.report import table
 from adcheck.run import check_target
 from adcheck.settings import Settings
+from conftest import FIXTURES, invoke
 
 OPTIONS = Settings(order=2, lint=False, backends=("jax-fwd", "jax-rev"))
 
 
 def run(func):
-    return check_target(f"fixtures/second_order.py:{func}", build_arguments(("[0.5, 1.0, 2.0]",)), OPTIONS)
+    return check_target(f"{FIXTURES / 'second_order.py'}:{func}", build_arguments(("[0.5, 1.0, 2.0]",)), OPTIONS)
 
 
 def test_frozen_slope_rule_passes_first_order_and_fails_second_order():
@@ -37,24 +41,86 @@ def test_correct_function_passes_second_order():
 def test_vector_output_checks_derivative_of_jacobian_vector_product():
     report = run("vector")
     assert "d(J v)/dx" in table.render(report, timings=False)
-    assert all(v.status == Status.DISAGREE for v in report.second_order.verdicts)
+    assert {v.name: v.status for v in report.second_order.verdicts} == {
+        "jax-fwd": Status.DISAGREE, "jax-rev": Status.DISAGREE}
 
 
 def test_cli_order_2_exits_1_and_fast_mode_is_refused():
-    from conftest import invoke
-
-    result = invoke("run", "fixtures/second_order.py:loss", "--input", "[0.5, 1.0, 2.0]", "--order", "2",
+    result = invoke("run", f"{FIXTURES / 'second_order.py'}:loss", "--input", "[0.5, 1.0, 2.0]", "--order", "2",
                     "--backend", "jax-rev", "--no-timings")
     assert result.exit_code == 1
     assert "FAIL: jax-rev (second derivative)" in result.stdout
-    refused = invoke("run", "fixtures/second_order.py:loss", "--input", "[0.5]", "--order", "2", "--mode", "fast")
+    refused = invoke("run", f"{FIXTURES / 'second_order.py'}:loss", "--input", "[0.5]", "--order", "2",
+                     "--mode", "fast")
     assert refused.exit_code == 2
     assert "--order 2" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_torch_backends_check_second_derivatives_too():
-    report = check_target("fixtures/torch_funcs.py:sin_times_sum", build_arguments(("[0.5, 1.0, 2.0]",)),
+    report = check_target(f"{FIXTURES / 'torch_funcs.py'}:sin_times_sum", build_arguments(("[0.5, 1.0, 2.0]",)),
                           Settings(order=2, lint=False))
     second = {v.name: v.status for v in report.second_order.verdicts}
     assert second == {"torch-fwd": Status.AGREE, "torch-rev": Status.AGREE}
     assert not report.failed
+
+
+# --- autograd, and a torch Function whose backward is right but not differentiable -------------------
+
+
+def order_2(fixture: str, func: str, backend: str):
+    """``adcheck run --order 2`` on one backend: (exit code, JSON report)."""
+    import json
+
+    result = invoke("run", f"{FIXTURES / fixture}:{func}", "--input", "[0.5, 1.0, 2.0]", "--order", "2",
+                    "--backend", backend, "--format", "json", "--no-timings", "--no-lint", "--no-blame")
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.exit_code, json.loads(result.stdout)
+
+
+def statuses(rows) -> dict[str, str]:
+    return {row["name"]: row["status"] for row in rows}
+
+
+def test_autograd_hessian_of_a_smooth_function_agrees():
+    code, report = order_2("second_order_autograd.py", "good_loss", "autograd")
+    assert code == 0, report
+    assert statuses(report["backends"]) == {"fd": "reference", "autograd": "agree"}
+    assert statuses(report["second_order"]["backends"]) == {"autograd": "agree"}
+
+
+def test_autograd_rule_right_in_value_but_not_differentiable_fails_second_order_only():
+    code, report = order_2("second_order_autograd.py", "loss", "autograd")
+    assert code == 1
+    assert statuses(report["backends"]) == {"fd": "reference", "autograd": "agree"}  # gradients are right
+    (row,) = report["second_order"]["backends"]
+    assert (row["name"], row["status"]) == ("autograd", "disagree")
+    assert row["message"] == "differs from FD of its own first derivative: 3 of 9 entries outside tolerance"
+    # The diagonal loses -x sin(x): 2 cos(x) - x sin(x) is what FD of the gradient finds.
+    assert sorted(tuple(m["entry"]) for m in row["mismatches"]) == [(0, 0), (1, 1), (2, 2)]
+    for m in row["mismatches"]:
+        x = [0.5, 1.0, 2.0][m["entry"][0]]
+        assert m["reference"] == pytest.approx(2 * np.cos(x) - x * np.sin(x), rel=1e-6)
+        assert m["value"] == pytest.approx(2 * np.cos(x), rel=1e-9)
+
+
+def test_torch_hessian_of_a_smooth_function_agrees():
+    code, report = order_2("second_order_torch.py", "good_loss", "torch-rev")
+    assert code == 0, report
+    assert statuses(report["second_order"]["backends"]) == {"torch-rev": "agree"}
+
+
+def test_torch_function_whose_backward_is_not_differentiable_fails_second_order(tmp_path):
+    import json
+
+    output = tmp_path / "report.json"
+    result = invoke("run", f"{FIXTURES / 'second_order_torch.py'}:loss", "--input", "[0.5, 1.0, 2.0]", "--order", "2",
+                    "--backend", "torch-rev", "--no-timings", "--no-lint", "--no-blame", "--format", "json",
+                    "--output", str(output))
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "Second derivatives (Hessian)" in result.stdout  # the table on the terminal, JSON in the file
+    assert result.stdout.rstrip().splitlines()[-1] == "FAIL: torch-rev (second derivative)"
+    report = json.loads(output.read_text())
+    assert statuses(report["backends"]) == {"fd": "reference", "torch-rev": "agree"}
+    (row,) = report["second_order"]["backends"]
+    assert (row["name"], row["status"]) == ("torch-rev", "disagree")
+    assert sorted(tuple(m["entry"]) for m in row["mismatches"]) == [(0, 0), (1, 1), (2, 2)]

@@ -37,6 +37,7 @@ USER_CODE = textwrap.dedent('''\
 
     def hangs_under_autograd(x):
         if type(x).__module__.startswith("autograd"):
+            open(os.path.join(os.path.dirname(__file__), "hanging"), "w").close()
             while True:
                 pass
         return np.sin(x)
@@ -166,7 +167,7 @@ def started():
 
 def test_sigterm_ends_a_check_with_a_hanging_case_at_once_with_what_finished(project, started):
     run = started(project, "check", "--no-timings", "-j", "2")
-    run.wait_for(lambda: run.workers_running(2), 60, "the workers")
+    run.wait_for(lambda: (project / "hanging").exists(), 60, "the hanging case")
     time.sleep(0.5)
     began = time.monotonic()
     run.proc.send_signal(signal.SIGTERM)
@@ -212,3 +213,51 @@ def test_a_group_signal_from_the_function_is_reported_on_its_row(project, starte
     stdout, _ = run.proc.communicate(timeout=120)
     assert run.proc.returncode == ExitCode.FAILED
     assert "the worker was ended by SIGTERM (did the function signal its own process group?)" in stdout
+
+
+LEAKY = textwrap.dedent('''\
+    import os
+    import sys
+
+    import numpy as np
+
+    import adcheck
+
+
+    @adcheck.case(input=[1.0, 2.0])
+    def changes_the_process(x):
+        os.environ["ADCHECK_TEST_LEAK"] = "1"
+        sys.path.insert(0, "/nonexistent-adcheck-leak")
+        np.seterr(all="raise")
+        return x
+
+
+    @adcheck.case(input=[1.0, 2.0])
+    @adcheck.case(input=[3.0, 4.0])
+    def reads_the_process(x):
+        leaked = os.environ.get("ADCHECK_TEST_LEAK") or "/nonexistent-adcheck-leak" in sys.path
+        leaked = leaked or np.geterr()["over"] == "raise"
+        return x * (2.0 if leaked else 1.0)
+    ''')
+
+
+def test_warm_workers_pass_no_state_from_one_case_to_the_next(tmp_path):
+    """adcheck check reuses its workers; what one case's function changes in the process (the
+    environment, sys.path, numpy's error state) is put back before the next case runs."""
+    import json
+
+    from conftest import invoke
+
+    (tmp_path / "leaky.py").write_text(LEAKY)
+    (tmp_path / "pyproject.toml").write_text("[tool.adcheck]\nlint = false\n")
+    from contextlib import chdir
+
+    with chdir(tmp_path):
+        result = invoke("check", "leaky.py", "-j", "1", "--backend", "autograd", "--format", "json", "-q")
+    assert result.exit_code == ExitCode.OK, result.stdout[-2000:]
+    cases = {case["target"]: case for case in json.loads(result.stdout)["cases"]}
+    for name in ("leaky.py:reads_the_process", "leaky.py:reads_the_process[2]"):
+        for backend in ("fd", "autograd"):
+            # A leak would double it: the function reads what the previous case's function changed.
+            jacobian = [value for row in cases[name]["jacobians"][backend] for value in row]
+            assert jacobian == pytest.approx([1.0, 0.0, 0.0, 1.0], abs=1e-6), (name, backend)

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from ..model import BackendRun, Mode, Products, SecondOrder, Status
-from .calling import check_shapes, load_user_function, output_parts, real_values, rebinding_can_fail
+from .calling import check_shapes, load_user_function, output_parts, real_values, rebinding_can_fail, values_nearby
 
 
 def compute(task) -> BackendRun:
@@ -47,7 +47,9 @@ def compute(task) -> BackendRun:
     jac = np.stack([np.asarray(vjp(row), dtype=np.float64) for row in basis]) if value.size else np.zeros((0, x0.size))
     check_shapes(value, jac, x0.size)
     second = _second_order(flat_function, x0, value.size) if task.order == 2 else None
-    return BackendRun(seconds=time.perf_counter() - start, jacobian=jac, second_order=second, **finished)
+    nearby = values_nearby(flat_function, x0) if task.nearby else None
+    return BackendRun(seconds=time.perf_counter() - start, jacobian=jac, second_order=second, nearby=nearby,
+                      **finished)
 
 
 def _second_order(flat_function, x0: np.ndarray, n_outputs: int) -> SecondOrder:

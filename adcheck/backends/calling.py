@@ -173,6 +173,8 @@ def output_leaves(out, path: str = "") -> list[tuple[str, object]]:
         return [leaf for name in out._fields for leaf in output_leaves(getattr(out, name), f"{path}.{name}")]
     if dataclasses.is_dataclass(out) and not isinstance(out, type):
         return [leaf for f in dataclasses.fields(out) for leaf in output_leaves(getattr(out, f.name), f"{path}.{f.name}")]
+    if _traced_sequence(out):  # autograd's box around a list or tuple (np.split's result, traced)
+        out = [out[i] for i in range(len(out))]
     if isinstance(out, (tuple, list)):
         if not out:
             raise UserCodeError("the function returned an empty sequence")
@@ -181,6 +183,11 @@ def output_leaves(out, path: str = "") -> list[tuple[str, object]]:
         return [leaf for i, value in enumerate(out) for leaf in output_leaves(value, f"{path}[{i}]")]
     registered = _jax_pytree_leaves(out, path)
     return registered if registered is not None else [(path, out)]
+
+
+def _traced_sequence(out) -> bool:
+    """An autograd ``SequenceBox``: a list or tuple being traced, which must be taken apart like one."""
+    return type(out).__name__ == "SequenceBox" and isinstance(getattr(out, "_value", None), (list, tuple))
 
 
 def _jax_pytree_leaves(out, path: str):
@@ -307,27 +314,60 @@ def enable_batching(flat_function, x0: np.ndarray, value: np.ndarray, source) ->
     function that reduces over the whole array, checks ``ndim`` or returns a scalar fails that
     test and is evaluated point by point as before. ``source`` is the same function from a
     fresh import of the user's module: calls with a batch axis are calls the user never made,
-    and must not disturb the state of the module the reference value came from. Warnings those
-    calls raise are silenced: the user did not make them.
+    and must not disturb the state of the module the reference value came from. The trial is
+    silent, and a function that prints or warns during it is not batched: the user would see
+    output from calls they never made.
     """
+    import contextlib
+    import io
     import warnings
 
-    from ..finite_differences import input_scales
+    from ..finite_differences import step_scales
 
     rng = np.random.default_rng(0)
-    points = x0[:, None] + 1e-3 * input_scales(x0)[:, None] * rng.standard_normal((x0.size, 3))
+    points = x0[:, None] + 1e-3 * step_scales(x0)[:, None] * rng.standard_normal((x0.size, 3))
+    printed = io.StringIO()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as warned, contextlib.redirect_stdout(printed), \
+                contextlib.redirect_stderr(printed):
+            warnings.simplefilter("always")
             together = source.try_batch(points)
             one_by_one = np.stack([source(points[:, k]) for k in range(3)], axis=1)
     except Exception:  # noqa: BLE001 - the function does not take a batch axis: that is the answer
         return False
+    if warned or printed.getvalue():
+        return False  # batched calls would print or warn where the user can see: evaluate point by point
     scale = float(np.max(np.abs(one_by_one), initial=0.0))
     if together.shape != one_by_one.shape or not np.allclose(together, one_by_one, rtol=1e-10, atol=1e-13 * scale):
         return False
     flat_function.batch = source.try_batch
     return True
+
+
+# Points near the input where rebound code must give plain numpy's values too: a move of this
+# much of each input's own scale, both ways along one random sign pattern.
+NEARBY_MOVE = 1e-3
+
+
+def nearby_points(x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from ..finite_differences import step_scales
+
+    signs = np.where(np.random.default_rng(97531).random(x0.size) < 0.5, -1.0, 1.0)
+    move = NEARBY_MOVE * step_scales(x0) * signs
+    return x0 + move, x0 - move
+
+
+def values_nearby(flat_function, x0: np.ndarray) -> np.ndarray | None:
+    """The flat values at ``nearby_points`` as (points, outputs); None where the function fails
+    there (outside its domain: then nothing is learnt)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.stack([np.asarray(flat_function(p), dtype=np.float64).ravel() for p in nearby_points(x0)])
+    except Exception:  # noqa: BLE001 - user code may raise anything
+        return None
 
 
 def _torch_converter():

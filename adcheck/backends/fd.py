@@ -37,6 +37,7 @@ from .calling import (
     output_dtypes,
     output_structure,
     plain_flat_function,
+    values_nearby,
 )
 
 # The complex step and the Taylor ladder cost one and ten evaluations per column; beyond this
@@ -80,8 +81,9 @@ def compute(task) -> BackendRun:
     reference = Reference(precision, one_sided=one_sided, impure=_impure(flat_function, x0, value, eps))
     if not reference.impure:
         reference = _backups(task, func, flat_function, x0, value, jac, err, reference)
+    nearby = values_nearby(flat_function, x0) if task.nearby else None
     return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, value=value, jacobian=jac,
-                      error=err, reference=reference, outputs=outputs)
+                      error=err, reference=reference, outputs=outputs, nearby=nearby)
 
 
 def _impure(flat_function, x0, value, eps) -> str:

@@ -5,22 +5,43 @@ is where numpy or autograd code that JAX cannot run fails: a tracer reaching rea
 scipy, an in-place write into an array. Under adcheck's rebinding that makes the row
 ``not-applicable``; code written for JAX that fails there, and any failure after the forward
 pass, is an error. See ``adcheck.frameworks.configure_jax`` for why everything runs op by op.
+
+With ``--contexts`` the same derivative is then computed again in each extra context (under
+``jax.jit``, in float32/bfloat16/float16, on the other device), from a fresh import of the
+user's module each time; ``adcheck.contexts`` compares them with this eager float64 one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 
 import numpy as np
 
-from ..frameworks import configure_jax
-from ..model import BackendRun, Mode, Products, SecondOrder, Status
-from .calling import NotApplicable, check_shapes, load_user_function, output_parts, real_values, rebinding_can_fail
+from ..compare import EPS
+from ..frameworks import DeviceUnavailable, configure_jax
+from ..model import BackendRun, ContextResult, Mode, Products, SecondOrder, Status
+from .calling import (
+    NotApplicable,
+    check_shapes,
+    load_user_function,
+    output_parts,
+    real_values,
+    rebinding_can_fail,
+    values_nearby,
+)
 
 
 def compute(task) -> BackendRun:
-    configure_jax()
+    configure_jax(task.device, task.contexts)
+    run = _eager(task)
+    if task.contexts and run.status == Status.COMPUTED:
+        run = dataclasses.replace(run, contexts=tuple(_in_context(task, name) for name in task.contexts))
+    return run
+
+
+def _eager(task) -> BackendRun:
     start = time.perf_counter()
     direction = "fwd" if task.backend == "jax-fwd" else "rev"
     x0 = task.arguments.flat().copy()
@@ -34,7 +55,9 @@ def compute(task) -> BackendRun:
         value, jac = _first_order(task, flat_function, x0, direction)
     check_shapes(value, jac, x0.size)
     second = _second_order(task, x0, direction, value.size) if task.order == 2 else None
-    return BackendRun(seconds=time.perf_counter() - start, value=value, jacobian=jac, second_order=second, **finished)
+    nearby = values_nearby(flat_function, x0) if task.nearby else None
+    return BackendRun(seconds=time.perf_counter() - start, value=value, jacobian=jac, second_order=second,
+                      nearby=nearby, **finished)
 
 
 def _flat_function(task):
@@ -86,7 +109,7 @@ def _first_order(task, flat_function, x0, direction):
 
     value, linear = _forward(task, flat_function, x0, direction)
     if direction == "fwd":
-        jac = jax.vmap(linear, out_axes=1)(jnp.eye(x0.size, dtype=jnp.float64))
+        jac = jax.vmap(linear, out_axes=1)(jnp.eye(x0.size, dtype=x0.dtype))  # the primal's dtype (float32 inputs)
     else:
         jac = jax.vmap(linear)(jnp.eye(value.size, dtype=value.dtype))[0]
     value = real_values(jax.device_get(value))
@@ -135,3 +158,133 @@ def _second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> Secon
         return second_order_result(lambda x: jax.device_get(first(jnp.asarray(x))), second, x0)
     except Exception as exc:  # noqa: BLE001 - reported on the second-order row; first order stands
         return SecondOrder(Status.ERROR, f"second derivative failed: {describe_exception(exc)}")
+
+
+# --- the same derivative in other contexts (--contexts) -------------------------------------------
+
+# The contexts that lower the precision; each context's tolerance follows from the machine
+# epsilon it computes in (compare.EPS, the one table).
+CONTEXT_DTYPES = ("float32", "bfloat16", "float16")
+CONTEXT_WORDS = {"jit": "under jax.jit", "float32": "in float32", "bfloat16": "in bfloat16", "float16": "in float16",
+                 "gpu": "on the GPU", "cpu": "on the CPU", "compile": "under torch.compile"}
+
+
+def _in_context(task, name: str) -> ContextResult:
+    """The backend's derivative (the same mode, the same probe vectors) in context ``name``,
+    or why it could not be computed there: not-applicable (this backend has no such context,
+    no GPU) or error (the user's code failed there, with its line)."""
+    import jax
+
+    from .calling import describe_exception, error_location
+
+    direction = "fwd" if task.backend == "jax-fwd" else "rev"
+    x0 = task.arguments.flat().copy()
+    eps = EPS[name] if name in CONTEXT_DTYPES else _eps_of(x0)
+    try:
+        with _context_settings(name, task.device) as dtype, rebinding_can_fail(task, f"run {CONTEXT_WORDS[name]}"):
+            flat_function = _flat_function(task)  # a fresh import: module-level arrays get the context's dtype
+            derivative = _derivative_function(flat_function, x0.size, direction, task.mode)
+            if name == "jit":
+                derivative = jax.jit(derivative)
+            result = jax.device_get(derivative(_context_input(x0, dtype)))
+    except NotApplicable as exc:
+        return ContextResult(name, status=str(Status.NOT_APPLICABLE), message=exc.message, eps=eps)
+    except Exception as exc:  # noqa: BLE001 - the user's code in that context: an error with its line
+        location = error_location(exc, task.target.root)
+        where = f" at {_relative(location)}" if location else ""
+        return ContextResult(name, status=str(Status.ERROR), message=f"{describe_exception(exc)}{where}", eps=eps)
+    result = np.asarray(result, dtype=np.float64)
+    if task.mode == Mode.FAST:
+        products = Products(jv=result) if direction == "fwd" else Products(ujt=result)
+        return ContextResult(name, products=products, eps=eps)
+    return ContextResult(name, jacobian=result.reshape(-1, x0.size), eps=eps)
+
+
+@contextlib.contextmanager
+def _context_settings(name: str, device: str):
+    """Inside: JAX set up for context ``name``; yields the dtype the inputs take there (None: their own)."""
+    import jax
+    import jax.numpy as jnp
+
+    if name == "compile":
+        raise NotApplicable("compile is torch.compile, PyTorch's; JAX's compiled context is jit")
+    if name in CONTEXT_DTYPES:
+        # x64 off for the duration: constants the code creates (jnp.array(0.1), jnp.zeros(n))
+        # take the context's precision too, as they would in the user's float32 program.
+        with jax.enable_x64(False):
+            yield getattr(jnp, name)
+        return
+    if name == device:
+        raise NotApplicable(f"the eager derivative already runs on the {device.upper()} (--device {device})")
+    # Elsewhere the inputs keep their dtype (float64, or the user's float32), as eagerly.
+    if name == "gpu":
+        try:
+            target = _gpu_for_context()
+        except DeviceUnavailable as exc:
+            raise NotApplicable(str(exc)) from None
+    elif name == "cpu":
+        target = jax.devices("cpu")[0]
+    else:  # "jit": the computation itself changes, not its setting
+        yield None
+        return
+    with jax.default_device(target):
+        yield None
+
+
+def _eps_of(x0: np.ndarray) -> float:
+    """The precision the eager derivative computes in: the inputs' (float64 unless the user's are float32)."""
+    return float(np.finfo(x0.dtype).eps) if np.issubdtype(x0.dtype, np.floating) else EPS["float64"]
+
+
+def _gpu_for_context():
+    from ..devices import gpu_visible
+    from ..frameworks import jax_gpu
+
+    if not gpu_visible():
+        raise DeviceUnavailable("no GPU on this machine")
+    return jax_gpu()
+
+
+def _context_input(x0: np.ndarray, dtype):
+    import jax.numpy as jnp
+
+    return jnp.asarray(x0, dtype=dtype)
+
+
+def _derivative_function(flat_function, n_inputs: int, direction: str, mode: Mode):
+    """``x -> derivative``: the whole Jacobian, or fast mode's products along the shared probe
+    vectors, computed as the eager path does, in ``x``'s dtype; jit-compilable (every shape is
+    static)."""
+    import jax
+    import jax.numpy as jnp
+
+    from ..fast import probe_vectors
+
+    def derivative(x):
+        if direction == "fwd":
+            value, linear = jax.linearize(flat_function, x)
+            if mode == Mode.FAST:
+                directions = probe_vectors(n_inputs, value.size).directions
+                return jax.vmap(linear, in_axes=1, out_axes=1)(jnp.asarray(directions, dtype=x.dtype))
+            return jax.vmap(linear, out_axes=1)(jnp.eye(n_inputs, dtype=x.dtype))
+        value, pullback = jax.vjp(flat_function, x)
+        if mode == Mode.FAST:
+            cotangents = probe_vectors(n_inputs, value.size).cotangents
+            return jax.vmap(pullback)(jnp.asarray(cotangents.T, dtype=value.dtype))[0]
+        return jax.vmap(pullback)(jnp.eye(value.size, dtype=value.dtype))[0]
+
+    def as_float(x):
+        return derivative(x).astype(jnp.float32 if x.dtype != jnp.float64 else jnp.float64)
+
+    return as_float
+
+
+def _relative(location) -> str:
+    """``path:line`` with the path relative to the working directory when it lies under it."""
+    import os
+
+    try:
+        path = os.path.relpath(location.path)
+    except ValueError:
+        return str(location)
+    return f"{location.path if path.startswith('..') else path}:{location.line}"

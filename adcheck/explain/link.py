@@ -24,17 +24,23 @@ from .probes import parse_user_file
 IMPURITY_CODES = frozenset({"ADC601", "ADC603"})
 RUNTIME_ERROR_CODES = frozenset({"ADC601", "ADC602", "ADC603", "ADC604", "ADC403"})
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+BLAME_CODES = frozenset({"ADC501", "ADC502", "ADC604"})  # what adcheck.explain.blame reports
 
 
-def explain(target, summary, runs, comparison: Comparison, findings) -> tuple[Finding, ...]:
-    """Every finding, with ``explains`` and ``executed`` set, runtime first, then by relevance."""
+def explain(target, summary, runs, comparison: Comparison, findings, entry_name=None) -> tuple[Finding, ...]:
+    """Every finding, with ``explains`` and ``executed`` set, runtime first, then by relevance.
+
+    ``entry_name(row, col)`` names a Jacobian entry (``d f[0] / d x[1]``) in the findings' messages.
+    """
     reference = next((r for r in runs if r.status == Status.REFERENCE), None)
     executed_lines = reference.probes.executed_lines if reference is not None and reference.probes else None
     failing = tuple(v.name for v in comparison.verdicts if v.status in FAILING)
     kinked = tuple(v.name for v in comparison.verdicts if v.status == Status.KINK)
 
     runtime = [_link_runtime(f, failing, comparison) for f in findings]
-    runtime += nan_findings(summary, runs, reference)
+    # A backend whose NaN the per-primitive check traced to a rule needs no generic ADC604.
+    traced = {name for f in findings if f.code == "ADC604" for name in f.explains}
+    runtime += [f for f in nan_findings(summary, runs, reference, entry_name) if not set(f.explains) & traced]
 
     static = []
     executed_record = _ExecutedRecord(executed_lines) if executed_lines is not None else None
@@ -79,6 +85,8 @@ def lint(target, summary) -> list[Finding]:
 
 
 def _link_runtime(finding: Finding, failing: tuple[str, ...], comparison: Comparison) -> Finding:
+    if finding.code in BLAME_CODES and finding.explains:
+        return replace(finding, executed=True)  # the per-primitive check names the backend it explains
     if finding.code in IMPURITY_CODES and comparison.odd_one_out == ("fd",):
         # FD sampled a function that changed under it: the reference is unusable, and that is the
         # run's failure (the fd row is listed among the failing ones).
@@ -88,7 +96,7 @@ def _link_runtime(finding: Finding, failing: tuple[str, ...], comparison: Compar
     return replace(finding, explains=(), executed=True)
 
 
-def nan_findings(summary, runs, reference: BackendRun | None) -> list[Finding]:
+def nan_findings(summary, runs, reference: BackendRun | None, entry_name=None) -> list[Finding]:
     """ADC604: a backend's Jacobian or value is NaN/inf where the plain-numpy reference is finite."""
     if reference is None or reference.jacobian is None:
         return []
@@ -108,7 +116,8 @@ def nan_findings(summary, runs, reference: BackendRun | None) -> list[Finding]:
         if bad.any():
             i, j = (int(k) for k in np.argwhere(bad)[0])
             kind = "NaN" if np.isnan(run.jacobian[i, j]) else "inf"
-            parts.append(f"{int(bad.sum())} of {bad.size} Jacobian entries are NaN/inf (first: entry ({i}, {j}) is "
+            entry = entry_name(i, j) if entry_name is not None else f"entry ({i}, {j})"
+            parts.append(f"{int(bad.sum())} of {bad.size} Jacobian entries are NaN/inf (first: {entry} is "
                          f"{kind}, fd {reference.jacobian[i, j]:.6g})")
         if bad_values:
             parts.append(f"{bad_values} output values are NaN/inf")

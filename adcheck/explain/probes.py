@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import copy
 import functools
+import os
 import sys
 import types
 from dataclasses import dataclass, field
@@ -37,9 +38,18 @@ MAX_REPR = 60  # characters of a value shown in a message
 MAX_STATE_FINDINGS = 8  # ADC603 findings per run: the first few name the problem
 
 
-@functools.lru_cache(maxsize=64)
 def parse_user_file(path: str) -> ast.Module | None:
-    """The syntax tree of a user's file, parsed once; None when it cannot be read or parsed."""
+    """The syntax tree of a user's file, parsed once while it does not change; None when it
+    cannot be read or parsed."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return _parse_user_file(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_user_file(path: str, size: int, mtime: int) -> ast.Module | None:
     try:
         return syntax.parse(syntax.read_python(path))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
@@ -149,9 +159,8 @@ class _Site:
 def definition_line(path: str, name: str, tree: ast.Module | None = None) -> int | None:
     """The line that defines ``name`` at module level of ``path`` (def, class or assignment), else anywhere."""
     if tree is None:
-        try:
-            tree = syntax.parse(syntax.read_python(path))
-        except (OSError, SyntaxError, UnicodeDecodeError):
+        tree = parse_user_file(str(path))
+        if tree is None:
             return None
 
     def defines(node) -> bool:
@@ -287,7 +296,7 @@ def _argument_findings(task) -> list[Finding]:
     from ..compare import TOLERANCES
 
     path = str(Path(task.target.file).resolve())
-    line = definition_line(path, task.target.attribute.split(".")[-1]) or 1
+    line = definition_line(path, task.target.attribute.split(".")[-1], parse_user_file(path)) or 1
     findings = []
     for info in task.arguments.info:
         if not info.differentiated:

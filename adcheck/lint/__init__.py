@@ -30,7 +30,7 @@ def lint_tree(tree: ast.Module, source: str, path: str, function: str | None = N
     """Findings for an already parsed module: for the code reachable from ``function`` or, without
     it, every function. ``source`` is the text ``tree`` was parsed from (for ``# noqa``); ``path``
     is reported as given. Raises TargetError when ``function`` is not something the lint can see."""
-    linter = Linter(ModuleFacts(tree))
+    linter = Linter(syntax.MEMO.get(tree, "lint facts", lambda: ModuleFacts(tree)))
     if function is None:
         linter.lint_module()
     else:

@@ -50,10 +50,13 @@ def causes_sentence(report: RunReport, backend: str) -> str:
 
 def second_order_causes(report: RunReport) -> tuple[Finding, ...]:
     """The findings that may explain a failing second derivative: the user's derivative rules
-    (ADC501), which must themselves be differentiable."""
+    (ADC501), which must themselves be differentiable, and the library rules the per-primitive
+    check found wrong for a backend that fails there (ADC502, ADC604)."""
     if report.second_order is None or not report.second_order.failed:
         return ()
-    return tuple(f for f in report.findings if f.code == "ADC501")
+    failing = {v.name for v in report.second_order.verdicts if v.status == Status.DISAGREE}
+    return tuple(f for f in report.findings
+                 if f.code == "ADC501" or (f.code in ("ADC502", "ADC604") and set(f.explains) & failing))
 
 
 def unverified_lines(report: RunReport, verdict: BackendVerdict) -> list[str]:

@@ -48,7 +48,11 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
     if report.comparison.consensus:
         lines += ["", report.comparison.consensus + "."]
     statuses = [v.status for v in report.comparison.verdicts]
-    all_ad_fail = statuses.count(Status.DISAGREE) >= 2 and not {Status.AGREE, Status.KINK, Status.INCONCLUSIVE} & set(statuses)
+    # "every AD backend disagrees" is one story only when each of them disagrees with the reference
+    # (a row failed by a context check, ADC607, has no mismatches and tells its own story).
+    all_ad_fail = (statuses.count(Status.DISAGREE) >= 2
+                   and not {Status.AGREE, Status.KINK, Status.INCONCLUSIVE} & set(statuses)
+                   and all(v.mismatches for v in report.comparison.verdicts if v.status == Status.DISAGREE))
     story_told = False
     for verdict in report.comparison.verdicts:
         if verdict.status == Status.ERROR:
@@ -66,7 +70,9 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
             lines += ["", style(heading, fg="red", bold=True)]
             if verdict.mismatches:
                 lines.append(worst_entries_table(report, verdict))
-            lines += cause_lines(report, verdict.name, "Likely causes:")
+            failing = ([v.name for v in report.comparison.verdicts if v.status == Status.DISAGREE] if all_ad_fail
+                       else [verdict.name])
+            lines += cause_lines(report, failing, "Likely causes:")
             story_told = True
         elif verdict.status == Status.INCONCLUSIVE and verdict.inconclusive:
             lines += ["", style(f"{verdict.name}: inconclusive: {verdict.message}", fg="yellow")]
@@ -96,9 +102,12 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
     return "\n".join(lines)
 
 
-def cause_lines(report: RunReport, backend: str, heading: str | None = None) -> list[str]:
-    """The findings that may explain ``backend``'s row, indented, under ``heading`` if any."""
-    causes = [f"  {f.format()}" for f in report.causes(backend)]
+def cause_lines(report: RunReport, backends: str | list[str], heading: str | None = None) -> list[str]:
+    """The findings that may explain these backends' rows, indented, under ``heading`` if any
+    (one line per finding, however many of the backends it explains)."""
+    causes: list[str] = []
+    for backend in [backends] if isinstance(backends, str) else backends:
+        causes += [line for line in (f"  {f.format()}" for f in report.causes(backend)) if line not in causes]
     return ([heading] if heading and causes else []) + causes
 
 

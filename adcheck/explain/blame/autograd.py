@@ -1,0 +1,304 @@
+"""autograd: record the trace the way ``make_vjp`` does, then check each node's VJP alone.
+
+autograd builds one node per primitive call while the function runs; a node subclass records
+each one (the primitive, its arguments, which of them are traced, its value, and the user line
+on the stack), in program order. A node's rule is the VJP maker autograd registered for the
+primitive (``defvjp``): called on the recorded arguments, it is exactly the rule the backward pass
+applied. The user's own primitives (``@primitive`` with ``defvjp`` in the user's files) are the
+user's rules (ADC501); autograd's wrappers of numpy and scipy carry autograd's (ADC502).
+
+Directions come from two more recorded runs a small step either side of the input, matched node
+by node (see ``local``); a run whose trace differs (Python control flow on values) gives none.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import types
+
+import numpy as np
+
+from ...backends.calling import load_user_function, output_parts
+from ...finite_differences import FLOAT_EPS
+from .local import LocalProblem, Operand
+from .program import Application, Rule, is_user, library_rule, program_moves, site_on_stack, user_root
+
+PUBLIC_MODULES = ("autograd.numpy", "autograd.numpy.linalg", "autograd.numpy.fft", "autograd.scipy.special",
+                  "autograd.scipy.linalg", "autograd.scipy.stats.norm", "autograd.scipy.signal",
+                  "autograd.scipy.misc")
+
+
+def record(task) -> list[Application]:
+    """The applications of derivative rules in the function's trace, in program order."""
+    flat_function = _flat_function(task)
+    x0 = task.arguments.flat().astype(np.float64)
+    root = user_root(task)
+    base = _trace(flat_function, x0, root)
+    moves, step = program_moves(x0)
+    shifted = []
+    for move in moves:
+        try:
+            shifted.append((_trace(flat_function, x0 + step * move, None),
+                            _trace(flat_function, x0 - step * move, None)))
+        except Exception:  # noqa: BLE001 - the function fails nearby: no direction from this move
+            continue
+    return [_application(node, index, base, shifted, 2 * step, root) for index, node in enumerate(base)]
+
+
+def _flat_function(task):
+    """The user's function as ``x_flat -> concatenated flat outputs`` under autograd (as the backend builds it)."""
+    import autograd.numpy as anp
+
+    func = load_user_function(task)
+    arguments = task.arguments
+
+    def flat_function(x):
+        parts = output_parts(func(*arguments.build(x, xp=anp)))
+        return anp.concatenate([anp.ravel(anp.array(p) if isinstance(p, (list, tuple)) else p) for p in parts])
+
+    return flat_function
+
+
+# --- recording ----------------------------------------------------------------------------------------
+
+
+class _Recorded(types.SimpleNamespace):
+    """One node: ``fun(*args, **kwargs) -> value`` with ``args[argnums]`` traced."""
+
+
+_RECORDING: list = []
+_ROOT: list = [None]
+
+
+@functools.lru_cache(maxsize=1)
+def _node_class():
+    from autograd.core import VJPNode
+
+    class RecordingNode(VJPNode):
+        __slots__ = []
+
+        def __init__(self, value, fun, args, kwargs, parent_argnums, parents):
+            super().__init__(value, fun, args, kwargs, parent_argnums, parents)
+            if _RECORDING:
+                _RECORDING[-1].append(_Recorded(
+                    fun=fun, args=tuple(_copy(a) for a in args), kwargs=dict(kwargs), argnums=tuple(parent_argnums),
+                    value=value, site=site_on_stack(sys._getframe(1), _ROOT[0])))
+
+    return RecordingNode
+
+
+def _copy(value):
+    return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+
+
+def _trace(flat_function, x, root) -> list:
+    from autograd.tracer import trace
+
+    node_class = _node_class()
+    _RECORDING.append([])
+    _ROOT[0] = root
+    try:
+        trace(node_class.new_root(), flat_function, x)
+    finally:
+        recorded = _RECORDING.pop()
+    return recorded
+
+
+# --- applications -----------------------------------------------------------------------------------
+
+
+def _application(node, index, base, shifted, step, root) -> Application:
+    rule = _rule(node.fun, root)
+    positions = [a for a in node.argnums if _differentiable(node.args[a])]
+
+    def directions():
+        columns = []
+        for plus, minus in shifted:
+            if index >= len(plus) or index >= len(minus):
+                continue
+            up, down = plus[index], minus[index]
+            if up.fun is not node.fun or down.fun is not node.fun or up.argnums != node.argnums:
+                continue
+            try:
+                columns.append(np.concatenate([(np.asarray(up.args[a], float) - np.asarray(down.args[a], float)).ravel()
+                                               for a in positions]) / step)
+            except (ValueError, TypeError):
+                continue
+        size = sum(int(np.size(node.args[a])) for a in positions)
+        return np.stack(columns, axis=1) if columns else np.zeros((size, 1))
+
+    return Application(rule=rule, site=node.site, problem=lambda: _problem(node, positions, 1),
+                       second=lambda: _problem(node, positions, 2), directions=directions)
+
+
+def _differentiable(value) -> bool:
+    array = np.asarray(value)
+    return array.dtype.kind == "f" and array.size > 0
+
+
+def _rule(fun, root) -> Rule:
+    from autograd.core import primitive_vjps
+
+    rule_functions = _rule_functions(primitive_vjps.get(fun))
+    user_rules = [f for f in rule_functions if is_user(f.__code__.co_filename, root)]
+    raw = getattr(fun, "fun", fun)
+    raw_file = getattr(getattr(raw, "__code__", None), "co_filename", None)
+    name = getattr(fun, "__name__", str(fun))
+    if user_rules or (not rule_functions and is_user(raw_file, root)):
+        definition = (user_rules[0].__code__.co_filename, user_rules[0].__code__.co_firstlineno) if user_rules else (
+            raw_file, raw.__code__.co_firstlineno)
+        function = user_rules[0].__name__ if user_rules and user_rules[0].__name__ != "<lambda>" else ""
+        return Rule(name, True, kind="defvjp", definition=definition, function=function)
+    rule_file = rule_functions[0].__code__.co_filename if rule_functions else None
+    return library_rule(_public_name(fun) or name, rule_file, "primitive", default_library="autograd")
+
+
+def _rule_functions(vjpmaker) -> list:
+    """The Python functions a VJP maker closes over (``defvjp``'s per-argument rules)."""
+    found, seen = [], set()
+
+    def visit(obj, depth):
+        if depth > 3 or id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            for value in obj.values():
+                visit(value, depth + 1)
+            return
+        code = getattr(obj, "__code__", None)
+        if code is None or getattr(obj, "_is_autograd_primitive", False):
+            return  # not a function, or the primitive itself (its closure holds the raw function)
+        if "autograd/core.py" not in code.co_filename.replace("\\", "/"):
+            found.append(obj)
+        for cell in getattr(obj, "__closure__", None) or ():
+            try:
+                visit(cell.cell_contents, depth + 1)
+            except ValueError:  # an empty cell
+                continue
+
+    if vjpmaker is not None:
+        visit(vjpmaker, 0)
+    return found
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_name_cached(fun_id: int, name: str) -> str | None:
+    import importlib
+
+    for module_name in PUBLIC_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:  # noqa: BLE001
+            continue
+        if id(getattr(module, name, None)) == fun_id:
+            return f"{module_name}.{name}"
+    return None
+
+
+def _public_name(fun) -> str | None:
+    name = getattr(fun, "__name__", None)
+    return _public_name_cached(id(fun), name) if name else None
+
+
+# --- the local problem --------------------------------------------------------------------------------
+
+
+def _problem(node, positions, order) -> LocalProblem | None:
+    from autograd import make_vjp
+    from autograd.core import primitive_vjps
+    from autograd.tracer import getval
+
+    if not positions:
+        return None
+    args, kwargs, fun = node.args, node.kwargs, node.fun
+    shapes = [np.shape(args[a]) for a in positions]
+    dtypes = [np.asarray(args[a]).dtype for a in positions]
+    sizes = [int(np.prod(s)) if s else 1 for s in shapes]
+    z0 = np.concatenate([np.asarray(args[a], dtype=np.float64).ravel() for a in positions])
+    vjpmaker = primitive_vjps[fun]
+
+    def arguments(z, traced=False):
+        import autograd.numpy as anp
+
+        filled, offset = list(args), 0
+        for a, shape, dtype, size in zip(positions, shapes, dtypes, sizes):
+            piece = z[offset:offset + size]
+            if traced:
+                filled[a] = anp.reshape(piece, shape) if shape else piece[0]
+            else:
+                value = np.asarray(piece, dtype=piece.dtype if np.iscomplexobj(piece) else dtype)
+                filled[a] = value.reshape(shape) if shape else value.reshape(())[()]
+            offset += size
+        return filled
+
+    def outputs_of(value):
+        parts = list(value) if isinstance(value, (tuple, list)) else [value]
+        return parts
+
+    def flatten(parts):
+        return np.concatenate([np.asarray(getval(p), dtype=np.float64).ravel() for p in parts]) if parts else np.zeros(0)
+
+    example = outputs_of(node.value)
+    out_shapes = [np.shape(p) for p in example]
+    if not all(np.asarray(p).dtype.kind == "f" for p in example):
+        return None
+
+    def structure(u, like):
+        parts, offset = [], 0
+        for shape in out_shapes:
+            size = int(np.prod(shape)) if shape else 1
+            piece = np.asarray(u[offset:offset + size], dtype=np.float64).reshape(shape)
+            parts.append(piece if shape else piece[()])
+            offset += size
+        return type(like)(parts) if isinstance(like, (tuple, list)) else parts[0]
+
+    def first_derivative(z, u, traced):
+        """``J(z)^T u`` through the registered rule (autograd traces through it when ``traced``)."""
+        import autograd.numpy as anp
+
+        filled = arguments(z, traced)
+        value = fun(*filled, **kwargs)
+        vjp = vjpmaker(tuple(positions), value, tuple(filled), kwargs)
+        grads = list(vjp(structure(u, node.value)))
+        pieces = []
+        for g, shape in zip(grads, shapes):
+            pieces.append(anp.ravel(g) if traced else np.asarray(g, dtype=np.float64).ravel())
+        return anp.concatenate(pieces) if traced else np.concatenate(pieces)
+
+    names = tuple("x" if len(positions) == 1 else f"x{a + 1}" for a in positions)
+    inputs = tuple(Operand(n, tuple(s)) for n, s in zip(names, shapes))
+    if order == 1:
+        eps = np.concatenate([np.full(int(np.prod(s)) if s else 1,
+                                      FLOAT_EPS.get(np.asarray(p).dtype.name, FLOAT_EPS["float64"]))
+                              for s, p in zip(out_shapes, example)])
+
+        def value(z):
+            return flatten(outputs_of(fun(*arguments(z), **kwargs)))
+
+        def reverse(cotangents):
+            return np.stack([first_derivative(z0, cotangents[:, q], False) for q in range(cotangents.shape[1])])
+
+        def complex_value(z):
+            out = outputs_of(fun(*arguments(z), **kwargs))
+            return np.concatenate([np.asarray(p).ravel() for p in out])
+
+        outputs = tuple(Operand("y" if len(out_shapes) == 1 else f"y{k + 1}", tuple(s))
+                        for k, s in enumerate(out_shapes))
+        return LocalProblem(z0=z0, value=value, eps=eps, inputs=inputs, outputs=outputs, reverse=reverse,
+                            complex_value=complex_value)
+
+    u = np.ones(sum(int(np.prod(s)) if s else 1 for s in out_shapes))
+
+    def derivative_value(z):
+        return first_derivative(np.asarray(z, dtype=np.float64), u, False)
+
+    def reverse_second(cotangents):
+        vjp, _ = make_vjp(lambda z: first_derivative(z, u, True))(z0)
+        return np.stack([np.asarray(vjp(cotangents[:, q]), dtype=np.float64).ravel()
+                         for q in range(cotangents.shape[1])])
+
+    eps = np.full(z0.size, FLOAT_EPS["float64"])
+    outputs = tuple(Operand("y'" if len(shapes) == 1 else f"y'{k + 1}", tuple(s)) for k, s in enumerate(shapes))
+    return LocalProblem(z0=z0, value=derivative_value, eps=eps, inputs=inputs, outputs=outputs,
+                        reverse=reverse_second)

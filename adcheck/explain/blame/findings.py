@@ -1,0 +1,73 @@
+"""A wrong rule as a finding: ADC502 (an installed library's rule), ADC501 (the user's own rule) or
+ADC604 (a NaN or inf derivative where the rule's finite differences are finite), at the user's
+line that applied the rule, with both numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...lint import make_finding
+from ...model import Finding
+from .local import Evidence, LocalProblem, entry_name
+from .program import Application, Rule, Site, display_path
+
+
+def finding(app: Application, evidence: Evidence, problem: LocalProblem, order: int, backend: str,
+            fallback: Site) -> Finding:
+    site = app.site or fallback
+    code = "ADC604" if evidence.nonfinite else ("ADC501" if app.rule.user else "ADC502")
+    where = f"called at {display_path(site.path)}:{site.line}"
+    numbers = describe_evidence(evidence, problem, order)
+    rule = describe_rule(app.rule)
+    if code == "ADC604":
+        kind = "NaN" if np.isnan(evidence.rule) else "inf"
+        what = "the derivative of the derivative rule" if order == 2 else "the derivative rule"
+        message = (f"{backend}: {what} of {rule} gives {kind} at the inputs it gets here, where finite "
+                   f"differences of it are finite: {numbers}, {where}")
+    elif order == 2:
+        message = (f"the derivative rule of {rule} is not differentiated correctly at the inputs it gets here "
+                   f"(its own derivative, --order 2): {numbers}, {where}")
+    else:
+        message = f"the derivative rule of {rule} is wrong at the inputs it gets here: {numbers}, {where}"
+    return make_finding(code, site.path, site.line, site.col, message, explains=(backend,), executed=True)
+
+
+def describe_rule(rule: Rule) -> str:
+    """``jax.numpy.sinc (jax 0.10.2)`` or ``my_sin (your custom_vjp, my_sin_bwd at m.py:16)``."""
+    if rule.user:
+        text = f"your {rule.kind}" if rule.kind else "your rule"
+        if rule.definition is not None:
+            path, line = rule.definition
+            where = f"at {display_path(path)}:{line}"
+            text += f", {rule.function} {where}" if rule.function and rule.function != rule.name else f" {where}"
+        return f"{rule.name} ({text})"
+    owner = " ".join(p for p in (rule.library, rule.version) if p)
+    return f"{rule.name} ({owner})" if owner else rule.name
+
+
+def describe_evidence(evidence: Evidence, problem: LocalProblem, order: int) -> str:
+    """``d/dx = 0.41 vs 0.57 ± 1e-09 (FD)``, naming entries when the rule has more than one."""
+    n_outputs = sum(o.size for o in problem.outputs)
+    y = entry_name(problem.outputs, evidence.output) if n_outputs > 1 and evidence.output is not None else ""
+    y = f" {y}" if y else ""
+    if evidence.input is None:
+        lhs = f"d{y}/dt along the direction the program moves its operands"
+    else:
+        x = entry_name(problem.inputs, evidence.input)
+        lhs = f"d{y}/d{x}" if not y else f"d{y}/d {x}"
+    if order == 2:
+        method = f"{evidence.method} of the rule; y' is the rule's derivative"
+    else:
+        method = evidence.method
+    return (f"{lhs} = {_number(evidence.rule)} vs {_number(evidence.reference)} ± {_error(evidence.error)} "
+            f"({method})")
+
+
+def _number(value: float) -> str:
+    if not np.isfinite(value):
+        return "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    return f"{value:.6g}"
+
+
+def _error(value: float) -> str:
+    return f"{value:.1g}" if np.isfinite(value) else "inf"

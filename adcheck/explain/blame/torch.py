@@ -1,0 +1,338 @@
+"""PyTorch: record the dispatched aten ops and ``torch.autograd.Function`` calls, check each alone.
+
+A ``TorchDispatchMode`` sees every op below autograd, in program order, with the tensors it got:
+exactly the ops autograd differentiates (composite ops arrive decomposed, the way their derivative
+is computed). ``Function.apply`` is wrapped while recording, so a ``torch.autograd.Function`` is
+one unit with the user's (or a library's) ``backward``/``jvp`` as its rule, and the ops its
+``forward`` runs are not checked on their own (their derivatives are never used).
+
+A recorded op's rule is replayed on copies of the operands it saw: ``torch.autograd.grad``
+(``torch-rev``) or dual tensors (``torch-fwd``) through that one op. In-place ops run on a fresh
+copy each time. Directions come from two more recorded runs a small step either side of the
+input, matched op by op (see ``local``).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import types
+
+import numpy as np
+
+from ...backends.calling import load_user_function, output_parts, to_numpy
+from ...finite_differences import FLOAT_EPS
+from .local import LocalProblem, Operand
+from .program import Application, Rule, is_user, library_rule, program_moves, site_on_stack, user_root, version_of
+
+# Ops whose derivative is not the derivative of their values by design (detach) or that are
+# autograd's own bookkeeping.
+SKIPPED = frozenset({"detach", "detach_", "alias", "lift_fresh", "lift_fresh_copy", "_has_compatible_shallow_copy_type",
+                     "_to_copy_no_grad"})
+
+
+def record(task) -> list[Application]:
+    """The applications of derivative rules in the function's forward pass, in program order."""
+    from ...frameworks import configure_torch, torch_device
+
+    x0 = task.arguments.flat().astype(np.float64)
+    configure_torch(x0.dtype, task.device)  # where the backend computed
+    device = torch_device(task.device)
+    flat_function = _flat_function(task, device)
+    root = user_root(task)
+    base = _run(flat_function, x0, root, device)
+    moves, step = program_moves(x0)
+    shifted = []
+    for move in moves:
+        try:
+            shifted.append((_run(flat_function, x0 + step * move, None, device),
+                            _run(flat_function, x0 - step * move, None, device)))
+        except Exception:  # noqa: BLE001 - the function fails nearby: no direction from this move
+            continue
+    forward = task.backend == "torch-fwd"
+    return [_application(op, index, shifted, 2 * step, root, forward) for index, op in enumerate(base)]
+
+
+def _flat_function(task, device):
+    """The user's function as ``x_flat -> concatenated flat outputs`` (as the backend builds it)."""
+    import torch
+
+    func = load_user_function(task)
+    arguments = task.arguments
+
+    def flat_function(x):
+        args = arguments.build(x, xp=torch, wrap=lambda t: t.clone(),
+                               fixed=lambda a: torch.from_numpy(np.array(a, copy=True)).to(device))
+        parts = []
+        for part in output_parts(func(*args)):
+            if isinstance(part, torch.Tensor):
+                parts.append(part.reshape(-1).to(torch.float64))
+            else:
+                parts.append(torch.from_numpy(to_numpy(part).astype(np.float64).ravel()).to(device))
+        return torch.cat(parts)
+
+    return flat_function
+
+
+# --- recording ----------------------------------------------------------------------------------------
+
+
+class _Op(types.SimpleNamespace):
+    """One recorded op or Function call: ``call(flat leaves)`` with ``leaves[positions]`` differentiable."""
+
+
+def _run(flat_function, x, root, device) -> list[_Op]:
+    import torch
+
+    recorder = _Recorder(root)
+    function_class = torch.autograd.function.Function
+    original = function_class.__dict__["apply"]  # the classmethod itself, to put back as it was
+    function_class.apply = classmethod(_recording_apply(original.__func__, recorder))
+    try:
+        with recorder:
+            flat_function(torch.from_numpy(np.array(x, dtype=np.float64)).to(device).requires_grad_(True))
+    finally:
+        function_class.apply = original
+    return recorder.ops
+
+
+def _copies(leaves):
+    import torch
+
+    return [leaf.detach().clone() if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
+
+
+def _differentiable_positions(leaves):
+    import torch
+
+    return [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor) and leaf.requires_grad
+            and leaf.is_floating_point() and leaf.numel() > 0]
+
+
+@functools.lru_cache(maxsize=1)
+def _recorder_class():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Recorder(TorchDispatchMode):
+        def __init__(self, root):
+            super().__init__()
+            self.root = root
+            self.ops: list[_Op] = []
+            self.depth = 0  # inside a Function's forward: its ops are not the rule
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            import torch
+            from torch.utils._pytree import tree_flatten
+
+            kwargs = kwargs or {}
+            record = self.depth == 0 and func.overloadpacket.__name__ not in SKIPPED and \
+                torch.Tag.nondeterministic_seeded not in func.tags
+            if record:
+                leaves, spec = tree_flatten((args, kwargs))
+                positions = _differentiable_positions(leaves)
+                record = bool(positions)
+            if record:
+                before = _copies(leaves)
+            out = func(*args, **kwargs)
+            if record:
+                self.ops.append(_Op(kind="op", func=func, leaves=before, spec=spec, positions=positions,
+                                    site=site_on_stack(sys._getframe(1), self.root), key=(str(func), tuple(tuple(leaves[p].shape) for p in positions))))
+            return out
+
+    return Recorder
+
+
+def _Recorder(root):
+    return _recorder_class()(root)
+
+
+def _recording_apply(original, recorder):
+    def apply(cls, *args, **kwargs):
+        if recorder.depth:
+            return original(cls, *args, **kwargs)
+        from torch.utils._pytree import tree_flatten
+
+        leaves, spec = tree_flatten((args, kwargs))
+        positions = _differentiable_positions(leaves)
+        before = _copies(leaves)
+        recorder.depth += 1
+        try:
+            out = original(cls, *args, **kwargs)
+        finally:
+            recorder.depth -= 1
+        if positions:
+            recorder.ops.append(_Op(kind="function", cls=cls, original=original, leaves=before, spec=spec,
+                                    positions=positions, site=site_on_stack(sys._getframe(1), recorder.root),
+                                    key=(cls, tuple(tuple(leaves[p].shape) for p in positions))))
+        return out
+
+    return apply
+
+
+# --- applications -----------------------------------------------------------------------------------
+
+
+def _application(op, index, shifted, step, root, forward) -> Application:
+    rule = _rule(op, root, forward)
+
+    def directions():
+        columns = []
+        for plus, minus in shifted:
+            if index >= len(plus) or index >= len(minus) or plus[index].key != op.key or minus[index].key != op.key:
+                continue
+            columns.append(np.concatenate([_numpy(plus[index].leaves[p].double() - minus[index].leaves[p].double())
+                                           for p in op.positions]) / step)
+        size = sum(op.leaves[p].numel() for p in op.positions)
+        return np.stack(columns, axis=1) if columns else np.zeros((size, 1))
+
+    return Application(rule=rule, site=op.site, problem=lambda: _problem(op, forward, 1),
+                       second=lambda: _problem(op, forward, 2), directions=directions)
+
+
+def _rule(op, root, forward) -> Rule:
+    if op.kind == "op":
+        name = f"aten::{op.func.overloadpacket.__name__}"
+        return Rule(f"torch {name}", False, "torch", version_of("torch"), "primitive")
+    cls = op.cls
+    method = getattr(cls, "jvp" if forward else "backward", None)
+    code = getattr(getattr(method, "__func__", method), "__code__", None)
+    path, line = (code.co_filename, code.co_firstlineno) if code is not None else (None, 0)
+    name = getattr(cls, "__qualname__", str(cls))
+    function = f"{name}.{'jvp' if forward else 'backward'}"
+    if is_user(path, root):
+        return Rule(name, True, kind="torch.autograd.Function", definition=(path, line), function=function)
+    return library_rule(f"{getattr(cls, '__module__', '')}.{name}", path, "torch.autograd.Function", function, line,
+                        default_library="torch")
+
+
+# --- the local problem --------------------------------------------------------------------------------
+
+
+def _problem(op, forward, order) -> LocalProblem | None:
+    import torch
+    from torch.utils._pytree import tree_flatten, tree_unflatten
+
+    leaves, positions = op.leaves, op.positions
+    shapes = [tuple(leaves[p].shape) for p in positions]
+    dtypes = [leaves[p].dtype for p in positions]
+    sizes = [leaves[p].numel() for p in positions]
+    devices = [leaves[p].device for p in positions]
+    z0 = np.concatenate([_numpy(leaves[p]) for p in positions])
+
+    def call(*diff):
+        filled = [leaf.clone() if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
+        for p, d in zip(positions, diff):
+            filled[p] = d.clone() if op.kind == "op" else d  # in-place ops write into a copy
+        args, kwargs = tree_unflatten(filled, op.spec)
+        out = op.func(*args, **kwargs) if op.kind == "op" else op.original(op.cls, *args, **kwargs)
+        parts, _ = tree_flatten(out)
+        return [p for p in parts if isinstance(p, torch.Tensor) and p.is_floating_point()]
+
+    def split(z, dtype=None):
+        pieces, offset = [], 0
+        for shape, leaf_dtype, size, device in zip(shapes, dtypes, sizes, devices):
+            piece = torch.from_numpy(np.ascontiguousarray(z[offset:offset + size])).reshape(shape)
+            pieces.append(piece.to(device=device, dtype=dtype or leaf_dtype))
+            offset += size
+        return pieces
+
+    function = call
+    if order == 2:
+        function = _derivative_of(call, split(z0), forward)
+
+    with torch.no_grad():
+        example = function(*split(z0))
+    if not example:
+        return None
+    out_shapes = [tuple(o.shape) for o in example]
+    out_dtypes = [o.dtype for o in example]
+    eps = np.concatenate([np.full(max(o.numel(), 0), FLOAT_EPS.get(str(o.dtype).removeprefix("torch."),
+                                                                    FLOAT_EPS["float64"])) for o in example])
+
+    def flatten(outs):
+        return np.concatenate([_numpy(o) for o in outs])
+
+    def value(z):
+        with torch.no_grad():
+            return flatten(function(*split(z)))
+
+    def forward_products(directions):
+        from torch.autograd import forward_ad
+
+        columns = []
+        for k in range(directions.shape[1]):
+            if order == 1:
+                with forward_ad.dual_level():
+                    duals = [forward_ad.make_dual(p, t) for p, t in zip(split(z0), split(directions[:, k]))]
+                    tangents = [forward_ad.unpack_dual(o).tangent for o in function(*duals)]
+            else:
+                outs = torch.func.jvp(lambda *a: tuple(function(*a)), tuple(split(z0)), tuple(split(directions[:, k])))
+                tangents = list(outs[1])
+            columns.append(np.concatenate([np.zeros(int(np.prod(s)) if s else 1) if t is None
+                                           else _numpy(t)
+                                           for t, s in zip(tangents, out_shapes)]))
+        return np.stack(columns, axis=1)
+
+    def reverse_products(cotangents):
+        leaves_in = [p.clone().requires_grad_(True) for p in split(z0)]
+        outs = function(*leaves_in)
+        rows = []
+        for q in range(cotangents.shape[1]):
+            pieces, offset = [], 0
+            for shape, dtype in zip(out_shapes, out_dtypes):
+                size = int(np.prod(shape)) if shape else 1
+                pieces.append(torch.from_numpy(np.ascontiguousarray(cotangents[offset:offset + size, q]))
+                              .reshape(shape).to(device=outs[len(pieces)].device, dtype=dtype))
+                offset += size
+            used = [(o, g) for o, g in zip(outs, pieces) if o.requires_grad]
+            if not used:
+                rows.append(np.zeros(z0.size))
+                continue
+            grads = torch.autograd.grad([o for o, _ in used], leaves_in, grad_outputs=[g for _, g in used],
+                                        retain_graph=True, allow_unused=True)
+            rows.append(np.concatenate([np.zeros(size) if g is None else _numpy(g) for g, size in zip(grads, sizes)]))
+        return np.stack(rows)
+
+    def complex_value(z):
+        with torch.no_grad():
+            outs = call(*split(np.asarray(z, dtype=np.complex128), torch.complex128))
+        return np.concatenate([o.detach().cpu().reshape(-1).numpy() for o in outs])
+
+    names = tuple("x" if len(positions) == 1 else f"x{k + 1}" for k in range(len(positions)))
+    stem = "y" if order == 1 else "y'"
+    return LocalProblem(
+        z0=z0, value=value, eps=eps, inputs=tuple(Operand(n, s) for n, s in zip(names, shapes)),
+        outputs=tuple(Operand(stem if len(out_shapes) == 1 else f"{stem}{k + 1}", s) for k, s in enumerate(out_shapes)),
+        forward=forward_products if forward else None, reverse=None if forward else reverse_products,
+        complex_value=complex_value if order == 1 and op.kind == "op" else None)
+
+
+def _numpy(tensor) -> np.ndarray:
+    """A tensor's values as a flat float64 numpy array, from whichever device."""
+    return tensor.detach().double().cpu().reshape(-1).numpy()
+
+
+def _derivative_of(call, primals, forward):
+    """The rule's first derivative as a function of the operands, along all-ones ``d`` or ``u``."""
+    import torch
+
+    if forward:
+        tangents = tuple(torch.ones_like(p) for p in primals)
+
+        def first(*diff):
+            return list(torch.func.jvp(lambda *a: tuple(call(*a)), tuple(diff), tangents)[1])
+
+        return first
+
+    def first(*diff):
+        with torch.enable_grad():
+            leaves = [d if d.requires_grad else d.detach().requires_grad_(True) for d in diff]
+            outs = call(*leaves)
+            used = [o for o in outs if o.requires_grad]
+            if not used:
+                return [torch.zeros_like(d) for d in diff]
+            grads = torch.autograd.grad(used, leaves, grad_outputs=[torch.ones_like(o) for o in used],
+                                        create_graph=True, allow_unused=True)
+        return [torch.zeros_like(d) if g is None else g for g, d in zip(grads, diff)]
+
+    return first
