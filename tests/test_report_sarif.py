@@ -283,3 +283,15 @@ def test_run_sarif_when_no_ad_backend_can_run_the_function():
     (nothing,) = [r for r in run["results"] if r["ruleId"] == "nothing-checked"]
     assert nothing["level"] == "error"
     assert "autograd: autograd cannot run torch code" in nothing["message"]["text"]
+
+
+def test_sarif_result_of_a_function_without_a_source_points_at_its_file():
+    # A function that never loaded has no def line; a result without a location would be dropped
+    # by code scanning, so it points at the target's file.
+    report = replace(samples.mixed_report(), source=None)
+    results = sarif.sarif_dict([report])["runs"][0]["results"]
+    assert results[0]["ruleId"] == "disagreement"
+    assert results[0]["locations"] == [
+        {"physicalLocation": {"artifactLocation": {"uri": "pkg/model.py"}, "region": {"startLine": 1}}}]
+    module_target = replace(report, target="pkg.model:f")  # no file to point at
+    assert sarif.sarif_dict([module_target])["runs"][0]["results"][0]["locations"] == []

@@ -102,9 +102,20 @@ def _location(path: str, line: int | None, col: int | None = None) -> dict:
     return {"physicalLocation": {"artifactLocation": {"uri": path.replace("\\", "/")}, "region": region}}
 
 
+def _report_locations(report: RunReport) -> list[dict]:
+    """The function's ``def`` line; for a function that never loaded, the target's file at line 1.
+
+    Code-scanning dashboards drop a result without a location, and "the file could not be imported"
+    is exactly the kind of result that must not vanish.
+    """
+    if report.source:
+        return [_location(report.source.path, report.source.line)]
+    path = report.target.rsplit(":", 1)[0] if ":" in report.target else ""
+    return [_location(path, 1)] if path.endswith(".py") else []
+
+
 def _results(report: RunReport) -> list[dict]:
-    source = report.source
-    locations = [_location(source.path, source.line)] if source else []
+    locations = _report_locations(report)
     results = []
     for problem in problems(report):
         rule = RULE_OF_PROBLEM.get(problem.kind)
