@@ -438,6 +438,11 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
     # A value computed with cancellation carries rounding noise that AD differentiates along with
     # it: such a mismatch is the formula's conditioning, not a wrong rule, and nothing can settle it.
     explained = disagree & ~nonfinite & rounding_explains(diff, reference)
+    # The same for the backend's own computation: its derivative cancels, and a few ulps' nudge of
+    # the input moves it by more than the difference (measured only after a disagreement).
+    own_reach = _own_noise_reach(run)
+    self_explained = disagree & ~nonfinite & ~explained & np.isfinite(diff) & (diff <= own_reach)
+    explained |= self_explained
     disagree &= ~explained
     undecided = ~(agree | disagree)
     tolerance = reference.atol + reference.tol.rtol * np.abs(jac)
@@ -479,7 +484,9 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
     listed = _entries(disagree, ratio, jac, reference, ratio)
     unsure = _entries(undecided & usable, np.abs(reference.fd_error), jac, reference, ratio,
                       evidence_for=lambda i, j: inconclusive_evidence(i, j, reference, taylor_estimate, tolerance,
-                                                                      others, run.name, contested, explained))
+                                                                      others, run.name, contested,
+                                                                      explained & ~self_explained,
+                                                                      own_reach if self_explained[i, j] else None))
     n_disagree, n_undecided = int(disagree.sum()), int(undecided.sum())
     n_consensus = int(consensus.sum())
     if n_disagree and not primal and elsewhere:
@@ -504,7 +511,10 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
                else "no other AD backend could confirm them")
         message = (f"{n_undecided} of {undecided.size} entries could not be verified: finite differences cannot "
                    f"settle them and {why}")
-        if explained.any():
+        if self_explained.any():
+            message = (f"{n_undecided} of {undecided.size} entries could not be verified: {run.name}'s own "
+                       "derivative carries rounding noise (its computation cancels) as large as the difference")
+        elif explained.any():
             message = (f"{n_undecided} of {undecided.size} entries could not be verified: the function's value "
                        "carries rounding noise (a formula that cancels), which AD differentiates along with it")
     elif kinks.any():
@@ -553,8 +563,12 @@ def _entries(mask, priority, jac, reference: ResolvedReference, ratio, evidence_
 
 
 def inconclusive_evidence(i, j, reference: ResolvedReference, taylor_estimate, tolerance, others, name,
-                          contested, explained=None) -> str:
+                          contested, explained=None, own_reach=None) -> str:
     """What each method said about entry (i, j), for the report of an inconclusive entry."""
+    if own_reach is not None:
+        return (f"fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e}; {name}'s own value moves by up to "
+                f"{own_reach[i, j] / OWN_NOISE_FACTOR:.1e} when the input moves by a few ulps (rounding in its "
+                "derivative's computation), which covers the difference")
     if explained is not None and explained[i, j]:
         return (f"fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e}; the value carries rounding noise "
                 f"of {reference.noise[i]:.1e} (cancellation), and a difference up to "
@@ -598,6 +612,17 @@ def _rounding_reach(reference: ResolvedReference) -> np.ndarray:
     noisy = noise > CANCELLATION_ULPS * eps * value
     scales = np.where(reference.own_scales > 0, reference.own_scales, np.inf)
     return np.where(noisy[:, None], ROUNDING_REACH_FACTOR * noise[:, None] / scales[None, :], 0.0)
+
+
+# A backend's derivative counts as within its own rounding noise up to this many times the
+# largest move seen under ``workers.JITTER_ULPS`` nudges (four samples of a noise's spread).
+OWN_NOISE_FACTOR = 4.0
+
+
+def _own_noise_reach(run: BackendRun) -> np.ndarray:
+    if run.own_noise is None or run.jacobian is None or run.own_noise.shape != run.jacobian.shape:
+        return np.zeros(() if run.jacobian is None else run.jacobian.shape)
+    return OWN_NOISE_FACTOR * np.where(np.isfinite(run.own_noise), run.own_noise, 0.0)
 
 
 def rounding_explains(diff: np.ndarray, reference: ResolvedReference) -> np.ndarray:

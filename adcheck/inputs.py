@@ -134,6 +134,18 @@ class Arguments:
                 values.append(fixed(leaf.value))
         return [_fill(skeleton, values) for skeleton in self.skeletons]
 
+    def at(self, flat: np.ndarray) -> Arguments:
+        """The same arguments with the differentiated leaves taken from ``flat``."""
+        leaves, offset = [], 0
+        for leaf in self.leaves:
+            if leaf.differentiated:
+                size = leaf.value.size
+                value = np.asarray(flat[offset : offset + size], dtype=leaf.value.dtype).reshape(leaf.value.shape)
+                leaf = replace(leaf, value=value)
+                offset += size
+            leaves.append(leaf)
+        return replace(self, leaves=tuple(leaves))
+
     def build_batch(self, points: np.ndarray, convert) -> list:
         """The arguments with a trailing batch axis on each differentiated leaf: (n_inputs, P)."""
         count = points.shape[1]

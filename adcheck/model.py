@@ -220,6 +220,7 @@ class BackendRun:
     contexts: tuple[ContextResult, ...] = ()  # --contexts: the same derivative elsewhere
     module: tuple | None = None  # a describe task on a torch.nn.Module: (parameters, forward's parameter names)
     nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs): see Task.nearby
+    own_noise: np.ndarray | None = None  # per entry, how far the Jacobian moves under ulp nudges of x: see Task.jitter
 
 
 # --- verdicts ------------------------------------------------------------------------------------

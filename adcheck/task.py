@@ -44,3 +44,4 @@ class Task:
     device: str = "cpu"  # where JAX and torch compute: "cpu" or "gpu"
     describe: bool = False  # only load the target and describe it (its module parameters, if any)
     nearby: bool = False  # also evaluate the function near the input (rebound backends, and then the reference)
+    jitter: bool = False  # also measure the Jacobian's own rounding noise (after a disagreement): workers.with_own_noise

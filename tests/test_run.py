@@ -220,3 +220,26 @@ def test_a_lone_ad_backend_that_disagrees_is_not_said_to_disagree_with_others():
     report = json.loads(result.stdout)
     assert result.exit_code == 1
     assert report["consensus"] == "autograd, the only AD backend that ran, disagrees with finite differences"
+
+
+def test_a_derivative_that_cancels_in_its_own_computation_is_never_a_disagreement():
+    # autograd's derivative of 2 (sin(x/2)/x)**2 at 1e-5 is off by its own rounding (about 1e-5
+    # relative); a nudge of a few ulps moves it as much, so it is inconclusive, with that evidence.
+    result = invoke("run", f"{FIXTURES / 'own_noise.py'}:half_angle", "--input", "[1e-5, 1e-3, 0.5]",
+                    "--backend", "autograd", "--format", "json")
+    assert result.exit_code == 0, result.stdout
+    (row,) = [b for b in json.loads(result.stdout)["backends"] if b["name"] == "autograd"]
+    assert row["status"] in ("agree", "inconclusive")
+    if row["status"] == "inconclusive":  # where this machine's rounding makes the difference visible
+        assert "own derivative carries rounding noise" in row["message"]
+        assert all("moves by up to" in entry["evidence"] for entry in row["inconclusive"])
+
+
+def test_a_rule_that_changes_between_calls_is_no_rounding_noise():
+    # Its Jacobian moves under every nudge, but it is not the same at the same input twice: the
+    # moves are state, not rounding, and the disagreement stands.
+    result = invoke("run", f"{FIXTURES / 'own_noise.py'}:drifting_sin", "--input", "[0.3, 1.2]",
+                    "--backend", "autograd", "--format", "json")
+    assert result.exit_code == 1, result.stdout
+    (row,) = [b for b in json.loads(result.stdout)["backends"] if b["name"] == "autograd"]
+    assert row["status"] == "disagree"
