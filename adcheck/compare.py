@@ -441,7 +441,8 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
     # The same for the backend's own computation: its derivative cancels, and a few ulps' nudge of
     # the input moves it by more than the difference (measured only after a disagreement).
     own_reach = _own_noise_reach(run)
-    self_explained = disagree & ~nonfinite & ~explained & np.isfinite(diff) & (diff <= own_reach)
+    keeps_digits = diff <= OWN_NOISE_MAX_LOSS * np.maximum(np.abs(jac), np.abs(ref))
+    self_explained = disagree & ~nonfinite & ~explained & np.isfinite(diff) & (diff <= own_reach) & keeps_digits
     explained |= self_explained
     disagree &= ~explained
     undecided = ~(agree | disagree)
@@ -615,8 +616,12 @@ def _rounding_reach(reference: ResolvedReference) -> np.ndarray:
 
 
 # A backend's derivative counts as within its own rounding noise up to this many times the
-# largest move seen under ``workers.JITTER_ULPS`` nudges (four samples of a noise's spread).
+# largest move seen under ``workers.JITTER_ULPS`` nudges (four samples of a noise's spread),
+# as long as it keeps two significant digits: a derivative whose rounding costs it more than
+# this share of its size is no answer (jnp.sinc's slope near 0, a third too small), and stays a
+# disagreement.
 OWN_NOISE_FACTOR = 4.0
+OWN_NOISE_MAX_LOSS = 1e-2
 
 
 def _own_noise_reach(run: BackendRun) -> np.ndarray:
