@@ -273,3 +273,12 @@ def test_the_double_where_square_root_has_no_nan_in_its_derivative():
         assert rows(report)[name]["nonfinite_entries"] == 0
         np.testing.assert_allclose(report["jacobians"][name], [[0.0, 0.0], [0.0, 0.25]], atol=1e-12)
     assert not any(f["code"] == "ADC604" for f in report["findings"])
+
+
+@pytest.mark.parametrize("scale", ["tiny", "huge"])
+@pytest.mark.parametrize("rule", ["wrong", "right"])
+def test_a_rule_is_judged_the_same_at_1e_minus_14_and_at_1e14(scale, rule):
+    # A derivative rule twice the truth fails whatever the function's units; the right one passes.
+    result = invoke("run", f"{FIXTURES / 'scaled_rules.py'}:{scale}_{rule}", "--input", "[0.5, 1.0, 2.0]",
+                    "--backend", "autograd", "--no-blame")
+    assert result.exit_code == (ExitCode.FAILED if rule == "wrong" else ExitCode.OK), result.stdout
