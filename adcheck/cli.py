@@ -110,7 +110,7 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     arguments = build_arguments(inputs, random_shapes, seed, wrt, names=summary.parameters, module=module)
     with BackendProgress() as progress:
         report = check_target(parsed, arguments, settings, progress=progress, summary=summary)
-    emit(report, output_format, output, timings=not no_timings)
+    emit(report, output_format, output, timings=not no_timings, fail_on=settings.resolved().failure_policy)
     if report.nothing_checked and not report.failed:
         raise SystemExit(ExitCode.USAGE)
     raise SystemExit(ExitCode.FAILED if failures_of(report, settings.resolved().failure_policy) else ExitCode.OK)
@@ -149,8 +149,10 @@ class BackendProgress:
             self.bar.__exit__(*exc_info)
 
 
-def render(reports: list, output_format: str, *, timings: bool, colour: bool = False, summary: str = "") -> str:
-    """The report text of ``reports`` in ``output_format`` (table/json handled for a single run)."""
+def render(reports: list, output_format: str, *, timings: bool, colour: bool = False, summary: str = "",
+           fail_on=None) -> str:
+    """The report text of ``reports`` in ``output_format`` (table/json handled for a single run);
+    ``fail_on``: the failure policy, for the formats that say what fails (JUnit, Markdown)."""
     if output_format == "table":
         from .report import table
 
@@ -161,6 +163,8 @@ def render(reports: list, output_format: str, *, timings: bool, colour: bool = F
 
         return json_report.render(reports[0], timings=timings)
     module = importlib.import_module(f"adcheck.report.{output_format}")
+    if fail_on is not None and output_format in ("junit", "markdown"):
+        return module.render(reports, timings=timings, fail_on=fail_on)
     return module.render(reports, timings=timings)
 
 
@@ -175,15 +179,15 @@ def echo_report(text: str, *, colour: bool = False) -> None:
         click.echo(text, color=colour)
 
 
-def emit(report, output_format: str, output: str | None, *, timings: bool) -> None:
+def emit(report, output_format: str, output: str | None, *, timings: bool, fail_on=None) -> None:
     """``run``'s report: the chosen format on stdout, or the table there and the format in ``output``."""
     colour = colour_enabled(sys.stdout)
     if output:
-        write_output(output, render([report], output_format, timings=timings))
+        write_output(output, render([report], output_format, timings=timings, fail_on=fail_on))
         echo_report(render([report], "table", timings=timings, colour=colour), colour=colour)
     else:
-        echo_report(render([report], output_format, timings=timings, colour=colour and output_format == "table"),
-                    colour=colour)
+        echo_report(render([report], output_format, timings=timings, colour=colour and output_format == "table",
+                           fail_on=fail_on), colour=colour)
 
 
 @cli.command()
@@ -290,7 +294,7 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         text = render_check(result, timings=timings)
     else:
         text = render(result.reports, output_format, timings=timings, colour=colour and not output,
-                      summary=summary)
+                      summary=summary, fail_on=result.fail_on)
     if output:
         write_output(output, text if output_format != "table" else
                      render(result.reports, "table", timings=timings, summary=summary))

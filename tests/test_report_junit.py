@@ -300,3 +300,19 @@ def test_run_junit_when_no_ad_backend_can_run_the_function():
     assert list(cases) == ["autograd", "any backend"]
     assert cases["autograd"].find("skipped") is not None
     assert "autograd: autograd cannot run torch code" in cases["any backend"].find("failure").text
+
+
+def test_junit_failures_follow_the_failure_policy():
+    # What is a <failure> matches what fails the run: an inconclusive backend under
+    # --fail-on inconclusive, and not a disagreement under --fail-on error.
+    def failing(report, fail_on):
+        root = ET.fromstring(junit.render([report], timings=False, fail_on=fail_on).split("\n", 1)[1])
+        return sorted(case.get("name") for case in root.iter("testcase") if case.find("failure") is not None)
+
+    assert failing(samples.inconclusive_report(), "disagree") == []
+    assert failing(samples.inconclusive_report(), "inconclusive") == ["autograd"]
+    assert failing(samples.mixed_report(), "disagree") == ["autograd"]
+    assert failing(samples.mixed_report(), "error") == []
+    out = ET.fromstring(junit.render([samples.mixed_report()], timings=False, fail_on="error").split("\n", 1)[1])
+    reported = [c.find("system-out").text for c in out.iter("testcase") if c.get("name") == "autograd"]
+    assert "reported, not failing: --fail-on error" in reported[0]

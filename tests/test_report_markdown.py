@@ -335,3 +335,16 @@ def test_run_markdown_when_no_ad_backend_can_run_the_function():
     assert [row[1:3] for row in table_rows(result.stdout)] == [
         ["autograd", "➖ not applicable"], ["-", "❌ no AD backend could run the function"]]
     assert "- autograd: autograd cannot run torch code (it runs numpy, autograd)" in result.stdout.splitlines()
+
+
+def test_markdown_title_counts_what_fails_under_the_policy():
+    inconclusive = samples.inconclusive_report()
+    assert markdown.render([inconclusive], timings=False).startswith("### adcheck: all 1 case passed (1 inconclusive)")
+    assert markdown.render([inconclusive], timings=False, fail_on="inconclusive").startswith(
+        "### adcheck: 1 of 1 case failed")
+    mixed = samples.mixed_report()
+    assert markdown.render([mixed], timings=False).startswith("### adcheck: 1 of 1 case failed")
+    # Under --fail-on error only the backend error fails: still one failing case, for that reason.
+    assert markdown.render([replace(mixed, comparison=replace(mixed.comparison, verdicts=tuple(
+        v for v in mixed.comparison.verdicts if v.status.value != "error")))], timings=False,
+        fail_on="error").startswith("### adcheck: all 1 case passed")

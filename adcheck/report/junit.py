@@ -3,7 +3,9 @@
 A disagreement is a ``failure`` whose text holds the worst entries and the likely causes; a
 function whose value changes between calls is a ``failure`` on the fd row, with its causes; a
 backend error is an ``error``; a backend that is not installed or cannot run the code is
-``skipped``; an inconclusive backend passes with its unverified entries in ``system-out``. With
+``skipped``; an inconclusive backend passes with its unverified entries in ``system-out``. The
+failure policy decides what is a ``failure``: under ``--fail-on error`` a disagreement is
+reported in ``system-out``, and under ``--fail-on inconclusive`` an inconclusive backend fails. With
 ``--order 2`` each second derivative is a ``testcase`` of its own ("jax-fwd (second order)"). A
 case that no AD backend could run is a ``failure`` named "any backend". The finite-difference
 reference is not a test of its own unless it is unusable.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from ..model import BackendVerdict, RunReport, Status
+from ..settings import FailOn
 from .common import (
     NOTHING_CHECKED_TITLE,
     inconclusive_table,
@@ -30,11 +33,17 @@ def _cause_lines(causes) -> list[str]:
     return ["", "Likely causes:"] + [f"  {f.format()}" for f in causes] if causes else []
 
 
-def _testcase(report: RunReport, verdict: BackendVerdict, timings: bool) -> ET.Element:
+def _testcase(report: RunReport, verdict: BackendVerdict, timings: bool,
+              fail_on: FailOn = FailOn.DISAGREE) -> ET.Element:
     element = ET.Element("testcase", {"classname": report.target, "name": verdict.name})
     if timings:
         element.set("time", f"{verdict.seconds:.3f}")
-    if verdict.status in (Status.DISAGREE, Status.UNUSABLE):
+    if verdict.status == Status.DISAGREE and not fail_on.includes(FailOn.DISAGREE):
+        out = ET.SubElement(element, "system-out")
+        out.text = "\n".join([f"{verdict.name} disagrees with finite differences: {verdict.message} "
+                              f"(reported, not failing: --fail-on {fail_on})", "", worst_entries_table(report, verdict)]
+                             + _cause_lines(report.causes(verdict.name)))
+    elif verdict.status in (Status.DISAGREE, Status.UNUSABLE):
         if verdict.status == Status.DISAGREE:
             lines = [f"{verdict.name} disagrees with finite differences: {verdict.message}"]
         else:
@@ -56,9 +65,14 @@ def _testcase(report: RunReport, verdict: BackendVerdict, timings: bool) -> ET.E
         out.text = "\n".join([f"{verdict.name}: {verdict.message}"]
                              + [f.format() for f in report.causes(verdict.name)])
     elif verdict.status == Status.INCONCLUSIVE:
-        out = ET.SubElement(element, "system-out")
-        out.text = "\n".join([f"{verdict.name}: inconclusive: {verdict.message}"]
-                             + ([inconclusive_table(report, verdict)] if verdict.inconclusive else []))
+        text = "\n".join([f"{verdict.name}: inconclusive: {verdict.message}"]
+                         + ([inconclusive_table(report, verdict)] if verdict.inconclusive else []))
+        if fail_on.includes(FailOn.INCONCLUSIVE):
+            failure = ET.SubElement(element, "failure", {"type": "inconclusive",
+                                                         "message": f"{verdict.name}: {verdict.message}"})
+            failure.text = text
+        else:
+            ET.SubElement(element, "system-out").text = text
     return element
 
 
@@ -90,8 +104,9 @@ def _second_order_testcase(report: RunReport, verdict: BackendVerdict) -> ET.Ele
     return element
 
 
-def _cases(report: RunReport, timings: bool) -> list[ET.Element]:
-    elements = [_testcase(report, v, timings) for v in report.comparison.verdicts if v.status != Status.REFERENCE]
+def _cases(report: RunReport, timings: bool, fail_on: FailOn = FailOn.DISAGREE) -> list[ET.Element]:
+    elements = [_testcase(report, v, timings, fail_on) for v in report.comparison.verdicts
+                if v.status != Status.REFERENCE]
     if report.second_order is not None:
         elements += [_second_order_testcase(report, v) for v in report.second_order.verdicts]
     nothing_checked = next((p for p in problems(report) if p.kind == "nothing-checked"), None)
@@ -103,13 +118,14 @@ def _cases(report: RunReport, timings: bool) -> list[ET.Element]:
     return elements
 
 
-def render(reports: list[RunReport], *, timings: bool = True) -> str:
+def render(reports: list[RunReport], *, timings: bool = True, fail_on: FailOn | str = FailOn.DISAGREE) -> str:
+    fail_on = FailOn(fail_on)
     root = ET.Element("testsuites", {"name": SUITE_NAME})
     suite = ET.SubElement(root, "testsuite", {"name": SUITE_NAME})
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     total = 0.0
     for report in reports:
-        for element in _cases(report, timings):
+        for element in _cases(report, timings, fail_on):
             suite.append(element)
             counts["tests"] += 1
             counts["failures"] += element.find("failure") is not None

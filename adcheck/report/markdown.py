@@ -13,6 +13,7 @@ import html
 from functools import partial
 
 from ..model import BackendVerdict, RunReport, Status
+from ..settings import FailOn
 from .common import (
     NOTHING_CHECKED_TITLE,
     inconclusive_table,
@@ -135,8 +136,11 @@ def _plural_cases(n: int) -> str:
     return f"{n} case{'s' if n != 1 else ''}"
 
 
-def render(reports: list[RunReport], *, timings: bool = True) -> str:
-    failed = [r for r in reports if r.failed or r.nothing_checked]
+def render(reports: list[RunReport], *, timings: bool = True, fail_on: FailOn | str = FailOn.DISAGREE) -> str:
+    """The title counts the cases that fail under ``fail_on``, as the exit code does."""
+    from ..check import failures_of
+
+    failed = [r for r in reports if failures_of(r, fail_on) or r.nothing_checked]
     if failed:
         title = f"### adcheck: {len(failed)} of {_plural_cases(len(reports))} failed"
     else:
