@@ -241,7 +241,21 @@ def _blame(work: Plan, comparison, settings: Settings, pool=None, second_order=N
         if result.blame.stopped:
             notes.append(f"{result.name}: the per-primitive check stopped early ({result.blame.stopped}); "
                          f"{result.blame.checked} of {result.blame.total} primitives checked")
-    return tuple(findings), notes
+    return _one_per_call_site(findings), notes
+
+
+def _one_per_call_site(findings: list) -> tuple:
+    """Two backends that blame the same rule at the same call: one finding explaining both (with
+    the first backend's numbers; the table shows every backend's value)."""
+    merged: dict[tuple, object] = {}
+    for f in findings:
+        key = (f.code, f.path, f.line, f.col) if f.code != "ADC604" else id(f)  # ADC604 names its backend
+        if key in merged:
+            merged[key] = dataclasses.replace(merged[key], explains=tuple(dict.fromkeys((*merged[key].explains,
+                                                                                          *f.explains))))
+        else:
+            merged[key] = f
+    return tuple(merged.values())
 
 
 def _container_hint(arguments: Arguments) -> str:

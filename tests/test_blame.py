@@ -352,3 +352,10 @@ def test_cli_order_2_blames_the_real_torch_sinc_rule():
     table = invoke("run", f"{BLAME / 'torch_sinc_second.py'}:sinc_mix", "--input", "[-0.5]", "--order", "2").stdout
     causes = table.split("Likely causes (a derivative rule must itself be differentiable):")[1]
     assert f"torch_sinc_second.py:{line}:9: ADC502" in causes and f"torch_sinc_second.py:{line}:9: ADC604" in causes
+
+
+def test_cli_two_backends_blaming_one_rule_at_one_call_make_one_finding():
+    report = run_json(f"{BLAME / 'jax_sinc_near_zero.py'}:sinc_sum", "--input", "[1e-8, 0.5, -0.3]")
+    line = call_line("jax_sinc_near_zero.py", "sinc_sum", "jnp.sinc")
+    here = [(f["code"], sorted(f["explains"])) for f in report["findings"] if f["line"] == line]
+    assert here == [("ADC502", ["jax-fwd", "jax-rev"])]
