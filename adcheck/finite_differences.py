@@ -230,7 +230,6 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     columns = np.arange(x0.size) if columns is None else np.asarray(columns)
     jac = np.full((n_outputs, columns.size), np.nan)
     err = np.full((n_outputs, columns.size), np.inf)
-    converged = np.zeros((n_outputs, columns.size), dtype=bool)
     if columns.size == 0:
         return jac, err
     if value is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 from ..errors import AdcheckError
 from ..inputs import Arguments
 from ..loader import UserCodeLoader
-from ..model import Location
+from ..model import ContextResult, Location, Mode, Products, Status
 
 
 class UserCodeError(Exception):
@@ -437,3 +438,33 @@ def is_user_file(filename: str | None, root: Path) -> bool:
         return False
     resolved = path.resolve()
     return resolved.is_relative_to(root) and "site-packages" not in resolved.relative_to(root).parts
+
+
+# --- --contexts: what the JAX and torch backends share ---------------------------------------------
+
+
+def context_failure(name: str, exc: Exception, task, eps: float):
+    """The ``ContextResult`` of context ``name`` whose computation raised ``exc``: an error with its
+    line in the user's code."""
+    location = error_location(exc, task.target.root)
+    where = f" at {relative_location(location)}" if location else ""
+    return ContextResult(name, status=str(Status.ERROR), message=f"{describe_exception(exc)}{where}", eps=eps)
+
+
+def context_outcome(name: str, result, n_inputs: int, mode, direction: str, eps: float):
+    """The ``ContextResult`` of context ``name`` from its derivative: products in fast mode
+    (``J V`` forward, ``U^T J`` reverse), else the Jacobian."""
+    result = np.asarray(result, dtype=np.float64)
+    if mode == Mode.FAST:
+        products = Products(jv=result) if direction == "fwd" else Products(ujt=result)
+        return ContextResult(name, products=products, eps=eps)
+    return ContextResult(name, jacobian=result.reshape(-1, n_inputs), eps=eps)
+
+
+def relative_location(location) -> str:
+    """``path:line`` with the path relative to the working directory when it lies under it."""
+    try:
+        path = os.path.relpath(location.path)
+    except ValueError:
+        return str(location)
+    return f"{location.path if path.startswith('..') else path}:{location.line}"

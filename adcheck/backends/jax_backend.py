@@ -25,6 +25,8 @@ from ..model import BackendRun, ContextResult, Mode, Products, SecondOrder, Stat
 from .calling import (
     NotApplicable,
     check_shapes,
+    context_failure,
+    context_outcome,
     load_user_function,
     output_parts,
     real_values,
@@ -175,8 +177,6 @@ def _in_context(task, name: str) -> ContextResult:
     no GPU) or error (the user's code failed there, with its line)."""
     import jax
 
-    from .calling import describe_exception, error_location
-
     direction = "fwd" if task.backend == "jax-fwd" else "rev"
     x0 = task.arguments.flat().copy()
     eps = EPS[name] if name in CONTEXT_DTYPES else _eps_of(x0)
@@ -190,14 +190,8 @@ def _in_context(task, name: str) -> ContextResult:
     except NotApplicable as exc:
         return ContextResult(name, status=str(Status.NOT_APPLICABLE), message=exc.message, eps=eps)
     except Exception as exc:  # noqa: BLE001 - the user's code in that context: an error with its line
-        location = error_location(exc, task.target.root)
-        where = f" at {_relative(location)}" if location else ""
-        return ContextResult(name, status=str(Status.ERROR), message=f"{describe_exception(exc)}{where}", eps=eps)
-    result = np.asarray(result, dtype=np.float64)
-    if task.mode == Mode.FAST:
-        products = Products(jv=result) if direction == "fwd" else Products(ujt=result)
-        return ContextResult(name, products=products, eps=eps)
-    return ContextResult(name, jacobian=result.reshape(-1, x0.size), eps=eps)
+        return context_failure(name, exc, task, eps)
+    return context_outcome(name, result, x0.size, task.mode, direction, eps)
 
 
 @contextlib.contextmanager
@@ -278,13 +272,3 @@ def _derivative_function(flat_function, n_inputs: int, direction: str, mode: Mod
 
     return as_float
 
-
-def _relative(location) -> str:
-    """``path:line`` with the path relative to the working directory when it lies under it."""
-    import os
-
-    try:
-        path = os.path.relpath(location.path)
-    except ValueError:
-        return str(location)
-    return f"{location.path if path.startswith('..') else path}:{location.line}"

@@ -31,8 +31,8 @@ import numpy as np
 from ..compare import EPS
 from ..frameworks import DeviceUnavailable, configure_torch, torch_device
 from ..model import BackendRun, ContextResult, Mode, Products, SecondOrder, Status
-from .calling import NotApplicable, UserCodeError, check_shapes, describe_exception, error_location, \
-    load_user_function, output_parts, to_numpy
+from .calling import NotApplicable, UserCodeError, check_shapes, context_failure, context_outcome, \
+    describe_exception, error_location, load_user_function, output_parts, to_numpy
 
 TORCH_FUNC = {"fwd": "torch.func.jacfwd", "rev": "torch.func.jacrev"}
 CLASSIC = {"fwd": "torch.autograd.forward_ad (one dual pass per tangent)",
@@ -288,8 +288,6 @@ def _in_context(task, name: str, x0: np.ndarray) -> ContextResult:
     """The backend's derivative (the same mode, the same probe vectors) in context ``name``, or
     why it could not be computed there: not-applicable (no such context for torch, no GPU, no
     working torch.compile) or error (the user's code failed there, with its line)."""
-    from .calling import describe_exception
-
     if name in CONTEXT_DTYPES:
         eps = EPS[name]
     else:  # the inputs' precision, as eagerly
@@ -305,14 +303,8 @@ def _in_context(task, name: str, x0: np.ndarray) -> ContextResult:
         unavailable = _compiler_unavailable(exc) if name == "compile" else ""
         if unavailable:
             return ContextResult(name, status=str(Status.NOT_APPLICABLE), message=unavailable, eps=eps)
-        location = error_location(exc, task.target.root)
-        where = f" at {_relative(location)}" if location else ""
-        return ContextResult(name, status=str(Status.ERROR), message=f"{describe_exception(exc)}{where}", eps=eps)
-    result = np.asarray(result, dtype=np.float64)
-    if task.mode == Mode.FAST:
-        products = Products(jv=result) if direction == "fwd" else Products(ujt=result)
-        return ContextResult(name, products=products, eps=eps)
-    return ContextResult(name, jacobian=result.reshape(-1, x0.size), eps=eps)
+        return context_failure(name, exc, task, eps)
+    return context_outcome(name, result, x0.size, task.mode, direction, eps)
 
 
 @contextlib.contextmanager
@@ -386,13 +378,3 @@ def _compiler_unavailable(exc: BaseException) -> str:
         return f"torch.compile's backend could not compile here: {_first_line(exc)}"
     return ""
 
-
-def _relative(location) -> str:
-    """``path:line`` with the path relative to the working directory when it lies under it."""
-    import os
-
-    try:
-        path = os.path.relpath(location.path)
-    except ValueError:
-        return str(location)
-    return f"{location.path if path.startswith('..') else path}:{location.line}"
