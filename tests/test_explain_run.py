@@ -42,9 +42,14 @@ def test_wrong_custom_vjp_fails_on_jax_rev_only():
 
 
 def test_wrong_custom_vjp_names_the_rule():
+    # The per-primitive check names the rule; its static "has a custom rule" findings then link to
+    # no row (they would say the same less precisely). Without the check they are the cause.
     result = run("wrong_rules.py:sin_sum", "--input", "[0.5, 1.0]", "--backend", "jax-rev")
-    assert "ADC501" in result.stdout
-    assert "only jax-rev, which uses this rule, disagrees" in result.stdout
+    causes = result.stdout.split("Likely causes:")[1].split("\n\n")[0]
+    assert "ADC501 the derivative rule of" in causes and "is wrong at the inputs it gets here" in causes
+    assert "which uses this rule, disagrees" not in causes
+    static = run("wrong_rules.py:sin_sum", "--input", "[0.5, 1.0]", "--backend", "jax-rev", "--no-blame")
+    assert "only jax-rev, which uses this rule, disagrees" in static.stdout
 
 
 def test_wrong_autograd_rule_fails_on_autograd_only():
@@ -57,8 +62,13 @@ def test_wrong_autograd_rule_fails_on_autograd_only():
 def test_wrong_autograd_rule_names_the_rule():
     result = run("wrong_rules_autograd.py:exp_sum", "--input", "[0.5, 1.0]", "--backend", "autograd",
                  "--backend", "jax-rev")
-    assert "ADC501" in result.stdout
-    assert "only autograd, which uses this rule, disagrees" in result.stdout
+    causes = result.stdout.split("Likely causes:")[1].split("\n\n")[0]
+    assert "ADC501 the derivative rule of my_exp (your defvjp at" in causes
+    assert causes.count("ADC501") == 1  # the static findings move to the list of findings
+    assert "registers a derivative rule for `my_exp`" in result.stdout.split("Findings:")[1]
+    static = run("wrong_rules_autograd.py:exp_sum", "--input", "[0.5, 1.0]", "--backend", "autograd",
+                 "--backend", "jax-rev", "--no-blame")
+    assert "only autograd, which uses this rule, disagrees" in static.stdout
 
 
 def test_a_function_the_lint_cannot_see_still_gets_its_report():

@@ -38,6 +38,9 @@ def explain(target, summary, runs, comparison: Comparison, findings, entry_name=
     kinked = tuple(v.name for v in comparison.verdicts if v.status == Status.KINK)
 
     runtime = [_link_runtime(f, failing, comparison) for f in findings]
+    # Where the per-primitive check named the wrong rule, the static "has a custom rule" finding
+    # explains nothing more for that backend (it stays in the list, linked to no row).
+    blamed = {name for f in findings if f.code in BLAME_CODES and f.explains for name in f.explains}
     # A backend whose NaN the per-primitive check traced to a rule needs no generic ADC604.
     traced = {name for f in findings if f.code == "ADC604" for name in f.explains}
     runtime += [f for f in nan_findings(summary, runs, reference, entry_name) if not set(f.explains) & traced]
@@ -51,6 +54,7 @@ def explain(target, summary, runs, comparison: Comparison, findings, entry_name=
             continue
         if finding.code == "ADC501":
             explains = tuple(name for name in failing if name in finding.explains) if finding.explains else failing
+            explains = tuple(name for name in explains if name not in blamed)
             static.append(replace(finding, explains=explains, executed=executed,
                                   message=_rule_message(finding, explains, comparison)))
         elif finding.code == "ADC301":
