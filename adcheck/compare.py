@@ -372,8 +372,30 @@ def compare(runs, rtol: float | None = None, atol: float | None = None, *, eps_r
         others = {name: jac for name, jac in others.items() if name not in rejected}
         verdicts = [judge(next(r for r in runs if r.name == v.name), resolved, others, impure=impure)
                     if v.name in others else v for v in verdicts]
+    verdicts = _rebinding_differs(verdicts, runs)
     odd, consensus = _consensus(verdicts, resolved, computed, impure)
     return Comparison(tuple(verdicts), odd, consensus)
+
+
+def _rebinding_differs(verdicts: list[BackendVerdict], runs) -> list[BackendVerdict]:
+    """Code written for one AD system, differentiated by another only through adcheck's rebinding:
+    when a backend the code is written for agrees with the reference and a rebound one disagrees,
+    the difference is the rebinding's (``jnp.std``'s NaN at zero variance in autograd code), not
+    the user's derivative, and the rebound row is ``not-applicable``. Code written for plain numpy
+    has no such backend: every AD backend is rebound there, and a disagreement stands."""
+    rebound = {r.name: r.rebound for r in runs if r.status == Status.COMPUTED}
+    native = [v.name for v in verdicts if v.name in rebound and not rebound[v.name]
+              and v.status in (Status.AGREE, Status.KINK)]
+    if not native:
+        return verdicts
+    names = ", ".join(native)
+    verb = "agrees" if len(native) == 1 else "agree"
+    return [replace(
+                v, status=Status.NOT_APPLICABLE,
+                message=f"with {rebound[v.name]} the derivative differs ({v.message}), while {names}, which this code is "
+                        f"written for, {verb} with the reference: the rebinding differs here, not your derivative")
+            if v.status == Status.DISAGREE and rebound.get(v.name) and not v.primal_mismatch else v
+            for v in verdicts]
 
 
 def _impurity(reference: BackendRun | None) -> str:

@@ -243,3 +243,20 @@ def test_a_rule_that_changes_between_calls_is_no_rounding_noise():
     assert result.exit_code == 1, result.stdout
     (row,) = [b for b in json.loads(result.stdout)["backends"] if b["name"] == "autograd"]
     assert row["status"] == "disagree"
+
+
+def test_a_rebound_backend_that_differs_from_the_one_the_code_is_written_for_is_not_applicable():
+    # autograd code: autograd (what it is written for) agrees, JAX's std gives NaN at zero variance
+    # under the rebinding. That is the rebinding's difference, not the user's derivative.
+    result = invoke("run", f"{FIXTURES / 'rebinding_differs.py'}:spread_of_first", "--input", "[0.5, 1.5]",
+                    "--format", "json", "--backend", "autograd", "--backend", "jax-rev")
+    assert result.exit_code == 0, result.stdout
+    rows = {b["name"]: b for b in json.loads(result.stdout)["backends"]}
+    assert rows["autograd"]["status"] == "agree"
+    assert rows["jax-rev"]["status"] == "not-applicable"
+    assert "which this code is written for, agrees with the reference" in rows["jax-rev"]["message"]
+    # Written for plain numpy, every AD backend is rebound: JAX's NaN is a disagreement.
+    numpy_code = invoke("run", f"{FIXTURES / 'rebinding_differs_numpy.py'}:spread_of_first", "--input",
+                        "[0.5, 1.5]", "--format", "json", "--backend", "autograd", "--backend", "jax-rev")
+    assert numpy_code.exit_code == 1, numpy_code.stdout
+    assert {b["name"]: b["status"] for b in json.loads(numpy_code.stdout)["backends"]}["jax-rev"] == "disagree"

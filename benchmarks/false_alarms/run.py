@@ -146,14 +146,20 @@ def load_autograd(manifest: Path = AUTOGRAD_MANIFEST, via: str = "all") -> list[
 # --- running -------------------------------------------------------------------------------------
 
 
+def _number(value, spec: str) -> str:
+    """A JSON number as ``spec`` formats it; NaN and inf arrive as strings ("nan", "inf")."""
+    return format(value, spec) if isinstance(value, (int, float)) else str(value)
+
+
 def _worst_mismatch_text(backend: dict) -> str:
     """The first listed mismatch as "at (i, j): V vs reference R +- E", or the summary errors."""
     mismatches = backend.get("mismatches") or []
     if mismatches and isinstance(mismatches[0], dict) and "value" in mismatches[0]:
         m = mismatches[0]
-        text = f"at {tuple(m.get('entry', ()))}: {m['value']:.6g} vs reference {m.get('reference', float('nan')):.6g}"
+        text = (f"at {tuple(m.get('entry', ()))}: {_number(m['value'], '.6g')} vs reference "
+                f"{_number(m.get('reference', float('nan')), '.6g')}")
         if m.get("reference_error") is not None:
-            text += f" +- {m['reference_error']:.2g}"
+            text += f" +- {_number(m['reference_error'], '.2g')}"
         return text
     if backend.get("max_rel_error") is not None:  # the schema before issue 10
         return (f"max rel err {backend['max_rel_error']:.2g}, abs {backend['max_abs_error']:.2g} "
@@ -231,7 +237,10 @@ def run_case(case: Case, adcheck: list[str], env: dict, timeout: float) -> Resul
         result.consensus = report.get("consensus", "")
         result.odd_one_out = report.get("odd_one_out", [])
         result.notes = report.get("notes", [])
-        result.reason, result.backends = _reason_from_report(report)
+        try:
+            result.reason, result.backends = _reason_from_report(report)
+        except (KeyError, TypeError, ValueError) as exc:  # a report this script cannot summarise: keep the count
+            result.reason = f"(could not summarise the report: {type(exc).__name__}: {exc})"
     if not result.reason and code != 0:
         adcheck_lines = [line for line in stderr_lines if line.startswith("adcheck")]
         result.reason = (adcheck_lines or stderr_lines or ["(no output)"])[-1][:400]
