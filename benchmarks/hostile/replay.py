@@ -1536,6 +1536,11 @@ def replay(chosen: list[Situation], verbose: bool) -> int:
 
 
 def main(argv=None) -> int:
+    # The Ctrl-C situations need adcheck to get SIGINT as a terminal's foreground job does. A shell
+    # starts a background job with SIGINT ignored, and an ignored signal stays ignored across exec
+    # (adcheck, like any program, then rightly ignores Ctrl-C); a handler here is reset to the
+    # default in every process this script starts.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-k", dest="patterns", action="append", default=[],
                         help="only situations whose name or class contains this (repeatable)")
