@@ -46,6 +46,25 @@ def _settings(**values):
     return validated(**{key: value for key, value in values.items() if value is not None and value != ()})
 
 
+def _blame_context_device_options(command):
+    """The options ``run`` and ``check`` share for the per-primitive check, contexts and device."""
+    options = [
+        click.option("--blame/--no-blame", default=None,
+                     help="Check a disagreeing backend's primitives one by one and name the wrong rule "
+                          "(default: on)."),
+        click.option("--blame-primitives", type=int, metavar="N",
+                     help="At most N primitives per backend (default 2000)."),
+        click.option("--blame-seconds", type=float, metavar="S", help="At most S seconds per backend (default 60)."),
+        click.option("--contexts", metavar="LIST", help="Also compute each backend's derivative in these contexts and "
+                     "compare: eager,jit,compile,float32,bfloat16,float16,cpu,gpu."),
+        click.option("--device", type=click.Choice(("cpu", "gpu", "auto")), default=None,
+                     help="Where JAX and PyTorch compute (default cpu; auto: the GPU when there is one)."),
+    ]
+    for option in reversed(options):  # as stacked decorators apply: the first listed shows first
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.argument("target")
 @click.option("--input", "inputs", multiple=True, metavar="JSON|@FILE",
@@ -75,14 +94,7 @@ def _settings(**values):
                    "auto (the default): fast above 4000 inputs.")
 @click.option("--order", type=int, default=None, help="2: also check second derivatives (Hessian, or d(Jv)/dx "
               "for vector outputs).")
-@click.option("--blame/--no-blame", default=None,
-              help="Check a disagreeing backend's primitives one by one and name the wrong rule (default: on).")
-@click.option("--blame-primitives", type=int, metavar="N", help="At most N primitives per backend (default 2000).")
-@click.option("--blame-seconds", type=float, metavar="S", help="At most S seconds per backend (default 60).")
-@click.option("--contexts", metavar="LIST", help="Also compute each backend's derivative in these contexts and "
-              "compare: eager,jit,compile,float32,bfloat16,float16,cpu,gpu.")
-@click.option("--device", type=click.Choice(("cpu", "gpu", "auto")), default=None,
-              help="Where JAX and PyTorch compute (default cpu; auto: the GPU when there is one).")
+@_blame_context_device_options
 def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol, memory_limit, fail_on,
         output_format, output, no_timings, no_lint, mode, order, blame, blame_primitives, blame_seconds, contexts,
         device):
@@ -217,14 +229,7 @@ def emit(report, output_format: str, output: str | None, *, timings: bool, fail_
 @click.option("--no-timings", is_flag=True, help="Leave out timings (byte-identical reports across runs).")
 @click.option("--no-lint", is_flag=True, help="Skip the lint and runtime probes.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-@click.option("--blame/--no-blame", default=None,
-              help="Check a disagreeing backend's primitives one by one and name the wrong rule (default: on).")
-@click.option("--blame-primitives", type=int, metavar="N", help="At most N primitives per backend (default 2000).")
-@click.option("--blame-seconds", type=float, metavar="S", help="At most S seconds per backend (default 60).")
-@click.option("--contexts", metavar="LIST", help="Also compute each backend's derivative in these contexts and "
-              "compare: eager,jit,compile,float32,bfloat16,float16,cpu,gpu.")
-@click.option("--device", type=click.Choice(("cpu", "gpu", "auto")), default=None,
-              help="Where JAX and PyTorch compute (default cpu; auto: the GPU when there is one).")
+@_blame_context_device_options
 def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs, fail_on, mode, baseline_file,
           update_baseline, shard, output_format, output, no_timings, no_lint, quiet, blame, blame_primitives,
           blame_seconds, contexts, device):
