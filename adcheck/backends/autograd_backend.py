@@ -18,19 +18,12 @@ from .calling import check_shapes, load_user_function, output_parts, real_values
 
 
 def compute(task) -> BackendRun:
-    import autograd.numpy as anp
     from autograd import make_vjp
 
     start = time.perf_counter()
     with rebinding_can_fail(task, "import"):
-        func = load_user_function(task)
-    arguments = task.arguments
-
-    def flat_function(x):
-        parts = output_parts(func(*arguments.build(x, xp=anp)))
-        return anp.concatenate([anp.ravel(anp.array(p) if isinstance(p, (list, tuple)) else p) for p in parts])
-
-    x0 = arguments.flat().copy()
+        flat_function = build_flat_function(task)
+    x0 = task.arguments.flat().copy()
     with rebinding_can_fail(task, "run"), warnings.catch_warnings():
         # A constant function has a zero Jacobian; autograd's warning about it is not news to the user.
         warnings.filterwarnings("ignore", message="Output seems independent of input")
@@ -50,6 +43,20 @@ def compute(task) -> BackendRun:
     nearby = values_nearby(flat_function, x0) if task.nearby else None
     return BackendRun(seconds=time.perf_counter() - start, jacobian=jac, second_order=second, nearby=nearby,
                       **finished)
+
+
+def build_flat_function(task):
+    """The user's function, freshly imported, as ``x_flat -> concatenated flat outputs`` under autograd."""
+    import autograd.numpy as anp
+
+    func = load_user_function(task)
+    arguments = task.arguments
+
+    def flat_function(x):
+        parts = output_parts(func(*arguments.build(x, xp=anp)))
+        return anp.concatenate([anp.ravel(anp.array(p) if isinstance(p, (list, tuple)) else p) for p in parts])
+
+    return flat_function
 
 
 def _second_order(flat_function, x0: np.ndarray, n_outputs: int) -> SecondOrder:

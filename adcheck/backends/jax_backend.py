@@ -48,7 +48,7 @@ def _eager(task) -> BackendRun:
     direction = "fwd" if task.backend == "jax-fwd" else "rev"
     x0 = task.arguments.flat().copy()
     with rebinding_can_fail(task, "import"):
-        flat_function = _flat_function(task)
+        flat_function = build_flat_function(task)
     finished = {"name": task.backend, "status": Status.COMPUTED, "rebound": task.rebound}
     with _reverse_only_rules(direction):
         if task.mode == Mode.FAST:
@@ -62,7 +62,7 @@ def _eager(task) -> BackendRun:
                       nearby=nearby, **finished)
 
 
-def _flat_function(task):
+def build_flat_function(task):
     """The user's function, freshly imported, as ``x_flat -> concatenated flat outputs`` in jax."""
     import jax.numpy as jnp
 
@@ -155,8 +155,8 @@ def _second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> Secon
         return lambda x: differentiate(flat_function)(x) @ v
 
     try:
-        second = jax.device_get(differentiate(first_derivative_of(_flat_function(task)))(jnp.asarray(x0)))
-        first = first_derivative_of(_flat_function(task))
+        second = jax.device_get(differentiate(first_derivative_of(build_flat_function(task)))(jnp.asarray(x0)))
+        first = first_derivative_of(build_flat_function(task))
         return second_order_result(lambda x: jax.device_get(first(jnp.asarray(x))), second, x0)
     except Exception as exc:  # noqa: BLE001 - reported on the second-order row; first order stands
         return SecondOrder(Status.ERROR, f"second derivative failed: {describe_exception(exc)}")
@@ -182,7 +182,7 @@ def _in_context(task, name: str) -> ContextResult:
     eps = EPS[name] if name in CONTEXT_DTYPES else _eps_of(x0)
     try:
         with _context_settings(name, task.device) as dtype, rebinding_can_fail(task, f"run {CONTEXT_WORDS[name]}"):
-            flat_function = _flat_function(task)  # a fresh import: module-level arrays get the context's dtype
+            flat_function = build_flat_function(task)  # a fresh import: module-level arrays get the context's dtype
             derivative = _derivative_function(flat_function, x0.size, direction, task.mode)
             if name == "jit":
                 derivative = jax.jit(derivative)

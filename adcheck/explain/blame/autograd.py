@@ -19,7 +19,7 @@ import types
 
 import numpy as np
 
-from ...backends.calling import load_user_function, output_parts
+from ...backends import autograd_backend
 from ...finite_differences import FLOAT_EPS
 from .local import LocalProblem, Operand
 from .program import Application, Rule, is_user, library_rule, program_moves, site_on_stack, user_root
@@ -31,7 +31,7 @@ PUBLIC_MODULES = ("autograd.numpy", "autograd.numpy.linalg", "autograd.numpy.fft
 
 def record(task) -> list[Application]:
     """The applications of derivative rules in the function's trace, in program order."""
-    flat_function = _flat_function(task)
+    flat_function = autograd_backend.build_flat_function(task)
     x0 = task.arguments.flat().astype(np.float64)
     root = user_root(task)
     base = _trace(flat_function, x0, root)
@@ -45,19 +45,6 @@ def record(task) -> list[Application]:
             continue
     return [_application(node, index, base, shifted, 2 * step, root) for index, node in enumerate(base)]
 
-
-def _flat_function(task):
-    """The user's function as ``x_flat -> concatenated flat outputs`` under autograd (as the backend builds it)."""
-    import autograd.numpy as anp
-
-    func = load_user_function(task)
-    arguments = task.arguments
-
-    def flat_function(x):
-        parts = output_parts(func(*arguments.build(x, xp=anp)))
-        return anp.concatenate([anp.ravel(anp.array(p) if isinstance(p, (list, tuple)) else p) for p in parts])
-
-    return flat_function
 
 
 # --- recording ----------------------------------------------------------------------------------------

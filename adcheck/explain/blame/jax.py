@@ -20,7 +20,8 @@ import functools
 
 import numpy as np
 
-from ...backends.calling import describe_exception, load_user_function, output_parts
+from ...backends import jax_backend
+from ...backends.calling import describe_exception
 from ...finite_differences import FLOAT_EPS
 from .local import LocalProblem, Operand
 from .program import (
@@ -55,7 +56,7 @@ def record(task) -> list[Application]:
     import jax
     import jax.numpy as jnp
 
-    flat_function = _flat_function(task)
+    flat_function = jax_backend.build_flat_function(task)
     x0 = task.arguments.flat().astype(np.float64)
     try:
         closed = jax.make_jaxpr(flat_function)(jnp.asarray(x0))
@@ -69,23 +70,6 @@ def record(task) -> list[Application]:
     context = _Context(task, user_root(task), base, shifted, 2 * step, task.backend == "jax-fwd")
     return context.applications(closed.jaxpr, (), parent_site=None)
 
-
-def _flat_function(task):
-    """The user's function as ``x_flat -> concatenated flat outputs`` in jax (as the backend builds it)."""
-    import jax.numpy as jnp
-
-    func = load_user_function(task)
-    arguments = task.arguments
-
-    def flat_function(x):
-        if task.framework == "array-api":
-            args = arguments.build(x, xp=jnp, fixed=jnp.asarray)
-        else:
-            args = arguments.build(x, xp=jnp)
-        parts = output_parts(func(*args))
-        return jnp.concatenate([jnp.ravel(jnp.asarray(p)) for p in parts])
-
-    return flat_function
 
 
 # --- evaluating the program, recording every equation ----------------------------------------------
