@@ -7,6 +7,8 @@ default: there is no grab-bag dict for a backend to forget a mode in.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -47,6 +49,15 @@ FAILING = frozenset({Status.DISAGREE, Status.ERROR, Status.UNUSABLE})
 CHECKED = frozenset({Status.AGREE, Status.KINK, Status.DISAGREE, Status.INCONCLUSIVE})
 
 
+def display_path(path: str) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if relative.startswith("..") else relative
+
+
 @dataclass(frozen=True)
 class Location:
     path: str
@@ -54,6 +65,10 @@ class Location:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"
+
+    def displayed(self) -> str:
+        """``path:line`` with the path as the user would type it (``display_path``)."""
+        return f"{display_path(self.path)}:{self.line}"
 
 
 @dataclass(frozen=True)
@@ -314,6 +329,19 @@ class OutputLeaf:
     shape: tuple[int, ...]
 
 
+def output_name(outputs, function: str, row: int) -> str:
+    """``loss``, ``f[2]``, ``f["a"][1, 0]``: row ``row`` of the Jacobian of ``function``, whose
+    output arrays are ``outputs`` (``OutputLeaf``s)."""
+    root = function or "out"
+    for leaf in outputs:
+        size = int(np.prod(leaf.shape)) if leaf.shape else 1
+        if row < size:
+            index = np.unravel_index(row, leaf.shape) if leaf.shape else ()
+            return root + leaf.path + (f"[{', '.join(str(int(i)) for i in index)}]" if index else "")
+        row -= size
+    return f"{root}[{row}]"  # no output structure recorded (a hand-made report)
+
+
 @dataclass(frozen=True)
 class RunReport:
     target: str
@@ -336,14 +364,7 @@ class RunReport:
 
     def output_name(self, row: int) -> str:
         """``loss``, ``f[2]``, ``f["a"][1, 0]``: row ``row`` of the Jacobian, named by its output."""
-        root = self.function or "out"
-        for leaf in self.outputs:
-            size = int(np.prod(leaf.shape)) if leaf.shape else 1
-            if row < size:
-                index = np.unravel_index(row, leaf.shape) if leaf.shape else ()
-                return root + leaf.path + (f"[{', '.join(str(int(i)) for i in index)}]" if index else "")
-            row -= size
-        return f"{root}[{row}]"  # no output structure recorded (a hand-made report)
+        return output_name(self.outputs, self.function, row)
 
     def input_name(self, column: int) -> str:
         """``x[2]``, ``params["w"][1, 0]``: column ``column`` of the Jacobian, named by its input."""

@@ -19,7 +19,7 @@ from .errors import AdcheckError, ExitCode
 from .finite_differences import input_scales, step_scales, typical_scale
 from .inputs import Arguments
 from .loader import Target, module_layout, parse_target
-from .model import BackendRun, Comparison, EntryMismatch, Location, Mode, RunReport, Status
+from .model import BackendRun, Comparison, EntryMismatch, Location, Mode, RunReport, Status, display_path, output_name
 from .settings import Settings, choose_mode, default_memory_limit
 from .source import SourceSummary, preflight, summarize
 from .task import LocaliseJob, Task
@@ -208,12 +208,10 @@ def _with_own_noise(work: Plan, runs: list[BackendRun], comparison: Comparison, 
             for run in runs]
 
 
-def _entry_namer(arguments, reference, function: str):
+def _entry_namer(arguments: Arguments, reference, function: str):
     """``name(row, col)`` -> ``d f[0] / d x[1]``, the names the report gives the entry."""
-    names = RunReport(target="", arguments=arguments.info, output_shapes=(), framework="", runs=(),
-                      comparison=Comparison(()), outputs=reference.outputs if reference is not None else (),
-                      function=function)
-    return lambda row, col: f"d {names.output_name(row)} / d {names.input_name(col)}"
+    outputs = reference.outputs if reference is not None else ()
+    return lambda row, col: f"d {output_name(outputs, function, row)} / d {arguments.column_name(col)}"
 
 
 def _blame(work: Plan, comparison, settings: Settings, pool=None, second_order=None) -> tuple[tuple, list[str]]:
@@ -407,15 +405,6 @@ def _relative_locations(comparison):
         dataclasses.replace(v, location=Location(display_path(v.location.path), v.location.line)) if v.location else v
         for v in comparison.verdicts)
     return dataclasses.replace(comparison, verdicts=verdicts)
-
-
-def display_path(path: str) -> str:
-    """A path as the user would type it: relative to the working directory when inside it."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return path
-    return path if relative.startswith("..") else relative
 
 
 def _source_location(summary: SourceSummary) -> Location | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -447,7 +446,7 @@ def context_failure(name: str, exc: Exception, task, eps: float):
     """The ``ContextResult`` of context ``name`` whose computation raised ``exc``: an error with its
     line in the user's code."""
     location = error_location(exc, task.target.root)
-    where = f" at {relative_location(location)}" if location else ""
+    where = f" at {location.displayed()}" if location else ""
     return ContextResult(name, status=str(Status.ERROR), message=f"{describe_exception(exc)}{where}", eps=eps)
 
 
@@ -459,12 +458,3 @@ def context_outcome(name: str, result, n_inputs: int, mode, direction: str, eps:
         products = Products(jv=result) if direction == "fwd" else Products(ujt=result)
         return ContextResult(name, products=products, eps=eps)
     return ContextResult(name, jacobian=result.reshape(-1, n_inputs), eps=eps)
-
-
-def relative_location(location) -> str:
-    """``path:line`` with the path relative to the working directory when it lies under it."""
-    try:
-        path = os.path.relpath(location.path)
-    except ValueError:
-        return str(location)
-    return f"{location.path if path.startswith('..') else path}:{location.line}"

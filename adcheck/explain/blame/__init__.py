@@ -24,10 +24,10 @@ import importlib
 import time
 from dataclasses import dataclass
 
-from ...model import BackendRun, BlameResult, Finding, Status
+from ...model import BackendRun, BlameResult, Finding, Status, display_path
 from . import local
 from .findings import finding
-from .program import Application, Site, display_path
+from .program import Application, Site
 
 FRAMEWORK_OF_BACKEND = {"jax-fwd": "jax", "jax-rev": "jax", "autograd": "autograd",
                         "torch-fwd": "torch", "torch-rev": "torch"}

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...lint import make_finding
-from ...model import Finding
+from ...model import Finding, display_path
 from .local import Evidence, LocalProblem, entry_name
-from .program import Application, Rule, Site, display_path
+from .program import Application, Rule, Site
 
 
 def finding(app: Application, evidence: Evidence, problem: LocalProblem, order: int, backend: str,

@@ -201,10 +201,3 @@ def parse_source_info(text: str | None) -> tuple[str, str, int] | None:
         return function, where, 0
 
 
-def display_path(path: str) -> str:
-    """A path as the user would type it: relative to the working directory when inside it."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if relative.startswith("..") else relative
