@@ -266,6 +266,9 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None) -> tup
     entry; default the tolerance). Disagree: the remainder falls like h all the way to the
     smallest rung, and even less its uncertainty the estimate is many tolerances wide. Anything
     else decides nothing.
+
+    Computed a column at a time over every output at once: the outputs whose remainders rise
+    above the noise at the same rungs share one calculation.
     """
     resolution = tolerance if resolution is None else resolution
     shape = jacobian.shape
@@ -274,37 +277,45 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None) -> tup
     estimate = np.full(shape, np.nan)
     if ladder is None:
         return agree, disagree, estimate
+    noise = TAYLOR_NOISE_MARGIN * np.asarray(ladder.noise, dtype=float) + np.finfo(float).tiny
     for c, j in enumerate(np.asarray(ladder.columns)):
         h = ladder.steps[c]
-        factor = h[:-1] / h[1:]
         remainders = ladder.values[:, c, :] - value[:, None] - h[None, :] * jacobian[:, j][:, None]
-        noise = TAYLOR_NOISE_MARGIN * ladder.noise + np.finfo(float).tiny
-        for i in range(shape[0]):
-            r = remainders[i]
-            if not np.all(np.isfinite(r)) or not np.isfinite(jacobian[i, j]):
+        usable = np.all(np.isfinite(remainders), axis=1) & np.isfinite(jacobian[:, j])
+        above = np.abs(remainders) > noise[:, None]
+        count = np.count_nonzero(above, axis=1)
+        # No remainder above the noise: the error would have shown as one at the largest step.
+        quiet = usable & (count == 0)
+        bound = noise[quiet] / h[0]
+        estimate[quiet, j] = bound
+        agree[quiet, j] = bound <= np.maximum(tolerance[quiet, j], resolution[quiet, j])
+        # Otherwise the last TAYLOR_POINTS rungs above the noise, which must be consecutive.
+        last = h.size - 1 - np.argmax(above[:, ::-1], axis=1)
+        size = np.minimum(count, TAYLOR_POINTS)
+        candidates = usable & (count >= 3)
+        for end, points in {(int(e), int(s)) for e, s in zip(last[candidates], size[candidates])}:
+            tail = np.arange(end - points + 1, end + 1)
+            rows = np.flatnonzero(candidates & (last == end) & (size == points))
+            rows = rows[np.all(above[np.ix_(rows, tail)], axis=1)]
+            if rows.size == 0:
                 continue
-            allowed = tolerance[i, j]
-            above = np.flatnonzero(np.abs(r) > noise[i])
-            if above.size == 0:
-                bound = noise[i] / h[0]  # the error would show as a remainder above the noise at h[0]
-                estimate[i, j] = bound
-                agree[i, j] = bound <= max(allowed, resolution[i, j])
-                continue
-            tail = above[-TAYLOR_POINTS:]
-            if tail.size < 3 or np.any(np.diff(tail) != 1):
-                continue
-            ratio = r[tail] / h[tail]
-            step = factor[tail[:-1]]
-            extrapolated = (step * ratio[1:] - ratio[:-1]) / (step - 1)
-            uncertainty = abs(extrapolated[-1] - extrapolated[-2]) + (step[-1] / (step[-1] - 1)) * noise[i] / h[tail[-1]]
-            delta = abs(extrapolated[-1])
-            estimate[i, j] = delta + uncertainty
-            slope = np.polyfit(np.log(h[tail]), np.log(np.abs(r[tail])), 1)[0]
-            if delta <= allowed + uncertainty and uncertainty <= resolution[i, j]:
-                agree[i, j] = True
-            elif (delta - uncertainty > TAYLOR_DISAGREE_FACTOR * allowed and tail[-1] == h.size - 1
-                  and TAYLOR_FIRST_ORDER[0] <= slope <= TAYLOR_FIRST_ORDER[1]):
-                disagree[i, j] = True
+            r = remainders[np.ix_(rows, tail)]
+            ratio = r / h[tail]
+            step = h[tail[:-1]] / h[tail[1:]]
+            extrapolated = (step * ratio[:, 1:] - ratio[:, :-1]) / (step - 1)
+            uncertainty = (np.abs(extrapolated[:, -1] - extrapolated[:, -2])
+                           + (step[-1] / (step[-1] - 1)) * noise[rows] / h[tail[-1]])
+            delta = np.abs(extrapolated[:, -1])
+            estimate[rows, j] = delta + uncertainty
+            log_h = np.log(h[tail]) - np.mean(np.log(h[tail]))
+            log_r = np.log(np.abs(r))
+            slope = (log_r - log_r.mean(axis=1, keepdims=True)) @ log_h / (log_h @ log_h)
+            allowed = tolerance[rows, j]
+            settled = (delta <= allowed + uncertainty) & (uncertainty <= resolution[rows, j])
+            agree[rows, j] = settled
+            disagree[rows, j] = (~settled & (delta - uncertainty > TAYLOR_DISAGREE_FACTOR * allowed)
+                                 & (end == h.size - 1)
+                                 & (TAYLOR_FIRST_ORDER[0] <= slope) & (slope <= TAYLOR_FIRST_ORDER[1]))
     return agree, disagree, estimate
 
 

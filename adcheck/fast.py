@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri
 
 # Eight random directions: a single wrong entry is then caught with 99% probability once it is
 # a few times the tolerance over |v_b| ~ 1/sqrt(m) (see detection_threshold).
@@ -71,6 +70,8 @@ def detection_threshold(bound: float, n_inputs: int, n_directions: int = N_RANDO
     The error a wrong entry ``delta`` at input b puts into ``J v`` is ``delta * v_b`` with
     ``v_b ~ N(0, 1/m)``; one direction catches it when ``|v_b| > bound/delta``.
     """
+    from scipy.special import ndtri  # here: importing scipy costs a run that never asks
+
     per_direction = 1.0 - (1.0 - probability) ** (1.0 / n_directions)
     t = ndtri(1.0 - per_direction / 2.0)  # |z| > t with the per-direction probability
     return float(bound * np.sqrt(n_inputs) / t)

@@ -21,7 +21,6 @@ import types
 import warnings
 
 import numpy as np
-from scipy.differentiate import jacobian as scipy_jacobian
 
 # --- scales ----------------------------------------------------------------------------------------
 
@@ -502,6 +501,8 @@ def _richardson_in_chunks(flat_function, x0, n_outputs, cols, steps, step_direct
 
 def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances=None):
     """One call of scipy's jacobian over the inputs ``cols``, the others held at ``x0``."""
+    from scipy.differentiate import jacobian as scipy_jacobian  # here: adcheck's parent never needs scipy
+
     k = cols.size
 
     def batch_function(z):

@@ -315,3 +315,35 @@ def test_one_wrong_entry_is_found_and_located(rows, cols, data):
     assert [(m.row, m.col) for m in verdict.mismatches] == [(i, j)]
     assert verdict.mismatches[0].reference == jac[i, j] and verdict.mismatches[0].value == other[i, j]
     assert verdict.mismatches[0].rel_error > 1  # the error over the tolerance that applied
+
+
+def test_taylor_decisions_of_many_entries_are_each_entrys_own():
+    # Outputs are decided together when their remainders rise above the noise at the same rungs:
+    # the grouping must not change any entry's decision. Here entries of every kind (right,
+    # wrong, flat, noisy, non-finite) are decided at once and then one at a time.
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=3)
+    a = rng.normal(size=(6, 3))
+
+    def f(x):
+        return np.concatenate([np.tanh(a @ x), [1e-9 * x[0] ** 2, 0.0 * x[1], x @ x]])
+
+    truth = np.vstack([(1 - np.tanh(a @ x) ** 2)[:, None] * a, [2e-9 * x[0], 0, 0], [0, 0, 0], 2 * x])
+    jacobian = truth * np.where(rng.random(truth.shape) < 0.3, 1.5, 1.0)
+    steps = 0.25 * 4.0 ** -np.arange(9)
+    columns = np.array([2, 0])
+    values = np.stack([np.stack([f(x + h * np.eye(3)[j]) for h in steps], axis=1) for j in columns], axis=1)
+    values[1, 0, 4] += 1e-7  # one noisy rung
+    values[2, 1, 3] = np.nan
+    noise = np.full(values.shape[0], 4e-16)
+    ladder = TaylorLadder(columns, np.stack([steps, steps]), values, noise)
+    tolerance = 1e-6 * np.abs(truth) + 1e-14
+    together = taylor_decisions(jacobian, f(x), ladder, tolerance)
+    assert together[0].any() and together[1].any()  # both kinds of decision occur
+    for i in range(truth.shape[0]):
+        for c, j in enumerate(columns):
+            one = TaylorLadder(columns[c:c + 1], ladder.steps[c:c + 1], values[i:i + 1, c:c + 1], noise[i:i + 1])
+            alone = taylor_decisions(jacobian[i:i + 1], f(x)[i:i + 1], one, tolerance[i:i + 1])
+            picked = [k[0, j] for k in alone]
+            assert [bool(k[i, j]) for k in together[:2]] == [bool(p) for p in picked[:2]]
+            np.testing.assert_equal(together[2][i, j], picked[2])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import uuid
 from functools import partial
 from pathlib import Path
 
@@ -27,8 +29,42 @@ def _number(value):
     return value if math.isfinite(value) else NONFINITE[repr(value)]
 
 
+class _Rows(list):
+    """A matrix, written a row per line (a number per line makes a 1000x1000 Jacobian's JSON
+    megabytes of indentation, and slow to write)."""
+
+
 def _matrix(array: np.ndarray) -> list:
-    return [[_number(v) for v in row] for row in np.asarray(array, dtype=float)]
+    array = np.asarray(array, dtype=float)
+    if np.isfinite(array).all():
+        return _Rows(array.tolist())
+    return _Rows([[_number(v) for v in row] for row in array])
+
+
+def dumps(data) -> str:
+    """``json.dumps(data, indent=2)``, with each matrix a row per line."""
+    marker = f"adcheck-matrix-{uuid.uuid4().hex}-"
+    matrices: list[list] = []
+
+    def mark(value):
+        if isinstance(value, _Rows):
+            matrices.append(value)
+            return f"{marker}{len(matrices) - 1}"
+        if isinstance(value, dict):
+            return {key: mark(v) for key, v in value.items()}
+        if isinstance(value, list):
+            return [mark(v) for v in value]
+        return value
+
+    def expand(match) -> str:
+        indent, rows = match.group(1), matrices[int(match.group(3))]
+        if not rows:
+            return f"{indent}{match.group(2)}[]"
+        inner = ",\n".join(f"{indent}  {json.dumps(row)}" for row in rows)
+        return f"{indent}{match.group(2)}[\n{inner}\n{indent}]"
+
+    text = json.dumps(mark(data), indent=2)
+    return re.sub(rf'(?m)^( *)(.*?)"{marker}(\d+)"', expand, text) if matrices else text
 
 
 def verdict_word(report: RunReport) -> str:
@@ -120,7 +156,7 @@ def _verdicts(name, verdicts, timings: bool) -> list[dict]:
 
 
 def render(report: RunReport, *, timings: bool = True) -> str:
-    return json.dumps(report_dict(report, timings=timings), indent=2)
+    return dumps(report_dict(report, timings=timings))
 
 
 def check_dict(result, *, timings: bool) -> dict:
@@ -150,4 +186,4 @@ def check_dict(result, *, timings: bool) -> dict:
 
 
 def render_check(result, *, timings: bool = True) -> str:
-    return json.dumps(check_dict(result, timings=timings), indent=2)
+    return dumps(check_dict(result, timings=timings))
