@@ -10,6 +10,7 @@ backend does not support is a ``not-applicable`` row with the reason, never a cr
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -42,7 +43,7 @@ class Backend:
     reference: bool = False
 
     def is_installed(self) -> bool:
-        return importlib.util.find_spec(self.package) is not None
+        return _installed(self.package)
 
     def version(self) -> str | None:
         try:
@@ -79,6 +80,13 @@ class Backend:
             raise Unsupported(f"{self.name} does not support --order {order}")
 
 
+@functools.lru_cache(maxsize=None)
+def _installed(package: str) -> bool:
+    """Whether ``package`` can be imported here: asked once per process (``adcheck check`` plans
+    every case)."""
+    return importlib.util.find_spec(package) is not None
+
+
 class Unsupported(Exception):
     """A backend cannot run this code, mode or order: the message is the reason shown."""
 
@@ -103,7 +111,7 @@ register(Backend("fd", "scipy", "fd",
 register(Backend("autograd", "autograd", "autograd_backend",
                  "autograd reverse mode; numpy is rebound to autograd.numpy",
                  native=frozenset({Framework.AUTOGRAD}), rebinds={Framework.NUMPY: NUMPY_UNDER_AUTOGRAD}))
-for _mode, _how in (("fwd", "forward mode (jax.linearize over the input basis)"),
+for _mode, _how in (("fwd", "forward mode (jax.jvp along every input basis vector at once)"),
                     ("rev", "reverse mode (jax.vjp over the output basis)")):
     register(Backend(f"jax-{_mode}", "jax", "jax_backend",
                      f"JAX {_how}, float64; numpy is rebound to jax.numpy",

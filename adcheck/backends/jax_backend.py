@@ -1,7 +1,7 @@
 """JAX: ``jax-fwd`` (jvp along each input basis vector) and ``jax-rev`` (vjp along each output).
 
-The forward pass (``jax.linearize`` or ``jax.vjp``: the function's value under JAX's tracing)
-is where numpy or autograd code that JAX cannot run fails: a tracer reaching real numpy or
+The forward pass (the vmapped ``jax.jvp``, or ``jax.vjp``: the function's value under JAX's
+tracing) is where numpy or autograd code that JAX cannot run fails: a tracer reaching real numpy or
 scipy, an in-place write into an array. Under adcheck's rebinding that makes the row
 ``not-applicable``; code written for JAX that fails there, and any failure after the forward
 pass, is an error. See ``adcheck.frameworks.configure_jax`` for why everything runs op by op.
@@ -74,10 +74,22 @@ def build_flat_function(task):
             args = arguments.build(x, xp=jnp, fixed=jnp.asarray)
         else:
             args = arguments.build(x, xp=jnp)
-        parts = output_parts(func(*args))
-        return jnp.concatenate([jnp.ravel(jnp.asarray(p)) for p in parts])
+        parts = [_flat_part(p) for p in output_parts(func(*args))]
+        return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
 
     return flat_function
+
+
+def _flat_part(part):
+    """One output leaf as a flat jax array, converting and reshaping only what needs it: under
+    differentiation each conversion is one more traced operation, a real share of a small
+    function's cost."""
+    import jax
+    import jax.numpy as jnp
+
+    if not isinstance(part, jax.Array):
+        part = jnp.asarray(part)
+    return part if part.ndim == 1 else jnp.ravel(part)
 
 
 @contextlib.contextmanager
@@ -94,26 +106,42 @@ def _reverse_only_rules(direction: str):
 
 
 def _forward(task, flat_function, x0, direction):
-    """(value, linear map): the forward pass, where code JAX cannot run fails."""
+    """(value, pullback): the forward pass, where code JAX cannot run fails."""
     import jax
     import jax.numpy as jnp
 
-    x = jnp.asarray(x0)
     with rebinding_can_fail(task, "run"):
-        if direction == "fwd":
-            return jax.linearize(flat_function, x)
-        return jax.vjp(flat_function, x)
+        return jax.vjp(flat_function, jnp.asarray(x0))
+
+
+def _pushforward(flat_function, x, tangents):
+    """(value, J @ tangents[k] stacked as columns) from one pass of ``flat_function``."""
+    import jax
+
+    return jax.vmap(lambda t: jax.jvp(flat_function, (x,), (t,)), out_axes=(None, 1))(tangents)
+
+
+def _pull_back(pullback, cotangents):
+    """``cotangents[k]^T J`` stacked as rows. (The pullback is wrapped in a plain function: JAX
+    names what it maps by ``str()``, and a pullback's string prints every residual array.)"""
+    import jax
+
+    return jax.vmap(lambda u: pullback(u)[0])(cotangents)
 
 
 def _first_order(task, flat_function, x0, direction):
     import jax
     import jax.numpy as jnp
 
-    value, linear = _forward(task, flat_function, x0, direction)
     if direction == "fwd":
-        jac = jax.vmap(linear, out_axes=1)(jnp.eye(x0.size, dtype=x0.dtype))  # the primal's dtype (float32 inputs)
+        # One forward pass carrying every basis tangent at once (the vmap of jvp), in the primal's
+        # dtype (float32 inputs): building a linearised program first costs more than the
+        # derivative itself on a small function.
+        with rebinding_can_fail(task, "run"), _reverse_only_rules(direction):
+            value, jac = _pushforward(flat_function, jnp.asarray(x0), jnp.eye(x0.size, dtype=x0.dtype))
     else:
-        jac = jax.vmap(linear)(jnp.eye(value.size, dtype=value.dtype))[0]
+        value, pullback = _forward(task, flat_function, x0, direction)
+        jac = _pull_back(pullback, jnp.eye(value.size, dtype=value.dtype))
     value = real_values(jax.device_get(value))
     return value, np.asarray(jax.device_get(jac), dtype=np.float64).reshape(value.size, x0.size)
 
@@ -125,13 +153,15 @@ def _products(task, flat_function, x0, direction):
 
     from ..fast import probe_vectors
 
-    value, linear = _forward(task, flat_function, x0, direction)
-    vectors = probe_vectors(x0.size, int(np.size(value)))
     if direction == "fwd":
-        result = jax.vmap(linear, in_axes=1, out_axes=1)(jnp.asarray(vectors.directions))
+        directions = probe_vectors(x0.size, 1).directions  # the directions depend on the inputs only
+        with rebinding_can_fail(task, "run"), _reverse_only_rules(direction):
+            value, result = _pushforward(flat_function, jnp.asarray(x0), jnp.asarray(directions.T, dtype=x0.dtype))
         products = Products(jv=np.asarray(jax.device_get(result), dtype=np.float64))
     else:
-        result = jax.vmap(linear)(jnp.asarray(vectors.cotangents.T, dtype=value.dtype))[0]
+        value, pullback = _forward(task, flat_function, x0, direction)
+        vectors = probe_vectors(x0.size, int(np.size(value)))
+        result = _pull_back(pullback, jnp.asarray(vectors.cotangents.T, dtype=value.dtype))
         products = Products(ujt=np.asarray(jax.device_get(result), dtype=np.float64))
     return real_values(jax.device_get(value)), products
 
