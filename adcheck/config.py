@@ -8,6 +8,7 @@ naming the file and the key, raised before any backend starts.
 from __future__ import annotations
 
 import ast
+import functools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,14 +244,22 @@ def _resolve_target(text: str, where: _Where, root: Path) -> tuple[Path | None, 
     return target.path, target.attribute, f"{display_path(target.path, root)}:{target.attribute}"
 
 
-def _top_level_names(path: Path, where: _Where) -> set[str] | None:
+def _top_level_names(path: Path, where: _Where) -> frozenset[str] | None:
     """Names bound at module level; None when the module may bind names we cannot see (``import *``)."""
     try:
-        tree = syntax.parse(syntax.read_python(path), filename=str(path))
+        stat = path.stat()
+        return _names_bound_in(str(path), stat.st_size, stat.st_mtime_ns)
     except (OSError, UnicodeDecodeError) as exc:
         raise where.error("target", f"cannot read {path}: {exc}") from None
     except SyntaxError as exc:
         raise where.error("target", f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _names_bound_in(path: str, size: int, mtime: int) -> frozenset[str] | None:
+    """``_top_level_names`` of the file as it is (size and time of change): a file of many
+    cases is parsed once, not once per case."""
+    tree = syntax.parse(syntax.read_python(path), filename=path)
     names: set[str] = set()
     for node in _module_level_statements(tree.body):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -264,7 +273,7 @@ def _top_level_names(path: Path, where: _Where) -> set[str] | None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
                 names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
-    return names
+    return frozenset(names)
 
 
 def _module_level_statements(body):

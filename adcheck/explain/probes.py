@@ -158,27 +158,40 @@ class _Site:
 
 def definition_line(path: str, name: str, tree: ast.Module | None = None) -> int | None:
     """The line that defines ``name`` at module level of ``path`` (def, class or assignment), else anywhere."""
-    if tree is None:
-        tree = parse_user_file(str(path))
-        if tree is None:
+    if tree is None or tree is parse_user_file(path):  # the file as it is: its index is kept with its tree
+        try:
+            stat = os.stat(path)
+        except OSError:
             return None
+        return _file_definitions(str(path), stat.st_size, stat.st_mtime_ns).get(name)
+    return _definitions(tree).get(name)
 
-    def defines(node) -> bool:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            return node.name == name
-        if isinstance(node, ast.Assign):
-            return any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
-        if isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-            return isinstance(node.target, ast.Name) and node.target.id == name
-        return False
 
-    for node in tree.body:
-        if defines(node):
-            return node.lineno
-    for node in ast.walk(tree):
-        if defines(node):
-            return node.lineno
-    return None
+@functools.lru_cache(maxsize=64)
+def _file_definitions(path: str, size: int, mtime: int) -> dict[str, int]:
+    tree = _parse_user_file(path, size, mtime)
+    return _definitions(tree) if tree is not None else {}
+
+
+def _definitions(tree: ast.Module) -> dict[str, int]:
+    """{name: line} for every name a def, class or assignment defines: the module-level
+    definition when there is one, else the first met walking the tree."""
+    lines: dict[str, int] = {}
+    for nodes in (tree.body, ast.walk(tree)):
+        for node in nodes:
+            for name in _defined_names(node):
+                lines.setdefault(name, node.lineno)
+    return lines
+
+
+def _defined_names(node) -> tuple[str, ...]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return (node.name,)
+    if isinstance(node, ast.Assign):
+        return tuple(t.id for t in node.targets if isinstance(t, ast.Name))
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        return (node.target.id,) if isinstance(node.target, ast.Name) else ()
+    return ()
 
 
 def _def_line(code: types.CodeType) -> int:
@@ -439,15 +452,17 @@ def _snapshot(site: _Site) -> dict:
             if name not in module_globals:
                 continue
             value = module_globals[name]
+            if isinstance(value, types.ModuleType):
+                continue
             global_line = definition_line(module_file, name, site.tree(module_file)) if module_file else None
             where = str(Path(module_file).resolve()) if module_file else path
-            if isinstance(value, (types.ModuleType, type)) or callable(value) and user_function(value) is not None:
+            if isinstance(value, type) or callable(value) and user_function(value) is not None:
                 if isinstance(value, type):
                     for member in vars(value).values():
                         inner = user_function(member)
                         if inner is not None:
                             visit_function(inner)
-                elif not isinstance(value, types.ModuleType):
+                else:
                     visit_function(user_function(value))
                     reach_wrapper(value, name, where, global_line or line)
                 continue
