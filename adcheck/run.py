@@ -76,6 +76,23 @@ def plan(target: Target, arguments: Arguments, framework: str, settings: Setting
     return Plan(tasks, skipped, tuple(b.name for b in chosen))
 
 
+def worker_lanes(tasks):
+    """Which tasks share a worker, one after another (``workers.run_tasks``): on a machine with at
+    least a core per task, none (each backend computes on a core of its own); with fewer, the
+    backends of one framework (jax-fwd and jax-rev, torch-fwd and torch-rev), which then import
+    and warm their framework once. Either way each task imports the user's module afresh."""
+    if available_cores() >= len(tasks):
+        return lambda task: task.backend
+    return lambda task: backend_registry.REGISTRY[task.backend].package
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def describe_module(target: Target, summary: SourceSummary, timeout: float = 120.0, pool=None) -> tuple | None:
     """A torch.nn.Module target's (parameters, forward's parameter names), read in a worker; else None.
 
@@ -120,8 +137,10 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         if progress is not None:
             progress(len(finished), len(work.tasks), result.name)
 
-    with _blas_threads_shared(len(work.tasks), _preloads(work.tasks)):
-        computed = {run.name: run for run in run_tasks(list(work.tasks), settings.timeout, on_done=on_done, pool=pool)}
+    lane = worker_lanes(work.tasks)
+    with _blas_threads_shared(len({lane(t) for t in work.tasks}), _preloads(work.tasks)):
+        computed = {run.name: run for run in run_tasks(list(work.tasks), settings.timeout, on_done=on_done, pool=pool,
+                                                       lane=lane)}
     runs = [computed.get(name) or work.skipped[name] for name in work.order]
     reference = computed.get("fd")
     if reference is not None and reference.status in (Status.ERROR, Status.NOT_APPLICABLE):
@@ -203,7 +222,8 @@ def _with_own_noise(work: Plan, runs: list[BackendRun], comparison: Comparison, 
              for task in work.tasks if task.backend in wrong]
     if not tasks:
         return runs
-    measured = {run.name: run for run in run_tasks(tasks, settings.timeout, pool=pool) if run.own_noise is not None}
+    measured = {run.name: run for run in run_tasks(tasks, settings.timeout, pool=pool, lane=worker_lanes(tasks))
+                if run.own_noise is not None}
     return [dataclasses.replace(run, own_noise=measured[run.name].own_noise) if run.name in measured else run
             for run in runs]
 
@@ -229,7 +249,7 @@ def _blame(work: Plan, comparison, settings: Settings, pool=None, second_order=N
     if not tasks:
         return (), []
     findings, notes = [], []
-    for result in run_tasks(tasks, settings.timeout, pool=pool):
+    for result in run_tasks(tasks, settings.timeout, pool=pool, lane=worker_lanes(tasks)):
         if result.blame is None:
             if result.message:
                 notes.append(f"{result.name}: the per-primitive check failed: {result.message}")
@@ -364,7 +384,7 @@ def _blas_threads_shared(n_workers: int, preload: tuple[str, ...] = ()):
     The fork server loads numpy (and the BLAS with it) once, so the share is set in its
     environment when it starts, and the caller's own environment is left as it was.
     """
-    share = str(max(1, (os.cpu_count() or 1) // max(1, n_workers)))
+    share = str(max(1, available_cores() // max(1, n_workers)))
     if "forkserver" not in multiprocessing.get_all_start_methods():
         yield
         return

@@ -104,9 +104,16 @@ class _ProcessState:
         import numpy as np
 
         root = _safe_root(task)
+        # A new submodule of a package that was already loaded is the library's, made on first use
+        # (torch._C._functorch): it stays, for it cannot be imported again. So does a library's
+        # own module, even in a virtualenv under the user's project.
+        packages = {name.partition(".")[0] for name in self.modules}
+        own = getattr(getattr(task, "target", None), "module", "").partition(".")[0]  # installed or not, the user's
         for name in set(sys.modules) - self.modules:
-            module = sys.modules.get(name)
-            origin = getattr(module, "__file__", None)
+            package = name.partition(".")[0]
+            if package in packages or (package != own and _installed(getattr(sys.modules.get(package), "__file__", None))):
+                continue
+            origin = getattr(sys.modules.get(name), "__file__", None)
             if origin is None or root is None or _under(origin, root):
                 sys.modules.pop(name, None)  # the user's modules: imported afresh by the next task
         os.environ.clear()
@@ -132,6 +139,11 @@ def _torch_state():
     if torch is None:
         return None
     return torch.get_rng_state(), torch.get_default_dtype()
+
+
+def _installed(path: str | None) -> bool:
+    """Whether ``path`` is an installed library's file (under site-packages)."""
+    return path is not None and not {"site-packages", "dist-packages"}.isdisjoint(os.path.normpath(path).split(os.sep))
 
 
 def _under(path: str, root) -> bool:
@@ -542,56 +554,71 @@ class WorkerPool:
 
 
 def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_done=None,
-              pool: WorkerPool | None = None) -> list[BackendRun]:
-    """Run every task in a worker of its own, at most ``jobs`` at once; results in task order.
+              pool: WorkerPool | None = None, lane=None) -> list[BackendRun]:
+    """Run every task in a worker process, at most ``jobs`` workers at once; results in task order.
 
-    Without a pool each worker serves one task and ends; with one, a worker that finished its
-    task goes back to the pool for the next task of its backend. A worker that timed out or
-    died is never reused.
+    ``lane(task)``: tasks of the same lane run one after another in one worker (the backends of
+    one framework, on a machine with fewer cores than backends: JAX is then imported and warmed
+    once, not once per mode); by default every task has a worker of its own. Each task still
+    imports the user's module afresh, and the worker puts back what a task changed before the
+    next (``_serve``). Without a pool a worker ends with its lane; with one, a worker that
+    finished goes back to the pool for the next task of its lane. A worker that timed out or
+    died is never reused: the lane's next task gets a fresh one.
     """
     context = _worker_context()
-    jobs = jobs or len(tasks)
+    lanes: dict[str, list[int]] = {}
+    for index, task in enumerate(tasks):
+        lanes.setdefault(lane(task) if lane is not None else f"{task.backend}#{index}", []).append(index)
+    waiting = [(key.split("#")[0], queue) for key, queue in lanes.items()]  # (worker kind, task indices)
+    jobs = jobs or len(waiting)
     results: dict[int, BackendRun] = {}
-    pending = list(enumerate(tasks))
-    running: dict = {}  # results connection -> (index, worker)
+    running: dict = {}  # results connection -> (index, worker, the lane's remaining indices)
+
+    def submit(worker: Worker, queue: list[int]) -> None:
+        index = queue.pop(0)
+        worker.submit(tasks[index])
+        running[worker.results] = (index, worker, queue)
 
     def start_next():
-        index, task = pending.pop(0)
-        worker = pool.acquire(context, task.backend) if pool is not None else Worker(context, task.backend)
-        worker.submit(task)
-        running[worker.results] = (index, worker)
+        kind, queue = waiting.pop(0)
+        submit(pool.acquire(context, kind) if pool is not None else Worker(context, kind), queue)
 
     def finish(connection, result, reusable: bool):
-        index, worker = running.pop(connection)
+        index, worker, queue = running.pop(connection)
+        results[index] = result
+        if on_done:
+            on_done(result)
+        if queue and reusable:
+            submit(worker, queue)  # the lane's next task, in the same warm worker
+            return
         if pool is not None and reusable:
             pool.release(worker)
         else:
             worker.close()
-        results[index] = result
-        if on_done:
-            on_done(result)
+        if queue:
+            waiting.insert(0, (worker.backend, queue))  # a fresh worker for the rest of the lane
 
     try:
-        while pending or running:
+        while waiting or running:
             if RUNNING.stopping.is_set():
                 raise KeyboardInterrupt
-            while pending and len(running) < jobs:
+            while waiting and len(running) < jobs:
                 start_next()
             now = time.perf_counter()
-            deadline = min(worker.started + timeout for _, worker in running.values())
+            deadline = min(worker.started + timeout for _, worker, _ in running.values())
             ready = multiprocessing.connection.wait(list(running), timeout=max(0.0, min(deadline - now, 0.5)))
             for connection in ready:
-                _, worker = running[connection]
+                _, worker, _ = running[connection]
                 result = worker.receive()
                 finish(connection, result, reusable=worker.process.is_alive())
             now = time.perf_counter()
-            for connection, (index, worker) in list(running.items()):
+            for connection, (index, worker, _) in list(running.items()):
                 if now - worker.started >= timeout:
                     finish(connection, BackendRun(tasks[index].backend, Status.ERROR, now - worker.started,
                                                   f"timed out after {timeout:g} s (--timeout)"), reusable=False)
     finally:
         # Interrupted (Ctrl-C, SIGTERM, an error of ours): no worker may outlive adcheck.
-        for _, worker in list(running.values()):
+        for _, worker, _ in list(running.values()):
             worker.close()
     if RUNNING.stopping.is_set():
         raise KeyboardInterrupt  # the rows of killed workers say nothing about the function
