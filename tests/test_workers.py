@@ -261,3 +261,52 @@ def test_warm_workers_pass_no_state_from_one_case_to_the_next(tmp_path):
             # A leak would double it: the function reads what the previous case's function changed.
             jacobian = [value for row in cases[name]["jacobians"][backend] for value in row]
             assert jacobian == pytest.approx([1.0, 0.0, 0.0, 1.0], abs=1e-6), (name, backend)
+
+
+LANE = textwrap.dedent('''
+    import os
+    import pathlib
+
+    import numpy as np
+
+    CALLS = []
+
+
+    def f(x):
+        pathlib.Path(PIDS, str(os.getpid())).touch()
+        CALLS.append(1)  # a module imported afresh for every task starts with none
+        return x * len(CALLS)
+
+
+    def dies(x):
+        pathlib.Path(PIDS, str(os.getpid())).touch()
+        os._exit(3)
+''')
+
+
+@pytest.mark.parametrize("first", ["f", "dies"])
+def test_tasks_of_one_lane_share_a_worker_and_a_dead_worker_leaves_the_rest_to_a_fresh_one(tmp_path, first):
+    import numpy as np
+
+    from adcheck.inputs import promote
+    from adcheck.loader import parse_target
+    from adcheck.model import Mode, Status
+    from adcheck.task import Task
+    from adcheck.workers import run_tasks
+
+    pids = tmp_path / "pids"  # each worker that runs the function leaves its pid here
+    pids.mkdir()
+    (tmp_path / "lane.py").write_text(f"PIDS = {str(pids)!r}\n" + LANE)
+    arguments = promote([np.asarray([0.5, 2.0])], (0,))
+    tasks = [Task("fd", parse_target(f"{tmp_path / 'lane.py'}:{name}"), arguments, "numpy", mode=Mode.FULL)
+             for name in (first, "f", "f")]
+    results = run_tasks(tasks, timeout=60, lane=lambda task: "one")
+    assert [r.status for r in results[1:]] == [Status.REFERENCE, Status.REFERENCE]
+    for result in results[1:]:
+        assert result.value.tolist() == [0.5, 2.0]  # the module's state did not carry over
+    if first == "f":
+        assert results[0].status == Status.REFERENCE
+        assert len(list(pids.iterdir())) == 1  # one worker served the lane
+    else:
+        assert results[0].status == Status.ERROR and "exited with code 3" in results[0].message
+        assert len(list(pids.iterdir())) == 2  # the rest of the lane ran in a fresh worker
