@@ -253,7 +253,8 @@ TAYLOR_FIRST_ORDER = (0.6, 1.4)  # log-log slope of a remainder the first-order 
 TAYLOR_DISAGREE_FACTOR = 10.0  # a first-order remainder this many tolerances wide is a wrong entry
 
 
-def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None,
+                     wanted=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(agree, disagree, estimate of |J - J_true|) from the Taylor remainders of ``jacobian``.
 
     For entry (i, j) on the ladder: r_k = f_i(x + h_k e_j) - f_i(x) - h_k J_ij. With the right J
@@ -267,8 +268,9 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None) -> tup
     smallest rung, and even less its uncertainty the estimate is many tolerances wide. Anything
     else decides nothing.
 
-    Computed a column at a time over every output at once: the outputs whose remainders rise
-    above the noise at the same rungs share one calculation.
+    ``wanted``: the entries to decide (default all); the others are left undecided. Computed a
+    column at a time over its wanted outputs at once: the outputs whose remainders rise above
+    the noise at the same rungs share one calculation.
     """
     resolution = tolerance if resolution is None else resolution
     shape = jacobian.shape
@@ -279,13 +281,16 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None) -> tup
         return agree, disagree, estimate
     noise = TAYLOR_NOISE_MARGIN * np.asarray(ladder.noise, dtype=float) + np.finfo(float).tiny
     for c, j in enumerate(np.asarray(ladder.columns)):
+        pick = np.arange(shape[0]) if wanted is None else np.flatnonzero(wanted[:, j])
+        if pick.size == 0:
+            continue
         h = ladder.steps[c]
-        remainders = ladder.values[:, c, :] - value[:, None] - h[None, :] * jacobian[:, j][:, None]
-        usable = np.all(np.isfinite(remainders), axis=1) & np.isfinite(jacobian[:, j])
-        above = np.abs(remainders) > noise[:, None]
+        remainders = ladder.values[pick, c, :] - value[pick, None] - h[None, :] * jacobian[pick, j][:, None]
+        usable = np.all(np.isfinite(remainders), axis=1) & np.isfinite(jacobian[pick, j])
+        above = np.abs(remainders) > noise[pick, None]
         count = np.count_nonzero(above, axis=1)
         # No remainder above the noise: the error would have shown as one at the largest step.
-        quiet = usable & (count == 0)
+        quiet = pick[usable & (count == 0)]
         bound = noise[quiet] / h[0]
         estimate[quiet, j] = bound
         agree[quiet, j] = bound <= np.maximum(tolerance[quiet, j], resolution[quiet, j])
@@ -295,11 +300,12 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None) -> tup
         candidates = usable & (count >= 3)
         for end, points in {(int(e), int(s)) for e, s in zip(last[candidates], size[candidates])}:
             tail = np.arange(end - points + 1, end + 1)
-            rows = np.flatnonzero(candidates & (last == end) & (size == points))
-            rows = rows[np.all(above[np.ix_(rows, tail)], axis=1)]
-            if rows.size == 0:
+            local = np.flatnonzero(candidates & (last == end) & (size == points))
+            local = local[np.all(above[np.ix_(local, tail)], axis=1)]
+            if local.size == 0:
                 continue
-            r = remainders[np.ix_(rows, tail)]
+            rows = pick[local]
+            r = remainders[np.ix_(local, tail)]
             ratio = r / h[tail]
             step = h[tail[:-1]] / h[tail[1:]]
             extrapolated = (step * ratio[:, 1:] - ratio[:, :-1]) / (step - 1)
@@ -485,7 +491,7 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
     if undecided.any() and not impure:
         resolution = reference.atol + reference.tol.fd_rtol * np.abs(jac)
         t_agree, t_disagree, taylor_estimate = taylor_decisions(jac, reference.value, reference.taylor, tolerance,
-                                                                resolution)
+                                                                resolution, wanted=undecided)
         agree |= undecided & t_agree & ~outside
         disagree |= undecided & ~explained & (t_disagree | (outside & ~t_agree))
         evidence[undecided & (t_agree | t_disagree)] = Evidence.TAYLOR

@@ -216,13 +216,17 @@ ERROR_ESTIMATE_AGREEMENT = 4.0
 
 
 def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_direction=0, eps=None,
-                               value=None, noise=None):
+                               value=None, noise=None, coloured=True, with_convergence=False):
     """Jacobian and error estimate of ``flat_function`` at ``x0`` for ``columns`` (default all).
 
     ``eps`` is the machine epsilon each output is computed in (scalar or per output; default
     float64's); ``noise`` the measured noise of each output's value (``value_noise``). The
     larger of the two sets the rounding floor under scipy's error estimate: a difference of
     noisy values is noisy, however well two Richardson iterates happen to agree.
+
+    ``coloured``: for every column of a function of many inputs, look for structure first
+    (``_coloured_jacobian``). ``with_convergence``: also return, per entry, whether scipy's
+    iteration converged.
     """
     eps = np.broadcast_to(np.asarray(FLOAT_EPS["float64"] if eps is None else eps, dtype=float),
                           (n_outputs,)).reshape(n_outputs, 1)
@@ -230,7 +234,7 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     jac = np.full((n_outputs, columns.size), np.nan)
     err = np.full((n_outputs, columns.size), np.inf)
     if columns.size == 0:
-        return jac, err
+        return (jac, err, np.ones(jac.shape, dtype=bool)) if with_convergence else (jac, err)
     if value is None:
         value = np.asarray(flat_function(x0), dtype=np.float64)
     magnitude = np.abs(value).reshape(n_outputs, 1)
@@ -244,6 +248,10 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
                   "atol": ATOL_PER_VALUE * precision * (float(np.median(finite_values)) if finite_values.size else 0.0)
                   / typical_scale(x0)}
     own = step_scales(x0)
+    if coloured and not with_convergence and columns.size == x0.size >= COLOURING_MIN_INPUTS:
+        found = _coloured_jacobian(flat_function, x0, n_outputs, value, own, scales, eps, noise, magnitude[:, 0])
+        if found is not None:
+            return found
 
     def climb(cols, ladder):
         """The best estimate per entry of ``cols`` over the ladder's rungs, stopping per column
@@ -268,9 +276,9 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
             todo = todo[~np.all(converged[:, todo], axis=0)]
             if todo.size == 0:
                 break
-        return jac, err
+        return jac, err, converged
 
-    jac, err = climb(columns, _step_ladder(x0[columns], own[columns], scales[columns]))
+    jac, err, converged = climb(columns, _step_ladder(x0[columns], own[columns], scales[columns]))
     # An input much smaller than the others is differenced on both its own scale and theirs: a
     # formula that cancels ((1 - cos x)/x**2 at 1e-5) is a staircase on the small scale, whose
     # smooth treads converge confidently to a slope that is not the function's. Where the two
@@ -278,7 +286,7 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     small = np.flatnonzero(own[columns] < CROSS_CHECK_RATIO * scales[columns])
     if small.size:
         cols = columns[small]
-        other, other_err = climb(cols, _step_ladder(x0[cols], scales[cols], scales[cols]))
+        other, other_err, _ = climb(cols, _step_ladder(x0[cols], scales[cols], scales[cols]))
         apart = np.abs(jac[:, small] - other)
         split = np.isfinite(apart) & (apart > ERROR_ESTIMATE_AGREEMENT * (err[:, small] + other_err))
         # Where they agree, the narrower bar stands (an output the small input barely moves has a
@@ -286,7 +294,114 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
         narrower = np.isfinite(apart) & ~split & (other_err < err[:, small])
         jac[:, small] = np.where(narrower, other, jac[:, small])
         err[:, small] = np.where(split, np.maximum(err[:, small], apart), np.where(narrower, other_err, err[:, small]))
+    return (jac, err, converged) if with_convergence else (jac, err)
+
+
+# --- structure: columns that share no output, differenced together --------------------------------
+
+# Structure is looked for from this many inputs on; it pays when it groups the columns at least
+# this many to one. A column's outputs are those that change when the input alone moves by each
+# of STRUCTURE_STEPS (relative to its own scale, the first as large as FD's first step; two sizes
+# and signs, so a change that happens to vanish at one step shows at the other); after STRUCTURE_SAMPLE columns in random order, a
+# Jacobian this dense is left to the column-by-column path.
+COLOURING_MIN_INPUTS = 64
+COLOURING_MIN_GAIN = 4
+STRUCTURE_STEPS = (0.5, -(2.0**-5))
+STRUCTURE_SAMPLE = 16
+
+
+def _coloured_jacobian(flat_function, x0, n_outputs, value, own, scales, eps, noise, magnitude):
+    """The Jacobian from coloured groups of columns, when the function's structure allows
+    (a diagonal or banded Jacobian, block-sparse ones), else None.
+
+    Columns whose outputs are disjoint are moved together, each by its own step: the change of
+    output i along the group is the change along the one column of the group that reaches i.
+    A 1000x1000 diagonal costs the evaluations of one column instead of a thousand. Every output
+    a column does not reach (it did not move by more than its rounding, at either of two steps)
+    gets 0, within what a change hidden under that rounding at the larger step would be. Nothing is assumed from any AD backend: the structure is the function's own.
+    A group that does not converge on its inputs' own scales, and every input much smaller than
+    the others (which the column path also differences on the others' scale), goes column by
+    column as before.
+    """
+    rounding = ROUNDING_FLOOR_FACTOR * eps[:, 0] * magnitude  # a change this small is no dependence: see below
+    reached = _reached_outputs(flat_function, x0, value, own, rounding)
+    groups = None if reached is None else _colour(reached, limit=x0.size // COLOURING_MIN_GAIN)
+    if groups is None:
+        return None
+    member = own >= CROSS_CHECK_RATIO * scales
+    colours = np.unique(groups[member])
+    index = np.searchsorted(colours, groups)  # a member's group, numbered among the groups used
+    jac = np.full((n_outputs, x0.size), np.nan)
+    err = np.full((n_outputs, x0.size), np.inf)
+    settled = np.zeros(x0.size, dtype=bool)
+    if colours.size:
+        cols = np.flatnonzero(member)
+        directions = np.zeros((x0.size, colours.size))
+        directions[cols, index[cols]] = own[cols]
+        group_jac, group_err, converged = finite_difference_jacobian(
+            Grouped(flat_function, x0, directions), np.ones(colours.size), n_outputs, eps=eps[:, 0], value=value,
+            noise=noise, coloured=False, with_convergence=True)
+        g = index[cols]
+        hidden = ROUNDING_FLOOR_FACTOR * eps * magnitude[:, None] / (max(map(abs, STRUCTURE_STEPS)) * own[cols])
+        jac[:, cols] = np.where(reached[:, cols], group_jac[:, g] / own[cols], 0.0)
+        err[:, cols] = np.where(reached[:, cols], group_err[:, g] / own[cols], hidden)
+        settled[cols] = np.all(converged, axis=0)[g]
+    unsettled = np.flatnonzero(~settled)
+    if unsettled.size:
+        jac[:, unsettled], err[:, unsettled] = finite_difference_jacobian(
+            flat_function, x0, n_outputs, columns=unsettled, eps=eps[:, 0], value=value, noise=noise, coloured=False)
     return jac, err
+
+
+def _reached_outputs(flat_function, x0, value, own, rounding):
+    """(n_outputs, n_inputs) bool: the outputs each input moves by more than ``rounding``, at either
+    step; a non-finite value counts as moved. None when the Jacobian looks dense from a sample of
+    columns. The unmoved point is evaluated along with the moved ones, in the same call: numpy can
+    round a strided copy, or a batch, differently from a single contiguous point."""
+    order = np.random.default_rng(2718).permutation(x0.size)
+    reached = np.zeros((value.size, x0.size), dtype=bool)
+    for i, part in enumerate((order[:STRUCTURE_SAMPLE], order[STRUCTURE_SAMPLE:])):
+        for step in STRUCTURE_STEPS:
+            cols = np.append(part, part[0])
+            points = np.append(x0[part] + step * own[part], x0[part[0]])  # the last point: x0 itself
+            moved = evaluate_points(flat_function, x0, cols, points, value.size, diagonal=True)
+            reached[:, part] |= ~(np.abs(moved[:, :-1] - moved[:, -1:]) <= rounding[:, None])
+        if i == 0 and reached[:, part].sum() > part.size * value.size / COLOURING_MIN_GAIN:
+            return None
+    return reached
+
+
+def _colour(reached: np.ndarray, limit: int) -> np.ndarray | None:
+    """A group per column such that no two columns of a group reach the same output (greedy, the
+    columns in order: a banded Jacobian gets about its bandwidth in groups); None beyond
+    ``limit`` groups."""
+    from scipy import sparse
+
+    columns = sparse.csc_matrix(reached, dtype=np.float32)
+    conflicts = (columns.T @ columns).tocsr()  # nonzero where two columns reach a common output
+    groups = np.full(reached.shape[1], -1)
+    for j in range(reached.shape[1]):
+        neighbours = conflicts.indices[conflicts.indptr[j]:conflicts.indptr[j + 1]]
+        taken = set(groups[neighbours[neighbours < j]].tolist())
+        groups[j] = next(g for g in range(len(taken) + 1) if g not in taken)
+        if groups[j] >= limit:
+            return None
+    return groups
+
+
+class Grouped:
+    """``u -> f(x0 + D (u - 1))``: input g of this function moves every input of group g by its
+    own step scale (column g of ``D``), so its own scale, 1, stands for theirs. Batched when f is."""
+
+    def __init__(self, flat_function, x0, directions):
+        self.f, self.x0, self.directions = flat_function, x0, directions
+        self.batch = self._batch if getattr(flat_function, "batch", None) else None
+
+    def __call__(self, u):
+        return self.f(self.x0 + self.directions @ (u - 1.0))
+
+    def _batch(self, u):
+        return self.f.batch(self.x0[:, None] + self.directions @ (u - 1.0))
 
 
 def _step_ladder(x, own_scales, scales):

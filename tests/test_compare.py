@@ -347,3 +347,9 @@ def test_taylor_decisions_of_many_entries_are_each_entrys_own():
             picked = [k[0, j] for k in alone]
             assert [bool(k[i, j]) for k in together[:2]] == [bool(p) for p in picked[:2]]
             np.testing.assert_equal(together[2][i, j], picked[2])
+    # Deciding only some entries decides those the same way and leaves the others undecided.
+    wanted = rng.random(truth.shape) < 0.5
+    some = taylor_decisions(jacobian, f(x), ladder, tolerance, wanted=wanted)
+    for full, part in zip(together[:2], some[:2]):
+        assert np.array_equal(part, full & wanted)
+    np.testing.assert_equal(some[2], np.where(wanted, together[2], np.nan))

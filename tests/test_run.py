@@ -260,3 +260,17 @@ def test_a_rebound_backend_that_differs_from_the_one_the_code_is_written_for_is_
                         "[0.5, 1.5]", "--format", "json", "--backend", "autograd", "--backend", "jax-rev")
     assert numpy_code.exit_code == 1, numpy_code.stdout
     assert {b["name"]: b["status"] for b in json.loads(numpy_code.stdout)["backends"]}["jax-rev"] == "disagree"
+
+
+@pytest.mark.parametrize("function, wrong_entry", [("exp_each", "diagonal"), ("sin_each", "off the diagonal")])
+def test_a_wrong_rule_in_a_sparse_jacobian_is_caught_where_the_reference_groups_its_columns(function, wrong_entry):
+    # 100 elementwise inputs: the reference finds the diagonal structure and differences one group
+    # of columns; a rule wrong on the diagonal, or leaking into entries the structure says are
+    # zero, still fails, at the right entry.
+    result = invoke("run", f"{FIXTURES}/wrong_rules_autograd.py:{function}", "--random", "100",
+                    "--backend", "autograd", "--format", "json")
+    assert result.exit_code == 1, result.stdout
+    (row,) = [b for b in json.loads(result.stdout)["backends"] if b["name"] == "autograd"]
+    assert row["status"] == "disagree"
+    row_index, column = row["worst_entry"]
+    assert (row_index == column) == (wrong_entry == "diagonal"), row["worst_entry"]
