@@ -78,6 +78,13 @@ PEER_CODE = {
     ),
 }
 PEER_PACKAGE = {"jax check_grads": "jax", "autograd check_grads": "autograd", "torch gradcheck": "torch"}
+# What any tool that runs the function pays before it computes anything: a fresh interpreter
+# importing the framework (and, for JAX, starting its CPU backend in float64). A target ratio below
+# floor / peer cannot be met in a fresh process; the table says so next to the ratio.
+FLOOR_CODE = {
+    "jax": "import jax; jax.config.update('jax_enable_x64', True); import jax.numpy as jnp; jnp.ones(3) + 1",
+    "torch": "import torch; torch.ones(3) + 1",
+}
 
 
 @dataclass
@@ -222,9 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"repetitions: {repeat}; workloads: {', '.join(names)}\n", flush=True)
 
     samples: dict[str, dict[str, list[Sample]]] = {n: {t: [] for t in tools} for n in names}
+    floors: dict[str, list[float]] = {f: [] for f in FLOOR_CODE if installed(f)}
     with tempfile.TemporaryDirectory(prefix="adcheck-bench-") as directory:
         inputs = save_inputs(names, Path(directory))
         for rep in range(repeat):
+            for framework in floors:
+                seconds, completed = timed([sys.executable, "-c", FLOOR_CODE[framework]], options.timeout)
+                floors[framework].append(seconds if completed is not None and completed.returncode == 0 else None)
             for name in names:
                 order = tools[rep % len(tools):] + tools[:rep % len(tools)]  # rotate who goes first
                 for tool in order:
@@ -244,16 +255,25 @@ def main(argv: list[str] | None = None) -> int:
         per_tool = samples[name]
         medians = {t: median([s.seconds for s in per_tool[t]]) for t in tools}
         ratio_sum, ratio_jax, ratio_torch = [], [], []
+        floor_sum, floor_jax, floor_torch = [], [], []
         for rep in range(repeat):
             a = per_tool["adcheck"][rep].seconds
             j = per_tool["jax check_grads"][rep].seconds if "jax check_grads" in per_tool else None
             g = per_tool["autograd check_grads"][rep].seconds if "autograd check_grads" in per_tool else None
+            jax_floor = floors.get("jax", [None] * repeat)[rep]
             if j is not None and g is not None:
                 ratio_sum.append(a / (j + g))
+                if jax_floor is not None:
+                    floor_sum.append(jax_floor / (j + g))
             if j is not None:
                 ratio_jax.append(a / j)
+                if jax_floor is not None:
+                    floor_jax.append(jax_floor / j)
             if "adcheck (torch build)" in per_tool and "torch gradcheck" in per_tool:
-                ratio_torch.append(per_tool["adcheck (torch build)"][rep].seconds / per_tool["torch gradcheck"][rep].seconds)
+                gradcheck = per_tool["torch gradcheck"][rep].seconds
+                ratio_torch.append(per_tool["adcheck (torch build)"][rep].seconds / gradcheck)
+                if floors.get("torch", [None] * repeat)[rep] is not None:
+                    floor_torch.append(floors["torch"][rep] / gradcheck)
         failed = {t: sum(not s.ok for s in per_tool[t]) for t in tools}
         row = [name, INPUT_SIZES[name]]
         for tool in tools:
@@ -265,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
                                      for b in backends)])
         summary[name] = {"median_seconds": medians, "ratio_adcheck_to_jax_plus_autograd": median(ratio_sum),
                          "ratio_adcheck_to_jax": median(ratio_jax), "ratio_torch_build_to_gradcheck": median(ratio_torch),
-                         "failures": failed}
+                         "floor_to_jax_plus_autograd": median(floor_sum), "floor_to_jax": median(floor_jax),
+                         "floor_to_gradcheck": median(floor_torch), "failures": failed}
 
     headers = ["workload", "n", *(f"{t} s" for t in tools), "adcheck / (jax+autograd)", "adcheck / jax",
                "adcheck torch / gradcheck"]
@@ -281,25 +302,34 @@ def main(argv: list[str] | None = None) -> int:
                  ("met" if times and median(times) < TARGET_CLI_SECONDS else "NOT met") if label.startswith("adcheck") else ""]
                 for label, times in cli.items()]
     print(tabulate(cli_rows, headers=["command", "median s", "target", ""], tablefmt="github"))
+    if floors:
+        print("\n" + tabulate([[f"python -c '{FLOOR_CODE[f]}'", fmt(median([t for t in times if t is not None]), 3)]
+                               for f, times in floors.items()], headers=["the floor: importing the framework", "median s"],
+                              tablefmt="github"))
     if peers:
-        def verdict(ratio, target):
-            return "-" if ratio is None else ("met" if ratio <= target else "NOT met")
+        def verdict(ratio, target, floor):
+            if ratio is None:
+                return "-"
+            if ratio <= target:
+                return "met"
+            return "NOT met" + (" (target below the import floor)" if floor is not None and floor > target else "")
 
         target_rows = []
         if TARGET_WORKLOAD in summary:
-            ratio = summary[TARGET_WORKLOAD]["ratio_adcheck_to_jax_plus_autograd"]
-            target_rows.append([f"{TARGET_WORKLOAD}: adcheck / (jax + autograd check_grads)", fmt(ratio),
-                                f"<= {TARGET_RATIO_OF_SUM}", verdict(ratio, TARGET_RATIO_OF_SUM)])
+            ratio, floor = (summary[TARGET_WORKLOAD][k] for k in ("ratio_adcheck_to_jax_plus_autograd",
+                                                                  "floor_to_jax_plus_autograd"))
+            target_rows.append([f"{TARGET_WORKLOAD}: adcheck / (jax + autograd check_grads)", fmt(ratio), fmt(floor),
+                                f"<= {TARGET_RATIO_OF_SUM}", verdict(ratio, TARGET_RATIO_OF_SUM, floor)])
         for name, result in summary.items():
-            ratio = result["ratio_adcheck_to_jax"]
-            target_rows.append([f"{name}: adcheck / jax check_grads", fmt(ratio), f"<= {TARGET_RATIO_TO_JAX}",
-                                verdict(ratio, TARGET_RATIO_TO_JAX)])
-            ratio = result["ratio_torch_build_to_gradcheck"]
+            ratio, floor = result["ratio_adcheck_to_jax"], result["floor_to_jax"]
+            target_rows.append([f"{name}: adcheck / jax check_grads", fmt(ratio), fmt(floor), f"<= {TARGET_RATIO_TO_JAX}",
+                                verdict(ratio, TARGET_RATIO_TO_JAX, floor)])
+            ratio, floor = result["ratio_torch_build_to_gradcheck"], result["floor_to_gradcheck"]
             if ratio is not None:
-                target_rows.append([f"{name} (torch build): adcheck / torch gradcheck", fmt(ratio),
-                                    f"<= {TARGET_RATIO_TO_TORCH}", verdict(ratio, TARGET_RATIO_TO_TORCH)])
+                target_rows.append([f"{name} (torch build): adcheck / torch gradcheck", fmt(ratio), fmt(floor),
+                                    f"<= {TARGET_RATIO_TO_TORCH}", verdict(ratio, TARGET_RATIO_TO_TORCH, floor)])
         print()
-        print(tabulate(target_rows, headers=["ratio (median over repetitions)", "value", "target", ""],
+        print(tabulate(target_rows, headers=["ratio (median over repetitions)", "value", "import floor", "target", ""],
                        tablefmt="github"))
 
     if options.json:
@@ -308,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             "repetitions": repeat,
             "summary": summary,
             "cli_seconds": cli,
+            "floor_seconds": floors,
             "samples": {n: {t: [s.__dict__ for s in samples[n][t]] for t in tools} for n in names},
         }, indent=2))
     return 0

@@ -5,8 +5,8 @@ Each backend is profiled in a fresh interpreter, as a spawned worker would be::
     python benchmarks/profile_workers.py                     # loop_cumprod_100, every backend
     python benchmarks/profile_workers.py --workload mlp_loss --backend fd --top 25
 
-Phases per backend: interpreter start, importing adcheck's worker modules (what unpickling a
-``Task`` costs a spawned child), importing the backend's library, loading the user's module with
+Phases per backend: interpreter start, importing adcheck's worker modules (what a spawned
+worker would pay; a worker forked from adcheck's fork server has them already), importing the backend's library, loading the user's module with
 the backend's rebinding, then ``REGISTRY[name].compute(task)`` under cProfile (which loads the
 module once more, as a real worker does). The fd backend also counts calls of the user's function;
 the jax backends report JAX's own tracing and compile durations. Finally the cost of one
@@ -40,9 +40,11 @@ def child(backend: str, workload: str, top: int) -> None:
     import importlib
 
     from adcheck.backends import REGISTRY
-    from adcheck.backends import worker
+    from adcheck.backends.calling import load_user_function
     from adcheck.inputs import build_arguments
-    from adcheck.loader import detect_framework, parse_target
+    from adcheck.loader import parse_target
+    from adcheck.source import summarize
+    from adcheck.task import Task
 
     phases = {"import adcheck worker modules": time.perf_counter() - started}
 
@@ -56,14 +58,20 @@ def child(backend: str, workload: str, top: int) -> None:
 
         jax.config.update("jax_enable_x64", True)
         jax.config.update("jax_platforms", "cpu")
+        from adcheck.compile_cache import enable_jax_persistent_cache
+
+        enable_jax_persistent_cache()  # as a worker does: a rerun loads what the first run compiled
     phases[f"import {BACKEND_LIBRARIES[backend]}"] = time.perf_counter() - mark
 
     target = parse_target(f"{WORKLOADS}:{workload}")
     arguments = build_arguments((), (str(INPUT_SIZES[workload]),), 0, None)
-    task = worker.Task(backend, target, arguments, detect_framework(target.file))
+    framework = summarize(target).framework
+    rebinding = REGISTRY[backend].rebinding(framework, False)
+    task = Task(backend, target, arguments, str(framework), flavour=rebinding.flavour if rebinding else "numpy",
+                rebound=rebinding.description if rebinding else "")
 
     mark = time.perf_counter()
-    worker.load_user_function(task)
+    load_user_function(task)
     phases["load user module (rebinding table + exec)"] = time.perf_counter() - mark
 
     counters = {}
@@ -113,9 +121,10 @@ def child(backend: str, workload: str, top: int) -> None:
 
 def spawn_round_trip(repeat: int) -> list[float]:
     """Seconds for ``run_tasks`` to start a worker that fails at once (an unknown backend)."""
-    from adcheck.backends.worker import Task, run_tasks
     from adcheck.inputs import build_arguments
     from adcheck.loader import parse_target
+    from adcheck.task import Task
+    from adcheck.workers import run_tasks
 
     task = Task("no-such-backend", parse_target(f"{WORKLOADS}:loop_cumprod_100"),
                 build_arguments((), ("100",), 0, None), "numpy")
@@ -148,8 +157,8 @@ def main() -> None:
 
     python = sys.executable
     print(f"python -c pass: {statistics.median(wall([python, '-c', 'pass']) for _ in range(3)):.3f} s")
-    print(f"python -c 'import adcheck.backends.worker': "
-          f"{statistics.median(wall([python, '-c', 'import adcheck.backends.worker']) for _ in range(3)):.3f} s")
+    print(f"python -c 'import adcheck.workers': "
+          f"{statistics.median(wall([python, '-c', 'import adcheck.workers']) for _ in range(3)):.3f} s")
     print(f"run_tasks round trip, no-op worker: {statistics.median(spawn_round_trip(3)):.3f} s (median of 3)")
     for backend in options.backend or list(BACKEND_LIBRARIES):
         mark = time.perf_counter()
