@@ -105,7 +105,11 @@ def describe_module(target: Target, summary: SourceSummary, timeout: float = 120
 
     placeholder = promote([np.zeros(1)], (0,))
     task = Task("fd", target, placeholder, str(summary.framework), describe=True)
-    (described,) = run_tasks([task], timeout, pool=pool)
+    # This is the run's first worker: the fork server starts now, as the run's tasks want it
+    # (torch imported once for all of them, each worker's share of the cores: fd, and torch-fwd
+    # and torch-rev in one worker or two), or the describing worker would import torch alone first.
+    with _blas_threads_shared(3 if available_cores() >= 3 else 2, ("torch",)):
+        (described,) = run_tasks([task], timeout, pool=pool)
     return described.module
 
 
