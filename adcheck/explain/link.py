@@ -82,10 +82,23 @@ def lint(target, summary) -> list[Finding]:
     from ..errors import TargetError
     from ..lint import lint_tree
 
+    key = (id(summary.tree), str(summary.path), target.attribute)
+    cached = _LINTED.get(key)
+    if cached is not None and cached[0] is summary.tree:  # the same parse of the same file: the same findings
+        return list(cached[1])
     try:
-        return list(lint_tree(summary.tree, summary.source, str(summary.path), target.attribute))
+        findings = tuple(lint_tree(summary.tree, summary.source, str(summary.path), target.attribute))
     except TargetError:
-        return []
+        findings = ()
+    if len(_LINTED) >= 256:
+        _LINTED.clear()
+    _LINTED[key] = (summary.tree, findings)
+    return list(findings)
+
+
+# (id of the parsed tree, path, target) -> (that tree, its findings): adcheck check lints a
+# function once for all its cases. The tree is kept so its id cannot be reused by another.
+_LINTED: dict[tuple, tuple] = {}
 
 
 def _link_runtime(finding: Finding, failing: tuple[str, ...], comparison: Comparison) -> Finding:
