@@ -76,14 +76,25 @@ def plan(target: Target, arguments: Arguments, framework: str, settings: Setting
     return Plan(tasks, skipped, tuple(b.name for b in chosen))
 
 
-def worker_lanes(tasks):
-    """Which tasks share a worker, one after another (``workers.run_tasks``): on a machine with at
-    least a core per task, none (each backend computes on a core of its own); with fewer, the
-    backends of one framework (jax-fwd and jax-rev, torch-fwd and torch-rev), which then import
-    and warm their framework once. Either way each task imports the user's module afresh."""
+def worker_lanes(tasks, pooled: bool = False):
+    """Which tasks share a worker, one after another (``workers.run_tasks``).
+
+    On a machine with at least a core per task, none: each backend computes on a core of its
+    own. With fewer, torch-fwd and torch-rev share one (torch's first function transform in a
+    process imports torch._dynamo, over a second; the second backend then starts warm), and so do
+    jax-fwd and jax-rev across the cases of ``adcheck check`` (``pooled``), where JAX's warm-up
+    of each new function costs every case. A single run keeps its JAX modes side by side: there
+    they finish sooner in two workers than warm in one. Each task imports the user's module
+    afresh either way.
+    """
     if available_cores() >= len(tasks):
         return lambda task: task.backend
-    return lambda task: backend_registry.REGISTRY[task.backend].package
+
+    def lane(task):
+        package = backend_registry.REGISTRY[task.backend].package
+        return package if package == "torch" or (pooled and package == "jax") else task.backend
+
+    return lane
 
 
 def available_cores() -> int:
@@ -141,7 +152,7 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         if progress is not None:
             progress(len(finished), len(work.tasks), result.name)
 
-    lane = worker_lanes(work.tasks)
+    lane = worker_lanes(work.tasks, pooled=pool is not None)
     with _blas_threads_shared(len({lane(t) for t in work.tasks}), _preloads(work.tasks)):
         computed = {run.name: run for run in run_tasks(list(work.tasks), settings.timeout, on_done=on_done, pool=pool,
                                                        lane=lane)}
@@ -226,7 +237,8 @@ def _with_own_noise(work: Plan, runs: list[BackendRun], comparison: Comparison, 
              for task in work.tasks if task.backend in wrong]
     if not tasks:
         return runs
-    measured = {run.name: run for run in run_tasks(tasks, settings.timeout, pool=pool, lane=worker_lanes(tasks))
+    measured = {run.name: run for run in run_tasks(tasks, settings.timeout, pool=pool,
+                                                   lane=worker_lanes(tasks, pooled=pool is not None))
                 if run.own_noise is not None}
     return [dataclasses.replace(run, own_noise=measured[run.name].own_noise) if run.name in measured else run
             for run in runs]
@@ -253,7 +265,7 @@ def _blame(work: Plan, comparison, settings: Settings, pool=None, second_order=N
     if not tasks:
         return (), []
     findings, notes = [], []
-    for result in run_tasks(tasks, settings.timeout, pool=pool, lane=worker_lanes(tasks)):
+    for result in run_tasks(tasks, settings.timeout, pool=pool, lane=worker_lanes(tasks, pooled=pool is not None)):
         if result.blame is None:
             if result.message:
                 notes.append(f"{result.name}: the per-primitive check failed: {result.message}")
