@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -245,6 +245,28 @@ def relative_report(report: RunReport, base: Path) -> RunReport:
     )
 
 
+def _streams(cases, jobs: int) -> list[tuple[int, int]]:
+    """(case index, stream) in the order cases start: the cases of a function in one stream, one
+    after another (``_in_turn``), ``jobs`` streams side by side, so the cases running at once are
+    of different functions and the warm worker that checked a function (its JAX operations
+    compiled) gets that function's next case."""
+    groups: dict[str, list[int]] = {}
+    for index, case in enumerate(cases):
+        groups.setdefault(case.run_target, []).append(index)
+    streams: list[list[int]] = [[] for _ in range(jobs)]
+    for group in groups.values():
+        min(streams, key=len).extend(group)
+    return [(s[k], n) for k in range(max(map(len, streams), default=0)) for n, s in enumerate(streams) if k < len(s)]
+
+
+def _in_turn(before, run, *arguments):
+    """``run(*arguments)`` once the case before it in its stream has ended (it started earlier, so
+    it is running or done: waiting cannot deadlock)."""
+    if before is not None:
+        wait([before])
+    return run(*arguments)
+
+
 def default_jobs() -> int:
     return os.cpu_count() or 1
 
@@ -277,8 +299,11 @@ def run_check(project: Project, overrides: Settings = Settings(),
     # Threads are enough: each backend already runs in its own worker process.
     workers = WorkerPool()  # warm workers: each imports JAX or torch once, not once per case
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="adcheck-case")
-    futures = {pool.submit(run_case, case, project, overrides, base, workers): index
-               for index, case in enumerate(cases)}
+    futures, last_of_stream = {}, {}
+    for index, stream in _streams(cases, jobs):
+        future = pool.submit(_in_turn, last_of_stream.get(stream), run_case, cases[index], project, overrides, base,
+                             workers)
+        futures[future], last_of_stream[stream] = index, future
     interrupted = False
     try:
         for future in as_completed(futures):

@@ -492,9 +492,11 @@ class Worker:
             end_of_the_worker.close()
         self.started = 0.0
         self.task: Task | None = None
+        self.last_target = ""  # the target of the last task it ran: a pool prefers it for the next
 
     def submit(self, task: Task) -> None:
         self.task, self.started = task, time.perf_counter()
+        self.last_target = task.target.text
         self.tasks.send(task)
 
     def receive(self) -> BackendRun:
@@ -527,9 +529,11 @@ class WorkerPool:
         self.idle: dict[str, list[Worker]] = {}
         self.closed = False
 
-    def acquire(self, context, backend: str) -> Worker:
+    def acquire(self, context, backend: str, target: str = "") -> Worker:
+        """An idle worker of ``backend`` (the one that last ran ``target``, if any), else a new one."""
         with self.lock:
             workers = self.idle.get(backend, [])
+            workers.sort(key=lambda w: w.last_target == target)  # that one last: popped first
             while workers:
                 worker = workers.pop()
                 if worker.process.is_alive():
@@ -581,7 +585,8 @@ def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_don
 
     def start_next():
         kind, queue = waiting.pop(0)
-        submit(pool.acquire(context, kind) if pool is not None else Worker(context, kind), queue)
+        first = tasks[queue[0]]
+        submit(pool.acquire(context, kind, first.target.text) if pool is not None else Worker(context, kind), queue)
 
     def finish(connection, result, reusable: bool):
         index, worker, queue = running.pop(connection)

@@ -265,3 +265,22 @@ def test_pre_commit_hook_runs_adcheck_check():
     text = (REPO / ".pre-commit-hooks.yaml").read_text()
     assert re.search(r"^- id: adcheck$", text, re.MULTILINE)
     assert re.search(r"^  entry: adcheck check$", text, re.MULTILINE)
+
+
+def test_cases_of_one_function_run_in_one_stream_one_after_another():
+    from types import SimpleNamespace
+
+    from adcheck.check import _streams
+
+    cases = [SimpleNamespace(run_target=name) for name in ["f"] * 3 + ["g"] * 2 + ["h"] * 2 + ["k"]]
+    order = _streams(cases, 2)
+    assert sorted(index for index, _ in order) == list(range(len(cases)))  # every case, once
+    stream_of = {cases[index].run_target: set() for index, _ in order}
+    for index, stream in order:
+        stream_of[cases[index].run_target].add(stream)
+    assert all(len(streams) == 1 for streams in stream_of.values())  # a function never in two streams
+    for name in stream_of:  # and its cases in their own order
+        indices = [index for index, _ in order if cases[index].run_target == name]
+        assert indices == sorted(indices)
+    first_two = {cases[index].run_target for index, _ in order[:2]}
+    assert len(first_two) == 2  # the cases that start side by side are of different functions
