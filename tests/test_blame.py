@@ -217,6 +217,20 @@ def test_a_right_rule_passes_and_a_sign_error_is_localised_to_its_entry(forward)
     assert wrong.evidence.rule == pytest.approx(-np.cos(-1.1)) and wrong.evidence.reference == pytest.approx(np.cos(-1.1))
 
 
+def test_a_wrong_entry_no_sampled_output_reaches_keeps_the_evidence_that_shows_it():
+    # Reverse mode over many outputs compares random cotangents; when none of the outputs a failing
+    # cotangent weighs most is the wrong one, the finding shows the cotangent's own mismatch, not an
+    # output whose rule and reference agree.
+    z0 = np.linspace(0.1, 2.0, 400)
+    wrong_at = int(np.argsort(np.abs(np.random.default_rng(1).standard_normal(400)))[0])
+    verdict = local.check(elementwise(np.sin, lambda z: np.cos(z) + 0.5 * (np.arange(z.size) == wrong_at), z0,
+                                      forward=False), np.ones((400, 1)))
+    assert verdict.wrong
+    evidence = verdict.evidence
+    assert abs(evidence.rule - evidence.reference) > 4 * evidence.error + 1e-6 * abs(evidence.reference)
+    assert evidence.output in (None, wrong_at)
+
+
 def test_a_nan_rule_where_finite_differences_are_finite_is_nonfinite_evidence():
     def slope(z):
         with np.errstate(all="ignore"):

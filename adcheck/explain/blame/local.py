@@ -415,11 +415,27 @@ def _output_by_basis(problem, direction, compared, row, k, fallback):
     jac, err = finite_difference_jacobian(line, np.zeros(1), candidates.size, eps=np.max(problem.eps))
     reference, error = jac[:, 0] / line.scale, err[:, 0] / line.scale
     rule = rows @ direction
-    difference = np.where(np.isfinite(rule), np.abs(rule - reference), np.inf)
-    worst = int(np.argmax(difference / np.maximum(np.abs(reference) + ERROR_ESTIMATE_FACTOR * error,
-                                                  np.finfo(float).tiny)))
+    bad, ratio = _mismatches(rule, reference, error, float(np.max(problem.eps)))
+    if not bad.any():  # no one of them shows it alone: the cotangent's mismatch is the evidence
+        return None, fallback
+    _, worst = _worst(bad[None, :], ratio[None, :], reference[None, :])
     output = int(candidates[worst])
     return output, Evidence(float(rule[worst]), float(reference[worst]), float(error[worst]), output, None)
+
+
+def _mismatches(rule, reference, error, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(bad, how far outside its bound) per entry of one output's rule against its FD reference,
+    with the comparison's tolerances for ``eps``."""
+    tol = RowTolerances(np.array([eps]))
+    magnitude = np.maximum(np.where(np.isfinite(rule), np.abs(rule), 0.0),
+                           np.where(np.isfinite(reference), np.abs(reference), 0.0))
+    atol = float(tol.atol_scale[0, 0]) * float(np.max(magnitude, initial=0.0))
+    bound = atol + float(tol.rtol[0, 0]) * np.abs(reference) + ERROR_ESTIMATE_FACTOR * np.where(
+        np.isfinite(error), error, np.inf)
+    judged = np.isfinite(reference) & np.isfinite(error)
+    bad = judged & (~np.isfinite(rule) | (np.abs(rule - reference) > bound))
+    ratio = np.where(np.isfinite(rule), np.abs(rule - reference) / np.maximum(bound, np.finfo(float).tiny), np.inf)
+    return bad, ratio
 
 
 def _entry(problem, direction, value, eps, output, compared, only: int | None = None) -> Evidence | None:
@@ -453,17 +469,9 @@ def _entry(problem, direction, value, eps, output, compared, only: int | None = 
     jac, err = finite_difference_jacobian(_Outputs(problem.value, only_output), problem.z0, 1, columns=columns,
                                           eps=eps[only_output], value=value[only_output])
     reference, error = jac[0], err[0]
-    tol = RowTolerances(np.array([eps[output]]))
-    magnitude = np.maximum(np.where(np.isfinite(rule), np.abs(rule), 0.0),
-                           np.where(np.isfinite(reference), np.abs(reference), 0.0))
-    atol = float(tol.atol_scale[0, 0]) * float(np.max(magnitude, initial=0.0))
-    bound = atol + float(tol.rtol[0, 0]) * np.abs(reference) + ERROR_ESTIMATE_FACTOR * np.where(
-        np.isfinite(error), error, np.inf)
-    judged = np.isfinite(reference) & np.isfinite(error)
-    bad = judged & (~np.isfinite(rule) | (np.abs(rule - reference) > bound))
+    bad, ratio = _mismatches(rule, reference, error, float(eps[output]))
     if not bad.any():
         return None
-    ratio = np.where(np.isfinite(rule), np.abs(rule - reference) / np.maximum(bound, np.finfo(float).tiny), np.inf)
     _, worst = _worst(bad[None, :], ratio[None, :], reference[None, :])
     return Evidence(float(rule[worst]), float(reference[worst]), float(error[worst]), output, int(columns[worst]))
 
