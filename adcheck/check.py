@@ -245,6 +245,25 @@ def relative_report(report: RunReport, base: Path) -> RunReport:
     )
 
 
+def _preloads(cases) -> tuple[str, ...]:
+    """The frameworks the fork server should import for these cases: JAX, which the warm JAX
+    workers of every stream import, and torch where a case's code is torch."""
+    import importlib.util
+
+    from .loader import parse_target
+    from .source import summarize
+
+    preload = {"jax"} if importlib.util.find_spec("jax") is not None else set()
+    for text in dict.fromkeys(case.run_target for case in cases):
+        try:
+            if str(summarize(parse_target(text)).framework) == "torch":
+                preload.add("torch")
+                break
+        except Exception:  # noqa: BLE001 - a broken case is reported when it runs
+            continue
+    return tuple(sorted(preload))
+
+
 def _streams(cases, jobs: int) -> list[tuple[int, int]]:
     """(case index, stream) in the order cases start: the cases of a function in one stream, one
     after another (``_in_turn``), ``jobs`` streams side by side, so the cases running at once are
@@ -295,6 +314,12 @@ def run_check(project: Project, overrides: Settings = Settings(),
     import adcheck.explain.link  # noqa: F401
     import adcheck.lint  # noqa: F401
     import adcheck.run  # noqa: F401
+
+    # The fork server starts here, in the main thread (see workers.start_fork_server), with what
+    # the cases' workers import.
+    from .run import start_workers
+
+    start_workers(jobs * 3, _preloads(cases))
 
     # Threads are enough: each backend already runs in its own worker process.
     workers = WorkerPool()  # warm workers: each imports JAX or torch once, not once per case

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -119,8 +118,8 @@ def describe_module(target: Target, summary: SourceSummary, timeout: float = 120
     # This is the run's first worker: the fork server starts now, as the run's tasks want it
     # (torch imported once for all of them, each worker's share of the cores: fd, and torch-fwd
     # and torch-rev in one worker or two), or the describing worker would import torch alone first.
-    with _blas_threads_shared(3 if available_cores() >= 3 else 2, ("torch",)):
-        (described,) = run_tasks([task], timeout, pool=pool)
+    start_workers(3 if available_cores() >= 3 else 2, ("torch",))
+    (described,) = run_tasks([task], timeout, pool=pool)
     return described.module
 
 
@@ -153,9 +152,9 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
             progress(len(finished), len(work.tasks), result.name)
 
     lane = worker_lanes(work.tasks, pooled=pool is not None)
-    with _blas_threads_shared(len({lane(t) for t in work.tasks}), _preloads(work.tasks)):
-        computed = {run.name: run for run in run_tasks(list(work.tasks), settings.timeout, on_done=on_done, pool=pool,
-                                                       lane=lane)}
+    start_workers(len({lane(t) for t in work.tasks}), _preloads(work.tasks))
+    computed = {run.name: run for run in run_tasks(list(work.tasks), settings.timeout, on_done=on_done, pool=pool,
+                                                   lane=lane)}
     runs = [computed.get(name) or work.skipped[name] for name in work.order]
     reference = computed.get("fd")
     if reference is not None and reference.status in (Status.ERROR, Status.NOT_APPLICABLE):
@@ -391,21 +390,21 @@ def _preloads(tasks) -> tuple[str, ...]:
     return tuple(sorted(needed))
 
 
-@contextlib.contextmanager
-def _blas_threads_shared(n_workers: int, preload: tuple[str, ...] = ()):
-    """Start the workers' fork server with each worker's share of the cores for BLAS threads.
+def start_workers(n_workers: int, preload: tuple[str, ...] = ()) -> None:
+    """Start the workers' fork server, importing ``preload``, with each worker's share of the
+    cores for BLAS threads.
 
     The workers run side by side; each BLAS library defaults to one thread per core, so four
     workers on two cores would run eight busy threads and a linear solve would slow fourfold.
     The fork server loads numpy (and the BLAS with it) once, so the share is set in its
-    environment when it starts, and the caller's own environment is left as it was.
+    environment when it starts, and the caller's own environment is left as it was. A server
+    already running keeps what it has.
     """
-    share = str(max(1, available_cores() // max(1, n_workers)))
     if "forkserver" not in multiprocessing.get_all_start_methods():
-        yield
         return
     from .workers import start_fork_server
 
+    share = str(max(1, available_cores() // max(1, n_workers)))
     saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
     try:
         for name in _THREAD_VARIABLES:
@@ -417,7 +416,6 @@ def _blas_threads_shared(n_workers: int, preload: tuple[str, ...] = ()):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    yield
 
 
 def _notes(arguments: Arguments, summary: SourceSummary, precision, installed: bool, target: Target) -> tuple[str, ...]:

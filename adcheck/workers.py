@@ -426,10 +426,19 @@ def start_fork_server(preload: tuple[str, ...] = ()) -> None:
     context = _worker_context()
     extra = [name for name in preload if importlib.util.find_spec(name) is not None]
     context.set_forkserver_preload([*_PRELOAD, *extra])
+    # The server is in the terminal's process group: a Ctrl-C while it imports would print its
+    # traceback under adcheck's "interrupted". Started with SIGINT ignored, it never sees one (it
+    # ignores SIGINT once it serves anyway; adcheck ends it). Only the main thread can change a
+    # handler: adcheck check starts the server there, before its case threads.
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
         forkserver.ensure_running()
     except OSError:  # e.g. "AF_UNIX path too long" under a long TMPDIR
         _Context.forkserver_failed = True
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, handler)
 
 
 class _Running:
@@ -570,6 +579,7 @@ def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_don
     died is never reused: the lane's next task gets a fresh one.
     """
     context = _worker_context()
+    start_fork_server()  # when no caller has yet (a no-op once it runs)
     lanes: dict[str, list[int]] = {}
     for index, task in enumerate(tasks):
         lanes.setdefault(lane(task) if lane is not None else f"{task.backend}#{index}", []).append(index)
