@@ -1,9 +1,11 @@
-"""Worker processes: each backend computes in a process of its own, and nothing of it outlives its task.
+"""Worker processes: each backend computes in a worker process, and nothing of it outlives its task.
 
-Why a process per backend: a fresh import of the user's module means state one backend leaves
+Why worker processes: a fresh import of the user's module means state one backend leaves
 behind (a mutated global, a leaked tracer) cannot reach the next; a hang is killed at the
 timeout; a segfault, ``sys.exit`` or memory exhaustion stays in the worker and becomes a row.
-The workers start together, so a multi-core machine computes backends side by side.
+The workers start together, so a multi-core machine computes backends side by side; tasks of
+one lane (``run_tasks``) run one after another in one worker, which puts back what each task
+changed, the user's modules included, before the next.
 
 Ownership: each worker starts a session of its own, so the processes the user's function
 starts (a ``subprocess.Popen``, a server) are in its process group, and a function that signals
