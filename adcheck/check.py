@@ -315,8 +315,7 @@ def run_check(project: Project, overrides: Settings = Settings(),
     import adcheck.lint  # noqa: F401
     import adcheck.run  # noqa: F401
 
-    # The fork server starts here, in the main thread (see workers.start_fork_server), with what
-    # the cases' workers import.
+    # The fork server starts here, before the case threads, with what the cases' workers import.
     from .run import start_workers
 
     start_workers(jobs * 3, _preloads(cases))

@@ -395,7 +395,7 @@ class _Context:
 
 # Imported once by the fork server and shared, copy-on-write, by every worker forked from it.
 # Never jax or torch (not fork-safe once initialised) and never the user's code.
-_PRELOAD = ["numpy", "scipy.differentiate", "scipy.special", "adcheck.workers", "adcheck.backends.calling",
+_PRELOAD = ["adcheck.quiet_server", "numpy", "scipy.differentiate", "scipy.special", "adcheck.workers", "adcheck.backends.calling",
             "adcheck.backends.fd", "adcheck.finite_differences", "adcheck.compare", "adcheck.explain.probes"]
 
 
@@ -428,19 +428,10 @@ def start_fork_server(preload: tuple[str, ...] = ()) -> None:
     context = _worker_context()
     extra = [name for name in preload if importlib.util.find_spec(name) is not None]
     context.set_forkserver_preload([*_PRELOAD, *extra])
-    # The server is in the terminal's process group: a Ctrl-C while it imports would print its
-    # traceback under adcheck's "interrupted". Started with SIGINT ignored, it never sees one (it
-    # ignores SIGINT once it serves anyway; adcheck ends it). Only the main thread can change a
-    # handler: adcheck check starts the server there, before its case threads.
-    main = threading.current_thread() is threading.main_thread()
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
         forkserver.ensure_running()
     except OSError:  # e.g. "AF_UNIX path too long" under a long TMPDIR
         _Context.forkserver_failed = True
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, handler)
 
 
 class _Running:
