@@ -166,9 +166,12 @@ def test_sigint_to_a_run_with_a_hanging_worker_is_exit_130_and_kills_the_worker(
     marker = f"ADCHECK_TEST_{uuid.uuid4().hex}"
     env = {**os.environ, marker: "1", "ADCHECK_TEST_STARTED": str(started), "NO_COLOR": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    # Ctrl-C as at a terminal: a suite started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and adcheck would inherit that too.
     proc = subprocess.Popen([sys.executable, "-m", "adcheck", "run", "user.py:hangs_under_autograd", "--input",
                              "[0.5, 1.5]", "--backend", "autograd", "--no-lint", "--timeout", "600"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # The worker is inside the user's function (it wrote the file) before the signal is sent.
         assert wait_until(lambda: started.exists() and started.read_text().isdigit() or proc.poll() is not None,
