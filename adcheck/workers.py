@@ -572,7 +572,6 @@ def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_don
     died is never reused: the lane's next task gets a fresh one.
     """
     context = _worker_context()
-    start_fork_server()  # when no caller has yet (a no-op once it runs)
     lanes: dict[str, list[int]] = {}
     for index, task in enumerate(tasks):
         lanes.setdefault(lane(task) if lane is not None else f"{task.backend}#{index}", []).append(index)
