@@ -21,7 +21,9 @@ other workers must not die with it.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -55,6 +57,9 @@ def _serve(tasks, results, watch) -> None:
         sys.stdout = sys.stderr
     except BaseException:  # noqa: BLE001 - a worker that cannot even start ends; adcheck reports it
         os._exit(1)
+    # What the fork server imported (JAX: a hundred thousand objects) lives as long as the worker:
+    # kept out of the collector's full passes, which otherwise took a tenth of a JAX task's time.
+    gc.freeze()
     while True:
         try:
             task = tasks.recv()
@@ -391,6 +396,8 @@ class _Context:
     the system allows, under a long TMPDIR), then plain spawning."""
 
     forkserver_failed = False
+    stopped_at_exit = False  # whether the server is ended at exit (registered once)
+    server_started = False  # start_fork_server has started it: later calls change nothing
 
 
 # Imported once by the fork server and shared, copy-on-write, by every worker forked from it.
@@ -412,15 +419,43 @@ def _worker_context():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_PRELOAD)
+    if not _Context.stopped_at_exit:
+        _Context.stopped_at_exit = True
+        atexit.register(_stop_fork_server)
     return context
+
+
+def _stop_fork_server() -> None:
+    """At exit, end the fork server and multiprocessing's resource tracker with adcheck.
+
+    Left alone, each ends on its own moments after adcheck (when it sees its pipe close): adcheck
+    would exit with its processes still running, and a caller reading adcheck's stderr, which
+    they share, would wait for them. The server is killed (it may still be importing JAX); the
+    tracker is asked to stop, so that it still cleans up after the workers.
+    """
+    from multiprocessing import forkserver, resource_tracker
+
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    try:
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            server._stop()  # reaps it and removes its socket
+        tracker = getattr(resource_tracker, "_resource_tracker", None)
+        if getattr(tracker, "_pid", None) is not None:
+            tracker._stop()
+    except (AttributeError, OSError):  # another Python's internals, or already gone: they end on their own
+        pass
 
 
 def start_fork_server(preload: tuple[str, ...] = ()) -> None:
     """Start the fork server now (with the environment the caller has set, and ``preload`` —
     jax, torch — imported along with numpy and scipy, when they are installed); spawn if it cannot.
 
-    The first start decides: a running server keeps what it imported."""
-    if "forkserver" not in multiprocessing.get_all_start_methods() or _Context.forkserver_failed:
+    The first start decides: a running server keeps what it imported (and a later call costs
+    nothing: ``adcheck check`` makes one per case)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods() or _Context.forkserver_failed \
+            or _Context.server_started:
         return
     import importlib.util
     from multiprocessing import forkserver
@@ -430,6 +465,7 @@ def start_fork_server(preload: tuple[str, ...] = ()) -> None:
     context.set_forkserver_preload([*_PRELOAD, *extra])
     try:
         forkserver.ensure_running()
+        _Context.server_started = True
     except OSError:  # e.g. "AF_UNIX path too long" under a long TMPDIR
         _Context.forkserver_failed = True
 

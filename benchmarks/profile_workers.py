@@ -87,6 +87,12 @@ def child(backend: str, workload: str, top: int) -> None:
                 counters["function evaluations"] = counters.get("function evaluations", 0) + 1
                 return flat(x)
 
+            def counted_batch(points):
+                counters["batched calls"] = counters.get("batched calls", 0) + 1
+                counters["points in batched calls"] = counters.get("points in batched calls", 0) + points.shape[1]
+                return flat.try_batch(points)
+
+            counted.raw, counted.batch, counted.try_batch = flat.raw, None, counted_batch
             return counted
 
         fd.plain_flat_function = counting

@@ -160,6 +160,27 @@ def wait_until(condition, timeout: float) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds adcheck's processes through /proc")
+def test_nothing_adcheck_started_is_running_once_it_has_exited(tmp_path):
+    # The fork server and multiprocessing's resource tracker end with adcheck, not moments after:
+    # the moment adcheck's exit status is known, none of its processes is left.
+    marker = f"ADCHECK_TEST_{uuid.uuid4().hex}"
+    env = {**os.environ, marker: "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    with open(tmp_path / "out", "w") as out:  # files, not pipes: the wait must not depend on who holds them
+        proc = subprocess.Popen([sys.executable, "-m", "adcheck", "run", f"{FIXTURES / 'cumprod.py'}:ac_cumprod",
+                                 "--input", "[1, 2, 3]", "--backend", "autograd", "--no-lint"],
+                                cwd=tmp_path, env=env, stdout=out, stderr=out)
+        try:
+            assert proc.wait(timeout=120) in (ExitCode.OK, ExitCode.FAILED), (tmp_path / "out").read_text()
+            assert marked_processes(marker) == []
+        finally:
+            for pid in marked_processes(marker):
+                os.kill(pid, signal.SIGKILL)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds adcheck's processes through /proc")
 def test_sigint_to_a_run_with_a_hanging_worker_is_exit_130_and_kills_the_worker(tmp_path):
     (tmp_path / "user.py").write_text(HANGS)
     started = tmp_path / "started"
