@@ -67,6 +67,7 @@ def configure_jax(device: str = "cpu", contexts: tuple[str, ...] = ()) -> None:
     elif gpu_wanted:
         jax.config.update("jax_default_device", jax.devices("cpu")[0])
     _iterate_with_one_unstack()
+    _share_mlir_contexts()
 
 
 def gpu_allocator_settings(environ) -> dict[str, str]:
@@ -125,6 +126,43 @@ def _iterate_with_one_unstack() -> None:
 
     iterate.__adcheck__ = True
     core.ShapedArray._iter = staticmethod(iterate)
+
+
+# Lowerings that share one MLIR context before it is replaced by a fresh one.
+MLIR_CONTEXT_USES = 256
+
+
+def _share_mlir_contexts() -> None:
+    """Let JAX's lowerings share an MLIR context, renewed every ``MLIR_CONTEXT_USES`` lowerings.
+
+    JAX makes a new context for every lowering, loading every dialect into it (3 ms each here,
+    as MLIR's own maintainers measure), and op-by-op execution lowers each new primitive and
+    shape once: on the small functions of ``adcheck check`` that was a third of a JAX worker's
+    time. The only reason MLIR gives for not reusing a context is that it keeps every type and
+    attribute it ever made; the renewal bounds that. The IR, and so the compiled code and its
+    cache key, are the same either way.
+    """
+    import threading
+
+    try:
+        from jax._src.interpreters import mlir
+    except ImportError:
+        return
+    make = getattr(mlir, "make_ir_context", None)
+    if make is None or getattr(make, "__adcheck__", False):
+        return
+    lock = threading.Lock()
+    current = {"context": None, "uses": 0}
+
+    def shared_context():
+        with lock:
+            if current["context"] is None or current["uses"] >= MLIR_CONTEXT_USES:
+                current["context"], current["uses"] = make(), 0
+            current["uses"] += 1
+            return current["context"]
+
+    shared_context.__adcheck__ = True
+    mlir.make_ir_context = shared_context
 
 
 def configure_torch(dtype=np.float64, device: str = "cpu") -> None:
