@@ -186,6 +186,25 @@ def machine_info() -> list[tuple[str, str]]:
     ]
 
 
+def byte_compile_adcheck() -> str:
+    """Byte-compile adcheck's own modules first, as pip does for every package it installs (the
+    peers' among them); a line saying so for the header.
+
+    From an editable install with ``PYTHONDONTWRITEBYTECODE`` set (some sandboxes and CI images
+    set it), Python never caches adcheck's bytecode, and every adcheck process, its fork server
+    included, would compile its modules afresh: about 0.1 s of a 1.5 s run, which no user of an
+    installed adcheck pays.
+    """
+    import compileall
+
+    import adcheck
+
+    package = Path(adcheck.__file__).resolve().parent
+    compileall.compile_dir(str(package), quiet=1)
+    setting = "set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "not set"
+    return f"{package} byte-compiled (PYTHONDONTWRITEBYTECODE {setting})"
+
+
 def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -224,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     peers = [] if options.no_peers else [p for p in PEER_CODE if installed(PEER_PACKAGE[p])]
     tools = ["adcheck", *(["adcheck (torch build)"] if installed("torch") else []), *peers]
 
-    info = machine_info()
+    info = [*machine_info(), ("adcheck", byte_compile_adcheck())]
     print(tabulate(info, tablefmt="plain"))
     print(f"repetitions: {repeat}; workloads: {', '.join(names)}\n", flush=True)
 

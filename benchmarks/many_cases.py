@@ -35,6 +35,9 @@ from tabulate import tabulate
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from bench import byte_compile_adcheck  # noqa: E402
 TARGET_RATIO = 0.5  # issue: adcheck check over 200 small cases <= 0.5 x pytest + jax check_grads
 
 # Twenty small, smooth numpy functions of one vector: elementwise maps, reductions, products,
@@ -127,7 +130,8 @@ def main(argv=None) -> int:
     jobs = options.jobs or [os.cpu_count() or 1]
     n_cases = options.functions * options.seeds
     print(f"{n_cases} cases ({options.functions} functions x {options.seeds} seeds, 20 inputs each), "
-          f"{os.cpu_count()} CPUs, {options.repeat} repetitions; load average {os.getloadavg()[0]:.2f}")
+          f"{os.cpu_count()} CPUs, {options.repeat} repetitions; load average {os.getloadavg()[0]:.2f}; "
+          f"{byte_compile_adcheck()}")
 
     tools: dict[str, list[list[str]]] = {}
     for j in jobs:
