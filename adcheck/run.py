@@ -153,6 +153,10 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
 
     lane = worker_lanes(work.tasks, pooled=pool is not None)
     start_workers(len({lane(t) for t in work.tasks}), _preloads(work.tasks))
+    if settings.lint:
+        from .explain.link import lint
+
+        lint(target, summary)  # now, while the fork server imports; explain finds it done
     computed = {run.name: run for run in run_tasks(list(work.tasks), settings.timeout, on_done=on_done, pool=pool,
                                                    lane=lane)}
     runs = [computed.get(name) or work.skipped[name] for name in work.order]
