@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 
@@ -46,6 +45,8 @@ class Backend:
         return _installed(self.package)
 
     def version(self) -> str | None:
+        import importlib.metadata  # here: only ``adcheck backends`` asks, and the import costs every run 15 ms
+
         try:
             return importlib.metadata.version(self.package)
         except importlib.metadata.PackageNotFoundError:
