@@ -285,7 +285,10 @@ def json_tree(data, origin: str, depth: int = 0):
             return items if tag == "$list" else tuple(items)
         if not data:
             raise InputError(f"{origin}: an empty object holds nothing to differentiate")
-        return {str(key): json_tree(value, f'{origin}["{key}"]', depth + 1) for key, value in data.items()}
+        # The key spelled as a JSON string, so a key holding a newline or a quote keeps the
+        # error message on one line.
+        return {str(key): json_tree(value, f"{origin}[{json.dumps(str(key))}]", depth + 1)
+                for key, value in data.items()}
     if isinstance(data, list) and any(isinstance(item, dict) for item in data):
         return [json_tree(item, f"{origin}[{i}]", depth + 1) for i, item in enumerate(data)]
     return _numeric(data, origin)

@@ -95,6 +95,13 @@ def test_any_json_either_parses_to_finite_numbers_or_is_an_input_error(value):
     _parses_or_input_error(json.dumps(value))  # NaN/Infinity spelled as JSON constants included
 
 
+def test_a_key_holding_a_newline_is_named_on_one_line():
+    with pytest.raises(InputError) as caught:
+        parse_json_argument('{"a\\nb": null}')
+    assert str(caught.value).startswith('--input["a\\nb"]: ')
+    assert "\n" not in str(caught.value)
+
+
 @FAST
 @given(st.text(alphabet="[]{},.:-+0123456789eE\" \ntruefalsnNI", max_size=80))
 def test_json_looking_garbage_is_an_input_error_not_a_traceback(text):
