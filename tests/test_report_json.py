@@ -380,3 +380,15 @@ def test_run_json_when_no_ad_backend_can_run_the_function():
     assert data["verdict"] == "nothing-checked"
     assert [(b["name"], b["status"]) for b in data["backends"]] == [("fd", "reference"),
                                                                     ("autograd", "not-applicable")]
+
+
+def test_json_text_is_json_dumps_indented_with_each_matrix_row_on_one_line():
+    matrix = json_report._matrix(np.array([[1.0, np.nan], [-np.inf, 2.5e-300]]))
+    data = {"schema": 2, "name": "d f[0] / d x[\u00e9]", "empty": {}, "none": [], "flags": [True, False, None],
+            "count": 3, 7: "a key that is no string", "jacobian": matrix, "nested": [{"m": json_report._matrix(
+                np.zeros((0, 2)))}, json_report._Rows([1.5, 2.0])]}
+    text = json_report.dumps(data)
+    assert json.loads(text) == json.loads(json.dumps(data))
+    assert '  "jacobian": [\n    [1.0, "NaN"],\n    ["-Infinity", 2.5e-300]\n  ],\n' in text
+    assert text.replace('"jacobian": [\n    [1.0, "NaN"],\n    ["-Infinity", 2.5e-300]\n  ]', '"jacobian": M') == \
+        json.dumps({**data, "jacobian": "M"}, indent=2).replace('"jacobian": "M"', '"jacobian": M')
