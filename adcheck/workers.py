@@ -123,8 +123,9 @@ class _ProcessState:
             origin = getattr(sys.modules.get(name), "__file__", None)
             if origin is None or root is None or _under(origin, root):
                 sys.modules.pop(name, None)  # the user's modules: imported afresh by the next task
-        os.environ.clear()
-        os.environ.update(self.environ)
+        if os.environ != self.environ:  # putting it back sets every variable again: only when it changed
+            os.environ.clear()
+            os.environ.update(self.environ)
         os.chdir(self.cwd)
         sys.path[:] = self.path
         sys.setrecursionlimit(self.recursion_limit)
@@ -351,8 +352,23 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _has_children() -> bool:
+    """Whether this process has a child, running or not yet reaped, in any of its threads: one
+    system call. With none, it has no descendants either: an orphaned grandchild is re-parented
+    to this process (a subreaper), and a child that died unreaped still counts."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    except (AttributeError, OSError):  # no waitid here: look
+        return True
+    return True
+
+
 def kill_descendants(pid: int) -> None:
     """SIGKILL every descendant of ``pid``, leaves first is not needed: SIGKILL cannot be refused."""
+    if pid == os.getpid() and not _has_children():
+        return  # nothing to find: the walk reads a file per thread (JAX's worker has sixteen)
     for child in descendants(pid):
         try:
             os.kill(child, signal.SIGKILL)

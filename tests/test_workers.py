@@ -310,3 +310,68 @@ def test_tasks_of_one_lane_share_a_worker_and_a_dead_worker_leaves_the_rest_to_a
     else:
         assert results[0].status == Status.ERROR and "exited with code 3" in results[0].message
         assert len(list(pids.iterdir())) == 2  # the rest of the lane ran in a fresh worker
+
+
+SPAWNS = textwrap.dedent('''
+    import os
+    import pathlib
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+
+    SLEEPER = "import os, pathlib, sys, time; pathlib.Path(sys.argv[1], str(os.getpid())).touch(); time.sleep(600)"
+    # A child that starts a grandchild in a session of its own and exits at once: the grandchild
+    # is an orphan, re-parented to the worker (a subreaper).
+    DAEMON = ("import subprocess, sys; subprocess.Popen([sys.executable, '-c', sys.argv[2], sys.argv[1]], "
+              "start_new_session=True)")
+
+
+    def f(x):
+        if not list(pathlib.Path(PIDS).iterdir()):
+            subprocess.Popen([sys.executable, "-c", SLEEPER, PIDS])
+            subprocess.run([sys.executable, "-c", DAEMON, PIDS, SLEEPER])
+            deadline = time.monotonic() + 30
+            while len(list(pathlib.Path(PIDS).iterdir())) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)  # both are running before the task ends
+        return x * 2
+''')
+
+
+def test_a_warm_worker_ends_what_a_task_started_before_it_serves_the_next(tmp_path):
+    import numpy as np
+
+    from adcheck.inputs import promote
+    from adcheck.loader import parse_target
+    from adcheck.model import Mode, Status
+    from adcheck.task import Task
+    from adcheck.workers import WorkerPool, run_tasks
+
+    pids = tmp_path / "pids"  # each process the function starts leaves its pid here
+    pids.mkdir()
+    (tmp_path / "spawns.py").write_text(f"PIDS = {str(pids)!r}\n" + SPAWNS)
+    task = Task("fd", parse_target(f"{tmp_path / 'spawns.py'}:f"), promote([np.asarray([0.5, 2.0])], (0,)), "numpy",
+                mode=Mode.FULL, probes=False)
+    pool = WorkerPool()
+    try:
+        (result,) = run_tasks([task], timeout=60, pool=pool)
+        assert result.status == Status.REFERENCE, result.message
+        started = [int(p.name) for p in pids.iterdir()]
+        assert len(started) == 2
+        (warm,) = [w for ws in pool.idle.values() for w in ws]
+        assert warm.process.is_alive()  # the worker serves on ...
+        deadline = time.monotonic() + 10
+        while any(_running(pid) for pid in started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_running(pid) for pid in started)  # ... and what its task started has ended
+    finally:
+        pool.close()
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
