@@ -60,17 +60,13 @@ def plan(target: Target, arguments: Arguments, framework: str, settings: Setting
             continue
         runnable.append((backend, rebinding))
     memory_limit = settings.memory_limit or default_memory_limit(len(runnable))
-    # Rebound code may compute another function that agrees at the input only (numpy's eigh reads
-    # one triangle, jax.numpy's symmetrises): values near the input tell, if such a row disagrees.
-    nearby = mode == Mode.FULL and any(rebinding is not None and rebinding.description for _, rebinding in runnable)
     tasks = tuple(Task(backend.name, target, arguments, str(framework),
                        flavour=rebinding.flavour if rebinding else "numpy",
                        rebound=rebinding.description if rebinding else "",
                        mode=mode, order=settings.order, probes=settings.lint and backend.reference,
                        memory_limit=memory_limit, module_target=arguments.module_target,
                        contexts=tuple(c for c in (settings.contexts or ()) if c != "eager") if not backend.reference
-                       else (), device=settings.device or "cpu",
-                       nearby=nearby and (backend.reference or bool(rebinding and rebinding.description)))
+                       else (), device=settings.device or "cpu")
                   for backend, rebinding in runnable)
     return Plan(tasks, skipped, tuple(b.name for b in chosen))
 
@@ -182,8 +178,8 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
     else:
         comparison = compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps, input_scales=input_scales(x0),
                              own_scales=step_scales(x0))
-        runs = _with_own_noise(work, runs, comparison, settings, pool)
-        if any(run.own_noise is not None for run in runs):
+        runs = _second_look(work, runs, comparison, settings, pool)
+        if any(run.own_noise is not None or run.nearby is not None for run in runs):
             comparison = compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps,
                                  input_scales=input_scales(x0), own_scales=step_scales(x0))
         if settings.order == 2:
@@ -228,23 +224,37 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
     )
 
 
-def _with_own_noise(work: Plan, runs: list[BackendRun], comparison: Comparison, settings: Settings,
-                    pool=None) -> list[BackendRun]:
-    """The runs, where an AD backend disagreed, with that backend's own rounding noise measured
-    (``workers.with_own_noise``): a derivative whose computation cancels is no wrong rule. A run
-    where every backend agrees pays nothing."""
-    wrong = {v.name for v in comparison.verdicts
-             if v.status == Status.DISAGREE and v.name != "fd" and not v.primal_mismatch
-             and v.n_nonfinite < v.n_mismatches}
-    tasks = [dataclasses.replace(task, jitter=True, probes=False, nearby=False, contexts=())
-             for task in work.tasks if task.backend in wrong]
+def _second_look(work: Plan, runs: list[BackendRun], comparison: Comparison, settings: Settings,
+                 pool=None) -> list[BackendRun]:
+    """The runs, where an AD backend disagreed, with what may explain it other than a wrong
+    derivative, measured in one more round of tasks. A run where every backend agrees pays nothing.
+
+    - The backend's own rounding noise (``workers.with_own_noise``): a derivative whose
+      computation cancels is no wrong rule.
+    - For a rebound backend (numpy code under JAX, say), the function's values near the input, and
+      plain numpy's: rebound code may compute another function that agrees at the input only
+      (numpy's ``eigh`` reads one triangle, ``jax.numpy``'s symmetrises), and then its derivative
+      is that other function's (``compare.judge``).
+    """
+    wrong = {v.name: v for v in comparison.verdicts
+             if v.status == Status.DISAGREE and v.name != "fd" and not v.primal_mismatch}
+    noisy = {name for name, v in wrong.items() if v.n_nonfinite < v.n_mismatches}
+    rebound = {run.name for run in runs if run.name in wrong and run.rebound}
+    tasks = [dataclasses.replace(task, jitter=True, probes=False, contexts=())
+             for task in work.tasks if task.backend in noisy]
+    if rebound:
+        tasks += [dataclasses.replace(task, nearby=True, probes=False, contexts=(), order=1)
+                  for task in work.tasks if task.backend in rebound or task.backend == "fd"]
     if not tasks:
         return runs
-    measured = {run.name: run for run in run_tasks(tasks, settings.timeout, pool=pool,
-                                                   lane=worker_lanes(tasks, pooled=pool is not None))
-                if run.own_noise is not None}
-    return [dataclasses.replace(run, own_noise=measured[run.name].own_noise) if run.name in measured else run
-            for run in runs]
+    found: dict[str, dict] = {}
+    for task, result in zip(tasks, run_tasks(tasks, settings.timeout, pool=pool,
+                                             lane=worker_lanes(tasks, pooled=pool is not None))):
+        if task.jitter and result.own_noise is not None:
+            found.setdefault(result.name, {})["own_noise"] = result.own_noise
+        elif task.nearby and result.nearby is not None:
+            found.setdefault(result.name, {})["nearby"] = result.nearby
+    return [dataclasses.replace(run, **found[run.name]) if run.name in found else run for run in runs]
 
 
 def _entry_namer(arguments: Arguments, reference, function: str):

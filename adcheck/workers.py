@@ -182,7 +182,8 @@ def execute(task: Task) -> BackendRun:
         except BaseException as exc:  # noqa: BLE001 - blame explains; it must never cost the report
             return error_run(task, exc, time.perf_counter() - start)
     try:
-        result = with_own_noise(task) if task.jitter else REGISTRY[task.backend].compute(task)
+        backend = REGISTRY[task.backend]
+        result = with_own_noise(task) if task.jitter else backend.nearby(task) if task.nearby else backend.compute(task)
     except NotApplicable as exc:
         return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start, exc.message, exc.location)
     except MemoryError as exc:

@@ -262,6 +262,19 @@ def test_a_rebound_backend_that_differs_from_the_one_the_code_is_written_for_is_
     assert {b["name"]: b["status"] for b in json.loads(numpy_code.stdout)["backends"]}["jax-rev"] == "disagree"
 
 
+def test_rebound_code_that_is_another_function_near_the_input_is_not_applicable_not_wrong():
+    # Same value at the symmetric input, another function a step away: the JAX rows say so and do
+    # not fail the run; autograd, whose eigh reads the same triangle as numpy's, agrees.
+    result = invoke("run", f"{FIXTURES / 'rebinding_elsewhere.py'}:smallest_eigenvalue", "--input",
+                    json.dumps([[2.0, 0.5, 0.1], [0.5, 1.0, 0.2], [0.1, 0.2, 3.0]]), "--format", "json")
+    assert result.exit_code == 0, result.stdout
+    rows = {b["name"]: b for b in json.loads(result.stdout)["backends"]}
+    assert rows["autograd"]["status"] == "agree"
+    for name in ("jax-fwd", "jax-rev"):
+        assert rows[name]["status"] == "not-applicable"
+        assert "computes another function: the same value at the input, but not near it" in rows[name]["message"]
+
+
 @pytest.mark.parametrize("function, wrong_entry", [("exp_each", "diagonal"), ("sin_each", "off the diagonal")])
 def test_a_wrong_rule_in_a_sparse_jacobian_is_caught_where_the_reference_groups_its_columns(function, wrong_entry):
     # 100 elementwise inputs: the reference finds the diagonal structure and differences one group

@@ -55,6 +55,11 @@ class Backend:
     def compute(self, task):
         return importlib.import_module(f"adcheck.backends.{self.module}").compute(task)
 
+    def nearby(self, task):
+        """The function's values near the input as this backend runs it (``calling.values_nearby``):
+        rebound code that agrees at the input may compute another function a step away."""
+        return importlib.import_module(f"adcheck.backends.{self.module}").nearby(task)
+
     @property
     def runs(self) -> tuple[str, ...]:
         """Every framework whose code it can run, natively or rebound, in a stable order."""

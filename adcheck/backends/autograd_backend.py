@@ -40,9 +40,14 @@ def compute(task) -> BackendRun:
     jac = np.stack([np.asarray(vjp(row), dtype=np.float64) for row in basis]) if value.size else np.zeros((0, x0.size))
     check_shapes(value, jac, x0.size)
     second = _second_order(flat_function, x0, value.size) if task.order == 2 else None
-    nearby = values_nearby(flat_function, x0) if task.nearby else None
-    return BackendRun(seconds=time.perf_counter() - start, jacobian=jac, second_order=second, nearby=nearby,
-                      **finished)
+    return BackendRun(seconds=time.perf_counter() - start, jacobian=jac, second_order=second, **finished)
+
+
+def nearby(task) -> BackendRun:
+    """The function's values near the input under autograd's rebinding."""
+    start = time.perf_counter()
+    values = values_nearby(build_flat_function(task), task.arguments.flat().copy())
+    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, nearby=values, rebound=task.rebound)
 
 
 def build_flat_function(task):

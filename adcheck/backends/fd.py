@@ -81,9 +81,17 @@ def compute(task) -> BackendRun:
     reference = Reference(precision, one_sided=one_sided, impure=_impure(flat_function, x0, value, eps))
     if not reference.impure:
         reference = _backups(task, func, flat_function, x0, value, jac, err, reference)
-    nearby = values_nearby(flat_function, x0) if task.nearby else None
     return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, value=value, jacobian=jac,
-                      error=err, reference=reference, outputs=outputs, nearby=nearby)
+                      error=err, reference=reference, outputs=outputs)
+
+
+def nearby(task) -> BackendRun:
+    """Plain numpy's values near the input, for the rows of rebound backends to be held against."""
+    start = time.perf_counter()
+    configure_for(task.framework, task.arguments.dtype)
+    flat_function = plain_flat_function(load_user_function(task), task.arguments, task.framework)
+    values = values_nearby(flat_function, task.arguments.flat().astype(np.float64))
+    return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, nearby=values)
 
 
 def _impure(flat_function, x0, value, eps) -> str:

@@ -57,9 +57,15 @@ def _eager(task) -> BackendRun:
         value, jac = _first_order(task, flat_function, x0, direction)
     check_shapes(value, jac, x0.size)
     second = _second_order(task, x0, direction, value.size) if task.order == 2 else None
-    nearby = values_nearby(flat_function, x0) if task.nearby else None
-    return BackendRun(seconds=time.perf_counter() - start, value=value, jacobian=jac, second_order=second,
-                      nearby=nearby, **finished)
+    return BackendRun(seconds=time.perf_counter() - start, value=value, jacobian=jac, second_order=second, **finished)
+
+
+def nearby(task) -> BackendRun:
+    """The function's values near the input under JAX's rebinding."""
+    configure_jax(task.device, task.contexts)
+    start = time.perf_counter()
+    values = values_nearby(build_flat_function(task), task.arguments.flat().copy())
+    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, nearby=values, rebound=task.rebound)
 
 
 def build_flat_function(task):
