@@ -146,6 +146,11 @@ class _ModuleIndex:
 
 
 def _index(tree: ast.Module) -> _ModuleIndex:
+    """The module's index, built once per parsed tree (a file's cases share its tree)."""
+    return syntax.MEMO.get(tree, "module index", lambda: _build_index(tree))
+
+
+def _build_index(tree: ast.Module) -> _ModuleIndex:
     imports, definitions = {}, {}
     for node in module_statements(tree.body):
         if isinstance(node, ast.Import):
@@ -167,7 +172,16 @@ def _index(tree: ast.Module) -> _ModuleIndex:
     return _ModuleIndex(imports, definitions)
 
 
-def _names_used(node: ast.AST) -> set[str]:
+# The names each definition uses, once per node of a parsed tree: every case of a function walks
+# the same definitions (a function with ten @adcheck.case decorators is a few hundred nodes).
+_NAMES_USED = syntax.TreeMemo(size=1024)
+
+
+def _names_used(node: ast.AST) -> frozenset[str]:
+    return _NAMES_USED.get(node, "names used", lambda: _walk_names_used(node))
+
+
+def _walk_names_used(node: ast.AST) -> frozenset[str]:
     names = set()
     for child in ast.walk(node):
         if isinstance(child, ast.Name):
@@ -177,7 +191,7 @@ def _names_used(node: ast.AST) -> set[str]:
                 module = child.module if isinstance(child, ast.ImportFrom) else alias.name
                 if module and not getattr(child, "level", 0):
                     names.add(f"import:{module.split('.')[0]}")
-    return names
+    return frozenset(names)
 
 
 def reached_packages(tree: ast.Module, attribute: str, path: Path) -> set[str]:
@@ -249,8 +263,8 @@ def _user_module(from_path: Path, module: str, level: int, imported: str | None)
     for candidate in candidates:
         if candidate.is_file():
             try:
-                return candidate, syntax.parse(syntax.read_python(candidate), filename=str(candidate))
-            except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+                return candidate, parsed_file(candidate)[1]
+            except TargetError:  # unreadable or not Python: not followed
                 return None
     return None
 
