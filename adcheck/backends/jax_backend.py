@@ -144,10 +144,10 @@ def _first_order(task, flat_function, x0, direction):
         # dtype (float32 inputs): building a linearised program first costs more than the
         # derivative itself on a small function.
         with rebinding_can_fail(task, "run"), _reverse_only_rules(direction):
-            value, jac = _pushforward(flat_function, jnp.asarray(x0), jnp.eye(x0.size, dtype=x0.dtype))
+            value, jac = _pushforward(flat_function, jnp.asarray(x0), np.eye(x0.size, dtype=x0.dtype))
     else:
         value, pullback = _forward(task, flat_function, x0, direction)
-        jac = _pull_back(pullback, jnp.eye(value.size, dtype=value.dtype))
+        jac = _pull_back(pullback, np.eye(value.size, dtype=value.dtype))
     value = real_values(jax.device_get(value))
     return value, np.asarray(jax.device_get(jac), dtype=np.float64).reshape(value.size, x0.size)
 
@@ -296,12 +296,12 @@ def _derivative_function(flat_function, n_inputs: int, direction: str, mode: Mod
             if mode == Mode.FAST:
                 directions = probe_vectors(n_inputs, value.size).directions
                 return jax.vmap(linear, in_axes=1, out_axes=1)(jnp.asarray(directions, dtype=x.dtype))
-            return jax.vmap(linear, out_axes=1)(jnp.eye(n_inputs, dtype=x.dtype))
+            return jax.vmap(linear, out_axes=1)(np.eye(n_inputs, dtype=x.dtype))
         value, pullback = jax.vjp(flat_function, x)
         if mode == Mode.FAST:
             cotangents = probe_vectors(n_inputs, value.size).cotangents
             return jax.vmap(pullback)(jnp.asarray(cotangents.T, dtype=value.dtype))[0]
-        return jax.vmap(pullback)(jnp.eye(value.size, dtype=value.dtype))[0]
+        return jax.vmap(pullback)(np.eye(value.size, dtype=value.dtype))[0]
 
     def as_float(x):
         return derivative(x).astype(jnp.float32 if x.dtype != jnp.float64 else jnp.float64)
