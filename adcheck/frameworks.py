@@ -49,16 +49,18 @@ def configure_jax(device: str = "cpu", contexts: tuple[str, ...] = ()) -> None:
     cost; the user's own ``jax.jit`` functions are compiled the same way. Op by op also keeps
     Python control flow on input values working, as it does for users.
     """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_backend_optimization_level" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {_FAST_COMPILE_FLAG}".strip()  # read when jax starts its backend
     gpu_wanted = device == "gpu" or ("gpu" in contexts and _gpu_visible())
-    if gpu_wanted:
-        os.environ.update(gpu_allocator_settings(os.environ))
+    started = _jax_started()
+    if not started:  # the variables are read when JAX starts its backend: a warm worker's is running
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_backend_optimization_level" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} {_FAST_COMPILE_FLAG}".strip()
+        if gpu_wanted:
+            os.environ.update(gpu_allocator_settings(os.environ))
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    if not _jax_started():  # a warm worker keeps the platforms it started with
+    if not started:  # a warm worker keeps the platforms it started with
         # "cuda,cpu" fails loudly when the CUDA plugin cannot start (we want to say why); the
         # empty list lets JAX start what it can, for a GPU context that must not cost the CPU run.
         jax.config.update("jax_platforms", "cuda,cpu" if device == "gpu" else "" if gpu_wanted else "cpu")

@@ -166,6 +166,19 @@ def _deepest_relative_import(path: Path, enough: int = 0) -> int:
     return max((node.level for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)), default=0)
 
 
+def resolved(path) -> Path:
+    """``Path(path).resolve()``, remembered for the process: a warm worker resolves the same few
+    files for every case and backend (the target, its root, each module it imports), and a
+    resolve is a system call per path component. Symlinks are taken not to move during a run."""
+    text = os.fspath(path)
+    return _resolved(text if os.path.isabs(text) else os.path.join(os.getcwd(), text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved(absolute: str) -> Path:
+    return Path(absolute).resolve()
+
+
 @functools.lru_cache(maxsize=1)
 def _installed_roots() -> tuple[Path, ...]:
     paths = sysconfig.get_paths()
@@ -174,10 +187,14 @@ def _installed_roots() -> tuple[Path, ...]:
 
 def _is_installed_location(path: Path) -> bool:
     """Is ``path`` inside the standard library or a site-packages directory?"""
-    resolved = path.resolve()
-    if "site-packages" in resolved.parts or "dist-packages" in resolved.parts:
+    return _is_installed_resolved(resolved(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_installed_resolved(path: Path) -> bool:
+    if "site-packages" in path.parts or "dist-packages" in path.parts:
         return True
-    return any(resolved.is_relative_to(root) for root in _installed_roots())
+    return any(path.is_relative_to(root) for root in _installed_roots())
 
 
 # Compiled user modules, by file and its size and modification time: a warm worker that imports
@@ -362,7 +379,7 @@ class UserCodeLoader:
         self.target = target
         self.flavour = flavour
         self.layout = module_layout(target)
-        self.root = self.layout.root.resolve()
+        self.root = resolved(self.layout.root)
         self.table = rebinding_table(flavour)
         self.modules: dict[str, types.ModuleType] = {}
         self.builtins = dict(builtins.__dict__)
@@ -382,7 +399,7 @@ class UserCodeLoader:
     # --- finding user modules ---------------------------------------------------------------
 
     def _is_user_location(self, location: str) -> bool:
-        path = Path(location).resolve()
+        path = resolved(location)
         return path.is_relative_to(self.root) and not _is_installed_location(path)
 
     def _is_user_spec(self, spec) -> bool:
@@ -490,7 +507,7 @@ class UserCodeLoader:
                 spec.submodule_search_locations = [str(directory)]
             self._execute(spec)
         existing = self.modules.get(self.layout.name)  # a package __init__ may have imported it
-        if existing is not None and Path(getattr(existing, "__file__", None) or "").resolve() == path:
+        if existing is not None and resolved(getattr(existing, "__file__", None) or "") == path:
             return existing
         locations = [str(path.parent)] if self.layout.is_package else None
         spec = importlib.util.spec_from_file_location(self.layout.name, path, submodule_search_locations=locations)
@@ -566,8 +583,13 @@ class UserCodeLoader:
         return obj
 
 
-def _path_entries() -> list[str]:
-    return [os.path.abspath(entry or os.curdir) for entry in sys.path if isinstance(entry, str)]
+def _path_entries() -> tuple[str, ...]:
+    return _absolute_entries(os.getcwd(), tuple(entry for entry in sys.path if isinstance(entry, str)))
+
+
+@functools.lru_cache(maxsize=64)
+def _absolute_entries(cwd: str, entries: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(os.path.abspath(os.path.join(cwd, entry or os.curdir)) for entry in entries)
 
 
 def _path_spec(name: str, locations: list[str]):
@@ -605,7 +627,7 @@ def _same_source(module, spec) -> bool:
     """Was ``module`` made from the same file (or namespace directories) as ``spec`` describes?"""
     file = getattr(module, "__file__", None)
     if spec.has_location and spec.origin:
-        return bool(file) and Path(file).resolve() == Path(spec.origin).resolve()
+        return bool(file) and resolved(file) == resolved(spec.origin)
     paths = getattr(module, "__path__", None)
     if file or paths is None:
         return False

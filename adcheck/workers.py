@@ -60,13 +60,14 @@ def _serve(tasks, results, watch) -> None:
     # What the fork server imported (JAX: a hundred thousand objects) lives as long as the worker:
     # kept out of the collector's full passes, which otherwise took a tenth of a JAX task's time.
     gc.freeze()
+    state = None
     while True:
         try:
             task = tasks.recv()
         except BaseException:  # noqa: BLE001 - EOF: adcheck has no more work for us
             return
         start = time.perf_counter()
-        state = _ProcessState()
+        state = _ProcessState(state)
         try:
             if task.memory_limit:
                 _limit_memory(task.memory_limit)
@@ -85,13 +86,20 @@ def _serve(tasks, results, watch) -> None:
 class _ProcessState:
     """What a task may change that outlives it in a worker: restored before the next task."""
 
-    def __init__(self):
+    def __init__(self, before: _ProcessState | None = None):
         import random
 
         import numpy as np
 
         self.modules = set(sys.modules)
-        self.environ = dict(os.environ)
+        # The top-level packages of the modules loaded before the task. A warm worker's modules
+        # only grow from one task to the next (the user's are forgotten), so the previous task's
+        # set needs only the newcomers' added: JAX alone brings a few thousand modules.
+        if before is None:
+            self.packages = {name.partition(".")[0] for name in self.modules}
+        else:
+            self.packages = before.packages | {name.partition(".")[0] for name in self.modules - before.modules}
+        self.environ = _environment()
         self.cwd = os.getcwd()
         self.path = list(sys.path)
         self.recursion_limit = sys.getrecursionlimit()
@@ -114,7 +122,7 @@ class _ProcessState:
         # A new submodule of a package that was already loaded is the library's, made on first use
         # (torch._C._functorch): it stays, for it cannot be imported again. So does a library's
         # own module, even in a virtualenv under the user's project.
-        packages = {name.partition(".")[0] for name in self.modules}
+        packages = self.packages
         own = getattr(getattr(task, "target", None), "module", "").partition(".")[0]  # installed or not, the user's
         for name in set(sys.modules) - self.modules:
             package = name.partition(".")[0]
@@ -123,15 +131,17 @@ class _ProcessState:
             origin = getattr(sys.modules.get(name), "__file__", None)
             if origin is None or root is None or _under(origin, root):
                 sys.modules.pop(name, None)  # the user's modules: imported afresh by the next task
-        if os.environ != self.environ:  # putting it back sets every variable again: only when it changed
+        if _environment() != self.environ:  # putting it back sets every variable again: only when it changed
             os.environ.clear()
-            os.environ.update(self.environ)
+            os.environ.update({os.fsdecode(name): os.fsdecode(value) for name, value in self.environ.items()})
         os.chdir(self.cwd)
         sys.path[:] = self.path
         sys.setrecursionlimit(self.recursion_limit)
         np.random.set_state(self.numpy_random)
-        np.seterr(**self.numpy_errors)
-        np.set_printoptions(**self.numpy_print)
+        if np.geterr() != self.numpy_errors:
+            np.seterr(**self.numpy_errors)
+        if np.get_printoptions() != self.numpy_print:
+            np.set_printoptions(**self.numpy_print)
         random.setstate(self.random)
         warnings.filters[:] = self.warnings
         sys.stdout, sys.stderr = sys.__stderr__, sys.__stderr__
@@ -140,6 +150,12 @@ class _ProcessState:
 
             torch.set_rng_state(self.torch[0])
             torch.set_default_dtype(self.torch[1])
+
+
+def _environment() -> dict:
+    """The environment as ``os.environ`` holds it (encoded): copied and compared in C, where going
+    through the mapping decodes every variable, a real share of a small task's cost."""
+    return dict(getattr(os.environ, "_data", os.environ))
 
 
 def _torch_state():
@@ -155,10 +171,10 @@ def _installed(path: str | None) -> bool:
 
 
 def _under(path: str, root) -> bool:
-    from pathlib import Path
+    from .loader import resolved
 
     try:
-        return Path(path).resolve().is_relative_to(root)
+        return resolved(path).is_relative_to(root)
     except (OSError, ValueError):
         return False
 
