@@ -476,14 +476,17 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
 
     # A value computed with cancellation carries rounding noise that AD differentiates along with
     # it: such a mismatch is the formula's conditioning, not a wrong rule, and nothing can settle it.
-    explained = disagree & ~nonfinite & rounding_explains(diff, reference)
     # The same for the backend's own computation: its derivative cancels, and a few ulps' nudge of
     # the input moves it by more than the difference (measured only after a disagreement).
     own_reach = _own_noise_reach(run)
-    keeps_digits = diff <= OWN_NOISE_MAX_LOSS * np.maximum(np.abs(jac), np.abs(ref))
-    self_explained = disagree & ~nonfinite & ~explained & np.isfinite(diff) & (diff <= own_reach) & keeps_digits
-    explained |= self_explained
-    disagree &= ~explained
+    explained = np.zeros(jac.shape, dtype=bool)
+    self_explained = explained.copy()
+    if disagree.any():  # (most backends agree everywhere: nothing to explain)
+        explained = disagree & ~nonfinite & rounding_explains(diff, reference)
+        keeps_digits = diff <= OWN_NOISE_MAX_LOSS * np.maximum(np.abs(jac), np.abs(ref))
+        self_explained = disagree & ~nonfinite & ~explained & np.isfinite(diff) & (diff <= own_reach) & keeps_digits
+        explained |= self_explained
+        disagree &= ~explained
     undecided = ~(agree | disagree)
     tolerance = reference.atol + reference.tol.rtol * np.abs(jac)
     evidence = np.full(jac.shape, "", dtype=object)

@@ -244,6 +244,10 @@ def output_dtypes(out) -> tuple[str, ...]:
 
 
 def flat_output(out) -> np.ndarray:
+    if type(out) is np.ndarray and out.dtype.kind in "biuf" and out.size:
+        # The common case, a plain real array, as the general path below treats it: FD calls a
+        # function that does not take a batch axis a hundred times per case.
+        return out.astype(np.float64, copy=False).ravel()
     parts = [to_numpy(p).astype(np.float64, copy=False).ravel() for p in output_parts(out)]
     value = np.concatenate(parts) if parts else np.zeros(0)
     if value.size == 0:
@@ -278,7 +282,7 @@ def plain_flat_function(func, arguments: Arguments, framework: str, complex_inpu
     def raw(x: np.ndarray):
         """The function's own output at ``x`` (fresh copies of the arguments every call: a
         function that mutates its input must not corrupt the next point)."""
-        x = np.array(x, dtype=np.complex128 if complex_input else dtype, copy=True)
+        x = np.asarray(x, dtype=np.complex128 if complex_input else dtype)  # each leaf is copied below
         return func(*arguments.build(x, wrap=lambda a: convert(np.array(a, copy=True)),
                                      fixed=lambda a: convert(np.array(a, copy=True))))
 

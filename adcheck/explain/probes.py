@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import syntax
 from ..lint.catalog import make_finding
+from ..loader import resolved
 from ..model import Finding, ProbeResult
 
 MAX_REPR = 60  # characters of a value shown in a message
@@ -54,6 +55,18 @@ def _parse_user_file(path: str, size: int, mtime: int) -> ast.Module | None:
         return syntax.parse(syntax.read_python(path))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return None
+
+
+def user_source(path: str) -> str:
+    """A user's file's text (``syntax.read_python``), read once while it does not change: a warm
+    worker probes the same file for every case. Raises what ``read_python`` raises."""
+    stat = os.stat(path)
+    return _user_source(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _user_source(path: str, size: int, mtime: int) -> str:
+    return syntax.read_python(path)
 
 
 # Two identical calls of the same code in numpy agree bit for bit; this relative tolerance only
@@ -81,7 +94,7 @@ def _collect(task, value) -> _Collected:
     from ..loader import UserCodeLoader
 
     result = _Collected()
-    root = task.target.root.resolve()
+    root = resolved(task.target.root)
     result.findings += _argument_findings(task)
     try:
         loader = UserCodeLoader(task.target, "numpy")
@@ -135,9 +148,9 @@ class _Site:
         self.func = func
         self.root = root
         self.loader = loader
-        self.path = str(Path(target.file).resolve())
+        self.path = str(resolved(target.file))
         self.module = next((m for m in loader.modules.values()
-                            if getattr(m, "__file__", None) and Path(m.__file__).resolve() == Path(self.path)), None)
+                            if getattr(m, "__file__", None) and resolved(m.__file__) == Path(self.path)), None)
 
     def tree(self, path: str) -> ast.Module | None:
         return parse_user_file(path)
@@ -146,7 +159,7 @@ class _Site:
         if not filename:
             return False
         path = Path(filename)
-        return path.is_absolute() and path.resolve().is_relative_to(self.root) and "site-packages" not in path.parts
+        return path.is_absolute() and resolved(path).is_relative_to(self.root) and "site-packages" not in path.parts
 
     def target_line(self) -> int:
         name = self.target.attribute.split(".")[-1]
@@ -197,7 +210,7 @@ def _defined_names(node) -> tuple[str, ...]:
 def _def_line(code: types.CodeType) -> int:
     """The ``def`` line of a function (``co_firstlineno`` is the first decorator's)."""
     try:
-        lines = syntax.read_python(code.co_filename).splitlines()
+        lines = user_source(code.co_filename).splitlines()
     except (OSError, UnicodeDecodeError, SyntaxError):
         return code.co_firstlineno
     for number in range(code.co_firstlineno, min(len(lines), code.co_firstlineno + 50) + 1):
@@ -259,8 +272,8 @@ def _traced(call, root: Path):
     def resolve(filename: str) -> str | None:
         if filename not in user:
             path = Path(filename)
-            inside = path.is_absolute() and "site-packages" not in path.parts and path.resolve().is_relative_to(root)
-            user[filename] = str(path.resolve()) if inside else None
+            inside = path.is_absolute() and "site-packages" not in path.parts and resolved(path).is_relative_to(root)
+            user[filename] = str(resolved(path)) if inside else None
         return user[filename]
 
     def local(frame, event, arg):
@@ -308,7 +321,7 @@ def _first_difference(a: np.ndarray, b: np.ndarray) -> int:
 def _argument_findings(task) -> list[Finding]:
     from ..compare import TOLERANCES
 
-    path = str(Path(task.target.file).resolve())
+    path = str(resolved(task.target.file))
     line = definition_line(path, task.target.attribute.split(".")[-1], parse_user_file(path)) or 1
     findings = []
     for info in task.arguments.info:
@@ -384,7 +397,7 @@ def _uses_jit(site: _Site) -> bool:
     if hasattr(obj, "lower") and hasattr(obj, "__wrapped__"):
         return True
     try:
-        source = syntax.read_python(site.path)
+        source = user_source(site.path)
     except (OSError, UnicodeDecodeError, SyntaxError):
         return False
     return "jit" in source
@@ -433,7 +446,7 @@ def _snapshot(site: _Site) -> dict:
         if code in seen_code:
             return
         seen_code.add(code)
-        path = str(Path(code.co_filename).resolve())
+        path = str(resolved(code.co_filename))
         line = _def_line(code)
         for name, cell in zip(code.co_freevars, function.__closure__ or ()):
             try:
@@ -455,7 +468,7 @@ def _snapshot(site: _Site) -> dict:
             if isinstance(value, types.ModuleType):
                 continue
             global_line = definition_line(module_file, name, site.tree(module_file)) if module_file else None
-            where = str(Path(module_file).resolve()) if module_file else path
+            where = str(resolved(module_file)) if module_file else path
             if isinstance(value, type) or callable(value) and user_function(value) is not None:
                 if isinstance(value, type):
                     for member in vars(value).values():
