@@ -83,7 +83,9 @@ class RowTolerances:
     """The tolerance table's entries for each output row, as (n_outputs, 1) arrays."""
 
     def __init__(self, eps_rows: np.ndarray, rtol: float | None = None):
-        rows = [TOLERANCES[precision_name(float(e))] for e in np.atleast_1d(eps_rows)]
+        names: dict[float, Tolerance] = {}  # a row per output, and mostly one precision among them
+        rows = [names.get(e) or names.setdefault(e, TOLERANCES[precision_name(e)])
+                for e in np.atleast_1d(eps_rows).astype(float).tolist()]
         self.eps = np.asarray(np.atleast_1d(eps_rows), dtype=float).reshape(-1)
 
         def column(attribute):
