@@ -18,7 +18,6 @@ policy: nothing was checked.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
@@ -287,7 +286,10 @@ def _in_turn(before, run, *arguments):
 
 
 def default_jobs() -> int:
-    return os.cpu_count() or 1
+    """The CPUs this process may run on (a CI container's or ``taskset``'s share, not the machine's)."""
+    from .run import available_cores
+
+    return available_cores()
 
 
 def run_check(project: Project, overrides: Settings = Settings(),

@@ -284,3 +284,16 @@ def test_cases_of_one_function_run_in_one_stream_one_after_another():
         assert indices == sorted(indices)
     first_two = {cases[index].run_target for index, _ in order[:2]}
     assert len(first_two) == 2  # the cases that start side by side are of different functions
+
+
+def test_default_jobs_are_the_cpus_adcheck_may_use(monkeypatch):
+    """A CI container or ``taskset`` gives adcheck fewer CPUs than the machine has: -j follows them."""
+    import os
+
+    from adcheck.check import default_jobs
+
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {2, 5})
+    assert default_jobs() == 2
