@@ -6,6 +6,7 @@ import importlib
 import os
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
@@ -162,13 +163,15 @@ class BackendProgress:
 
 
 def render(reports: list, output_format: str, *, timings: bool, colour: bool = False, summary: str = "",
-           fail_on=None) -> str:
+           fail_on=None, ahead=None) -> str:
     """The report text of ``reports`` in ``output_format`` (table/json handled for a single run);
-    ``fail_on``: the failure policy, for the formats that say what fails (JUnit, Markdown)."""
+    ``fail_on``: the failure policy, for the formats that say what fails (JUnit, Markdown);
+    ``ahead``: the tables already written (``check``'s ``RenderedAhead``)."""
     if output_format == "table":
         from .report import table
 
-        text = "\n\n".join(table.render(r, colour=colour, timings=timings) for r in reports)
+        one = ahead or partial(table.render, colour=colour, timings=timings)
+        text = "\n\n".join(one(r) for r in reports)
         return text + ("\n\n" + summary if summary else "")
     if output_format == "json":
         from .report import json as json_report
@@ -213,7 +216,7 @@ def emit(report, output_format: str, output: str | None, *, timings: bool, fail_
 @click.option("--rtol", type=float, help="Relative tolerance for every case.")
 @click.option("--atol", type=float, help="Absolute tolerance for every case.")
 @click.option("--memory-limit", metavar="SIZE", help="Memory per worker, e.g. 4G (default: a share of the machine).")
-@click.option("-j", "--jobs", type=int, help="Cases run at once (default: the number of CPUs).")
+@click.option("-j", "--jobs", type=int, help="Cases run at once (default: the CPUs adcheck may use).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES),
               help="What fails the run: error (backend errors only), disagree (and disagreements; the default), "
                    "inconclusive (and unverified entries), warning (and lint warnings).")
@@ -268,7 +271,13 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         refuse_overwriting_inputs(output, [project.pyproject, baseline, *paths,
                                            *(case.file for case in project.cases)])
 
+    timings = not no_timings
+    colour = colour_enabled(sys.stdout)
+    ahead = _rendered_ahead(output_format, timings=timings, colour=colour and not output)
+
     def progress(done, total, result):
+        if ahead is not None:
+            ahead.add(result.report)
         if not quiet:
             state = "broken" if result.broken else ("FAIL" if result.report.failed else "pass")
             click.echo(f"adcheck: [{done}/{total}] {result.report.target}: {state} ({result.seconds:.1f} s)", err=True)
@@ -290,16 +299,14 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
     else:
         result = apply_baseline(result, baseline)
 
-    timings = not no_timings
-    colour = colour_enabled(sys.stdout)
     summary = check_summary(result)
     if output_format == "json":
         from .report.json import render_check
 
-        text = render_check(result, timings=timings)
+        text = render_check(result, timings=timings, case=ahead)
     else:
         text = render(result.reports, output_format, timings=timings, colour=colour and not output,
-                      summary=summary, fail_on=result.fail_on)
+                      summary=summary, fail_on=result.fail_on, ahead=ahead)
     if output:
         write_output(output, text if output_format != "table" else
                      render(result.reports, "table", timings=timings, summary=summary))
@@ -312,6 +319,22 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
     if update_baseline and not result.broken and not result.stopped:
         raise SystemExit(ExitCode.OK)
     raise SystemExit(result.exit_code)
+
+
+def _rendered_ahead(output_format: str, *, timings: bool, colour: bool):
+    """Where the report is a case's text after another's (the table, the JSON), each case's is
+    written as the case ends, while the others compute (``report.RenderedAhead``)."""
+    from .report import RenderedAhead
+
+    if output_format == "json":
+        from .report.json import case_text
+
+        return RenderedAhead(partial(case_text, timings=timings))
+    if output_format == "table":
+        from .report import table
+
+        return RenderedAhead(partial(table.render, colour=colour, timings=timings))
+    return None
 
 
 def check_summary(result) -> str:

@@ -392,3 +392,31 @@ def test_json_text_is_json_dumps_indented_with_each_matrix_row_on_one_line():
     assert '  "jacobian": [\n    [1.0, "NaN"],\n    ["-Infinity", 2.5e-300]\n  ],\n' in text
     assert text.replace('"jacobian": [\n    [1.0, "NaN"],\n    ["-Infinity", 2.5e-300]\n  ]', '"jacobian": M') == \
         json.dumps({**data, "jacobian": "M"}, indent=2).replace('"jacobian": "M"', '"jacobian": M')
+
+
+def test_check_json_written_ahead_is_the_text_written_at_the_end(monkeypatch, tmp_path):
+    """``adcheck check`` writes each case's object as the case ends (``RenderedAhead``): the
+    document is the one written all at once, and no case is written twice."""
+    from adcheck.report import RenderedAhead
+
+    monkeypatch.chdir(tmp_path)
+    mixed, kink, broken = samples.mixed_report(), samples.kink_report(), samples.nothing_checked_report()
+    result = CheckResult(
+        results=tuple(CaseResult(case_of(r.target), r, 1.0) for r in (mixed, kink, broken)),
+        fail_on=FailOn.DISAGREE, failures=(Failure(mixed.target, "autograd", "disagree"),))
+    written = []
+
+    def case_text(report):
+        written.append(report.target)
+        return json_report.case_text(report, timings=False)
+
+    ahead = RenderedAhead(case_text)
+    for case in result.results[:2]:  # the third case's text was not written ahead: it is written when asked
+        ahead.add(case.report)
+    text = json_report.render_check(result, timings=False, case=ahead)
+    assert text == json_report.render_check(result, timings=False)
+    assert strict_loads(text) == strict_loads(json.dumps(json_report.check_dict(result, timings=False), indent=2))
+    assert written == [mixed.target, kink.target, broken.target]
+    # a different report object with the same target is not mistaken for the one written ahead
+    other = replace(mixed, notes=("a note only this copy has",))
+    assert "a note only this copy has" in ahead(other)

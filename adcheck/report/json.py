@@ -51,12 +51,28 @@ def dumps(data) -> str:
     return "".join(out)
 
 
+class Written(str):
+    """JSON text already indented for its place in the document: ``dumps`` copies it as it is."""
+
+
+CASE_PAD = "    "  # a case object's indentation in ``check_dict``'s document: {"cases": [{...
+
+
+def case_text(report: RunReport, *, timings: bool = True) -> Written:
+    """One case's object, exactly as ``render_check`` writes it under ``cases``."""
+    out: list[str] = []
+    _write(report_dict(report, timings=timings), CASE_PAD, out)
+    return Written("".join(out))
+
+
 _encode_string = json.encoder.encode_basestring_ascii  # what json.dumps writes a string as (ensure_ascii)
 _CONSTANTS = {True: "true", False: "false", None: "null"}
 
 
 def _write(value, pad: str, out: list[str]) -> None:
-    if isinstance(value, str):
+    if isinstance(value, Written):
+        out.append(value)
+    elif isinstance(value, str):
         out.append(_encode_string(value))
     elif value is None or value is True or value is False:
         out.append(_CONSTANTS[value])
@@ -184,8 +200,11 @@ def render(report: RunReport, *, timings: bool = True) -> str:
     return dumps(report_dict(report, timings=timings))
 
 
-def check_dict(result, *, timings: bool) -> dict:
-    """``adcheck check --format json``: the ``run`` object of each case under ``cases``."""
+def check_dict(result, *, timings: bool, case=None) -> dict:
+    """``adcheck check --format json``: the ``run`` object of each case under ``cases``.
+
+    ``case``: report -> its object as text (``case_text``, perhaps written ahead:
+    ``report.RenderedAhead``); by default the objects themselves."""
     from ..config import display_path
     from ..errors import ExitCode
 
@@ -196,7 +215,7 @@ def check_dict(result, *, timings: bool) -> dict:
         "schema": SCHEMA_VERSION,
         "verdict": verdict,
         "fail_on": str(result.fail_on),
-        "cases": [report_dict(r.report, timings=timings) for r in result.results],
+        "cases": [case(r.report) if case else report_dict(r.report, timings=timings) for r in result.results],
         "failures": [
             {"case": f.case, "subject": f.subject, "status": f.status, "baselined": f.key not in new}
             for f in result.failures
@@ -210,5 +229,5 @@ def check_dict(result, *, timings: bool) -> dict:
     }
 
 
-def render_check(result, *, timings: bool = True) -> str:
-    return dumps(check_dict(result, timings=timings))
+def render_check(result, *, timings: bool = True, case=None) -> str:
+    return dumps(check_dict(result, timings=timings, case=case or partial(case_text, timings=timings)))
