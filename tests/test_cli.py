@@ -188,11 +188,15 @@ def test_sigint_to_a_run_with_a_hanging_worker_is_exit_130_and_kills_the_worker(
     env = {**os.environ, marker: "1", "ADCHECK_TEST_STARTED": str(started), "NO_COLOR": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     # Ctrl-C as at a terminal: a suite started in the background by a non-interactive shell
-    # inherits SIGINT ignored, and adcheck would inherit that too.
-    proc = subprocess.Popen([sys.executable, "-m", "adcheck", "run", "user.py:hangs_under_autograd", "--input",
-                             "[0.5, 1.5]", "--backend", "autograd", "--no-lint", "--timeout", "600"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # inherits SIGINT ignored, and adcheck would inherit that too. A small launcher puts it back
+    # and execs adcheck (a preexec_fn would run Python in a fork of this test process, whose JAX
+    # threads may hold locks the child then waits for).
+    command = [sys.executable, "-m", "adcheck", "run", "user.py:hangs_under_autograd", "--input", "[0.5, 1.5]",
+               "--backend", "autograd", "--no-lint", "--timeout", "600"]
+    launcher = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                "os.execv(sys.executable, sys.argv[1:])")
+    proc = subprocess.Popen([sys.executable, "-c", launcher, *command], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # The worker is inside the user's function (it wrote the file) before the signal is sent.
         assert wait_until(lambda: started.exists() and started.read_text().isdigit() or proc.poll() is not None,
