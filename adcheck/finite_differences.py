@@ -244,9 +244,15 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     scales = input_scales(x0)
     finite_values = magnitude[magnitude > 0]
     precision = float(eps.max()) / FLOAT_EPS["float64"]
+    # scipy is given each output in a unit of its own, a power of two (exact) near the larger of
+    # its magnitude and the outputs' median: the absolute tolerance is then per output, as the
+    # rounding it stands above is. With one tolerance from the median, an entry that is exactly
+    # zero in a row of values far above the median never converged (its stencil's rounding,
+    # eps*|f_i|/h, stayed above the tolerance) and took all ten iterations on every rung.
+    typical_value = float(np.median(finite_values)) if finite_values.size else 0.0
+    units = _power_of_two(np.maximum(magnitude[:, 0], typical_value)) if typical_value > 0 else np.ones(n_outputs)
     tolerances = {"rtol": max(RTOL, 100 * float(eps.max())),
-                  "atol": ATOL_PER_VALUE * precision * (float(np.median(finite_values)) if finite_values.size else 0.0)
-                  / typical_scale(x0)}
+                  "atol": ATOL_PER_VALUE * precision / typical_scale(x0) if typical_value > 0 else 0.0}
     own = step_scales(x0)
     if coloured and not with_convergence and columns.size == x0.size >= COLOURING_MIN_INPUTS:
         found = _coloured_jacobian(flat_function, x0, n_outputs, value, own, scales, eps, noise, magnitude[:, 0])
@@ -265,7 +271,7 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
             work = todo[fresh]
             if work.size:
                 result = _richardson_in_chunks(flat_function, x0, n_outputs, cols[work], steps[work],
-                                               step_direction, tolerances)
+                                               step_direction, tolerances, units)
                 last_step = steps[work] / STEP_FACTOR ** np.maximum(result.nit - 1, 0)
                 floor = ROUNDING_FLOOR_FACTOR * eps * (magnitude + np.abs(x0[cols[work]]) * np.abs(result.df)) / last_step
                 error = np.maximum(result.error, floor)
@@ -604,31 +610,38 @@ def taylor_ladder(flat_function, x0, value, columns, eps=None, noise=None):
 CHUNK_ENTRIES = 1 << 18
 
 
-def _richardson_in_chunks(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances):
+def _power_of_two(magnitudes: np.ndarray) -> np.ndarray:
+    """The power of two at or below each positive magnitude: dividing by it rounds nothing."""
+    return np.ldexp(1.0, np.frexp(magnitudes)[1] - 1)
+
+
+def _richardson_in_chunks(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances, units=None):
     size = max(1, CHUNK_ENTRIES // max(1, n_outputs))
     if cols.size <= size:
-        return _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances)
+        return _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances, units)
     parts = [_richardson(flat_function, x0, n_outputs, cols[i : i + size], steps[i : i + size], step_direction,
-                         tolerances) for i in range(0, cols.size, size)]
+                         tolerances, units) for i in range(0, cols.size, size)]
     return types.SimpleNamespace(**{key: np.concatenate([getattr(p, key) for p in parts], axis=1)
                                     for key in ("df", "error", "status", "nit")})
 
 
-def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances=None):
-    """One call of scipy's jacobian over the inputs ``cols``, the others held at ``x0``."""
+def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances=None, units=None):
+    """One call of scipy's jacobian over the inputs ``cols``, the others held at ``x0``; scipy sees
+    output i divided by ``units[i]`` (powers of two), and the result is in the outputs' own units."""
     from scipy.differentiate import jacobian as scipy_jacobian  # here: adcheck's parent never needs scipy
 
     k = cols.size
+    units = np.ones(n_outputs) if units is None else units
 
     def batch_function(z):
         # scipy passes (k, ...) and expects (n_outputs, ...).
         batch_shape = z.shape[1:]
-        out = evaluate_points(flat_function, x0, cols, z.reshape(k, -1), n_outputs)
+        out = evaluate_points(flat_function, x0, cols, z.reshape(k, -1), n_outputs) / units[:, None]
         return out.reshape((n_outputs, *batch_shape))
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # NaN outside the domain is an answer, not news
-        return scipy_jacobian(
+        result = scipy_jacobian(
             batch_function,
             x0[cols],
             initial_step=steps,
@@ -638,3 +651,5 @@ def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, toler
             step_direction=step_direction,
             tolerances=tolerances,
         )
+    return types.SimpleNamespace(df=result.df * units[:, None], error=result.error * units[:, None],
+                                 status=result.status, nit=result.nit)
