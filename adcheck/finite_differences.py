@@ -539,42 +539,73 @@ def complex_step_jacobian(complex_function, x0, value, columns, eps_scale=None):
     condemns one (``compare`` treats it as a vote).
     """
     scales = step_scales(x0)
-    n_outputs = value.size
     reference_scale = max(value_scale(value), np.finfo(float).tiny)
 
-    def derivative(j, relative):
-        h = relative * scales[j]
-        z = x0.astype(np.complex128)
-        z[j] += 1j * h
-        try:
-            y = np.asarray(complex_function(z))
-        except Exception as exc:  # noqa: BLE001 - any refusal of complex input
-            raise NotAnalytic(f"the function does not run on complex inputs ({type(exc).__name__})") from None
-        if y.dtype.kind != "c":
-            raise NotAnalytic("the function returns real values for complex inputs")
-        y = y.ravel()
-        if y.shape != value.shape or not np.all(np.isfinite(y)):
+    def derivatives(relative):
+        h = relative * scales[columns]
+        y = _complex_values(complex_function, x0, columns, h, value.size)
+        if not np.all(np.isfinite(y)):
             raise NotAnalytic("the function's complex values are not finite")
         # Loose on purpose: a formula with cancellation rounds its real part differently in
         # complex arithmetic; what this catches is a real part that the step changed.
-        if not np.allclose(y.real, value, rtol=COMPLEX_REAL_PART_RTOL, atol=COMPLEX_REAL_PART_RTOL * reference_scale):
+        if not np.allclose(y.real, value[:, None], rtol=COMPLEX_REAL_PART_RTOL,
+                           atol=COMPLEX_REAL_PART_RTOL * reference_scale):
             raise NotAnalytic("the real part of f(x + ih) differs from f(x)")
         return y.imag / h
 
-    jac = np.empty((n_outputs, columns.size))
-    check = np.empty_like(jac)
     with warnings.catch_warnings():
         warnings.simplefilter("error", np.exceptions.ComplexWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        for k, j in enumerate(columns):
-            jac[:, k] = derivative(j, COMPLEX_STEP)
-            check[:, k] = derivative(j, COMPLEX_CHECK_STEP)
+        jac, check = derivatives(COMPLEX_STEP), derivatives(COMPLEX_CHECK_STEP)
     row_scale = np.maximum(np.abs(jac), np.abs(check)).max(axis=1, keepdims=True)
     if not np.allclose(jac, check, rtol=1e-6, atol=1e-9 * float(row_scale.max(initial=0.0))):
         raise NotAnalytic("the complex-step derivative depends on the step")
     eps = FLOAT_EPS["float64"] if eps_scale is None else eps_scale
     error = COMPLEX_ERROR_FACTOR * eps * np.maximum(np.abs(jac), 1e-3 * row_scale)
     return jac, error
+
+
+def _complex_values(complex_function, x0, columns, steps, n_outputs) -> np.ndarray:
+    """``f(x0 + i h_j e_j)`` for each column j: (n_outputs, columns.size), complex.
+
+    Many points per call when ``complex_function`` has a ``batch`` (``(n_inputs, P)`` complex ->
+    ``(n_outputs, P)``); a batch that fails or comes back real is evaluated point by point,
+    which is where a refusal of complex input is named.
+    """
+    batch = getattr(complex_function, "batch", None)
+    if batch is not None:
+        chunk = max(1, BATCH_FLOATS // (2 * max(1, x0.size)))
+        try:
+            parts = []
+            for start in range(0, columns.size, chunk):
+                cols = columns[start : start + chunk]
+                block = np.repeat(x0[:, None].astype(np.complex128), cols.size, axis=1)
+                block[cols, np.arange(cols.size)] += 1j * steps[start : start + chunk]
+                part = np.asarray(batch(block))
+                if part.dtype.kind != "c" or part.shape != (n_outputs, cols.size):
+                    raise NotAnalytic("a batch of complex points came back real or misshapen")
+                parts.append(part)
+            return np.concatenate(parts, axis=1)
+        except Exception:  # noqa: BLE001 - one point at a time below says what is wrong
+            pass
+    values = np.empty((n_outputs, columns.size), dtype=np.complex128)
+    for k, (j, h) in enumerate(zip(columns, steps)):
+        values[:, k] = _complex_value(complex_function, x0, j, h, n_outputs)
+    return values
+
+
+def _complex_value(complex_function, x0, j, h, n_outputs) -> np.ndarray:
+    z = x0.astype(np.complex128)
+    z[j] += 1j * h
+    try:
+        y = np.asarray(complex_function(z))
+    except Exception as exc:  # noqa: BLE001 - any refusal of complex input
+        raise NotAnalytic(f"the function does not run on complex inputs ({type(exc).__name__})") from None
+    if y.dtype.kind != "c":
+        raise NotAnalytic("the function returns real values for complex inputs")
+    if y.size != n_outputs:
+        raise NotAnalytic("the function gives another number of outputs for complex inputs")
+    return y.ravel()
 
 
 # --- the Taylor ladder -------------------------------------------------------------------------------

@@ -146,15 +146,16 @@ class Arguments:
             leaves.append(leaf)
         return replace(self, leaves=tuple(leaves))
 
-    def build_batch(self, points: np.ndarray, convert) -> list:
-        """The arguments with a trailing batch axis on each differentiated leaf: (n_inputs, P)."""
+    def build_batch(self, points: np.ndarray, convert, dtype=None) -> list:
+        """The arguments with a trailing batch axis on each differentiated leaf: (n_inputs, P), in
+        ``dtype`` (default the arguments' own)."""
         count = points.shape[1]
         values, offset = [], 0
         for leaf in self.leaves:
             if leaf.differentiated:
                 size = leaf.value.size
                 values.append(convert(np.array(points[offset : offset + size].reshape(*leaf.value.shape, count),
-                                                dtype=self.dtype)))
+                                                dtype=self.dtype if dtype is None else dtype)))
                 offset += size
             else:
                 values.append(convert(np.array(leaf.value, copy=True)))

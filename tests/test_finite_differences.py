@@ -233,6 +233,43 @@ def test_complex_step_refuses_functions_that_are_not_analytic(func, why):
         fdm.complex_step_jacobian(func, x, np.asarray(func(x), dtype=float), np.arange(2))
 
 
+def test_batched_complex_step_equals_the_point_by_point_one():
+    weights = np.cos(np.arange(36).reshape(6, 6) * 0.3)
+    flat, x = _plain(lambda v: np.tanh(weights @ v) * np.exp(v), np.linspace(-1, 1, 6))
+    arguments = promote([x], (0,))
+    complex_flat = plain_flat_function(lambda v: np.tanh(weights @ v) * np.exp(v), arguments, "numpy",
+                                       complex_input=True)
+    one_by_one = fdm.complex_step_jacobian(complex_flat, x, flat(x), np.arange(6))
+    assert enable_batching(complex_flat, x, flat(x), complex_flat, complex_input=True)
+    counted = Counted(complex_flat)
+    batched = fdm.complex_step_jacobian(counted, x, flat(x), np.arange(6))
+    assert counted.points == 2 * 6 and counted.calls == 2  # two steps, every column in one call each
+    np.testing.assert_allclose(batched[0], one_by_one[0], rtol=1e-12, atol=1e-15)
+
+
+def test_a_complex_batch_that_fails_is_evaluated_point_by_point_and_named_there():
+    def refuses(z):
+        return z.astype(np.float64) ** 2
+
+    class Batched:
+        def __call__(self, z):
+            return refuses(z)
+
+        def batch(self, points):
+            raise TypeError("no batches")
+
+    x = np.array([0.5, 1.5])
+    with pytest.raises(fdm.NotAnalytic, match="real values|does not run on complex"):
+        fdm.complex_step_jacobian(Batched(), x, refuses(x), np.arange(2))
+
+
+def test_complex_batching_is_refused_for_a_function_that_mixes_its_batch():
+    x = np.linspace(-1, 1, 6)
+    arguments = promote([x], (0,))
+    mixing = plain_flat_function(lambda v: np.sum(v**2) * v, arguments, "numpy", complex_input=True)
+    assert not enable_batching(mixing, x, x, mixing, complex_input=True)
+
+
 def cancelling(z):
     """z + z**2/2e8, computed through (z + 1e8)**2 - 1e16: about 1e-8 of absolute noise."""
     return ((z + 1e8) ** 2 - 1e16) / 2e8

@@ -294,6 +294,9 @@ def plain_flat_function(func, arguments: Arguments, framework: str, complex_inpu
     def batch(points: np.ndarray) -> np.ndarray:
         """(n_inputs, P) -> (n_outputs, P) in one call, each differentiated leaf given a trailing batch axis."""
         count = points.shape[1]
+        if complex_input:
+            parts = output_parts(func(*arguments.build_batch(points, convert, dtype=np.complex128)))
+            return np.concatenate([_complex_numpy(p).reshape(-1, count) for p in parts])
         parts = output_parts(func(*arguments.build_batch(points, convert)))
         return np.concatenate([to_numpy(p).astype(np.float64, copy=False).reshape(-1, count) for p in parts])
 
@@ -309,7 +312,7 @@ def _complex_numpy(part) -> np.ndarray:
     return np.asarray(part)
 
 
-def enable_batching(flat_function, x0: np.ndarray, value: np.ndarray, source) -> bool:
+def enable_batching(flat_function, x0: np.ndarray, value: np.ndarray, source, complex_input: bool = False) -> bool:
     """Let FD evaluate many points per call when the function treats a trailing axis as a batch.
 
     Numerical code often does (``np.tanh(a @ x)``, elementwise maps, a loop over ``x``), and then
@@ -320,7 +323,8 @@ def enable_batching(flat_function, x0: np.ndarray, value: np.ndarray, source) ->
     fresh import of the user's module: calls with a batch axis are calls the user never made,
     and must not disturb the state of the module the reference value came from. The trial is
     silent, and a function that prints or warns during it is not batched: the user would see
-    output from calls they never made.
+    output from calls they never made. With ``complex_input`` the functions are the complex
+    step's, and the trial points move along the imaginary axis.
     """
     import contextlib
     import io
@@ -329,7 +333,8 @@ def enable_batching(flat_function, x0: np.ndarray, value: np.ndarray, source) ->
     from ..finite_differences import step_scales
 
     rng = np.random.default_rng(0)
-    points = x0[:, None] + 1e-3 * step_scales(x0)[:, None] * rng.standard_normal((x0.size, 3))
+    move = 1e-3 * step_scales(x0)[:, None] * rng.standard_normal((x0.size, 3))
+    points = x0[:, None] + (1j * move if complex_input else move)
     printed = io.StringIO()
     try:
         with warnings.catch_warnings(record=True) as warned, contextlib.redirect_stdout(printed), \

@@ -58,8 +58,8 @@ def compute(task) -> BackendRun:
     name, eps, measured = fdm.working_precision(flat_function, x0, value, dtype, dtypes)
     noise = fdm.value_noise(flat_function, x0, value, eps)
     precision = Precision(name, eps, measured, noise)
-    enable_batching(flat_function, x0, value,
-                    plain_flat_function(load_user_function(task), arguments, task.framework))
+    batch_source = load_user_function(task)
+    enable_batching(flat_function, x0, value, plain_flat_function(batch_source, arguments, task.framework))
 
     if task.localise:
         localised = {backend: _localise(flat_function, x0, job, task, eps) for backend, job in task.localise.items()}
@@ -80,7 +80,7 @@ def compute(task) -> BackendRun:
     one_sided = OneSided(kinks.columns, kinks.plus, kinks.plus_error, kinks.minus, kinks.minus_error) if kinks else None
     reference = Reference(precision, one_sided=one_sided, impure=_impure(flat_function, x0, value, eps))
     if not reference.impure:
-        reference = _backups(task, func, flat_function, x0, value, jac, err, reference)
+        reference = _backups(task, func, batch_source, flat_function, x0, value, jac, err, reference)
     return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, value=value, jacobian=jac,
                       error=err, reference=reference, outputs=outputs)
 
@@ -113,9 +113,11 @@ def _impure(flat_function, x0, value, eps) -> str:
     return f"output {k} was {value[k]:.6g} at the first call and {again[k]:.6g} after the others"
 
 
-def _backups(task, func, flat_function, x0, value, jac, err, reference: Reference) -> Reference:
+def _backups(task, func, batch_source, flat_function, x0, value, jac, err, reference: Reference) -> Reference:
     """Complex step (where the function is real-analytic) and the Taylor ladder for the columns
-    FD cannot settle."""
+    FD cannot settle. The complex step takes many points per call where the function batches
+    real points (from ``batch_source``, the batches' own import of the user's module) and complex
+    ones alike."""
     import dataclasses
 
     eps = reference.precision.eps
@@ -127,6 +129,9 @@ def _backups(task, func, flat_function, x0, value, jac, err, reference: Referenc
     if reference.precision.name == "float64":
         try:
             complex_function = plain_flat_function(func, task.arguments, task.framework, complex_input=True)
+            if flat_function.batch is not None:
+                enable_batching(complex_function, x0, value, complex_input=True, source=plain_flat_function(
+                    batch_source, task.arguments, task.framework, complex_input=True))
             cs, cs_error = fdm.complex_step_jacobian(complex_function, x0, value, columns, float(np.max(eps)))
             atol = absolute_tolerance(well_estimated(jac, err), value, eps, fdm.input_scales(x0),
                                       RowTolerances(eps).atol_scale)
