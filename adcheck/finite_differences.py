@@ -249,10 +249,12 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     # rounding it stands above is. With one tolerance from the median, an entry that is exactly
     # zero in a row of values far above the median never converged (its stencil's rounding,
     # eps*|f_i|/h, stayed above the tolerance) and took all ten iterations on every rung.
-    typical_value = float(np.median(finite_values)) if finite_values.size else 0.0
-    units = _power_of_two(np.maximum(magnitude[:, 0], typical_value)) if typical_value > 0 else np.ones(n_outputs)
-    tolerances = {"rtol": max(RTOL, 100 * float(eps.max())),
-                  "atol": ATOL_PER_VALUE * precision / typical_scale(x0) if typical_value > 0 else 0.0}
+    if finite_values.size:
+        units = _power_of_two(np.maximum(magnitude[:, 0], np.median(finite_values)))
+        atol = ATOL_PER_VALUE * precision / typical_scale(x0)
+    else:  # every output is zero: no scale of their own to measure an absolute tolerance in
+        units, atol = np.ones(n_outputs), 0.0
+    tolerances = {"rtol": max(RTOL, 100 * float(eps.max())), "atol": atol}
     own = step_scales(x0)
     if coloured and not with_convergence and columns.size == x0.size >= COLOURING_MIN_INPUTS:
         found = _coloured_jacobian(flat_function, x0, n_outputs, value, own, scales, eps, noise, magnitude[:, 0])
@@ -646,7 +648,7 @@ def _power_of_two(magnitudes: np.ndarray) -> np.ndarray:
     return np.ldexp(1.0, np.frexp(magnitudes)[1] - 1)
 
 
-def _richardson_in_chunks(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances, units=None):
+def _richardson_in_chunks(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances, units):
     size = max(1, CHUNK_ENTRIES // max(1, n_outputs))
     if cols.size <= size:
         return _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances, units)
@@ -656,13 +658,12 @@ def _richardson_in_chunks(flat_function, x0, n_outputs, cols, steps, step_direct
                                     for key in ("df", "error", "status", "nit")})
 
 
-def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances=None, units=None):
+def _richardson(flat_function, x0, n_outputs, cols, steps, step_direction, tolerances, units):
     """One call of scipy's jacobian over the inputs ``cols``, the others held at ``x0``; scipy sees
     output i divided by ``units[i]`` (powers of two), and the result is in the outputs' own units."""
     from scipy.differentiate import jacobian as scipy_jacobian  # here: adcheck's parent never needs scipy
 
     k = cols.size
-    units = np.ones(n_outputs) if units is None else units
 
     def batch_function(z):
         # scipy passes (k, ...) and expects (n_outputs, ...).

@@ -312,7 +312,7 @@ def _complex_numpy(part) -> np.ndarray:
     return np.asarray(part)
 
 
-def enable_batching(flat_function, x0: np.ndarray, value: np.ndarray, source, complex_input: bool = False) -> bool:
+def enable_batching(flat_function, x0: np.ndarray, source, complex_input: bool = False) -> bool:
     """Let FD evaluate many points per call when the function treats a trailing axis as a batch.
 
     Numerical code often does (``np.tanh(a @ x)``, elementwise maps, a loop over ``x``), and then

@@ -59,7 +59,7 @@ def compute(task) -> BackendRun:
     noise = fdm.value_noise(flat_function, x0, value, eps)
     precision = Precision(name, eps, measured, noise)
     batch_source = load_user_function(task)
-    enable_batching(flat_function, x0, value, plain_flat_function(batch_source, arguments, task.framework))
+    enable_batching(flat_function, x0, plain_flat_function(batch_source, arguments, task.framework))
 
     if task.localise:
         localised = {backend: _localise(flat_function, x0, job, task, eps) for backend, job in task.localise.items()}
@@ -130,8 +130,8 @@ def _backups(task, func, batch_source, flat_function, x0, value, jac, err, refer
         try:
             complex_function = plain_flat_function(func, task.arguments, task.framework, complex_input=True)
             if flat_function.batch is not None:
-                enable_batching(complex_function, x0, value, complex_input=True, source=plain_flat_function(
-                    batch_source, task.arguments, task.framework, complex_input=True))
+                complex_source = plain_flat_function(batch_source, task.arguments, task.framework, complex_input=True)
+                enable_batching(complex_function, x0, complex_source, complex_input=True)
             cs, cs_error = fdm.complex_step_jacobian(complex_function, x0, value, columns, float(np.max(eps)))
             atol = absolute_tolerance(well_estimated(jac, err), value, eps, fdm.input_scales(x0),
                                       RowTolerances(eps).atol_scale)
