@@ -107,3 +107,26 @@ def test_a_jitted_torch_function_apply_does_not_crash_the_whole_file_lint(tmp_pa
                     "square = jax.jit(Square.apply)\n")
     assert [(f.line, f.code) for f in lint_file(path)] == [(5, "ADC501"), (11, "ADC501")]
     assert [(f.line, f.code) for f in lint_file(path, "square")] == [(5, "ADC501"), (11, "ADC501")]
+
+
+def test_a_function_is_held_to_what_it_reaches_not_to_the_module_imports():
+    # A plain-numpy function in a file that also has autograd code: adcheck runs it with numpy
+    # rebound, so its numpy calls are traced; the same call reached from autograd code is not.
+    path = FIXTURES / "trace_autograd.py"
+    helper_line = line_of(path, "return onp.cos(x)")
+    untraceable = [(f.line, f.code) for f in lint_file(path, "autograd_code_calling_the_helper") if f.code == "ADC204"]
+    assert untraceable == [(helper_line, "ADC204")]
+    assert [f for f in lint_file(path, "plain_helper") if f.code == "ADC204"] == []
+    assert [f for f in lint_file(path, "plain_numpy_beside_autograd_code") if f.code == "ADC204"] == []
+
+
+def test_the_framework_a_run_decided_overrides_the_lint_s_own_reading():
+    from adcheck.model import Framework
+
+    path = FIXTURES / "trace_autograd.py"
+    source = path.read_text()
+    tree = ast.parse(source)
+    as_numpy = lint_tree(tree, source, str(path), "real_numpy", written_for=Framework.NUMPY)
+    as_autograd = lint_tree(tree, source, str(path), "real_numpy", written_for=Framework.AUTOGRAD)
+    assert "ADC204" not in [f.code for f in as_numpy]
+    assert [f.code for f in as_autograd].count("ADC204") == 1

@@ -87,7 +87,8 @@ def lint(target, summary) -> list[Finding]:
     if cached is not None and cached[0] is summary.tree:  # the same parse of the same file: the same findings
         return list(cached[1])
     try:
-        findings = tuple(lint_tree(summary.tree, summary.source, str(summary.path), target.attribute))
+        findings = tuple(lint_tree(summary.tree, summary.source, str(summary.path), target.attribute,
+                                   summary.framework))
     except TargetError:
         findings = ()
     if len(_LINTED) >= 256:

@@ -13,11 +13,12 @@ Everything here is pure ``ast``: nothing of the user's code is imported or run.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 from .. import syntax
 from ..errors import TargetError
-from ..model import Finding
+from ..model import Finding, Framework
 from .catalog import RULES, Rule, Severity, Stage, make_finding
 from .driver import Linter
 from .facts import ModuleFacts
@@ -26,11 +27,25 @@ from .noqa import is_silenced, noqa_lines
 __all__ = ["RULES", "Rule", "Severity", "Stage", "lint_file", "lint_paths", "lint_tree", "make_finding"]
 
 
-def lint_tree(tree: ast.Module, source: str, path: str, function: str | None = None) -> list[Finding]:
+def lint_tree(tree: ast.Module, source: str, path: str, function: str | None = None,
+              written_for: Framework | None = None) -> list[Finding]:
     """Findings for an already parsed module: for the code reachable from ``function`` or, without
     it, every function. ``source`` is the text ``tree`` was parsed from (for ``# noqa``); ``path``
-    is reported as given. Raises TargetError when ``function`` is not something the lint can see."""
-    linter = Linter(syntax.MEMO.get(tree, "lint facts", lambda: ModuleFacts(tree)))
+    is reported as given. Each function's code is held to what it is written for, decided from
+    what it reaches as ``adcheck run`` decides it (``source.summarize``); ``written_for``: that
+    framework for ``function``, when the caller has it already. Raises TargetError when
+    ``function`` is not something the lint can see."""
+    module = syntax.MEMO.get(tree, "lint facts", lambda: ModuleFacts(tree))
+
+    @functools.cache
+    def judged_as(name: str) -> str | None:
+        if written_for is not None:
+            return _judged_as(module, written_for)
+        from ..source import framework_of, reached_packages
+
+        return _judged_as(module, framework_of(reached_packages(tree, name, Path(path))))
+
+    linter = Linter(module, judged_as)
     if function is None:
         linter.lint_module()
     else:
@@ -47,6 +62,18 @@ def lint_file(path: str | Path, function: str | None = None) -> list[Finding]:
     """Findings for the file at ``path`` (see ``lint_tree``)."""
     source, tree = _read_and_parse(Path(path))
     return lint_tree(tree, source, str(path), function)
+
+
+def _judged_as(module: ModuleFacts, written_for: Framework | None) -> str | None:
+    """The framework the checks hold the code to: the target's, where a run has decided it.
+
+    A plain-numpy function in a file that also has autograd (or JAX, torch) code is numpy code:
+    adcheck rebinds its numpy under each backend, so its numpy calls are traced, and warning that
+    "autograd cannot trace" them would contradict the run. Array-API code keeps the module's view.
+    """
+    if written_for is None or written_for == Framework.ARRAY_API:
+        return module.framework
+    return None if written_for == Framework.NUMPY else str(written_for)
 
 
 def lint_paths(specs: list[str]) -> list[Finding]:

@@ -162,7 +162,10 @@ RULES: MappingProxyType[str, Rule] = _catalog(
         "Checks, in code written for autograd, JAX or torch, for calls to the real numpy (or scipy) "
         "on input-derived values, and, in autograd code, for `autograd.numpy` functions that "
         "autograd wraps without a derivative rule (`cumprod`, `nansum`, `asarray`, `interp`, ...). "
-        "Functions autograd does differentiate (`np.sum`, `np.exp`, ...) are not reported.",
+        "Functions autograd does differentiate (`np.sum`, `np.exp`, ...) are not reported. What code "
+        "is written for is decided per function, from what it reaches, as a run decides it: a "
+        "plain-numpy function in a file that also holds autograd code is numpy code (adcheck rebinds "
+        "its numpy under each backend) and is not reported, unless autograd code calls it.",
         "The call either fails on a traced value or returns a plain array without a derivative.",
         "import autograd.numpy as np\nimport numpy as onp\n\n\ndef f(x):\n    return np.sum(onp.sin(x))",
         "import autograd.numpy as np\n\n\ndef f(x):\n    return np.sum(np.sin(x))",

@@ -10,6 +10,7 @@ is reached in a new context (other argument facts, another enclosing call, under
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import TargetError
@@ -33,8 +34,12 @@ class RawFinding:
 class Linter:
     """The findings of one module, collected over every function walk."""
 
-    def __init__(self, module: ModuleFacts):
+    def __init__(self, module: ModuleFacts, judged_as: Callable[[str], str | None] | None = None):
         self.module = module
+        # judged_as(name): what the code reached from the module-level ``name`` is written for
+        # ("autograd", "jax", "torch"; None: plain numpy); by default the module's imports decide.
+        self.judged_as = judged_as or (lambda name: module.framework)
+        self.framework = module.framework  # the current root's
         self.findings: dict[tuple[str, int, int], RawFinding] = {}
         self.seen: set[tuple] = set()
         self.custom_rules = CustomRules(module, self.report)
@@ -53,16 +58,19 @@ class Linter:
         """Every function and method of the module, as the entry point of a call."""
         module = self.module
         for node in module.functions.values():
+            self.framework = self.judged_as(node.name)
             self.lint_function(node)
         for name, info in module.classes.items():
+            self.framework = self.judged_as(name)
             for method in info.methods.values():
                 if is_static(method):
                     self.lint_function(method, cls=name)
                 else:
                     origin = Origin.FRESH if method.name == "__init__" else Origin.UNKNOWN
                     self.lint_function(method, Value(origin, cls=name), cls=name)
-        for wrapper in module.wrappers.values():
+        for name, wrapper in module.wrappers.items():
             if wrapper.jit and not wrapper.torch_apply:  # a class's forward is walked as a method above
+                self.framework = self.judged_as(name)
                 self.lint_function(module.functions[wrapper.target], jitted=True)
         self.custom_rules.reach_all()
 
@@ -72,6 +80,7 @@ class Linter:
         module = self.module
         parts = function.split(".")
         head = parts[0]
+        self.framework = self.judged_as(head)
         if len(parts) == 1:
             if head in module.functions:
                 self.lint_function(module.functions[head])
@@ -130,7 +139,8 @@ class Linter:
         jitted = jitted or self.module.is_jitted(function)
         # The parent's context, not the parent object: two walks of the same enclosing call give its
         # nested functions the same closure.
-        context = (id(function), tuple(sorted(params.items())), parent.context if parent else None, in_call, jitted)
+        context = (id(function), tuple(sorted(params.items())), parent.context if parent else None, in_call, jitted,
+                   self.framework)
         if context in self.seen:
             return
         self.seen.add(context)
@@ -176,7 +186,7 @@ class FunctionWalk:
         self.scope = scope
         self.module = scope.module
         self.jitted = jitted
-        self.checkers = [family(scope, jitted, linter.report) for family in FAMILIES]
+        self.checkers = [family(scope, jitted, linter.report, linter.framework) for family in FAMILIES]
         self.called: set[int] = set()  # ids of Name nodes in call position
 
     def run(self, function: FunctionNode) -> None:

@@ -28,3 +28,16 @@ def wrapped_functions_are_fine(x):
     z = np.concatenate([y, np.sqrt(x**2 + 1.0)])
     scale = onp.pi * onp.ones(3)  # ok: ADC204
     return np.sum(z) + np.mean(y) + np.dot(y, x) + np.sum(scale)
+
+
+def plain_numpy_beside_autograd_code(x):
+    # Nothing of autograd reached: numpy code, which adcheck rebinds to autograd.numpy (traced).
+    return onp.sum(onp.sin(x) * 2.0)  # ok: ADC204
+
+
+def plain_helper(x):
+    return onp.cos(x)  # expect: ADC204 (reached from autograd code below, where it is the real numpy)
+
+
+def autograd_code_calling_the_helper(x):
+    return np.sum(plain_helper(x))

@@ -67,10 +67,13 @@ class Checker:
 
     family: ClassVar[str]  # the code prefix this family owns: "ADC1", "ADC2", ...
 
-    def __init__(self, scope: Scope, jitted: bool, sink: Sink):
+    def __init__(self, scope: Scope, jitted: bool, sink: Sink, framework: str | None = None):
         self.scope = scope
         self.module = scope.module
         self.jitted = jitted  # the function runs under jax.jit (its own decorator or a caller's)
+        # What the code is written for ("autograd", "jax", "torch"; None: plain numpy, which
+        # adcheck rebinds under each backend): the target's, as the run decides it.
+        self.framework = framework
         self._sink = sink
 
     def report(self, code: str, node: ast.AST, message: str) -> None:

@@ -53,7 +53,7 @@ class StateChecker(Checker):
 
     def on_method_call(self, site: CallSite) -> None:
         method, receiver, text = site.method, site.receiver, site.method_text
-        torch_inplace = self.module.framework == "torch" and method.endswith("_") and not method.startswith("_")
+        torch_inplace = self.framework == "torch" and method.endswith("_") and not method.startswith("_")
         if site.user_method or _through_at(site.node.func.value) \
                 or not (method in MUTATING_METHODS or torch_inplace):
             return

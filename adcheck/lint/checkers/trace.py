@@ -31,7 +31,7 @@ class TraceChecker(Checker):
         if qual and qual.startswith("math.") and site.args_tainted:
             self.report("ADC201", call, f"`{text}` computes on Python floats: the derivative of its input-derived "
                                         "argument is lost")
-        framework = self.module.framework
+        framework = self.framework
         if framework and qual and site.args_tainted:
             top = qual.split(".")[0]
             if top == "numpy" and site.last in PLAIN_ARRAY_CONVERSIONS and site.tail in PLAIN_ARRAY_CONVERSIONS:
