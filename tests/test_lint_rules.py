@@ -89,7 +89,7 @@ def test_a_family_refuses_another_familys_code():
 
     tree = ast.parse("def f(x):\n    return x\n")
     scope = Scope(ModuleFacts(tree), tree.body[0], {}, None, True)
-    checker = StateChecker(scope, False, lambda *args: None)
+    checker = StateChecker(scope, False, lambda *args: None, None)
     with pytest.raises(ValueError, match="ADC1xx"):
         checker.report("ADC301", tree.body[0], "not mine")
 

@@ -64,14 +64,14 @@ def lint_file(path: str | Path, function: str | None = None) -> list[Finding]:
     return lint_tree(tree, source, str(path), function)
 
 
-def _judged_as(module: ModuleFacts, written_for: Framework | None) -> str | None:
+def _judged_as(module: ModuleFacts, written_for: Framework) -> str | None:
     """The framework the checks hold the code to: the target's, where a run has decided it.
 
     A plain-numpy function in a file that also has autograd (or JAX, torch) code is numpy code:
     adcheck rebinds its numpy under each backend, so its numpy calls are traced, and warning that
     "autograd cannot trace" them would contradict the run. Array-API code keeps the module's view.
     """
-    if written_for is None or written_for == Framework.ARRAY_API:
+    if written_for == Framework.ARRAY_API:
         return module.framework
     return None if written_for == Framework.NUMPY else str(written_for)
 

@@ -34,11 +34,11 @@ class RawFinding:
 class Linter:
     """The findings of one module, collected over every function walk."""
 
-    def __init__(self, module: ModuleFacts, judged_as: Callable[[str], str | None] | None = None):
+    def __init__(self, module: ModuleFacts, judged_as: Callable[[str], str | None]):
         self.module = module
         # judged_as(name): what the code reached from the module-level ``name`` is written for
-        # ("autograd", "jax", "torch"; None: plain numpy); by default the module's imports decide.
-        self.judged_as = judged_as or (lambda name: module.framework)
+        # ("autograd", "jax", "torch"; None: plain numpy).
+        self.judged_as = judged_as
         self.framework = module.framework  # the current root's
         self.findings: dict[tuple[str, int, int], RawFinding] = {}
         self.seen: set[tuple] = set()

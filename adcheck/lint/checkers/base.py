@@ -67,7 +67,7 @@ class Checker:
 
     family: ClassVar[str]  # the code prefix this family owns: "ADC1", "ADC2", ...
 
-    def __init__(self, scope: Scope, jitted: bool, sink: Sink, framework: str | None = None):
+    def __init__(self, scope: Scope, jitted: bool, sink: Sink, framework: str | None):
         self.scope = scope
         self.module = scope.module
         self.jitted = jitted  # the function runs under jax.jit (its own decorator or a caller's)
