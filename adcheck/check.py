@@ -34,6 +34,8 @@ BASELINE_FILE = ".adcheck-baseline.json"
 
 # Why a case could not run, when no AD backend could check it.
 NOTHING_CHECKED_MESSAGE = "no AD backend could run the function, so nothing was checked"
+NOTHING_VERIFIED_MESSAGE = ("no entry of any backend could be verified (every one inconclusive), so nothing was "
+                            "checked")
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,8 @@ def run_case(case: Case, project: Project, overrides: Settings = Settings(), bas
         report = broken_report(case, message)
         return CaseResult(case, relative_report(report, base), time.perf_counter() - start, broken=message)
     report = replace(report, target=case.name)
-    broken = NOTHING_CHECKED_MESSAGE if report.nothing_checked else ""
+    broken = (NOTHING_CHECKED_MESSAGE if report.nothing_checked
+              else NOTHING_VERIFIED_MESSAGE if report.nothing_verified else "")
     return CaseResult(case, relative_report(report, base), time.perf_counter() - start, broken=broken)
 
 

@@ -124,7 +124,7 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     with BackendProgress() as progress:
         report = check_target(parsed, arguments, settings, progress=progress, summary=summary)
     emit(report, output_format, output, timings=not no_timings, fail_on=settings.resolved().failure_policy)
-    if report.nothing_checked and not report.failed:
+    if (report.nothing_checked or report.nothing_verified) and not report.failed:
         raise SystemExit(ExitCode.USAGE)
     raise SystemExit(ExitCode.FAILED if failures_of(report, settings.resolved().failure_policy) else ExitCode.OK)
 

@@ -197,6 +197,7 @@ class ResolvedReference:
     nearby: np.ndarray | None = None  # plain numpy's values near the input (calling.nearby_points)
     noise: np.ndarray | None = None  # (n_outputs,) measured rounding noise of one evaluation of the value
     own_scales: np.ndarray | None = None  # (n_inputs,) finite_differences.step_scales
+    witness: object | None = None  # model.Witness: the second witness, once FD alone has accused entries
 
 
 def resolve_reference(reference: BackendRun, ad_jacobians: list[np.ndarray], rtol=None, atol=None,
@@ -231,7 +232,8 @@ def resolve_reference(reference: BackendRun, ad_jacobians: list[np.ndarray], rto
         nearby=reference.nearby,
         noise=extra.precision.noise if extra is not None else None,
         own_scales=None if own_scales is None else np.broadcast_to(np.asarray(own_scales, dtype=float),
-                                                                   (jac.shape[1],)))
+                                                                   (jac.shape[1],)),
+        witness=reference.witness)
 
 
 def _smallest_magnitude(jacobians: list[np.ndarray], shape) -> np.ndarray:
@@ -250,13 +252,23 @@ def _smallest_magnitude(jacobians: list[np.ndarray], shape) -> np.ndarray:
 # --- the Taylor remainder test ----------------------------------------------------------------------
 
 TAYLOR_NOISE_MARGIN = 10.0  # a remainder counts when it is this many times one evaluation's noise
+WITNESS_NOISE_MARGIN = 1e3  # ... on the float64 walk down to an ulp (``model.Witness``), which has rungs to spare
 TAYLOR_POINTS = 4  # the smallest-step points the decision is read from
 TAYLOR_FIRST_ORDER = (0.6, 1.4)  # log-log slope of a remainder the first-order term dominates
 TAYLOR_DISAGREE_FACTOR = 10.0  # a first-order remainder this many tolerances wide is a wrong entry
+# A wrong derivative's r/h tends to a constant, the error: its Richardson extrapolations settle
+# within this share of it, and its successive r/h change by at most this share of the change
+# before (a factor of 4 for a smooth remainder). A remainder like h log h (a one-sided infinite
+# slope: x log x at 0) has r/h growing without bound, by the same amount each rung: no error
+# to name, and no disagreement.
+TAYLOR_CONVERGED = 0.1
+TAYLOR_SHRINK = 0.5
+TAYLOR_STILL = 1e-3
 
 
-def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None,
-                     wanted=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None, wanted=None,
+                     reach_bottom: bool = True, disagree_factor: float = TAYLOR_DISAGREE_FACTOR, strict: bool = False,
+                     margin: float = TAYLOR_NOISE_MARGIN) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(agree, disagree, estimate of |J - J_true|) from the Taylor remainders of ``jacobian``.
 
     For entry (i, j) on the ladder: r_k = f_i(x + h_k e_j) - f_i(x) - h_k J_ij. With the right J
@@ -273,6 +285,21 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None,
     ``wanted``: the entries to decide (default all); the others are left undecided. Computed a
     column at a time over its wanted outputs at once: the outputs whose remainders rise above
     the noise at the same rungs share one calculation.
+
+    Rungs where the function is not finite (a step past overflow or out of the domain) count as
+    silent: the decision is read from the smallest steps. ``reach_bottom``: a disagreement needs
+    the first-order remainder to last down to the ladder's last rung (the short ladder, which
+    stops far above rounding); the second witness's ladder goes down to a few ulps, where a
+    wrong derivative's remainder may sink under the noise too, and only needs it at the smallest
+    steps above the noise.
+    ``disagree_factor``: how many tolerances wide the error must be; alone the test asks for 10,
+    as a second witness to FD's accusation (two independent measurements of one error) for 1.
+    ``strict``: agree only where the error is within the tolerance even at the far end of its
+    uncertainty (to overrule an FD that disagrees, a witness must prove the value right, not
+    merely fail to prove it wrong).
+    ``margin``: how many times an evaluation's noise a remainder must be to count (a number, or
+    one per output); the walk down to an ulp has rungs to spare in float64, and reads only
+    remainders far above the noise there.
     """
     resolution = tolerance if resolution is None else resolution
     shape = jacobian.shape
@@ -282,18 +309,20 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None,
     if ladder is None:
         return agree, disagree, estimate
     noise = TAYLOR_NOISE_MARGIN * np.asarray(ladder.noise, dtype=float) + np.finfo(float).tiny
+    threshold = (np.asarray(margin, dtype=float) / TAYLOR_NOISE_MARGIN) * noise  # what a remainder must exceed
     for c, j in enumerate(np.asarray(ladder.columns)):
         pick = np.arange(shape[0]) if wanted is None else np.flatnonzero(wanted[:, j])
         if pick.size == 0:
             continue
         h = ladder.steps[c]
         remainders = ladder.values[pick, c, :] - value[pick, None] - h[None, :] * jacobian[pick, j][:, None]
-        usable = np.all(np.isfinite(remainders), axis=1) & np.isfinite(jacobian[pick, j])
-        above = np.abs(remainders) > noise[pick, None]
+        finite = np.isfinite(remainders)
+        usable = np.isfinite(jacobian[pick, j])
+        above = finite & (np.abs(np.where(finite, remainders, 0.0)) > threshold[pick, None])
         count = np.count_nonzero(above, axis=1)
         # No remainder above the noise: the error would have shown as one at the largest step.
-        quiet = pick[usable & (count == 0)]
-        bound = noise[quiet] / h[0]
+        quiet = pick[usable & (count == 0) & np.all(finite, axis=1)]
+        bound = threshold[quiet] / h[0]
         estimate[quiet, j] = bound
         agree[quiet, j] = bound <= np.maximum(tolerance[quiet, j], resolution[quiet, j])
         # Otherwise the last TAYLOR_POINTS rungs above the noise, which must be consecutive.
@@ -320,10 +349,189 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None,
             slope = (log_r - log_r.mean(axis=1, keepdims=True)) @ log_h / (log_h @ log_h)
             allowed = tolerance[rows, j]
             settled = (delta <= allowed + uncertainty) & (uncertainty <= resolution[rows, j])
-            agree[rows, j] = settled
-            disagree[rows, j] = (~settled & (delta - uncertainty > TAYLOR_DISAGREE_FACTOR * allowed)
-                                 & (end == h.size - 1)
-                                 & (TAYLOR_FIRST_ORDER[0] <= slope) & (slope <= TAYLOR_FIRST_ORDER[1]))
+            agree[rows, j] = settled & ((delta + uncertainty <= allowed) if strict else True)
+            changes = np.abs(np.diff(ratio, axis=1))
+            # (an r/h that stands still, a linear function's, has converged however its changes compare)
+            converged = (uncertainty <= TAYLOR_CONVERGED * delta) & (
+                changes[:, -1] <= TAYLOR_SHRINK * changes[:, -2] + TAYLOR_STILL * np.abs(ratio[:, -1]))
+            # Alone, the remainder must fall like h where it is read; seconding FD, a converged
+            # extrapolation of the first-order term is enough (float32 has no rung where a 1e-3
+            # error's h outweighs the h**2 term far above the noise).
+            first_order = (TAYLOR_FIRST_ORDER[0] <= slope) & (slope <= TAYLOR_FIRST_ORDER[1])
+            disagree[rows, j] = (~settled & converged & (delta - uncertainty > disagree_factor * allowed)
+                                 & ((end == h.size - 1) | (not reach_bottom))
+                                 & (first_order | (disagree_factor < TAYLOR_DISAGREE_FACTOR)))
+    return agree, disagree, estimate
+
+
+# --- the second witness ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecondWitness:
+    """What the witnesses other than FD say, per entry."""
+
+    agree: np.ndarray  # the Taylor test, or where it is silent the complex step, confirms the value
+    disagree: np.ndarray  # ... finds it wrong
+    disagree_twice: np.ndarray  # the Taylor test and the complex step both find it wrong
+    estimate: np.ndarray  # the Taylor test's estimate of |J - J_true| (NaN where it has none)
+    walked: np.ndarray  # the Taylor test read the walk on both sides of the input (``model.Witness``)
+    sides: np.ndarray  # object: what the walk said on each side, for the report ("" where it did not walk)
+    by: np.ndarray  # object: which of them spoke ("" where neither)
+
+
+def second_witness(jac, reference: ResolvedReference, tolerance, resolution, wanted, accused) -> SecondWitness:
+    """The Taylor test and the complex step on ``jac``'s ``wanted`` entries.
+
+    The Taylor test reads the walk on both sides of the input (``model.Witness``) for the columns
+    it covers: it agrees or disagrees only when both sides do (on a one-sided infinite slope, x
+    log x at 0, one side's remainder is not a Taylor remainder at all). Elsewhere it reads the
+    short one-sided ladder taken for the columns FD could not settle, but never on an entry FD
+    accused: that ladder starts on the same scale as FD's steps and is fooled the same way (cos
+    at 1e12: every step spans thousands of periods, and r/h tends to -J there, a remainder that
+    looks exactly like a wrong derivative's). The Taylor test runs the
+    function as written, on real inputs; the complex step runs it on complex ones, where an
+    ``abs`` or a comparison can quietly mean something else: it speaks only where the Taylor test
+    is silent.
+    """
+    value = reference.value
+    agree, disagree, estimate = taylor_decisions(jac, value, reference.taylor, tolerance, resolution,
+                                                 wanted=wanted & ~accused)
+    witness = reference.witness
+    complex_step = reference.complex_step
+    walked = np.zeros(jac.shape, dtype=bool)
+    sides = np.full(jac.shape, "", dtype=object)
+    if witness is not None and np.size(witness.plus.columns):
+        covered = np.zeros(jac.shape[1], dtype=bool)
+        covered[np.asarray(witness.plus.columns)] = True
+        deep = wanted & covered[None, :]
+        walked = deep
+        margin = np.where(reference.tol.eps < 1e-10, WITNESS_NOISE_MARGIN, TAYLOR_NOISE_MARGIN)
+        # Seconding FD's accusation, the walk must resolve the tolerance itself to overrule it,
+        # and convicts an error one tolerance wide; deciding alone, it asks for ten.
+        plus, minus = (tuple(np.where(accused, seconding, alone) for seconding, alone in zip(
+            walk_decisions(sign * jac, value, ladder, tolerance, tolerance, deep & accused, margin,
+                           strict=True, disagree_factor=1.0),
+            walk_decisions(sign * jac, value, ladder, tolerance, resolution, deep & ~accused, margin,
+                           strict=False, disagree_factor=TAYLOR_DISAGREE_FACTOR)))
+            for sign, ladder in ((1.0, witness.plus), (-1.0, witness.minus)))
+        def said(side):
+            return np.where(side[0], "agrees", np.where(side[1], "disagrees", "no clean h or h**2 regime"))
+
+        sides = np.where(deep, "x + h: " + said(plus).astype(object) + ", x - h: " + said(minus).astype(object), "")
+        agree = np.where(covered[None, :], plus[0] & minus[0], agree)
+        disagree = np.where(covered[None, :], plus[1] & minus[1], disagree)
+        estimate = np.where(covered[None, :], np.fmax(plus[2], minus[2]), estimate)
+        if witness.complex_step is not None:
+            complex_step = complex_step.copy()
+            complex_step[:, np.asarray(witness.complex_step.columns)] = witness.complex_step.jacobian
+    taylor_spoke = agree | disagree
+    cs_diff = np.abs(complex_step - jac)
+    # Where FD is only unsure, the complex step's agreement is a vote among the AD backends'
+    # (``ad_votes``), and the report counts the entries it alone verified.
+    cs_close = accused & np.isfinite(cs_diff) & (cs_diff <= tolerance)
+    cs_far = wanted & np.isfinite(cs_diff) & (cs_diff > TAYLOR_DISAGREE_FACTOR * tolerance)
+    by = np.where(taylor_spoke, str(Evidence.TAYLOR), np.where(cs_close | cs_far, str(Evidence.COMPLEX_STEP), ""))
+    # The complex step acquits but never convicts on its own word: a formula that cancels rounds
+    # its imaginary part as forward-mode AD rounds a quotient (``complex_step_jacobian``).
+    return SecondWitness(agree=agree | (~taylor_spoke & cs_close), disagree=disagree,
+                         disagree_twice=disagree & cs_far, estimate=estimate, walked=walked, sides=sides,
+                         by=by.astype(object))
+
+
+def framework_of(backend: str) -> str:
+    """``jax`` for jax-fwd and jax-rev: the backends whose derivative rules are one library's."""
+    return backend.split("-")[0]
+
+
+def independent_dissent(name: str, jac, others: dict[str, np.ndarray], reference: ResolvedReference,
+                        bound) -> np.ndarray:
+    """Per entry: an AD backend of another framework agrees with FD there and not with ``jac``."""
+    dissent = np.zeros(jac.shape, dtype=bool)
+    for other, values in others.items():
+        if framework_of(other) == framework_of(name) or values is None or values.shape != jac.shape:
+            continue
+        apart = reference.ad_atol + reference.tol.ad_rtol * np.maximum(np.abs(jac), np.abs(values))
+        dissent |= (np.isfinite(values) & (np.abs(values - reference.jacobian) <= bound)
+                    & (np.abs(values - jac) > apart))
+    return dissent
+
+
+WALK_WINDOW = 4  # consecutive rungs an estimate is read from
+
+
+def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margin, strict: bool,
+                   disagree_factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(agree, disagree, estimate of |J - J_true|) from the walk down to an ulp (``model.Witness``).
+
+    On that walk three regimes follow each other: steps long against the function's variation,
+    where r/h tends to -J plus a term like 1/h (its changes grow as h shrinks); the Taylor
+    regime, where r/h = (J_true - J) + c h + ..., whose changes shrink by the step ratio; and
+    rounding, where r/h is noise over h. So the estimate is read from a window of
+    ``WALK_WINDOW`` consecutive rungs, all far above the noise, whose r/h changes shrink from one
+    rung to the next: Richardson's extrapolation of the last pair there is the error, and its
+    difference from the one before plus the noise they carry its uncertainty; of such windows in
+    the last unbroken run of them, the one with the smallest uncertainty (a long step carries less
+    of the noise over h, a short one less of the curvature: sinc at 1e-8 needs steps near 1e-5).
+    A remainder like
+    h log h (a one-sided infinite slope) changes by the same amount at every rung, and has no
+    such window. Agree: within the tolerance (``strict``ly: at the far end of the uncertainty
+    too), with an uncertainty within ``resolution``; disagree: ``disagree_factor`` tolerances
+    outside it, with an uncertainty under a tenth of the error. Otherwise nothing.
+    """
+    shape = jacobian.shape
+    agree = np.zeros(shape, dtype=bool)
+    disagree = np.zeros(shape, dtype=bool)
+    estimate = np.full(shape, np.nan)
+    noise = TAYLOR_NOISE_MARGIN * np.asarray(ladder.noise, dtype=float) + np.finfo(float).tiny
+    threshold = (np.broadcast_to(np.asarray(margin, dtype=float), noise.shape) / TAYLOR_NOISE_MARGIN) * noise
+    for c, j in enumerate(np.asarray(ladder.columns)):
+        rows = np.flatnonzero(wanted[:, j] & np.isfinite(jacobian[:, j]))
+        h = ladder.steps[c]
+        if rows.size == 0 or h.size < WALK_WINDOW:
+            continue
+        with np.errstate(all="ignore"):
+            r = ladder.values[rows, c, :] - value[rows, None] - h[None, :] * jacobian[rows, j][:, None]
+            finite = np.isfinite(r)
+            above = finite & (np.abs(np.where(finite, r, 0.0)) > threshold[rows, None])
+            quiet = ~above.any(axis=1) & finite.all(axis=1)
+            bound = threshold[rows[quiet]] / h[0]
+            estimate[rows[quiet], j] = bound
+            agree[rows[quiet], j] = bound <= tolerance[rows[quiet], j]
+            ratio = np.where(above, r / h[None, :], np.nan)
+            step = h[:-1] / h[1:]
+            extrapolated = (step * ratio[:, 1:] - ratio[:, :-1]) / (step - 1)
+            changes = np.abs(np.diff(ratio, axis=1))
+            # Each window's estimate (its last extrapolation) and uncertainty; the window that
+            # knows the error best is read.
+            last = np.arange(WALK_WINDOW - 2, h.size - 1)  # the last extrapolation of each window
+            spread = (np.abs(extrapolated[:, last] - extrapolated[:, last - 1])
+                      + (step[last] / (step[last] - 1))[None, :] * noise[rows, None] / h[None, last + 1])
+            valid = np.zeros(spread.shape, dtype=bool)
+            for w in range(last.size):
+                still = TAYLOR_STILL * np.abs(ratio[:, w + WALK_WINDOW - 1])
+                valid[:, w] = (above[:, w:w + WALK_WINDOW].all(axis=1)
+                               & (changes[:, w + 1] <= TAYLOR_SHRINK * changes[:, w] + still)
+                               & (changes[:, w + 2] <= TAYLOR_SHRINK * changes[:, w + 1] + still))
+            valid &= np.isfinite(spread)
+            # Only the last run of consecutive valid windows: the Taylor regime is one stretch
+            # of steps that reaches down to the noise, and a window that happens to look valid
+            # among the long steps (an oscillation's remainders can shrink by chance) lies
+            # before a gap.
+            after = np.cumsum(~valid[:, ::-1], axis=1)[:, ::-1]  # invalid windows at or after each
+            valid &= after == np.min(np.where(valid, after, after.shape[1] + 1), axis=1, keepdims=True)
+            spread = np.where(valid, spread, np.inf)
+            best = np.argmin(spread, axis=1)
+            picked = np.flatnonzero(np.isfinite(spread[np.arange(rows.size), best]))
+            k = last[best[picked]]
+            delta = np.abs(extrapolated[picked, k])
+            uncertainty = spread[picked, best[picked]]
+        at = rows[picked]
+        allowed = tolerance[at, j]
+        estimate[at, j] = delta + uncertainty
+        close = (delta + uncertainty <= allowed) if strict else (delta <= allowed + uncertainty)
+        agree[at, j] = close & (uncertainty <= resolution[at, j])
+        disagree[at, j] = (delta - uncertainty > disagree_factor * allowed) & (uncertainty <= TAYLOR_CONVERGED * delta)
     return agree, disagree, estimate
 
 
@@ -489,24 +697,57 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
         self_explained = disagree & ~nonfinite & ~explained & np.isfinite(diff) & (diff <= own_reach) & keeps_digits
         explained |= self_explained
         disagree &= ~explained
-    undecided = ~(agree | disagree)
     tolerance = reference.atol + reference.tol.rtol * np.abs(jac)
     evidence = np.full(jac.shape, "", dtype=object)
+    # Finite differences alone never convict: an entry outside their bar, settled or not, is
+    # accused, and a second witness decides it (``second_witness``). Until one has been asked
+    # (``reference.witness`` is None: the first comparison of a run) the accusation stands
+    # provisionally, and the run asks one (``run._second_look``).
+    accused = (disagree & ~nonfinite) | (outside & ~agree & ~disagree & ~explained)
+    disagree &= ~accused
+    undecided = ~(agree | disagree | accused)  # FD silent: too wide to decide, the value inside its bar
     taylor_estimate = np.full(jac.shape, np.nan)
-    if undecided.any() and not impure:
+    walk_sides = None
+    overruled = np.zeros(jac.shape, dtype=bool)
+    unwitnessed = np.zeros(jac.shape, dtype=bool)
+    if (undecided | accused).any() and not impure:
         resolution = reference.atol + reference.tol.fd_rtol * np.abs(jac)
-        t_agree, t_disagree, taylor_estimate = taylor_decisions(jac, reference.value, reference.taylor, tolerance,
-                                                                resolution, wanted=undecided)
-        agree |= undecided & t_agree & ~outside
-        disagree |= undecided & ~explained & (t_disagree | (outside & ~t_agree))
-        evidence[undecided & (t_agree | t_disagree)] = Evidence.TAYLOR
+        second = second_witness(jac, reference, tolerance, resolution, undecided | accused, accused)
+        taylor_estimate, walk_sides = second.estimate, second.sides
+        convicted = accused & second.disagree
+        overruled = accused & second.agree & ~second.disagree
+        disagree |= convicted
+        agree |= overruled
+        # Another framework's AD that sides with FD is a witness too (two independent systems
+        # against one); jax-fwd and jax-rev, or torch's two modes, share their rules and are not.
+        seconded = accused & ~(convicted | overruled) & independent_dissent(run.name, jac, others, reference, bound)
+        convicted |= seconded
+        disagree |= seconded
+        evidence[seconded] = Evidence.OTHER_FRAMEWORK
+        unwitnessed = accused & ~(convicted | overruled)
+        if reference.witness is None:
+            disagree |= unwitnessed
+        # Where FD cannot decide, one witness may verify an entry. Convicting it takes the Taylor
+        # test and the complex step, or the walk on both sides of the input: the short ladder
+        # alone starts where FD's steps do, and is fooled where they are.
+        silent = undecided & ~outside
+        agree |= silent & second.agree
+        lone = silent & second.disagree & ~second.disagree_twice
+        disagree |= (silent & second.disagree_twice) | (lone & second.walked)
+        unwitnessed |= lone & ~second.walked
+        if reference.witness is None:
+            disagree |= lone
+        decided = (convicted | overruled
+                   | (silent & (second.agree | second.disagree_twice | (second.disagree & second.walked))))
+        evidence[decided] = second.by[decided]
         undecided = ~(agree | disagree)
     consensus = np.zeros(jac.shape, dtype=bool)
     contested = np.zeros(jac.shape, dtype=bool)
     voters = np.full(jac.shape, "", dtype=object)
     if undecided.any():
         verified, contested, voters = ad_votes(run.name, jac, others, reference)
-        consensus = undecided & verified & ~explained  # the other AD backends differentiate the same rounding
+        # (not where FD accused: agreement among AD backends cannot outvote FD, only a witness can)
+        consensus = undecided & verified & ~explained & ~unwitnessed  # they differentiate the same rounding too
         agree |= consensus
         contested &= undecided
         evidence[consensus] = Evidence.AD_CONSENSUS
@@ -514,7 +755,7 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
 
     # Errors are measured against the reference where it settled the entry; elsewhere the
     # difference from an unsure FD value means nothing.
-    judged = (settled & ~kinks) | nonfinite
+    judged = (settled & ~kinks & ~accused) | nonfinite
     ratio = np.where(np.isfinite(diff), diff / np.where(bound > 0, bound, np.finfo(float).tiny), np.inf)
     ratio_judged = np.where(judged | disagree, ratio, -1.0)
     worst = None
@@ -531,7 +772,8 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
                       evidence_for=lambda i, j: inconclusive_evidence(i, j, reference, taylor_estimate, tolerance,
                                                                       others, run.name, contested,
                                                                       explained & ~self_explained,
-                                                                      own_reach if self_explained[i, j] else None))
+                                                                      own_reach if self_explained[i, j] else None,
+                                                                      accused=unwitnessed, walk_sides=walk_sides))
     n_disagree, n_undecided = int(disagree.sum()), int(undecided.sum())
     n_consensus = int(consensus.sum())
     if n_disagree and not primal and elsewhere:
@@ -556,7 +798,11 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
                else "no other AD backend could confirm them")
         message = (f"{n_undecided} of {undecided.size} entries could not be verified: finite differences cannot "
                    f"settle them and {why}")
-        if self_explained.any():
+        if (unwitnessed & undecided).any():
+            message = (f"{n_undecided} of {undecided.size} entries could not be verified: finite differences "
+                       "disagree there, but no second witness (the Taylor test, the complex step) confirms them, "
+                       "and finite differences alone convict nothing")
+        elif self_explained.any():
             message = (f"{n_undecided} of {undecided.size} entries could not be verified: {run.name}'s own "
                        "derivative carries rounding noise (its computation cancels) as large as the difference")
         elif explained.any():
@@ -577,11 +823,16 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
                                                           else ""))
         verified = f"{n_consensus} {'entry' if n_consensus == 1 else 'entries'} verified only by {what}"
         message = f"{message}; {verified}" if message else verified
+    if overruled.any() and status != Status.DISAGREE:
+        message = f"{message}; {overruled_sentence(overruled, evidence, reference)}" if message else \
+            overruled_sentence(overruled, evidence, reference)
     return BackendVerdict(
         name=run.name, status=status, seconds=run.seconds, message=message, location=run.location,
         max_abs_error=max_abs, max_rel_error=max_rel, worst_entry=worst, mismatches=listed,
         n_mismatches=n_disagree, n_inconclusive=n_undecided, inconclusive=unsure, n_consensus=n_consensus,
         n_nonfinite=int(nonfinite.sum()), n_kinks=int(kinks.sum()), mismatch_mask=disagree,
+        n_entries=int(jac.size), n_overruled=int(overruled.sum()),
+        unwitnessed=unwitnessed if reference.witness is None and unwitnessed.any() else None,
         kinks=tuple((int(i), int(j)) for i, j in zip(*np.nonzero(kinks)))[:MAX_LISTED_MISMATCHES],
         primal_mismatch=primal,
     )
@@ -607,8 +858,19 @@ def _entries(mask, priority, jac, reference: ResolvedReference, ratio, evidence_
     return tuple(listed)
 
 
+def overruled_sentence(overruled, evidence, reference: ResolvedReference) -> str:
+    """Where FD disagreed and the second witness sided with the backend: how many, who, and why
+    FD's error bar was wrong there."""
+    count = int(overruled.sum())
+    i, j = (int(k) for k in np.argwhere(overruled)[0])
+    witnesses = " and ".join(f"the {e}" for e in sorted({str(e) for e in evidence[overruled]}))
+    return (f"finite differences overruled at {count} {'entry' if count == 1 else 'entries'} by {witnesses} "
+            f"(fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e} at entry ({i}, {j}): its steps, "
+            "on the input's own scale, are long against how fast the function varies there)")
+
+
 def inconclusive_evidence(i, j, reference: ResolvedReference, taylor_estimate, tolerance, others, name,
-                          contested, explained=None, own_reach=None) -> str:
+                          contested, explained=None, own_reach=None, accused=None, walk_sides=None) -> str:
     """What each method said about entry (i, j), for the report of an inconclusive entry."""
     if own_reach is not None:
         return (f"fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e}; {name}'s own value moves by up to "
@@ -618,13 +880,19 @@ def inconclusive_evidence(i, j, reference: ResolvedReference, taylor_estimate, t
         return (f"fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e}; the value carries rounding noise "
                 f"of {reference.noise[i]:.1e} (cancellation), and a difference up to "
                 f"{_rounding_reach(reference)[i, j]:.1e} is that noise differentiated")
-    parts = [f"fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e} (too wide to decide)"]
+    parts = [f"fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e} "
+             + ("(disagrees, alone)" if accused is not None and accused[i, j] else "(too wide to decide)")]
+    witness_note = reference.witness.complex_step_note if reference.witness is not None else ""
     if np.isfinite(reference.complex_step[i, j]):
         parts.append(f"complex step {reference.complex_step[i, j]:.6g}")
-    elif reference.complex_step_note:
-        parts.append(f"complex step: {reference.complex_step_note}")
+    elif witness_note or reference.complex_step_note:
+        parts.append(f"complex step: {witness_note or reference.complex_step_note}")
     ladder = reference.taylor
-    if ladder is not None and j in set(np.asarray(ladder.columns).tolist()):
+    if walk_sides is not None and walk_sides[i, j]:
+        parts.append(f"Taylor walk down to an ulp: {walk_sides[i, j]}"
+                     + (" (one side not smooth: a kink or a one-sided infinite slope)"
+                        if "agrees" in walk_sides[i, j] and "no clean" in walk_sides[i, j] else ""))
+    elif ladder is not None and j in set(np.asarray(ladder.columns).tolist()):
         value = taylor_estimate[i, j]
         parts.append("Taylor: no clean h or h**2 slope above rounding noise" if not np.isfinite(value)
                      else f"Taylor: error up to {value:.1e} against a tolerance of {tolerance[i, j]:.1e}")
@@ -743,8 +1011,9 @@ def _consensus(verdicts, reference: ResolvedReference | None, computed, impure: 
     if passing:
         return tuple(failing), disagreement_sentence(failing, passing)
     if len(ad) >= 2 and reference is not None and _all_agree_with_each_other(ad, reference):
-        return tuple(failing), ("every AD backend agrees with the others but not with finite differences, which are "
-                                "sure here and the function gives the same value on every call: a derivative rule "
+        return tuple(failing), ("every AD backend agrees with the others but not with finite differences, and a "
+                                "second witness (the Taylor remainder or the complex step) sides with finite "
+                                "differences; the function gives the same value on every call: a derivative rule "
                                 "these backends share is wrong")
     if len(ad) == 1:
         return tuple(failing), f"{failing[0]}, the only AD backend that ran, disagrees with finite differences"

@@ -526,7 +526,7 @@ class NotAnalytic(Exception):
     """The function cannot be evaluated on complex inputs, or is not real-analytic there."""
 
 
-def complex_step_jacobian(complex_function, x0, value, columns, eps_scale=None):
+def complex_step_jacobian(complex_function, x0, value, columns, eps_scale=None, check_step=None):
     """(jacobian, error) of the columns by complex step; raises ``NotAnalytic`` when it does not apply.
 
     ``complex_function`` takes and returns complex 1-d arrays. Signs that the function is not
@@ -539,6 +539,10 @@ def complex_step_jacobian(complex_function, x0, value, columns, eps_scale=None):
     imaginary part, much as forward-mode AD's quotient rule does. So the complex step is an
     independent derivative that can confirm the AD backends, never a reference that alone
     condemns one (``compare`` treats it as a vote).
+
+    ``check_step``: the second step, relative to each input's scale (default
+    ``COMPLEX_CHECK_STEP``); the second witness takes a far shorter one, since it is asked exactly
+    where the function may vary on a length much shorter than the input.
     """
     scales = step_scales(x0)
     reference_scale = max(value_scale(value), np.finfo(float).tiny)
@@ -558,7 +562,7 @@ def complex_step_jacobian(complex_function, x0, value, columns, eps_scale=None):
     with warnings.catch_warnings():
         warnings.simplefilter("error", np.exceptions.ComplexWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        jac, check = derivatives(COMPLEX_STEP), derivatives(COMPLEX_CHECK_STEP)
+        jac, check = derivatives(COMPLEX_STEP), derivatives(COMPLEX_CHECK_STEP if check_step is None else check_step)
     row_scale = np.maximum(np.abs(jac), np.abs(check)).max(axis=1, keepdims=True)
     if not np.allclose(jac, check, rtol=1e-6, atol=1e-9 * float(row_scale.max(initial=0.0))):
         raise NotAnalytic("the complex-step derivative depends on the step")
@@ -632,6 +636,48 @@ def taylor_ladder(flat_function, x0, value, columns, eps=None, noise=None):
     floor = TAYLOR_NOISE_FACTOR * eps * np.abs(value)
     noise = floor if noise is None else np.maximum(floor, np.asarray(noise, dtype=float))
     return steps, values.reshape(value.size, columns.size, TAYLOR_RUNGS), noise
+
+
+# --- the second witness ------------------------------------------------------------------------------
+
+# Where finite differences disagree with an AD backend, they do not convict alone: their steps
+# start on the input's own magnitude, and a function that varies on a much shorter length there
+# (sin at 4e7, sin(3000 x)) defeats them while their error bar looks narrow. The second witness
+# walks the Taylor remainder from the same first step down by factors of 4 to an ulp of the
+# input, on both sides: somewhere on that walk the steps become short against the
+# function's own variation, and from there a right derivative's remainder falls like h**2 and a
+# wrong one's like h, whatever FD said. 26 rungs a side reach 2**-52 of the scale, an ulp of the
+# input (cos at 1e12 varies on a length of 1, where an ulp is 1.2e-4): the steps taken are exact
+# differences of floats, so even the last rungs measure a true remainder, and those that sink
+# under the rounding noise are left out of the decision.
+WITNESS_RUNGS = 26
+WITNESS_CHECK_STEP = 1e-14  # the complex step's second step, relative: short against any variation FD missed
+
+
+def witness_ladders(flat_function, x0, value, columns, eps=None, noise=None):
+    """(plus, minus): ``(steps, values, noise)`` of the Taylor remainder walk on each side of ``x0``.
+
+    ``steps`` are the steps actually taken, ``fl(x_j + h) - x_j`` (exact in floating point), as
+    positive lengths; ``values[i, c, k] = f_i(x0 + s steps[c, k] e_j)`` with s = +1 or -1.
+    """
+    # From the input's unit, not its own magnitude: an input at 1e-8 beside inputs of order one
+    # (sinc near 0) moves the value by less than its rounding on steps of its own size.
+    scales = input_scales(x0)[columns]
+    eps = np.broadcast_to(np.asarray(FLOAT_EPS["float64"] if eps is None else eps, dtype=float), (value.size,))
+    # A function that computes in float32 cannot see a step below its own ulp: there f(x + h) = f(x)
+    # and the remainder is -h J exactly, which would read as a wrong derivative.
+    rungs = min(WITNESS_RUNGS, 1 + int(np.floor(np.log(TAYLOR_FIRST / float(np.max(eps))) / np.log(TAYLOR_FACTOR))))
+    nominal = TAYLOR_FIRST * scales[:, None] / TAYLOR_FACTOR ** np.arange(rungs)[None, :]
+    floor = TAYLOR_NOISE_FACTOR * eps * np.abs(value)
+    noise = floor if noise is None else np.maximum(floor, np.asarray(noise, dtype=float))
+    sides = []
+    for sign in (1.0, -1.0):
+        points = x0[columns][:, None] + sign * nominal
+        taken = np.abs(points - x0[columns][:, None])
+        values = evaluate_points(flat_function, x0, np.repeat(columns, rungs), points.ravel(), value.size,
+                                 diagonal=True)
+        sides.append((taken, values.reshape(value.size, columns.size, rungs), noise))
+    return sides[0], sides[1]
 
 
 # --- scipy, in chunks -------------------------------------------------------------------------------

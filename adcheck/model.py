@@ -128,6 +128,24 @@ class TaylorLadder:
 
 
 @dataclass(frozen=True)
+class Witness:
+    """The second witness for entries finite differences alone find wrong (``fd.witness``): the
+    Taylor remainder walked from the input's scale down to a few ulps of it on each side, and the
+    complex step where the function is real-analytic, for the columns FD accused."""
+
+    plus: TaylorLadder  # steps x + h e_j
+    minus: TaylorLadder  # steps x - h e_j (its ``steps`` are the lengths h, positive)
+    complex_step: ComplexStep | None = None
+    complex_step_note: str = ""  # why there is none
+
+    @classmethod
+    def absent(cls, why: str) -> "Witness":
+        """No second witness could be taken (its worker failed): the accused entries stay unproven."""
+        empty = TaylorLadder(np.zeros(0, dtype=int), np.zeros((0, 0)), np.zeros((0, 0, 0)), np.zeros(0))
+        return cls(empty, empty, None, why)
+
+
+@dataclass(frozen=True)
 class Precision:
     """The precision a function computes in, measured, per output."""
 
@@ -236,6 +254,7 @@ class BackendRun:
     module: tuple | None = None  # a describe task on a torch.nn.Module: (parameters, forward's parameter names)
     nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs): see Task.nearby
     own_noise: np.ndarray | None = None  # per entry, how far the Jacobian moves under ulp nudges of x: see Task.jitter
+    witness: Witness | None = None  # the reference, after FD alone found entries wrong: see Task.witness
 
 
 # --- verdicts ------------------------------------------------------------------------------------
@@ -247,6 +266,7 @@ class Evidence(StrEnum):
     COMPLEX_STEP = "complex step"
     TAYLOR = "Taylor remainder"
     AD_CONSENSUS = "AD consensus"
+    OTHER_FRAMEWORK = "another framework's AD"
     NONE = "nothing"
 
 
@@ -284,6 +304,9 @@ class BackendVerdict:
     kinks: tuple[tuple[int, int], ...] = ()  # the first few of them
     mismatch_mask: np.ndarray | None = None  # bool (n_outputs, n_inputs)
     primal_mismatch: str = ""  # non-empty when the backend's function value differs
+    n_entries: int = 0  # entries judged (0: the backend's Jacobian was not compared)
+    n_overruled: int = 0  # entries where FD disagreed and the second witness sided with the backend
+    unwitnessed: np.ndarray | None = None  # bool: disagreements FD alone found, before a second witness was asked
 
 
 @dataclass(frozen=True)
@@ -387,6 +410,14 @@ class RunReport:
     def nothing_checked(self) -> bool:
         """No AD backend could run the function (and none failed trying): nothing was verified."""
         return not self.comparison.checked and not self.comparison.failed
+
+    @property
+    def nothing_verified(self) -> bool:
+        """Backends ran, none failed, and not one entry of any of them was verified by anything:
+        every entry is inconclusive. Such a run proves nothing, and does not pass."""
+        ad = [v for v in self.comparison.verdicts if v.status in CHECKED]
+        return bool(ad) and not self.failed and all(
+            v.status == Status.INCONCLUSIVE and v.n_entries and v.n_inconclusive == v.n_entries for v in ad)
 
     @property
     def failed(self) -> bool:

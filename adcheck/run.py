@@ -18,7 +18,18 @@ from .errors import AdcheckError, ExitCode
 from .finite_differences import input_scales, step_scales, typical_scale
 from .inputs import Arguments
 from .loader import Target, module_layout, parse_target
-from .model import BackendRun, Comparison, EntryMismatch, Location, Mode, RunReport, Status, display_path, output_name
+from .model import (
+    BackendRun,
+    Comparison,
+    EntryMismatch,
+    Location,
+    Mode,
+    RunReport,
+    Status,
+    Witness,
+    display_path,
+    output_name,
+)
 from .settings import Settings, choose_mode, default_memory_limit
 from .source import SourceSummary, preflight, summarize
 from .task import LocaliseJob, Task
@@ -27,6 +38,10 @@ from .workers import run_tasks
 
 class FunctionCannotBeCalled(AdcheckError):
     """The plain-numpy call fails: there is nothing to compare."""
+
+
+class ValueNotFinite(AdcheckError):
+    """The function's value at the input is NaN or inf: no witness can verify a derivative there."""
 
     exit_code = ExitCode.USAGE
 
@@ -162,6 +177,12 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         raise FunctionCannotBeCalled(f"{target.text}: importing or calling the function failed{where}: "
                                      f"{reference.message}{_container_hint(arguments)}")
 
+    if reference is not None and reference.value is not None and not np.all(np.isfinite(reference.value)):
+        k = int(np.argmax(~np.isfinite(reference.value)))
+        name = output_name(reference.outputs, target.attribute.split(".")[-1], k)
+        raise ValueNotFinite(f"{target.text}: the function's value at the input is {reference.value[k]} at {name} "
+                             f"({int(np.sum(~np.isfinite(reference.value)))} of {reference.value.size} outputs not "
+                             "finite): no derivative can be checked there; choose an input inside its domain")
     dtype = arguments.dtype
     n_outputs = reference.value.size if reference is not None and reference.value is not None else 0
     precision = precision_of(reference, n_outputs, dtype)
@@ -179,7 +200,7 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         comparison = compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps, input_scales=input_scales(x0),
                              own_scales=step_scales(x0))
         runs = _second_look(work, runs, comparison, settings, pool)
-        if any(run.own_noise is not None or run.nearby is not None for run in runs):
+        if any(run.own_noise is not None or run.nearby is not None or run.witness is not None for run in runs):
             comparison = compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps,
                                  input_scales=input_scales(x0), own_scales=step_scales(x0))
         if settings.order == 2:
@@ -235,6 +256,8 @@ def _second_look(work: Plan, runs: list[BackendRun], comparison: Comparison, set
       plain numpy's: rebound code may compute another function that agrees at the input only
       (numpy's ``eigh`` reads one triangle, ``jax.numpy``'s symmetrises), and then its derivative
       is that other function's (``compare.judge``).
+    - The second witness, for the entries finite differences alone found wrong (``fd.witness``):
+      no entry is convicted on FD's word alone.
     """
     wrong = {v.name: v for v in comparison.verdicts
              if v.status == Status.DISAGREE and v.name != "fd" and not v.primal_mismatch}
@@ -245,6 +268,10 @@ def _second_look(work: Plan, runs: list[BackendRun], comparison: Comparison, set
     if rebound:
         tasks += [dataclasses.replace(task, nearby=True, probes=False, contexts=(), order=1)
                   for task in work.tasks if task.backend in rebound or task.backend == "fd"]
+    columns = _accused_columns(wrong.values())
+    if columns:
+        tasks += [dataclasses.replace(task, witness=columns, probes=False, contexts=(), order=1)
+                  for task in work.tasks if task.backend == "fd"]
     if not tasks:
         return runs
     found: dict[str, dict] = {}
@@ -254,7 +281,22 @@ def _second_look(work: Plan, runs: list[BackendRun], comparison: Comparison, set
             found.setdefault(result.name, {})["own_noise"] = result.own_noise
         elif task.nearby and result.nearby is not None:
             found.setdefault(result.name, {})["nearby"] = result.nearby
+        elif task.witness:
+            # A witness that could not be taken (the worker failed) still ends the provisional
+            # accusations: with no second witness they are inconclusive, never convicted.
+            found.setdefault(result.name, {})["witness"] = result.witness or Witness.absent(result.message)
     return [dataclasses.replace(run, **found[run.name]) if run.name in found else run for run in runs]
+
+
+def _accused_columns(verdicts) -> tuple[int, ...]:
+    """The columns of the entries FD alone found wrong, the worst entries' first."""
+    worst: dict[int, float] = {}
+    for verdict in verdicts:
+        if verdict.unwitnessed is None:
+            continue
+        for column in np.flatnonzero(verdict.unwitnessed.any(axis=0)).tolist():
+            worst[column] = max(worst.get(column, 0.0), float(verdict.max_rel_error or 0.0))
+    return tuple(sorted(worst, key=lambda c: -worst[c]))
 
 
 def _entry_namer(arguments: Arguments, reference, function: str):

@@ -44,4 +44,5 @@ class Task:
     device: str = "cpu"  # where JAX and torch compute: "cpu" or "gpu"
     describe: bool = False  # only load the target and describe it (its module parameters, if any)
     nearby: bool = False  # only evaluate the function near the input: after a rebound backend disagreed
+    witness: tuple[int, ...] = ()  # the reference only: the second witness for these columns (after FD alone accused)
     jitter: bool = False  # also measure the Jacobian's own rounding noise (after a disagreement): workers.with_own_noise

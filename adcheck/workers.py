@@ -199,7 +199,13 @@ def execute(task: Task) -> BackendRun:
             return error_run(task, exc, time.perf_counter() - start)
     try:
         backend = REGISTRY[task.backend]
-        result = with_own_noise(task) if task.jitter else backend.nearby(task) if task.nearby else backend.compute(task)
+        if task.witness:
+            from .backends.fd import witness
+
+            result = witness(task)
+        else:
+            result = (with_own_noise(task) if task.jitter else backend.nearby(task) if task.nearby
+                      else backend.compute(task))
     except NotApplicable as exc:
         return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start, exc.message, exc.location)
     except MemoryError as exc:

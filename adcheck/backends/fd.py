@@ -28,6 +28,7 @@ from ..model import (
     Reference,
     Status,
     TaylorLadder,
+    Witness,
 )
 from .calling import (
     check_shapes,
@@ -92,6 +93,49 @@ def nearby(task) -> BackendRun:
     flat_function = plain_flat_function(load_user_function(task), task.arguments, task.framework)
     values = values_nearby(flat_function, task.arguments.flat().astype(np.float64))
     return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, nearby=values)
+
+
+# Columns the second witness walks at most (44 evaluations each, the complex step one or two
+# more); the worst entries' columns first. An accused entry beyond them stays unproven.
+MAX_WITNESS_COLUMNS = 256
+
+
+def witness(task) -> BackendRun:
+    """The second witness for ``task.witness``, the columns where FD alone found an AD backend
+    wrong: the Taylor remainder walked down on both sides (``finite_differences.witness_ladders``)
+    and the complex step, taken without FD's say-so (FD is the witness under question here)."""
+    start = time.perf_counter()
+    arguments = task.arguments
+    configure_for(task.framework, arguments.dtype)
+    func = load_user_function(task)
+    flat_function = plain_flat_function(func, arguments, task.framework)
+    x0 = arguments.flat().astype(np.float64)
+    out = flat_function.raw(x0)
+    value = flat_output(out)
+    name, eps, _ = fdm.working_precision(flat_function, x0, value, arguments.dtype, output_dtypes(out))
+    batch_source = load_user_function(task)
+    enable_batching(flat_function, x0, plain_flat_function(batch_source, arguments, task.framework))
+    columns = np.asarray(task.witness[:MAX_WITNESS_COLUMNS], dtype=int)
+    # The rounding floor only, not ``value_noise``: that measure moves every input by 1e-6 of its
+    # magnitude and more, and where FD failed (cos at 1e12) such moves span whole periods and
+    # read the function's own variation as noise, which would drown every remainder.
+    plus, minus = fdm.witness_ladders(flat_function, x0, value, columns, eps)
+    complex_step, note = None, ""
+    if name == "float64":
+        try:
+            complex_function = plain_flat_function(func, arguments, task.framework, complex_input=True)
+            if flat_function.batch is not None:
+                complex_source = plain_flat_function(batch_source, arguments, task.framework, complex_input=True)
+                enable_batching(complex_function, x0, complex_source, complex_input=True)
+            cs, cs_error = fdm.complex_step_jacobian(complex_function, x0, value, columns, float(np.max(eps)),
+                                                     check_step=fdm.WITNESS_CHECK_STEP)
+            complex_step = ComplexStep(columns, cs, cs_error)
+        except fdm.NotAnalytic as exc:
+            note = str(exc)
+    else:
+        note = f"not tried: the function computes in {name}"
+    found = Witness(TaylorLadder(columns, *plus), TaylorLadder(columns, *minus), complex_step, note)
+    return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, value=value, witness=found)
 
 
 def _impure(flat_function, x0, value, eps) -> str:

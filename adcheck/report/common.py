@@ -160,6 +160,7 @@ class Problem:
 
 
 NOTHING_CHECKED_TITLE = "no AD backend could run the function"
+NOTHING_VERIFIED_TITLE = "no entry could be verified"
 LISTED_INCONCLUSIVE = 5  # inconclusive entries shown with their evidence
 
 
@@ -203,6 +204,10 @@ def problems(report: RunReport) -> list[Problem]:
         found.append(Problem("nothing-checked", "", f"adcheck: {NOTHING_CHECKED_TITLE}",
                              f"{report.target}: {NOTHING_CHECKED_TITLE}, so nothing was checked"
                              + (f" ({reasons})" if reasons else "")))
+    elif report.nothing_verified:
+        found.append(Problem("nothing-checked", "", f"adcheck: {NOTHING_VERIFIED_TITLE}",
+                             f"{report.target}: {NOTHING_VERIFIED_TITLE} (every entry of every backend is "
+                             "inconclusive), so nothing was checked; the reasons are in the report"))
     return found
 
 

@@ -113,6 +113,8 @@ def verdict_word(report: RunReport) -> str:
         return "fail"
     if report.nothing_checked:
         return "nothing-checked"
+    if report.nothing_verified:
+        return "nothing-verified"
     return "inconclusive" if report.inconclusive else "pass"
 
 

@@ -18,7 +18,6 @@ import xml.etree.ElementTree as ET
 from ..model import BackendVerdict, RunReport, Status
 from ..settings import FailOn
 from .common import (
-    NOTHING_CHECKED_TITLE,
     inconclusive_table,
     problems,
     second_order_causes,
@@ -112,7 +111,8 @@ def _cases(report: RunReport, timings: bool, fail_on: FailOn = FailOn.DISAGREE) 
     nothing_checked = next((p for p in problems(report) if p.kind == "nothing-checked"), None)
     if nothing_checked is not None:
         element = ET.Element("testcase", {"classname": report.target, "name": "any backend"})
-        failure = ET.SubElement(element, "failure", {"type": "nothing-checked", "message": NOTHING_CHECKED_TITLE})
+        failure = ET.SubElement(element, "failure", {"type": "nothing-checked",
+                                                     "message": nothing_checked.title.removeprefix("adcheck: ")})
         failure.text = nothing_checked.message
         elements.append(element)
     return elements

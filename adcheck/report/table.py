@@ -9,6 +9,7 @@ from tabulate import tabulate
 from ..model import FAILING, RunReport, Status
 from .common import (
     NOTHING_CHECKED_TITLE,
+    NOTHING_VERIFIED_TITLE,
     entry_value,
     inconclusive_table,
     kink_lines,
@@ -249,6 +250,9 @@ def verdict_line(report: RunReport, style) -> str:
         return style(f"FAIL: {', '.join(failing)}", fg="red", bold=True)
     if report.nothing_checked:
         return style(f"NOTHING CHECKED: {NOTHING_CHECKED_TITLE} (the reasons are above)", fg="red", bold=True)
+    if report.nothing_verified:
+        return style(f"NOTHING VERIFIED: {NOTHING_VERIFIED_TITLE}: every entry of {', '.join(report.inconclusive)} is "
+                     "inconclusive (the evidence is above)", fg="red", bold=True)
     checked = [v.name for v in report.comparison.verdicts if v.status in (Status.AGREE, Status.KINK)]
     unsure = list(report.inconclusive)
     kinks = [v.name for v in report.comparison.verdicts if v.status == Status.KINK]

@@ -14,10 +14,12 @@ cannot reach the Jacobian (except a NaN, which survives multiplication by zero a
 Reference: central finite differences along each direction with scipy's error estimate
 (``adcheck.finite_differences``), judged with the comparison's own per-dtype tolerances
 (``adcheck.compare``): scale-free, an entry's absolute tolerance a multiple of its own scale. A
-mismatch is then given two second opinions before it counts: one-sided differences (a kink, where
+mismatch is then given two second opinions that may clear it: one-sided differences (a kink, where
 any value between the one-sided slopes is a valid subgradient) and the complex step where the
-primitive runs on complex numbers (a reference without cancellation). Finally the mismatch is
-localised to one Jacobian entry where the primitive allows it, for the message.
+primitive runs on complex numbers (a reference without cancellation). What they leave must be
+confirmed by a second witness before it counts: the Taylor remainder walked down to an ulp on both
+sides (no rule is named wrong on FD's word alone). Finally the mismatch is localised to one
+Jacobian entry where the primitive allows it, for the message.
 """
 
 from __future__ import annotations
@@ -300,7 +302,36 @@ def _second_opinions(problem, directions, value, eps, compared: _Compared, wrong
         cleared = _kink_clears(line, row_value, row_eps, compared, k, rows)
         cleared |= _complex_step_clears(problem, directions[:, k], value, compared, k, project)[rows]
         wrong[rows, k] &= ~cleared
+        # A NaN or inf rule where FD is finite is its own evidence (ADC604); a finite one needs the walk.
+        still = np.flatnonzero(wrong[rows, k] & np.isfinite(compared.rule[rows, k]))
+        if still.size:
+            wrong[rows[still], k] = _taylor_walk_confirms(line, row_value, row_eps, compared, k, rows, still)
     return wrong
+
+
+def _taylor_walk_confirms(line, value, eps, compared, k, rows, still) -> np.ndarray:
+    """Of ``rows[still]``, those the Taylor remainder walked down to an ulp on both sides of the
+    operands finds wrong too (``compare.walk_decisions``): FD along the direction is one witness,
+    and a rule is named wrong only on two. The walk reads the smallest steps where the remainder
+    is a Taylor remainder, so a primitive that varies faster than FD's steps (sin at 4e7) is not
+    accused on FD's aliasing."""
+    from ...compare import TAYLOR_NOISE_MARGIN, WITNESS_NOISE_MARGIN, walk_decisions
+    from ...finite_differences import witness_ladders
+    from ...model import TaylorLadder
+
+    try:
+        plus, minus = witness_ladders(line, np.zeros(1), value, np.array([0]), eps)
+    except Exception:  # noqa: BLE001 - the walk cannot be taken: no second witness
+        return np.zeros(still.size, dtype=bool)
+    rule = (compared.rule[rows, k] * line.scale)[:, None]  # per unit of the line's parameter
+    tolerance = (compared.bound[rows, k] * line.scale)[:, None]
+    wanted = np.zeros(rule.shape, dtype=bool)
+    wanted[still] = True
+    margin = np.where(np.asarray(eps, dtype=float) < 1e-10, WITNESS_NOISE_MARGIN, TAYLOR_NOISE_MARGIN)
+    both = [walk_decisions(sign * rule, value, TaylorLadder(np.array([0]), *side), tolerance, tolerance, wanted,
+                           margin, strict=True, disagree_factor=1.0)[1][:, 0]
+            for sign, side in ((1.0, plus), (-1.0, minus))]
+    return (both[0] & both[1])[still]
 
 
 class _Outputs:
