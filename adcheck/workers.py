@@ -35,6 +35,7 @@ import time
 import numpy as np
 
 from .backends.calling import NotApplicable, describe_exception, error_location
+from .backends.missing_modes import not_applicable
 from .model import BackendRun, Mode, Status
 from .task import Task
 
@@ -205,6 +206,10 @@ def execute(task: Task) -> BackendRun:
     except MemoryError as exc:
         return _failure_run(task, exc, start)
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
+        missing = not_applicable(exc, task.backend, _safe_root(task))  # a mode the framework lacks, or None
+        if missing is not None:
+            return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start, missing.message,
+                              missing.location)
         return error_run(task, exc, time.perf_counter() - start)
     if task.probes and result.status == Status.REFERENCE and task.mode == Mode.FULL and not task.localise:
         from .explain.probes import probe

@@ -20,6 +20,7 @@ from ..errors import AdcheckError
 from ..inputs import Arguments
 from ..loader import UserCodeLoader
 from ..model import ContextResult, Location, Mode, Products, Status
+from .missing_modes import missing_mode, not_applicable
 
 
 class UserCodeError(Exception):
@@ -138,8 +139,8 @@ def rebinding_can_fail(task, what: str):
     except (UserCodeError, NotApplicable, MemoryError, KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # noqa: BLE001 - whatever the rebound code raises
-        if not task.rebound:
-            raise
+        if not task.rebound or missing_mode(exc, task.backend) is not None:
+            raise  # a mode the framework lacks is no failure of the rebinding
         location = error_location(exc, task.target.root)
         where = f" at {location}" if location else ""
         raise NotApplicable(
@@ -452,8 +453,12 @@ def is_user_file(filename: str | None, root: Path) -> bool:
 
 
 def context_failure(name: str, exc: Exception, task, eps: float):
-    """The ``ContextResult`` of context ``name`` whose computation raised ``exc``: an error with its
-    line in the user's code."""
+    """The ``ContextResult`` of context ``name`` whose computation raised ``exc``: not-applicable
+    when the framework has no such derivative there (``missing_modes``: a fori_loop whose bounds
+    are traced only under jit), else an error with its line in the user's code."""
+    missing = not_applicable(exc, task.backend, task.target.root)
+    if missing is not None:
+        return ContextResult(name, status=str(Status.NOT_APPLICABLE), message=missing.message, eps=eps)
     location = error_location(exc, task.target.root)
     where = f" at {location.displayed()}" if location else ""
     return ContextResult(name, status=str(Status.ERROR), message=f"{describe_exception(exc)}{where}", eps=eps)

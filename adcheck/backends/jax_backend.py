@@ -36,7 +36,13 @@ from .calling import (
 
 
 def compute(task) -> BackendRun:
+    import jax
+
     configure_jax(task.device, task.contexts)
+    # JAX trims its own frames from a traceback at each API boundary; the reverse pass's frame
+    # holds the equation that cannot be transposed, and with it the user's line
+    # (missing_modes._traced_location). Errors are one line in the report either way.
+    jax.config.update("jax_traceback_filtering", "off")
     run = _eager(task)
     if task.contexts and run.status == Status.COMPUTED:
         run = dataclasses.replace(run, contexts=tuple(_in_context(task, name) for name in task.contexts))
@@ -50,11 +56,10 @@ def _eager(task) -> BackendRun:
     with rebinding_can_fail(task, "import"):
         flat_function = build_flat_function(task)
     finished = {"name": task.backend, "status": Status.COMPUTED, "rebound": task.rebound}
-    with _reverse_only_rules(direction):
-        if task.mode == Mode.FAST:
-            value, products = _products(task, flat_function, x0, direction)
-            return BackendRun(seconds=time.perf_counter() - start, value=value, products=products, **finished)
-        value, jac = _first_order(task, flat_function, x0, direction)
+    if task.mode == Mode.FAST:
+        value, products = _products(task, flat_function, x0, direction)
+        return BackendRun(seconds=time.perf_counter() - start, value=value, products=products, **finished)
+    value, jac = _first_order(task, flat_function, x0, direction)
     check_shapes(value, jac, x0.size)
     second = _second_order(task, x0, direction, value.size) if task.order == 2 else None
     return BackendRun(seconds=time.perf_counter() - start, value=value, jacobian=jac, second_order=second, **finished)
@@ -98,19 +103,6 @@ def _flat_part(part):
     return part if part.ndim == 1 else jnp.ravel(part)
 
 
-@contextlib.contextmanager
-def _reverse_only_rules(direction: str):
-    """A ``jax.custom_vjp`` rule in forward mode: JAX cannot, so jax-fwd does not apply (JAX
-    says so when the linear map is first applied, not when it is built)."""
-    try:
-        yield
-    except TypeError as exc:
-        if direction == "fwd" and "custom_vjp" in str(exc):
-            raise NotApplicable("the function uses jax.custom_vjp, which JAX differentiates in reverse mode only") \
-                from None
-        raise
-
-
 def _forward(task, flat_function, x0, direction):
     """(value, pullback): the forward pass, where code JAX cannot run fails."""
     import jax
@@ -143,7 +135,7 @@ def _first_order(task, flat_function, x0, direction):
         # One forward pass carrying every basis tangent at once (the vmap of jvp), in the primal's
         # dtype (float32 inputs): building a linearised program first costs more than the
         # derivative itself on a small function.
-        with rebinding_can_fail(task, "run"), _reverse_only_rules(direction):
+        with rebinding_can_fail(task, "run"):
             value, jac = _pushforward(flat_function, jnp.asarray(x0), np.eye(x0.size, dtype=x0.dtype))
     else:
         value, pullback = _forward(task, flat_function, x0, direction)
@@ -161,7 +153,7 @@ def _products(task, flat_function, x0, direction):
 
     if direction == "fwd":
         directions = probe_vectors(x0.size, 1).directions  # the directions depend on the inputs only
-        with rebinding_can_fail(task, "run"), _reverse_only_rules(direction):
+        with rebinding_can_fail(task, "run"):
             value, result = _pushforward(flat_function, jnp.asarray(x0), jnp.asarray(directions.T, dtype=x0.dtype))
         products = Products(jv=np.asarray(jax.device_get(result), dtype=np.float64))
     else:
@@ -176,9 +168,8 @@ def _second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> Secon
     import jax
     import jax.numpy as jnp
 
-    from .calling import describe_exception
     from .second_order import direction as second_direction
-    from .second_order import second_order_result
+    from .second_order import second_order_failure, second_order_result
 
     differentiate = jax.jacfwd if direction == "fwd" else jax.jacrev
     v = jnp.asarray(second_direction(x0.size))
@@ -195,7 +186,7 @@ def _second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> Secon
         first = first_derivative_of(build_flat_function(task))
         return second_order_result(lambda x: jax.device_get(first(jnp.asarray(x))), second, x0)
     except Exception as exc:  # noqa: BLE001 - reported on the second-order row; first order stands
-        return SecondOrder(Status.ERROR, f"second derivative failed: {describe_exception(exc)}")
+        return second_order_failure(exc, task)
 
 
 # --- the same derivative in other contexts (--contexts) -------------------------------------------
