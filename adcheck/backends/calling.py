@@ -149,6 +149,30 @@ def rebinding_can_fail(task, what: str):
             location) from None
 
 
+@contextlib.contextmanager
+def user_compilation_off(task):
+    """Inside, with ``--contexts`` (``task.eager``): the user's own ``jax.jit`` functions run op by
+    op (``jax.disable_jit()``) and their ``torch.compile`` ones uncompiled
+    (``torch.compiler.set_stance("force_eager")``, PyTorch's switch for "ignore all torch.compile
+    directives"). "Eager" then means eager: a jitted helper whose trace is stale computes another
+    function than its code, and shows as a difference from the jit context (ADC607) instead of
+    being the eager reference too. The frameworks are asked only where the code can use them."""
+    if not task.eager:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        if task.backend.startswith("jax") or task.framework in ("jax", "array-api"):
+            import jax
+
+            stack.enter_context(jax.disable_jit())
+        if task.backend.startswith("torch") or task.framework == "torch":
+            import torch
+
+            if hasattr(torch, "compiler") and hasattr(torch.compiler, "set_stance"):
+                stack.enter_context(torch.compiler.set_stance("force_eager"))
+        yield
+
+
 # --- outputs -------------------------------------------------------------------------------------
 
 

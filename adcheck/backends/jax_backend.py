@@ -31,6 +31,7 @@ from .calling import (
     output_parts,
     real_values,
     rebinding_can_fail,
+    user_compilation_off,
     values_nearby,
 )
 
@@ -43,7 +44,8 @@ def compute(task) -> BackendRun:
     # holds the equation that cannot be transposed, and with it the user's line
     # (missing_modes._traced_location). Errors are one line in the report either way.
     jax.config.update("jax_traceback_filtering", "off")
-    run = _eager(task)
+    with user_compilation_off(task):
+        run = _eager(task)
     if task.contexts and run.status == Status.COMPUTED:
         run = dataclasses.replace(run, contexts=tuple(_in_context(task, name) for name in task.contexts))
     return run
@@ -69,7 +71,8 @@ def nearby(task) -> BackendRun:
     """The function's values near the input under JAX's rebinding."""
     configure_jax(task.device, task.contexts)
     start = time.perf_counter()
-    values = values_nearby(build_flat_function(task), task.arguments.flat().copy())
+    with user_compilation_off(task):
+        values = values_nearby(build_flat_function(task), task.arguments.flat().copy())
     return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, nearby=values, rebound=task.rebound)
 
 
@@ -207,8 +210,12 @@ def _in_context(task, name: str) -> ContextResult:
     direction = "fwd" if task.backend == "jax-fwd" else "rev"
     x0 = task.arguments.flat().copy()
     eps = EPS[name] if name in CONTEXT_DTYPES else _eps_of(x0)
+    # Each context changes one thing from eager: only the jit context compiles the user's own
+    # jitted functions as written.
+    as_written = contextlib.nullcontext() if name == "jit" else user_compilation_off(task)
     try:
-        with _context_settings(name, task.device) as dtype, rebinding_can_fail(task, f"run {CONTEXT_WORDS[name]}"):
+        with as_written, _context_settings(name, task.device) as dtype, \
+                rebinding_can_fail(task, f"run {CONTEXT_WORDS[name]}"):
             flat_function = build_flat_function(task)  # a fresh import: module-level arrays get the context's dtype
             derivative = _derivative_function(flat_function, x0.size, direction, task.mode)
             if name == "jit":

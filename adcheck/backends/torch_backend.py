@@ -32,7 +32,7 @@ from ..compare import EPS
 from ..frameworks import DeviceUnavailable, configure_torch, torch_device
 from ..model import BackendRun, ContextResult, Mode, Products, SecondOrder, Status
 from .calling import NotApplicable, UserCodeError, check_shapes, context_failure, context_outcome, \
-    describe_exception, error_location, load_user_function, output_parts, to_numpy
+    load_user_function, output_parts, to_numpy, user_compilation_off
 
 TORCH_FUNC = {"fwd": "torch.func.jacfwd", "rev": "torch.func.jacrev"}
 CLASSIC = {"fwd": "torch.autograd.forward_ad (one dual pass per tangent)",
@@ -42,7 +42,8 @@ CLASSIC = {"fwd": "torch.autograd.forward_ad (one dual pass per tangent)",
 def compute(task) -> BackendRun:
     x0 = task.arguments.flat().copy()
     configure_torch(x0.dtype, task.device)
-    run = _eager(task, x0)
+    with user_compilation_off(task):
+        run = _eager(task, x0)
     if task.contexts and run.status == Status.COMPUTED:
         run = dataclasses.replace(run, contexts=tuple(_in_context(task, name, x0) for name in task.contexts))
     return run
@@ -266,8 +267,11 @@ def _in_context(task, name: str, x0: np.ndarray) -> ContextResult:
         eps = float(np.finfo(x0.dtype).eps) if np.issubdtype(x0.dtype, np.floating) else EPS["float64"]
     direction = "fwd" if task.backend == "torch-fwd" else "rev"
     vectors = _vectors(task, x0.size)
+    # Each context changes one thing from eager: only the compile context compiles the user's
+    # own torch.compile functions as written.
+    as_written = contextlib.nullcontext() if name == "compile" else user_compilation_off(task)
     try:
-        with _context_settings(name, task.device) as where:
+        with as_written, _context_settings(name, task.device) as where:
             _, result, _ = _derivative(task, x0, direction, vectors, where)
     except NotApplicable as exc:
         return ContextResult(name, status=str(Status.NOT_APPLICABLE), message=exc.message, eps=eps)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import syntax
+from ..backends.calling import user_compilation_off
 from ..lint.catalog import make_finding
 from ..loader import resolved
 from ..model import Finding, ProbeResult
@@ -108,7 +109,10 @@ def _collect(task, value) -> _Collected:
     args = make_args()
     pristine = make_args()
     try:
-        first, lines = _traced(lambda: _flat_output(func(*_convert(args, task.framework))), root)
+        # The calls are made as the reference made them (eagerly with --contexts); the module was
+        # imported as written, so its jitted functions keep what they compiled at import.
+        with user_compilation_off(task):
+            first, lines = _traced(lambda: _flat_output(func(*_convert(args, task.framework))), root)
     except Exception:  # noqa: BLE001 - a probe call that fails tells us nothing more than fd did
         return result
     result.executed_lines = lines
@@ -119,7 +123,8 @@ def _collect(task, value) -> _Collected:
     result.findings += state
 
     try:
-        second = _flat_output(func(*_convert(make_args(), task.framework)))
+        with user_compilation_off(task):
+            second = _flat_output(func(*_convert(make_args(), task.framework)))
     except Exception:  # noqa: BLE001
         second = None
     differs = [(label, v) for label, v in (("the reference's first call", value), ("a second call", second))
@@ -133,7 +138,7 @@ def _collect(task, value) -> _Collected:
             f"two identical calls return different values: output {k} is {_short(first[k])}, then {_short(other[k])} "
             f"in {label}; {cause}"))
     if second is not None:
-        result.findings += _jit_findings(site, task, make_args, second)
+        result.findings += _jit_findings(site, task, make_args, None if task.eager else second)
     return result
 
 
@@ -165,8 +170,8 @@ class _Site:
         name = self.target.attribute.split(".")[-1]
         return definition_line(self.path, name, self.tree(self.path)) or 1
 
-    def finding(self, code, message, path=None, line=None) -> Finding:
-        return make_finding(code, path or self.path, line or self.target_line(), 1, message)
+    def finding(self, code, message, path=None, line=None, proven: bool = False) -> Finding:
+        return make_finding(code, path or self.path, line or self.target_line(), 1, message, proven=proven)
 
 
 def definition_line(path: str, name: str, tree: ast.Module | None = None) -> int | None:
@@ -370,13 +375,18 @@ def _state_findings(site: _Site, before: dict, after: dict) -> list[Finding]:
     return findings[:MAX_STATE_FINDINGS]
 
 
-def _jit_findings(site: _Site, task, make_args, jitted_value: np.ndarray) -> list[Finding]:
-    """A jitted function compared with the same call op by op: a stale trace shows as a difference."""
+def _jit_findings(site: _Site, task, make_args, jitted_value: np.ndarray | None) -> list[Finding]:
+    """A jitted function compared with the same call op by op: a stale trace shows as a difference.
+
+    ``jitted_value``: a call's value with the user's jit as written, when one was made (None:
+    the probe's calls were eager, ``--contexts``; one more call is made here)."""
     if not _uses_jit(site):
         return []
     try:
         import jax
 
+        if jitted_value is None:
+            jitted_value = _flat_output(site.func(*_convert(make_args(), task.framework)))
         with jax.disable_jit():
             eager = _flat_output(site.func(*_convert(make_args(), task.framework)))
     except Exception:  # noqa: BLE001 - code that only runs jitted is not this probe's business
@@ -387,7 +397,7 @@ def _jit_findings(site: _Site, task, make_args, jitted_value: np.ndarray) -> lis
     return [site.finding(
         "ADC403",
         f"jitted value differs from un-jitted value (output {k}: {_short(jitted_value[k])} jitted, "
-        f"{_short(eager[k])} under jax.disable_jit()): stale global captured at trace time")]
+        f"{_short(eager[k])} under jax.disable_jit()): stale global captured at trace time", proven=True)]
 
 
 def _uses_jit(site: _Site) -> bool:
