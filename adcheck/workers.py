@@ -198,6 +198,9 @@ def execute(task: Task) -> BackendRun:
             return blame(task)
         except BaseException as exc:  # noqa: BLE001 - blame explains; it must never cost the report
             return error_run(task, exc, time.perf_counter() - start)
+    from .explain.probes import random_states
+
+    before_import = random_states() if task.probes else None  # the probes' fresh import starts here too
     try:
         backend = REGISTRY[task.backend]
         result = with_own_noise(task) if task.jitter else backend.nearby(task) if task.nearby else backend.compute(task)
@@ -215,7 +218,7 @@ def execute(task: Task) -> BackendRun:
         from .explain.probes import probe
 
         try:
-            result = dataclasses.replace(result, probes=probe(task, result.value))
+            result = dataclasses.replace(result, probes=probe(task, result.value, before_import))
         except Exception:  # noqa: BLE001 - the probes explain; they must never cost the row
             pass
     return result
