@@ -34,8 +34,7 @@ import time
 
 import numpy as np
 
-from .backends.calling import NotApplicable, describe_exception, error_location
-from .backends.missing_modes import not_applicable
+from .backends.calling import NotApplicable, describe_exception, error_location, not_applicable
 from .model import BackendRun, Mode, Status
 from .task import Task
 

@@ -20,7 +20,7 @@ from ..errors import AdcheckError
 from ..inputs import Arguments
 from ..loader import UserCodeLoader
 from ..model import ContextResult, Location, Mode, Products, Status
-from .missing_modes import missing_mode, not_applicable
+from .missing_modes import describe_missing, missing_mode
 
 
 class UserCodeError(Exception):
@@ -471,6 +471,36 @@ def is_user_file(filename: str | None, root: Path) -> bool:
         return False
     resolved = path.resolve()
     return resolved.is_relative_to(root) and "site-packages" not in resolved.relative_to(root).parts
+
+
+def not_applicable(exc: BaseException, backend: str, root: Path | None) -> NotApplicable | None:
+    """``exc`` as a ``NotApplicable`` when it is a mode the framework lacks (``missing_modes``),
+    with the framework's sentence and the user's line; None when it is a failure."""
+    entry = missing_mode(exc, backend)
+    if entry is None:
+        return None
+    location = _traced_location(exc, root) or error_location(exc, root)
+    where = f" at {location.displayed()}" if location else ""
+    return NotApplicable(describe_missing(entry, exc, describe_exception(exc), where), location)
+
+
+def _traced_location(exc: BaseException, root: Path | None) -> Location | None:
+    """For JAX, the user's line that built the equation being differentiated when ``exc`` was
+    raised: a reverse pass runs after the user's code has returned, so the traceback itself
+    never reaches it, but each equation keeps where it was traced."""
+    if root is None:
+        return None
+    try:
+        root = Path(root).resolve()
+        for frame, _ in reversed(list(traceback.walk_tb(exc.__traceback__))):
+            source = getattr(frame.f_locals.get("eqn"), "source_info", None)
+            frames = getattr(getattr(source, "traceback", None), "frames", None)
+            for traced in frames or ():
+                if is_user_file(traced.file_name, root):
+                    return Location(str(Path(traced.file_name)), traced.line_num)
+    except Exception:  # noqa: BLE001 - a location is a courtesy; the row stands without it
+        return None
+    return None
 
 
 # --- --contexts: what the JAX and torch backends share ---------------------------------------------

@@ -9,7 +9,7 @@ words it raises with, cited below from the source of the versions adcheck is tes
 0.10.2, torch 2.13, autograd 1.8); a failure that matches no entry stays an ``error``.
 
 The row's message says which mode is missing for what, then the framework's own sentence and the
-line of the user's code that built the construct.
+line of the user's code that built the construct (``calling.not_applicable`` puts them together).
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ from __future__ import annotations
 import re
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
-
-from ..model import Location
 
 # The mode each derivative backend differentiates in: (framework, "fwd" or "rev").
 BACKEND_MODES = {
@@ -115,45 +112,12 @@ def missing_mode(exc: BaseException, backend: str) -> MissingMode | None:
         return None
 
 
-def not_applicable(exc: BaseException, backend: str, root: Path | None):
-    """``exc`` as a ``NotApplicable`` (message and the user's line) when it is a missing mode, else None."""
-    from .calling import NotApplicable
-
-    entry = missing_mode(exc, backend)
-    return None if entry is None else NotApplicable(*describe_missing(entry, exc, root))
-
-
-def describe_missing(entry: MissingMode, exc: BaseException, root: Path | None) -> tuple[str, Location | None]:
-    """(message, the user's line) for the not-applicable row of ``exc``."""
-    from .calling import describe_exception, error_location
-
-    location = _traced_location(exc, root) or error_location(exc, root)
+def describe_missing(entry: MissingMode, exc: BaseException, sentence: str, where: str) -> str:
+    """The not-applicable row's message: the missing mode, the framework's ``sentence`` (its
+    exception in one line) and ``where`` (" at path:line" in the user's code, or "")."""
     construct = entry.construct.format(function=_function_name(exc))
     mode = MODE_WORDS[entry.mode]
-    where = f" at {location.displayed()}" if location else ""
-    return (f"{FRAMEWORK_NAMES[entry.framework]} has no {mode + ' ' if mode else ''}derivative of {construct}: "
-            f"{describe_exception(exc)}{where}"), location
-
-
-def _traced_location(exc: BaseException, root: Path | None) -> Location | None:
-    """For JAX, the user's line that built the equation being differentiated when ``exc`` was
-    raised: a reverse pass runs after the user's code has returned, so the traceback itself
-    never reaches it, but each equation keeps where it was traced."""
-    if root is None:
-        return None
-    from .calling import is_user_file
-
-    try:
-        root = Path(root).resolve()
-        for frame, _ in reversed(list(traceback.walk_tb(exc.__traceback__))):
-            source = getattr(frame.f_locals.get("eqn"), "source_info", None)
-            frames = getattr(getattr(source, "traceback", None), "frames", None)
-            for traced in frames or ():
-                if is_user_file(traced.file_name, root):
-                    return Location(str(Path(traced.file_name)), traced.line_num)
-    except Exception:  # noqa: BLE001 - a location is a courtesy; the row stands without it
-        return None
-    return None
+    return f"{FRAMEWORK_NAMES[entry.framework]} has no {mode + ' ' if mode else ''}derivative of {construct}: {sentence}{where}"
 
 
 def _function_name(exc: BaseException) -> str:

@@ -41,8 +41,7 @@ def second_order_result(first_derivative, second_derivative: np.ndarray, x0: np.
 def second_order_failure(exc: Exception, task) -> SecondOrder:
     """The second-order row of a second derivative that raised ``exc``: not-applicable when the
     framework has no such derivative (``missing_modes``), else an error; first order stands."""
-    from .calling import describe_exception
-    from .missing_modes import not_applicable
+    from .calling import describe_exception, not_applicable
 
     missing = not_applicable(exc, task.backend, task.target.root)
     if missing is not None:
