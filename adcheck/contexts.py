@@ -180,6 +180,32 @@ def with_context_disagreements(comparison: Comparison, findings) -> Comparison:
     return dataclasses.replace(comparison, verdicts=tuple(verdicts))
 
 
+STALE_TRACE = "ADC403"  # the probe's proof: the jitted value differs from the un-jitted one
+
+
+def with_stale_traces(comparison: Comparison, runtime_findings) -> Comparison:
+    """The verdicts with every AD row failing when the probes proved a stale trace (a runtime
+    ADC403: the function's jitted value differs from its value under ``jax.disable_jit()``),
+    in a plain run as under ``--contexts``.
+
+    The backends and FD then all differentiate the function the stale trace computes, agreeing
+    on a function that is not the one the code says: no agreement of theirs verifies the code.
+    It is the same defect ADC607 shows under ``--contexts eager,jit``, found without asking."""
+    proofs = [f for f in runtime_findings if f.code == STALE_TRACE and f.severity == "error"]
+    if not proofs:
+        return comparison
+    message = (f"the function's jitted value differs from its un-jitted value ({STALE_TRACE}, a stale trace): "
+               "this agreement is about the function the stale trace computes, not the code")
+    verdicts = tuple(
+        dataclasses.replace(v, status=Status.DISAGREE,
+                            message=f"{message}; {v.message}" if v.message else message)
+        if v.status in (Status.AGREE, Status.KINK, Status.INCONCLUSIVE) else v
+        for v in comparison.verdicts)
+    return dataclasses.replace(comparison, verdicts=verdicts,
+                               consensus=f"{proofs[0].message}: the backends agree on the function the stale trace "
+                                         f"computes, not on the code ({STALE_TRACE})")
+
+
 def _context_of(message: str) -> str:
     """"under jit" from an ADC607 message."""
     for phrase, _ in PHRASES.values():

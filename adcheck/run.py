@@ -13,6 +13,7 @@ import numpy as np
 
 from . import backends as backend_registry
 from .compare import compare, compare_second_order, precision_of
+from .contexts import with_stale_traces
 from .devices import resolve_device
 from .errors import AdcheckError, ExitCode
 from .finite_differences import input_scales, step_scales, typical_scale
@@ -81,7 +82,7 @@ def plan(target: Target, arguments: Arguments, framework: str, settings: Setting
                        mode=mode, order=settings.order, probes=settings.lint and backend.reference,
                        memory_limit=memory_limit, module_target=arguments.module_target,
                        contexts=tuple(c for c in (settings.contexts or ()) if c != "eager") if not backend.reference
-                       else (), device=settings.device or "cpu")
+                       else (), eager=bool(settings.contexts), device=settings.device or "cpu")
                   for backend, rebinding in runnable)
     return Plan(tasks, skipped, tuple(b.name for b in chosen))
 
@@ -217,6 +218,8 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         checked = check_contexts(runs, comparison, settings, summary, arguments, target.attribute.split(".")[-1])
         contextual, comparison = checked.findings, checked.comparison
         notes += checked.notes
+    # After blame (no primitive is wrong there) and --contexts (whose ADC607 names the entries).
+    comparison = with_stale_traces(comparison, findings)
     if settings.lint:
         from .explain.link import explain
 

@@ -41,6 +41,7 @@ class Task:
     blame_primitives: int = 0  # the budget: at most this many primitives (0: no limit)
     blame_seconds: float = 0.0  # and at most this long (0: no limit)
     contexts: tuple[str, ...] = ()  # --contexts: also compute the derivative in these ("jit", "float32", ...)
+    eager: bool = False  # --contexts: the user's own jax.jit/torch.compile run uncompiled (calling.user_compilation_off)
     device: str = "cpu"  # where JAX and torch compute: "cpu" or "gpu"
     describe: bool = False  # only load the target and describe it (its module parameters, if any)
     nearby: bool = False  # only evaluate the function near the input: after a rebound backend disagreed

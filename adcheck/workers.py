@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from .backends.calling import NotApplicable, describe_exception, error_location
+from .backends.calling import NotApplicable, describe_exception, error_location, not_applicable
 from .model import BackendRun, Mode, Status
 from .task import Task
 
@@ -197,6 +197,9 @@ def execute(task: Task) -> BackendRun:
             return blame(task)
         except BaseException as exc:  # noqa: BLE001 - blame explains; it must never cost the report
             return error_run(task, exc, time.perf_counter() - start)
+    from .explain.probes import random_states
+
+    before_import = random_states() if task.probes else None  # the probes' fresh import starts here too
     try:
         backend = REGISTRY[task.backend]
         if task.witness:
@@ -211,12 +214,16 @@ def execute(task: Task) -> BackendRun:
     except MemoryError as exc:
         return _failure_run(task, exc, start)
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
+        missing = not_applicable(exc, task.backend, _safe_root(task))  # a mode the framework lacks, or None
+        if missing is not None:
+            return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start, missing.message,
+                              missing.location)
         return error_run(task, exc, time.perf_counter() - start)
     if task.probes and result.status == Status.REFERENCE and task.mode == Mode.FULL and not task.localise:
         from .explain.probes import probe
 
         try:
-            result = dataclasses.replace(result, probes=probe(task, result.value))
+            result = dataclasses.replace(result, probes=probe(task, result.value, before_import))
         except Exception:  # noqa: BLE001 - the probes explain; they must never cost the row
             pass
     return result

@@ -343,3 +343,60 @@ def test_gpu_context_agrees_with_the_cpu_on_correct_functions(func):
     assert result.exit_code == 0, result.stderr
     assert context_findings(report) == []
     assert [n for n in report["notes"] if n.startswith("--contexts")] == []
+
+
+# --- eager means eager: the user's own jit and torch.compile are off in the eager row -----------------
+
+
+def test_a_stale_jitted_helper_differs_from_eager_under_contexts():
+    result, report = run_json(f"{FIXTURE}:calls_stale_jitted_helper", "--input", "[0.3, -1.2, 0.7]",
+                              "--contexts", "eager,jit")
+    assert result.exit_code == 1, result.stderr
+    assert statuses(report) == {"jax-fwd": "disagree", "jax-rev": "disagree"}
+    findings = context_findings(report)
+    assert sorted(f["explains"][0] for f in findings) == ["jax-fwd", "jax-rev"]
+    assert all("under jit differs from eager" in f["message"] and "d calls_stale_jitted_helper[0] / d x[0]"
+               in f["message"] for f in findings)
+
+
+def test_a_stale_jitted_helper_fails_a_plain_run_on_the_probes_proof():
+    result, report = run_json(f"{FIXTURE}:calls_stale_jitted_helper", "--input", "[0.3, -1.2, 0.7]")
+    assert result.exit_code == 1, result.stderr
+    assert statuses(report) == {"jax-fwd": "disagree", "jax-rev": "disagree"}
+    stale = [f for f in report["findings"] if f["code"] == "ADC403"]
+    assert [f["severity"] for f in stale] == ["error"]
+    assert stale[0]["message"].startswith("jitted value differs from un-jitted value")
+
+
+@pytest.mark.parametrize("contexts", [(), ("--contexts", "eager,jit")])
+def test_a_correct_jitted_helper_passes_plain_and_under_contexts(contexts):
+    result, report = run_json(f"{FIXTURE}:calls_a_jitted_helper", "--input", "[0.3, -1.2, 0.7]", *contexts)
+    assert result.exit_code == 0, result.stdout
+    assert statuses(report) == {"jax-fwd": "agree", "jax-rev": "agree"}
+    assert [f for f in report["findings"] if f["severity"] in ("error", "warning")] == []
+
+
+COMPILED_HELPER = '''import torch
+
+
+@torch.compile
+def _helper(x):
+    scale = 2.0 if torch.compiler.is_compiling() else 1.0  # only a compiled run doubles
+    return scale * torch.sin(x)
+
+
+def calls_a_compiled_helper(x):
+    return _helper(x) + x
+'''
+
+
+def test_torch_compiled_helpers_run_uncompiled_in_the_eager_row(tmp_path):
+    path = tmp_path / "compiled_helper.py"
+    path.write_text(COMPILED_HELPER)
+    x = np.array([0.3, -1.2, 0.7])
+    result, report = run_json(f"{path}:calls_a_compiled_helper", "--input", "[0.3, -1.2, 0.7]",
+                              "--contexts", "eager,float32", "--backend", "torch-rev", "--timeout", "300")
+    assert result.stdout, result.stderr
+    eager = np.diag(np.cos(x) + 1.0)  # the helper's code, uncompiled: scale 1
+    for name in ("fd", "torch-rev"):
+        np.testing.assert_allclose(report["jacobians"][name], eager, atol=1e-8)

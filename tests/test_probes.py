@@ -16,6 +16,7 @@ from adcheck.loader import parse_target
 from adcheck.model import BackendRun, Finding, ProbeResult, Status
 from adcheck.source import summarize
 from adcheck.task import Task
+from conftest import load_fixture
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -196,3 +197,24 @@ def test_impurity_explains_fd_when_fd_is_the_odd_one_out(tmp_path, monkeypatch):
     assert comparison.odd_one_out == ("fd",)
     (linked,) = explain(path, runs, comparison, [impure])
     assert linked.explains[0] == "fd"
+
+
+@pytest.mark.parametrize("function", ["net_loss", "scaled"])
+def test_state_rebuilt_equal_or_a_filled_cache_is_no_change(function):
+    # A torch module's _modules registry compares by its parameters, not by identity; an object
+    # rebuilt equal by its attributes; a memo only filled in while the value does not change.
+    result = probe_target(f"{FIXTURES}/state_without_change.py:{function}", [0.1, 0.2, 0.3], framework="torch")
+    assert [f for f in result.findings if f.severity in ("error", "warning")] == []
+
+
+def test_a_module_drawing_its_weights_at_import_builds_the_same_weights_for_the_probe():
+    from adcheck.explain.probes import random_states
+
+    torch = pytest.importorskip("torch")
+    before_import = random_states()
+    sys.modules.pop("state_without_change", None)
+    reference = load_fixture("state_without_change").net_loss(torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64))
+    arguments = promote([np.asarray([0.1, 0.2, 0.3])], (0,))
+    task = Task("fd", parse_target(f"{FIXTURES}/state_without_change.py:net_loss"), arguments, "torch")
+    result = probe(task, np.atleast_1d(reference.detach().numpy()), before_import)
+    assert "ADC601" not in codes(result.findings)

@@ -181,8 +181,10 @@ def test_check_github_of_the_sample_project_annotates_the_bad_function():
                                "disagrees::funcs.py:bad: autograd disagrees with finite differences: ")
     assert "; likely causes: ADC501" in lines[0]
     assert not any("funcs.py:good" in line for line in lines)
-    assert all(line.startswith("::warning file=funcs.py,") and "title=adcheck ADC501::" in line for line in lines[1:])
-    assert len(lines) >= 2  # the rule's findings, on their own lines
+    # The rule measured wrong is an error; the static "has a rule of its own" notice is info, not annotated.
+    assert all(line.startswith("::error file=funcs.py,") and "title=adcheck ADC501::" in line
+               and "is wrong at the inputs it gets here" in line for line in lines[1:])
+    assert len(lines) >= 2  # the rule's finding, on its own line
 
 
 def test_run_github_of_a_function_that_keeps_state():

@@ -20,6 +20,7 @@ from ..errors import AdcheckError
 from ..inputs import Arguments
 from ..loader import UserCodeLoader
 from ..model import ContextResult, Location, Mode, Products, Status
+from .missing_modes import describe_missing, missing_mode
 
 
 class UserCodeError(Exception):
@@ -138,14 +139,38 @@ def rebinding_can_fail(task, what: str):
     except (UserCodeError, NotApplicable, MemoryError, KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # noqa: BLE001 - whatever the rebound code raises
-        if not task.rebound:
-            raise
+        if not task.rebound or missing_mode(exc, task.backend) is not None:
+            raise  # a mode the framework lacks is no failure of the rebinding
         location = error_location(exc, task.target.root)
         where = f" at {location}" if location else ""
         raise NotApplicable(
             f"this {task.framework} code does not {what} with {task.rebound}: {describe_exception(exc)}{where} "
             f"(adcheck rebound it in this worker; write it for {task.backend.split('-')[0]} to check it there)",
             location) from None
+
+
+@contextlib.contextmanager
+def user_compilation_off(task):
+    """Inside, with ``--contexts`` (``task.eager``): the user's own ``jax.jit`` functions run op by
+    op (``jax.disable_jit()``) and their ``torch.compile`` ones uncompiled
+    (``torch.compiler.set_stance("force_eager")``, PyTorch's switch for "ignore all torch.compile
+    directives"). "Eager" then means eager: a jitted helper whose trace is stale computes another
+    function than its code, and shows as a difference from the jit context (ADC607) instead of
+    being the eager reference too. The frameworks are asked only where the code can use them."""
+    if not task.eager:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        if task.backend.startswith("jax") or task.framework in ("jax", "array-api"):
+            import jax
+
+            stack.enter_context(jax.disable_jit())
+        if task.backend.startswith("torch") or task.framework == "torch":
+            import torch
+
+            if hasattr(torch, "compiler") and hasattr(torch.compiler, "set_stance"):
+                stack.enter_context(torch.compiler.set_stance("force_eager"))
+        yield
 
 
 # --- outputs -------------------------------------------------------------------------------------
@@ -448,12 +473,46 @@ def is_user_file(filename: str | None, root: Path) -> bool:
     return resolved.is_relative_to(root) and "site-packages" not in resolved.relative_to(root).parts
 
 
+def not_applicable(exc: BaseException, backend: str, root: Path | None) -> NotApplicable | None:
+    """``exc`` as a ``NotApplicable`` when it is a mode the framework lacks (``missing_modes``),
+    with the framework's sentence and the user's line; None when it is a failure."""
+    entry = missing_mode(exc, backend)
+    if entry is None:
+        return None
+    location = _traced_location(exc, root) or error_location(exc, root)
+    where = f" at {location.displayed()}" if location else ""
+    return NotApplicable(describe_missing(entry, exc, describe_exception(exc), where), location)
+
+
+def _traced_location(exc: BaseException, root: Path | None) -> Location | None:
+    """For JAX, the user's line that built the equation being differentiated when ``exc`` was
+    raised: a reverse pass runs after the user's code has returned, so the traceback itself
+    never reaches it, but each equation keeps where it was traced."""
+    if root is None:
+        return None
+    try:
+        root = Path(root).resolve()
+        for frame, _ in reversed(list(traceback.walk_tb(exc.__traceback__))):
+            source = getattr(frame.f_locals.get("eqn"), "source_info", None)
+            frames = getattr(getattr(source, "traceback", None), "frames", None)
+            for traced in frames or ():
+                if is_user_file(traced.file_name, root):
+                    return Location(str(Path(traced.file_name)), traced.line_num)
+    except Exception:  # noqa: BLE001 - a location is a courtesy; the row stands without it
+        return None
+    return None
+
+
 # --- --contexts: what the JAX and torch backends share ---------------------------------------------
 
 
 def context_failure(name: str, exc: Exception, task, eps: float):
-    """The ``ContextResult`` of context ``name`` whose computation raised ``exc``: an error with its
-    line in the user's code."""
+    """The ``ContextResult`` of context ``name`` whose computation raised ``exc``: not-applicable
+    when the framework has no such derivative there (``missing_modes``: a fori_loop whose bounds
+    are traced only under jit), else an error with its line in the user's code."""
+    missing = not_applicable(exc, task.backend, task.target.root)
+    if missing is not None:
+        return ContextResult(name, status=str(Status.NOT_APPLICABLE), message=missing.message, eps=eps)
     location = error_location(exc, task.target.root)
     where = f" at {location.displayed()}" if location else ""
     return ContextResult(name, status=str(Status.ERROR), message=f"{describe_exception(exc)}{where}", eps=eps)

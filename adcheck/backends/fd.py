@@ -38,6 +38,7 @@ from .calling import (
     output_dtypes,
     output_structure,
     plain_flat_function,
+    user_compilation_off,
     values_nearby,
 )
 
@@ -47,6 +48,11 @@ MAX_BACKUP_COLUMNS = 2000
 
 
 def compute(task) -> BackendRun:
+    with user_compilation_off(task):  # --contexts: the reference is eager too, as the rows it checks
+        return _compute(task)
+
+
+def _compute(task) -> BackendRun:
     start = time.perf_counter()
     arguments = task.arguments
     dtype = arguments.dtype
@@ -90,8 +96,9 @@ def nearby(task) -> BackendRun:
     """Plain numpy's values near the input, for the rows of rebound backends to be held against."""
     start = time.perf_counter()
     configure_for(task.framework, task.arguments.dtype)
-    flat_function = plain_flat_function(load_user_function(task), task.arguments, task.framework)
-    values = values_nearby(flat_function, task.arguments.flat().astype(np.float64))
+    with user_compilation_off(task):
+        flat_function = plain_flat_function(load_user_function(task), task.arguments, task.framework)
+        values = values_nearby(flat_function, task.arguments.flat().astype(np.float64))
     return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, nearby=values)
 
 

@@ -31,13 +31,21 @@ from .calling import (
     output_parts,
     real_values,
     rebinding_can_fail,
+    user_compilation_off,
     values_nearby,
 )
 
 
 def compute(task) -> BackendRun:
+    import jax
+
     configure_jax(task.device, task.contexts)
-    run = _eager(task)
+    # JAX trims its own frames from a traceback at each API boundary; the reverse pass's frame
+    # holds the equation that cannot be transposed, and with it the user's line
+    # (missing_modes._traced_location). Errors are one line in the report either way.
+    jax.config.update("jax_traceback_filtering", "off")
+    with user_compilation_off(task):
+        run = _eager(task)
     if task.contexts and run.status == Status.COMPUTED:
         run = dataclasses.replace(run, contexts=tuple(_in_context(task, name) for name in task.contexts))
     return run
@@ -50,11 +58,10 @@ def _eager(task) -> BackendRun:
     with rebinding_can_fail(task, "import"):
         flat_function = build_flat_function(task)
     finished = {"name": task.backend, "status": Status.COMPUTED, "rebound": task.rebound}
-    with _reverse_only_rules(direction):
-        if task.mode == Mode.FAST:
-            value, products = _products(task, flat_function, x0, direction)
-            return BackendRun(seconds=time.perf_counter() - start, value=value, products=products, **finished)
-        value, jac = _first_order(task, flat_function, x0, direction)
+    if task.mode == Mode.FAST:
+        value, products = _products(task, flat_function, x0, direction)
+        return BackendRun(seconds=time.perf_counter() - start, value=value, products=products, **finished)
+    value, jac = _first_order(task, flat_function, x0, direction)
     check_shapes(value, jac, x0.size)
     second = _second_order(task, x0, direction, value.size) if task.order == 2 else None
     return BackendRun(seconds=time.perf_counter() - start, value=value, jacobian=jac, second_order=second, **finished)
@@ -64,7 +71,8 @@ def nearby(task) -> BackendRun:
     """The function's values near the input under JAX's rebinding."""
     configure_jax(task.device, task.contexts)
     start = time.perf_counter()
-    values = values_nearby(build_flat_function(task), task.arguments.flat().copy())
+    with user_compilation_off(task):
+        values = values_nearby(build_flat_function(task), task.arguments.flat().copy())
     return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, nearby=values, rebound=task.rebound)
 
 
@@ -96,19 +104,6 @@ def _flat_part(part):
     if not isinstance(part, jax.Array):
         part = jnp.asarray(part)
     return part if part.ndim == 1 else jnp.ravel(part)
-
-
-@contextlib.contextmanager
-def _reverse_only_rules(direction: str):
-    """A ``jax.custom_vjp`` rule in forward mode: JAX cannot, so jax-fwd does not apply (JAX
-    says so when the linear map is first applied, not when it is built)."""
-    try:
-        yield
-    except TypeError as exc:
-        if direction == "fwd" and "custom_vjp" in str(exc):
-            raise NotApplicable("the function uses jax.custom_vjp, which JAX differentiates in reverse mode only") \
-                from None
-        raise
 
 
 def _forward(task, flat_function, x0, direction):
@@ -143,7 +138,7 @@ def _first_order(task, flat_function, x0, direction):
         # One forward pass carrying every basis tangent at once (the vmap of jvp), in the primal's
         # dtype (float32 inputs): building a linearised program first costs more than the
         # derivative itself on a small function.
-        with rebinding_can_fail(task, "run"), _reverse_only_rules(direction):
+        with rebinding_can_fail(task, "run"):
             value, jac = _pushforward(flat_function, jnp.asarray(x0), np.eye(x0.size, dtype=x0.dtype))
     else:
         value, pullback = _forward(task, flat_function, x0, direction)
@@ -161,7 +156,7 @@ def _products(task, flat_function, x0, direction):
 
     if direction == "fwd":
         directions = probe_vectors(x0.size, 1).directions  # the directions depend on the inputs only
-        with rebinding_can_fail(task, "run"), _reverse_only_rules(direction):
+        with rebinding_can_fail(task, "run"):
             value, result = _pushforward(flat_function, jnp.asarray(x0), jnp.asarray(directions.T, dtype=x0.dtype))
         products = Products(jv=np.asarray(jax.device_get(result), dtype=np.float64))
     else:
@@ -176,9 +171,8 @@ def _second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> Secon
     import jax
     import jax.numpy as jnp
 
-    from .calling import describe_exception
     from .second_order import direction as second_direction
-    from .second_order import second_order_result
+    from .second_order import second_order_failure, second_order_result
 
     differentiate = jax.jacfwd if direction == "fwd" else jax.jacrev
     v = jnp.asarray(second_direction(x0.size))
@@ -195,7 +189,7 @@ def _second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> Secon
         first = first_derivative_of(build_flat_function(task))
         return second_order_result(lambda x: jax.device_get(first(jnp.asarray(x))), second, x0)
     except Exception as exc:  # noqa: BLE001 - reported on the second-order row; first order stands
-        return SecondOrder(Status.ERROR, f"second derivative failed: {describe_exception(exc)}")
+        return second_order_failure(exc, task)
 
 
 # --- the same derivative in other contexts (--contexts) -------------------------------------------
@@ -216,8 +210,12 @@ def _in_context(task, name: str) -> ContextResult:
     direction = "fwd" if task.backend == "jax-fwd" else "rev"
     x0 = task.arguments.flat().copy()
     eps = EPS[name] if name in CONTEXT_DTYPES else _eps_of(x0)
+    # Each context changes one thing from eager: only the jit context compiles the user's own
+    # jitted functions as written.
+    as_written = contextlib.nullcontext() if name == "jit" else user_compilation_off(task)
     try:
-        with _context_settings(name, task.device) as dtype, rebinding_can_fail(task, f"run {CONTEXT_WORDS[name]}"):
+        with as_written, _context_settings(name, task.device) as dtype, \
+                rebinding_can_fail(task, f"run {CONTEXT_WORDS[name]}"):
             flat_function = build_flat_function(task)  # a fresh import: module-level arrays get the context's dtype
             derivative = _derivative_function(flat_function, x0.size, direction, task.mode)
             if name == "jit":

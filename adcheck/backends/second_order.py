@@ -36,3 +36,14 @@ def second_order_result(first_derivative, second_derivative: np.ndarray, x0: np.
         fd=fd,
         fd_error=fd_error,
     )
+
+
+def second_order_failure(exc: Exception, task) -> SecondOrder:
+    """The second-order row of a second derivative that raised ``exc``: not-applicable when the
+    framework has no such derivative (``missing_modes``), else an error; first order stands."""
+    from .calling import describe_exception, not_applicable
+
+    missing = not_applicable(exc, task.backend, task.target.root)
+    if missing is not None:
+        return SecondOrder(Status.NOT_APPLICABLE, missing.message)
+    return SecondOrder(Status.ERROR, f"second derivative failed: {describe_exception(exc)}")

@@ -12,7 +12,7 @@ mutated module state):
 
 So user-defined Functions are still checked — which is where a hand-written ``backward`` or
 ``jvp`` goes wrong. A Function without a ``jvp`` cannot be differentiated in forward mode at all:
-``torch-fwd`` is ``not-applicable`` there, naming the Function.
+``torch-fwd`` is ``not-applicable`` there, naming the Function (``missing_modes``, read by the worker).
 
 With ``--device gpu`` everything runs on CUDA (the inputs moved there, CUDA the default device
 for what the user's code creates); the results come back as numpy. With ``--contexts`` the same
@@ -32,18 +32,18 @@ from ..compare import EPS
 from ..frameworks import DeviceUnavailable, configure_torch, torch_device
 from ..model import BackendRun, ContextResult, Mode, Products, SecondOrder, Status
 from .calling import NotApplicable, UserCodeError, check_shapes, context_failure, context_outcome, \
-    describe_exception, error_location, load_user_function, output_parts, to_numpy
+    load_user_function, output_parts, to_numpy, user_compilation_off
 
 TORCH_FUNC = {"fwd": "torch.func.jacfwd", "rev": "torch.func.jacrev"}
 CLASSIC = {"fwd": "torch.autograd.forward_ad (one dual pass per tangent)",
            "rev": "torch.autograd.grad (one backward pass per cotangent)"}
-NO_JVP = "defines no jvp, so forward mode cannot differentiate it"
 
 
 def compute(task) -> BackendRun:
     x0 = task.arguments.flat().copy()
     configure_torch(x0.dtype, task.device)
-    run = _eager(task, x0)
+    with user_compilation_off(task):
+        run = _eager(task, x0)
     if task.contexts and run.status == Status.COMPUTED:
         run = dataclasses.replace(run, contexts=tuple(_in_context(task, name, x0) for name in task.contexts))
     return run
@@ -87,13 +87,9 @@ def _derivative(task, x0: np.ndarray, direction: str, vectors, where: _Where, me
         raise  # the function's own output is wrong; classic mode would say the same
     except Exception as exc:  # noqa: BLE001 - any torch.func refusal: retry the classic way
         method = f"{CLASSIC[direction]}; torch.func refused: {_first_line(exc)}"
-        try:
-            value, result = _classic(task, _tensor(x0, where.dtype), direction, vectors, where)
-        except NotImplementedError as missing:
-            reason = _missing_jvp_reason(missing) if direction == "fwd" else None
-            if reason is None:
-                raise
-            raise NotApplicable(reason, error_location(missing, task.target.root)) from None
+        # A mode torch lacks here (a Function without jvp) fails this way too: the worker
+        # reads it from backends/missing_modes.py as not-applicable.
+        value, result = _classic(task, _tensor(x0, where.dtype), direction, vectors, where)
     return value, result, method
 
 
@@ -229,7 +225,7 @@ def _second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> Secon
     import torch
 
     from .second_order import direction as second_direction
-    from .second_order import second_order_result
+    from .second_order import second_order_failure, second_order_result
 
     try:
         flat_function = _flat_function(task)
@@ -246,30 +242,7 @@ def _second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> Secon
         second = _numpy(differentiate(first)(_tensor(x0)))
         return second_order_result(lambda x: _numpy(first(_tensor(x))), second, x0)
     except Exception as exc:  # noqa: BLE001 - reported on the second-order row; first order stands
-        if "setup_context" in str(exc):
-            return SecondOrder(Status.NOT_APPLICABLE, "torch.func differentiates an autograd.Function twice only "
-                                                      "when it defines setup_context")
-        return SecondOrder(Status.ERROR, f"second derivative failed: {describe_exception(exc)}")
-
-
-def _missing_jvp_reason(exc: NotImplementedError) -> str | None:
-    """A one-line reason when ``exc`` is forward mode meeting a Function without ``jvp``, else None.
-
-    torch raises a generic NotImplementedError from ``BackwardCFunction.apply_jvp``; the Function
-    class is that frame's ``self._forward_cls``, so the message can name it.
-    """
-    tb = exc.__traceback__
-    while tb is not None:
-        frame = tb.tb_frame
-        if frame.f_code.co_name == "apply_jvp":
-            owner = getattr(frame.f_locals.get("self"), "_forward_cls", None)
-            name = getattr(owner, "__qualname__", None)
-            if name:
-                return f"torch.autograd.Function {name} {NO_JVP}"
-        tb = tb.tb_next
-    if "jvp" in str(exc):
-        return f"a torch.autograd.Function {NO_JVP} ({exc})"
-    return None
+        return second_order_failure(exc, task)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -294,8 +267,11 @@ def _in_context(task, name: str, x0: np.ndarray) -> ContextResult:
         eps = float(np.finfo(x0.dtype).eps) if np.issubdtype(x0.dtype, np.floating) else EPS["float64"]
     direction = "fwd" if task.backend == "torch-fwd" else "rev"
     vectors = _vectors(task, x0.size)
+    # Each context changes one thing from eager: only the compile context compiles the user's
+    # own torch.compile functions as written.
+    as_written = contextlib.nullcontext() if name == "compile" else user_compilation_off(task)
     try:
-        with _context_settings(name, task.device) as where:
+        with as_written, _context_settings(name, task.device) as where:
             _, result, _ = _derivative(task, x0, direction, vectors, where)
     except NotApplicable as exc:
         return ContextResult(name, status=str(Status.NOT_APPLICABLE), message=exc.message, eps=eps)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import syntax
+from ..backends.calling import user_compilation_off
 from ..lint.catalog import make_finding
 from ..loader import resolved
 from ..model import Finding, ProbeResult
@@ -84,10 +85,36 @@ class _Collected:
         return ProbeResult(tuple(self.findings), lines)
 
 
-def probe(task, value) -> ProbeResult:
-    """Findings and the lines of user code that ran, from a fresh import of the user's module."""
+def probe(task, value, random_state=None) -> ProbeResult:
+    """Findings and the lines of user code that ran, from a fresh import of the user's module.
+
+    ``random_state``: ``random_states()`` as they were before the reference imported the module;
+    the fresh import starts from them too, so a module that draws at import (a torch module's
+    initial weights) builds what the reference's import built."""
+    if random_state is not None:
+        random_state()
     collected = _collect(task, value)
     return collected.result()
+
+
+def random_states():
+    """A function that puts numpy's, Python's and (when loaded) torch's global random states
+    back to what they are now."""
+    import random
+
+    saved_numpy, saved_python = np.random.get_state(), random.getstate()
+    torch = sys.modules.get("torch")
+    saved_torch = torch.get_rng_state() if torch is not None else None
+
+    def restore():
+        np.random.set_state(saved_numpy)
+        random.setstate(saved_python)
+        if saved_torch is not None:
+            torch.set_rng_state(saved_torch)
+        elif "torch" in sys.modules:  # loaded by the user's module: it started from torch's first seed
+            sys.modules["torch"].manual_seed(sys.modules["torch"].initial_seed())
+
+    return restore
 
 
 def _collect(task, value) -> _Collected:
@@ -108,7 +135,10 @@ def _collect(task, value) -> _Collected:
     args = make_args()
     pristine = make_args()
     try:
-        first, lines = _traced(lambda: _flat_output(func(*_convert(args, task.framework))), root)
+        # The calls are made as the reference made them (eagerly with --contexts); the module was
+        # imported as written, so its jitted functions keep what they compiled at import.
+        with user_compilation_off(task):
+            first, lines = _traced(lambda: _flat_output(func(*_convert(args, task.framework))), root)
     except Exception:  # noqa: BLE001 - a probe call that fails tells us nothing more than fd did
         return result
     result.executed_lines = lines
@@ -116,14 +146,19 @@ def _collect(task, value) -> _Collected:
 
     result.findings += _mutation_findings(site, args, pristine, task.arguments.names)
     state = _state_findings(site, before, after)
-    result.findings += state
 
     try:
-        second = _flat_output(func(*_convert(make_args(), task.framework)))
+        with user_compilation_off(task):
+            second = _flat_output(func(*_convert(make_args(), task.framework)))
     except Exception:  # noqa: BLE001
         second = None
     differs = [(label, v) for label, v in (("the reference's first call", value), ("a second call", second))
                if v is not None and _values_differ(first, v)]
+    if not differs:
+        # Every call returned the same value: state that was only created or filled in (a lazy
+        # cache, a memo) changed nothing the derivative sees.
+        state = [f for f in state if not f.message.endswith(LAZY_FILL)]
+    result.findings += state
     if differs:
         label, other = differs[0]
         k = _first_difference(first, other)
@@ -133,7 +168,7 @@ def _collect(task, value) -> _Collected:
             f"two identical calls return different values: output {k} is {_short(first[k])}, then {_short(other[k])} "
             f"in {label}; {cause}"))
     if second is not None:
-        result.findings += _jit_findings(site, task, make_args, second)
+        result.findings += _jit_findings(site, task, make_args, None if task.eager else second)
     return result
 
 
@@ -165,8 +200,8 @@ class _Site:
         name = self.target.attribute.split(".")[-1]
         return definition_line(self.path, name, self.tree(self.path)) or 1
 
-    def finding(self, code, message, path=None, line=None) -> Finding:
-        return make_finding(code, path or self.path, line or self.target_line(), 1, message)
+    def finding(self, code, message, path=None, line=None, proven: bool = False) -> Finding:
+        return make_finding(code, path or self.path, line or self.target_line(), 1, message, proven=proven)
 
 
 def definition_line(path: str, name: str, tree: ast.Module | None = None) -> int | None:
@@ -354,6 +389,11 @@ def _mutation_findings(site: _Site, args, pristine, names) -> list[Finding]:
     return findings
 
 
+# The end of an ADC603 message whose change only adds (a new attribute, new keys of a dict):
+# dropped when the calls' values agree (``_collect``).
+LAZY_FILL = "(filled in, nothing replaced)"
+
+
 def _state_findings(site: _Site, before: dict, after: dict) -> list[Finding]:
     findings = []
     for key, (label, path, line, old) in before.items():
@@ -361,22 +401,37 @@ def _state_findings(site: _Site, before: dict, after: dict) -> list[Finding]:
             continue
         new = after[key][3]
         if not _same(old, new):
+            filled = f" {LAZY_FILL}" if _only_added(old, new) else ""
             findings.append(make_finding("ADC603", path, line, 1,
-                                    f"state changed by one call: {label} changed {_short(old)} -> {_short(new)}"))
+                                    f"state changed by one call: {label} changed {_short(old)} -> {_short(new)}"
+                                    f"{filled}"))
     for key, (label, path, line, new) in after.items():
         if key not in before:
             findings.append(make_finding("ADC603", path, line, 1,
-                                    f"state changed by one call: {label} was created ({_short(new)})"))
+                                    f"state changed by one call: {label} was created ({_short(new)}) {LAZY_FILL}"))
     return findings[:MAX_STATE_FINDINGS]
 
 
-def _jit_findings(site: _Site, task, make_args, jitted_value: np.ndarray) -> list[Finding]:
-    """A jitted function compared with the same call op by op: a stale trace shows as a difference."""
+def _only_added(old, new) -> bool:
+    """``new`` is the mapping ``old`` with keys added and none changed: a cache or memo being
+    filled. (A list that grows is a log or an accumulator, and stays a change.)"""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return old.keys() <= new.keys() and all(_same(old[k], new[k]) for k in old)
+    return False
+
+
+def _jit_findings(site: _Site, task, make_args, jitted_value: np.ndarray | None) -> list[Finding]:
+    """A jitted function compared with the same call op by op: a stale trace shows as a difference.
+
+    ``jitted_value``: a call's value with the user's jit as written, when one was made (None:
+    the probe's calls were eager, ``--contexts``; one more call is made here)."""
     if not _uses_jit(site):
         return []
     try:
         import jax
 
+        if jitted_value is None:
+            jitted_value = _flat_output(site.func(*_convert(make_args(), task.framework)))
         with jax.disable_jit():
             eager = _flat_output(site.func(*_convert(make_args(), task.framework)))
     except Exception:  # noqa: BLE001 - code that only runs jitted is not this probe's business
@@ -387,7 +442,7 @@ def _jit_findings(site: _Site, task, make_args, jitted_value: np.ndarray) -> lis
     return [site.finding(
         "ADC403",
         f"jitted value differs from un-jitted value (output {k}: {_short(jitted_value[k])} jitted, "
-        f"{_short(eager[k])} under jax.disable_jit()): stale global captured at trace time")]
+        f"{_short(eager[k])} under jax.disable_jit()): stale global captured at trace time", proven=True)]
 
 
 def _uses_jit(site: _Site) -> bool:
@@ -546,17 +601,29 @@ def _freeze(value):
     return value
 
 
-def _same(a, b) -> bool:
+# How deep ``_same`` follows objects that have no equality of their own.
+MAX_STATE_DEPTH = 6
+
+
+def _same(a, b, depth: int = 0) -> bool:
+    """Equal state, not identity: arrays and tensors by value, containers element by element, a
+    torch module by its parameters and buffers, other objects without an ``==`` of their own by
+    their attributes (a snapshot is a deep copy: the same state in another object)."""
     if a is b:
         return True
-    if type(a) is not type(b):
+    if type(a) is not type(b) or depth > MAX_STATE_DEPTH:
         return False
+    if _is_torch_module(a):
+        return a.training == b.training and _same(dict(a.state_dict(keep_vars=False)),
+                                                  dict(b.state_dict(keep_vars=False)), depth + 1)
+    if type(a).__eq__ is object.__eq__ and hasattr(a, "__dict__") and not callable(a):
+        return _same(vars(a), vars(b), depth + 1)
     if isinstance(a, np.ndarray):
         return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y, depth + 1) for x, y in zip(a, b))
     if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(_same(a[k], b[k], depth + 1) for k in a)
     if hasattr(a, "detach") and hasattr(a, "clone"):
         import torch
 
@@ -571,6 +638,11 @@ def _same(a, b) -> bool:
         return bool(np.all(result))
     except Exception:  # noqa: BLE001 - objects without equality: compare what they show
         return repr(a) == repr(b)
+
+
+def _is_torch_module(value) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.nn.Module)
 
 
 def _short(value) -> str:

@@ -39,6 +39,12 @@ class Rule:
     example: str  # Python source
     use_instead: str  # Python source
     found_by: tuple[Stage, ...] = (Stage.LINT,)
+    # The severity when a run proves the defect (a probe measured it), where that outranks the
+    # static guess: the lint sees a pattern that may be harmless, the probe sees the wrong value.
+    proven_severity: Severity | None = None
+
+    def severity_of(self, proven: bool = False) -> Severity:
+        return self.proven_severity if proven and self.proven_severity is not None else self.severity
 
 
 # Examples two rules share: the static rule and the runtime finding of the same defect.
@@ -230,13 +236,12 @@ RULES: MappingProxyType[str, Rule] = _catalog(
         "def f(x):\n    return np.exp(x)",
     ),
     Rule(
-        # One severity for the static guess and the runtime proof: error. The lint's finding and the
-        # probe's (the jitted value differs from the value under jax.disable_jit()) name the same
-        # defect, a stale value baked in at trace time, which silently computes the wrong function
-        # once the global changes, like the other state rules (ADC101-ADC103, errors). It was a
-        # warning in the lint table and an error in the probes; `adcheck lint` and
-        # `--fail-on warning` fail on both severities, so only the ordering and SARIF level change.
-        "ADC403", "jit-reads-mutable-global", Severity.ERROR,
+        # The static pattern is a warning: a jitted function reading a global that is never
+        # changed after the trace (a configuration set once at import) is correct, and the lint
+        # cannot know the order of events. The probe's finding is evidence: the jitted value
+        # differs from the value under jax.disable_jit(), the stale trace measured, and a run
+        # that shows it fails (explain.probes, contexts.with_stale_traces).
+        "ADC403", "jit-reads-mutable-global", Severity.WARNING,
         "a `jax.jit` function reading a mutable module global",
         "Checks for functions compiled with `jax.jit` (decorator, `partial(jax.jit, ...)` or "
         "`g = jax.jit(f)`), and the functions they call, that read a module global which is rebound "
@@ -248,6 +253,7 @@ RULES: MappingProxyType[str, Rule] = _catalog(
         "SCALE = [2.0]\n\n\n@jax.jit\ndef f(x):\n    return x * SCALE[0]",
         "@jax.jit\ndef f(x, scale):\n    return x * scale",
         found_by=(Stage.LINT, Stage.RUN),
+        proven_severity=Severity.ERROR,
     ),
     Rule(
         "ADC404", "time-io-environment", Severity.WARNING,
@@ -263,7 +269,10 @@ RULES: MappingProxyType[str, Rule] = _catalog(
     ),
     # --- ADC5xx: derivative rules ------------------------------------------------------------------
     Rule(
-        "ADC501", "custom-derivative-rule", Severity.WARNING,
+        # The static finding says where a rule of the user's own is, which is no defect (a correct
+        # custom_jvp is good code): info. The run's finding is the rule measured wrong at the
+        # inputs the program gives it, with both numbers: an error.
+        "ADC501", "custom-derivative-rule", Severity.INFO,
         "user-defined derivative rule",
         "Reports functions with a hand-written derivative: `jax.custom_vjp`/`custom_jvp` with "
         "`.defvjp`/`.defjvp`, autograd's `@primitive` with `defvjp`/`defjvp`, and "
@@ -283,6 +292,7 @@ RULES: MappingProxyType[str, Rule] = _catalog(
         "my_sin.defvjp(lambda x: (jnp.sin(x), x), lambda x, g: (jnp.cos(x) * g,))"
         "  # checked by adcheck",
         found_by=(Stage.LINT, Stage.RUN),
+        proven_severity=Severity.ERROR,
     ),
     Rule(
         "ADC502", "wrong-library-rule", Severity.ERROR,
@@ -436,11 +446,13 @@ RULES: MappingProxyType[str, Rule] = _catalog(
 )
 
 
-def make_finding(code: str, path: str, line: int, col: int, message: str, **fields) -> Finding:
-    """A finding with the severity the catalog gives ``code``; ``fields`` are Finding's others
-    (``explains``, ``executed``)."""
+def make_finding(code: str, path: str, line: int, col: int, message: str, *, proven: bool = False,
+                 **fields) -> Finding:
+    """A finding with the severity the catalog gives ``code`` (``proven``: found by measuring it
+    at run time, which some rules rank higher, ``Rule.proven_severity``); ``fields`` are
+    Finding's others (``explains``, ``executed``)."""
     try:
         rule = RULES[code]
     except KeyError:
         raise ValueError(f"{code} is not in the rule catalog (adcheck.lint.catalog.RULES)") from None
-    return Finding(code, rule.severity.value, path, line, col, message, **fields)
+    return Finding(code, rule.severity_of(proven).value, path, line, col, message, **fields)

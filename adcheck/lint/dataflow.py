@@ -159,6 +159,8 @@ class Scope:
     def _solve(self) -> None:
         names = (set(self.bindings) | set(self.params)) - self.declared_global - self.declared_nonlocal
         self.values = {name: self.params.get(name, FRESH) for name in names}
+        for name, value in self._replaced_parameters().items():
+            self.values[name] = value
         for _ in range(FIXPOINT_ROUNDS):
             changed = False
             for name, bindings in self.bindings.items():
@@ -172,6 +174,27 @@ class Scope:
                     changed = True
             if not changed:
                 break
+
+    def _replaced_parameters(self) -> dict[str, Value]:
+        """Parameters whose caller's object no longer reaches any use: ``xs = list(xs)`` (or
+        ``x = x.copy()``, ``np.array(x)``) as the first statement of the body that mentions the
+        parameter, unconditionally. From there on the name holds a fresh copy, and mutating it
+        changes nothing of the caller's; the copy keeps the parameter's taint."""
+        if isinstance(self.node, ast.Lambda):
+            return {}
+        replaced = {}
+        for name in self.params:
+            for statement in self.body:
+                if not any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(statement)):
+                    continue
+                if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+                        and isinstance(statement.targets[0], ast.Name) and statement.targets[0].id == name:
+                    copied = self.value(statement.value)  # the parameter's own value is still the one bound
+                    if copied.origin is Origin.FRESH:
+                        replaced[name] = Value(Origin.FRESH, tainted=self.params[name].tainted or copied.tainted,
+                                               array=copied.array, cls=copied.cls)
+                break
+        return replaced
 
     def _binding_value(self, binding: Binding) -> Value:
         kind = binding.kind

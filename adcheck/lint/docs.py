@@ -15,6 +15,13 @@ def _found_by(rule: Rule) -> str:
     return ", ".join(FOUND_BY[stage] for stage in rule.found_by)
 
 
+def severity_text(rule: Rule) -> str:
+    """``warning``, or ``warning; error when a run proves it``."""
+    if rule.proven_severity is None or rule.proven_severity == rule.severity:
+        return str(rule.severity)
+    return f"{rule.severity}; {rule.proven_severity} when a run proves it"
+
+
 def render_rules_markdown() -> str:
     lines = [
         "# Rules",
@@ -29,14 +36,14 @@ def render_rules_markdown() -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for rule in RULES.values():
-        lines.append(f"| [{rule.code}](#{rule.code.lower()}) | {rule.name} | {rule.severity} | {_found_by(rule)} "
+        lines.append(f"| [{rule.code}](#{rule.code.lower()}) | {rule.name} | {severity_text(rule)} | {_found_by(rule)} "
                      f"| {rule.summary} |")
     for rule in RULES.values():
         lines += [
             "",
             f"## {rule.code}",
             "",
-            f"**{rule.name}** ({rule.severity}, found by {_found_by(rule)}): {rule.summary}.",
+            f"**{rule.name}** ({severity_text(rule)}, found by {_found_by(rule)}): {rule.summary}.",
             "",
             "### What it does",
             "",

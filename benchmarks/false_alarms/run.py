@@ -78,6 +78,7 @@ class Result:
     notes: list = field(default_factory=list)
     stderr_tail: str = ""
     reason: str = ""
+    findings: list = field(default_factory=list)  # "CODE severity path:line message" of each error/warning
 
 
 # --- the sets ------------------------------------------------------------------------------------
@@ -237,6 +238,8 @@ def run_case(case: Case, adcheck: list[str], env: dict, timeout: float) -> Resul
         result.consensus = report.get("consensus", "")
         result.odd_one_out = report.get("odd_one_out", [])
         result.notes = report.get("notes", [])
+        result.findings = [f"{f['code']} {f['severity']} {f['path']}:{f['line']} {f['message']}"
+                           for f in report.get("findings", []) if f.get("severity") in ("error", "warning")]
         try:
             result.reason, result.backends = _reason_from_report(report)
         except (KeyError, TypeError, ValueError) as exc:  # a report this script cannot summarise: keep the count
@@ -288,12 +291,23 @@ def print_summary(results: list[Result], out=sys.stdout) -> None:
         if statuses:
             print("  backends behind the non-zero exits: "
                   + ", ".join(f"{k}: {v}" for k, v in statuses.most_common()), file=out)
+        # Every case is correct code: a finding of severity error or warning on it is a false finding.
+        codes = collections.Counter(f.split()[0] for r in members for f in r.findings)
+        print(f"  findings of severity error or warning: {sum(codes.values())}"
+              + (" (" + ", ".join(f"{k}: {v}" for k, v in sorted(codes.items())) + ")" if codes else ""), file=out)
     failing = [r for r in results if r.exit_code != 0]
     if failing:
         print(file=out)
     for result in failing:
         print(f"{result.set}/{result.name}  exit {_code_label(result.exit_code)}  {result.target}", file=out)
         print(f"    {result.reason or '(no reason given)'}", file=out)
+    flagged = [r for r in results if r.findings]
+    if flagged:
+        print(file=out)
+    for result in flagged:
+        print(f"{result.set}/{result.name}  findings on correct code:", file=out)
+        for finding in result.findings:
+            print(f"    {finding[:300]}", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -124,3 +124,34 @@ def setattr_on_fresh_object(x):
     box = Box(0.0)
     setattr(box, "value", x)  # ok: ADC101 ADC105
     return box.value
+
+
+def pops_a_copy_of_its_argument(xs):
+    xs = list(xs)
+    xs.pop()  # ok: ADC105 ADC103
+    return np.sum(np.array(xs) ** 2)
+
+
+def pops_its_argument_before_copying_it(xs):
+    xs.pop()  # expect: ADC105
+    xs = list(xs)
+    return np.sum(np.array(xs) ** 2)
+
+
+def copies_its_argument_only_sometimes(xs, fresh):
+    if len(xs) > 3:
+        xs = list(xs)
+    xs.pop()  # expect: ADC105
+    return np.sum(np.array(xs) ** 2)
+
+
+def appends_to_a_copy_of_its_default(x, seen=()):
+    seen = list(seen)
+    seen.append(1.0)  # ok: ADC103 ADC105
+    return x * len(seen)
+
+
+def writes_into_a_copy_of_its_argument(x):
+    x = x.copy()
+    x[0] = 0.0  # expect: ADC104
+    return x

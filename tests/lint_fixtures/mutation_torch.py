@@ -17,3 +17,10 @@ def in_place_on_a_copy(x):
     y = x.clone()
     y.mul_(2.0)  # ok: ADC104 ADC105
     return torch.sum(y)
+
+
+def writes_into_a_tensor_it_made(x):
+    y = torch.zeros_like(x)
+    y[0] = x[0] ** 2  # ok: ADC104
+    y[1:] = torch.sin(x[1:])  # ok: ADC104
+    return y

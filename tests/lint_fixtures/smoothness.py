@@ -86,3 +86,13 @@ def smooth_powers(x):
     a = jnp.power(jnp.sum(x**2) + 1e-12, 0.5)  # ok: ADC303
     b = jnp.power(jnp.sum(x**2), 2.0)  # ok: ADC303
     return a + b
+
+
+def soft_sphere_safe_mask(dr):
+    """jax_md's soft sphere: the base of the power is built from an already guarded value."""
+    safe = jnp.where(dr < 1.0, dr, 0.0)
+    return jnp.where(dr < 1.0, (1.0 - safe) ** 2.5, 0.0)  # ok: ADC302
+
+
+def soft_sphere_unguarded(dr):
+    return jnp.where(dr < 1.0, (1.0 - dr) ** 2.5, 0.0)  # expect: ADC302

@@ -29,7 +29,8 @@ def finding(app: Application, evidence: Evidence, problem: LocalProblem, order: 
                    f"(its own derivative, --order 2): {numbers}, {where}")
     else:
         message = f"the derivative rule of {rule} is wrong at the inputs it gets here: {numbers}, {where}"
-    return make_finding(code, site.path, site.line, site.col, message, explains=(backend,), executed=True)
+    return make_finding(code, site.path, site.line, site.col, message, proven=True, explains=(backend,),
+                        executed=True)
 
 
 def describe_rule(rule: Rule) -> str:

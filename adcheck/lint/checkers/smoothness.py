@@ -129,9 +129,14 @@ class SmoothnessChecker(Checker):
             last = last_part(array_tail(qual)) if qual else (node.func.attr if isinstance(node.func, ast.Attribute)
                                                              else None)
             return last in GUARDS
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            # ``x**2 + eps``: a positive constant keeps it away from zero.
-            return any((p := _constant_number(side)) is not None and p > 0 for side in (node.left, node.right))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) \
+                and any((p := _constant_number(side)) is not None and p > 0 for side in (node.left, node.right)):
+            return True  # ``x**2 + eps``: a positive constant keeps it away from zero
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)) and depth < MAX_NAN_DEPTH:
+            # ``1.0 - safe`` with ``safe = where(m, x, 0.0)``: arithmetic of already guarded values
+            # and constants (jax_md's safe_mask idiom) is as guarded as they are.
+            sides = [side for side in (node.left, node.right) if scope.tainted(side)]
+            return bool(sides) and all(self.guarded(side, depth + 1) for side in sides)
         return False
 
     def is_difference(self, node: ast.expr) -> bool:

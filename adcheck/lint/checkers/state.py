@@ -13,7 +13,17 @@ from ..dataflow import Origin
 from ..names import ARRAY_INPLACE_METHODS, INPLACE_FUNCTIONS, MUTATING_METHODS
 from .base import CallSite, Checker
 
-ARRAY_WRITE = "writes into an array in place; JAX arrays are immutable and autograd cannot record the write"
+# Why an in-place write into an array made in the call matters, in the terms of the code's own
+# framework. PyTorch records in-place writes into tensors made in the call (its autograd
+# versions them), so torch code has no such finding; numpy code is correct as numpy, and the
+# finding says why the AD backends adcheck runs it under cannot.
+ARRAY_WRITE = {
+    "jax": "writes into an array in place; JAX arrays are immutable: use `x.at[i].set(v)`",
+    "autograd": "writes into an array in place; autograd cannot record the write",
+    "numpy": "writes into an array in place; autograd and jax.numpy, which adcheck runs numpy code under, "
+             "cannot record the write",
+    "array-api": "writes into an array in place; JAX arrays are immutable and autograd cannot record the write",
+}
 
 
 class StateChecker(Checker):
@@ -64,7 +74,7 @@ class StateChecker(Checker):
                 self.report("ADC104", site.node, f"{text} writes into {receiver.note or 'an argument'} in place")
             self.report("ADC105", site.node, f"{text} mutates {receiver.note or 'an argument'}")
         elif receiver.array and method in ARRAY_INPLACE_METHODS:
-            self.report("ADC104", site.node, f"{text} {ARRAY_WRITE}")
+            self._fresh_array_write(site.node, text)
 
     def _augmented_write(self, target: ast.Name) -> None:
         """``name op= value``: in place for an array, a rebinding for a Python number."""
@@ -74,8 +84,7 @@ class StateChecker(Checker):
             self.report("ADC104", target, f"augmented assignment to `{name}` writes into {value.note} in place")
             self.report("ADC105", target, f"augmented assignment to `{name}` mutates {value.note}")
         elif value.origin is Origin.FRESH and value.array:
-            self.report("ADC104", target, f"augmented assignment to the array `{name}` writes into it in place; "
-                                          "autograd cannot record the write")
+            self._fresh_array_write(target, f"augmented assignment to the array `{name}`")
 
     def _nonlocal_in_call(self, name: str) -> bool:
         parent = self.scope.parent
@@ -101,7 +110,14 @@ class StateChecker(Checker):
             self.report("ADC104", node, f"{what} writes into {value.note or 'an argument'} in place")
             self.report("ADC105", node, f"{what} mutates {value.note or 'an argument'}")
         elif value.array or always_array:
-            self.report("ADC104", node, f"{what} {ARRAY_WRITE}")
+            self._fresh_array_write(node, what)
+
+    def _fresh_array_write(self, node: ast.AST, what: str) -> None:
+        """An in-place write into an array the call made: a problem for the AD systems that
+        cannot record it, said in the code's own framework's terms; none in torch code."""
+        reason = ARRAY_WRITE.get(self.framework or "numpy")
+        if reason is not None:
+            self.report("ADC104", node, f"{what} {reason}")
 
 
 def _through_at(node: ast.expr) -> bool:
