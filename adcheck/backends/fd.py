@@ -46,11 +46,19 @@ MAX_BACKUP_COLUMNS = 2000
 
 
 def compute(task) -> BackendRun:
+    """The reference run; adcheck's numerics under their own error state (``fdm.own_error_state``),
+    the user's calls under their module's."""
     start = time.perf_counter()
+    configure_for(task.framework, task.arguments.dtype)  # before the import: module-level arrays get the backends' dtype
+    outside = np.geterr()
+    func = fdm.in_users_error_state(lambda: load_user_function(task), outside)
+    with fdm.own_error_state():
+        return _compute(task, func, outside, start)
+
+
+def _compute(task, func, outside: dict, start: float) -> BackendRun:
     arguments = task.arguments
     dtype = arguments.dtype
-    configure_for(task.framework, dtype)  # before the import: module-level arrays get the backends' dtype
-    func = load_user_function(task)
     flat_function = plain_flat_function(func, arguments, task.framework)
     x0 = arguments.flat().astype(np.float64)
     out = flat_function.raw(x0)
@@ -58,7 +66,7 @@ def compute(task) -> BackendRun:
     name, eps, measured = fdm.working_precision(flat_function, x0, value, dtype, dtypes)
     noise = fdm.value_noise(flat_function, x0, value, eps)
     precision = Precision(name, eps, measured, noise)
-    batch_source = load_user_function(task)
+    batch_source = fdm.in_users_error_state(lambda: load_user_function(task), outside)
     enable_batching(flat_function, x0, plain_flat_function(batch_source, arguments, task.framework))
 
     if task.localise:
@@ -89,8 +97,10 @@ def nearby(task) -> BackendRun:
     """Plain numpy's values near the input, for the rows of rebound backends to be held against."""
     start = time.perf_counter()
     configure_for(task.framework, task.arguments.dtype)
-    flat_function = plain_flat_function(load_user_function(task), task.arguments, task.framework)
-    values = values_nearby(flat_function, task.arguments.flat().astype(np.float64))
+    func = fdm.in_users_error_state(lambda: load_user_function(task), np.geterr())
+    flat_function = plain_flat_function(func, task.arguments, task.framework)
+    with fdm.own_error_state():
+        values = values_nearby(flat_function, task.arguments.flat().astype(np.float64))
     return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, nearby=values)
 
 

@@ -85,12 +85,20 @@ class _Collected:
 
 
 def probe(task, value) -> ProbeResult:
-    """Findings and the lines of user code that ran, from a fresh import of the user's module."""
-    collected = _collect(task, value)
+    """Findings and the lines of user code that ran, from a fresh import of the user's module.
+
+    The probes' own arithmetic runs under adcheck's error state, the user's calls under the
+    one their module's import leaves (``finite_differences.in_users_error_state``)."""
+    from ..finite_differences import own_error_state
+
+    outside = np.geterr()
+    with own_error_state():
+        collected = _collect(task, value, outside)
     return collected.result()
 
 
-def _collect(task, value) -> _Collected:
+def _collect(task, value, outside: dict) -> _Collected:
+    from ..finite_differences import in_users_error_state
     from ..loader import UserCodeLoader
 
     result = _Collected()
@@ -98,17 +106,17 @@ def _collect(task, value) -> _Collected:
     result.findings += _argument_findings(task)
     try:
         loader = UserCodeLoader(task.target, "numpy")
-        func = loader.load()
+        call = in_users_error_state(loader.load, outside)
     except Exception:  # noqa: BLE001 - the reference imported it; a second import failing is no finding
         return result
-    site = _Site(task.target, func, loader, root)
+    site = _Site(task.target, call.__wrapped__, loader, root, call)
 
     make_args = _argument_maker(task)
     before = _snapshot(site)
     args = make_args()
     pristine = make_args()
     try:
-        first, lines = _traced(lambda: _flat_output(func(*_convert(args, task.framework))), root)
+        first, lines = _traced(lambda: _flat_output(call(*_convert(args, task.framework))), root)
     except Exception:  # noqa: BLE001 - a probe call that fails tells us nothing more than fd did
         return result
     result.executed_lines = lines
@@ -119,7 +127,7 @@ def _collect(task, value) -> _Collected:
     result.findings += state
 
     try:
-        second = _flat_output(func(*_convert(make_args(), task.framework)))
+        second = _flat_output(call(*_convert(make_args(), task.framework)))
     except Exception:  # noqa: BLE001
         second = None
     differs = [(label, v) for label, v in (("the reference's first call", value), ("a second call", second))
@@ -143,9 +151,10 @@ def _collect(task, value) -> _Collected:
 class _Site:
     """The target, its module, and where names are defined in its file."""
 
-    def __init__(self, target, func, loader, root: Path):
+    def __init__(self, target, func, loader, root: Path, call=None):
         self.target = target
         self.func = func
+        self.call = call or func  # the function as the probes call it (in its module's numpy error state)
         self.root = root
         self.loader = loader
         self.path = str(resolved(target.file))
@@ -378,7 +387,7 @@ def _jit_findings(site: _Site, task, make_args, jitted_value: np.ndarray) -> lis
         import jax
 
         with jax.disable_jit():
-            eager = _flat_output(site.func(*_convert(make_args(), task.framework)))
+            eager = _flat_output(site.call(*_convert(make_args(), task.framework)))
     except Exception:  # noqa: BLE001 - code that only runs jitted is not this probe's business
         return []
     if not _values_differ(jitted_value, eager):
