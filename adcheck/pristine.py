@@ -8,24 +8,30 @@ a registered derivative rule of a library function, an entry of ``sys.modules``,
 torch's configuration, a signal handler or an alarm, an import hook, a trace function, a thread
 left running. Those are not put back but detected: the worker fingerprints itself just before
 the first user code of its life runs (``user_code_starts``, after adcheck's own set-up), and
-after every task compares (``Watch.task_ends``). A worker that differs in anything serves no
-further task; the next one goes to a fresh worker forked from the fork server, which has
-imported the frameworks and never any user code.
+compares at the end of every task, before ``_ProcessState`` puts back what it knows
+(``Watch.task_ends``). A worker that differs in anything serves no further task; the next one
+goes to a fresh worker forked from the fork server, which has imported the frameworks and never
+any user code.
 
 Why detect rather than fork every case's worker afresh: a fresh worker pays JAX's start and the
-lowering of every operation again (the 200-case benchmark ran 2.2x slower that way; README,
-Speed), and one that compares costs well under a millisecond a task.
+lowering of every operation again (the 200-case benchmark ran six times slower that way; README,
+Speed), and comparing costs about a millisecond a task on a loaded machine.
 
 What is compared, each for a reason:
 
 - The namespaces of the frameworks' public modules (``numpy``, ``numpy.linalg``, ``jax.numpy``,
   ``scipy.special``, ``torch.nn.functional``, ``autograd.numpy``, ``math``, ``builtins``, ...) and
-  of the classes users patch (``torch.Tensor``): every name must still hold the very object it
-  held. A name added is a change too, unless it holds a module (importing a submodule sets
-  one on its package). A public framework module first imported while a task runs (numpy
-  imports ``numpy.f2py`` on first use) is fingerprinted the moment its own code has run, before
-  anything else can reach it (``_Announcer``, an import hook); one that appears in
-  ``sys.modules`` any other way is a change.
+  of the classes users patch (``torch.Tensor``): every public name must still hold the object it
+  held (or, for a value compared by value, an equal one of the same type). A name added is a
+  change too, unless it holds a module (importing a submodule sets one on its package). Names
+  with a leading underscore are the library's own state (a flag set on first use) and are not
+  compared.
+- What a framework's own import changes (``torch._dynamo``, imported on torch's first function
+  transform, wraps ``torch.manual_seed``; a public module imported on first use) is the
+  framework's when the process was clean as the import began: an import hook (``_Announcer``)
+  sees the outermost import of a framework's modules begin and end, before the code that
+  imported them goes on, and the fingerprint takes in what it changed. A framework module that
+  appears in ``sys.modules`` any other way is a change.
 - The derivative-rule registries of autograd and JAX: every rule registered at the fingerprint
   is still the same object (the user's own new primitives may add rules).
 - ``sys.modules``: every module present is still there, the same object; ``sys.meta_path`` and
@@ -34,6 +40,10 @@ What is compared, each for a reason:
   error state, error callback and print options, the handler of every signal, the interval
   timers (``signal.alarm``), the trace and profile functions, the garbage collector's switches,
   the Python threads alive.
+
+Not watched: installed packages other than these frameworks, deeper modules than
+``MAX_DEPTH``, and mutable objects changed in place (an array constant's entries, a cache's
+contents); the user's own modules are imported afresh for every task anyway.
 """
 
 from __future__ import annotations
@@ -116,17 +126,25 @@ class _Namespaces:
         changed, accepted = [], {}
         for label, owner in self.owners.items():
             now, before = vars(owner), self.saved[label]
-            replaced = [name for name, value in before.items() if now.get(name, _MISSING) is not value
-                        and not _equal(now.get(name, _MISSING), value)]
-            added = [name for name in now if name not in before and not isinstance(now[name], types.ModuleType)]
+            if now == before:
+                continue
+            replaced = [name for name, value in before.items() if not name.startswith("_")
+                        and now.get(name, _MISSING) is not value and not _equal(now.get(name, _MISSING), value)]
+            added = [name for name in now if name not in before and not name.startswith("_")
+                     and not isinstance(now[name], types.ModuleType)]
             if replaced or added:
                 changed += [f"{label}.{name}" for name in (*replaced, *added)]
-            elif len(now) != len(before):
-                accepted[label] = dict(now)  # a submodule imported: its package holds it now
+            else:
+                accepted[label] = dict(now)  # a submodule imported, a library's private flag set
         if not changed and accepted:
             self.saved.update(accepted)
             self._spaces = list(self.saved.values())
         return changed
+
+    def retake(self) -> None:
+        """What every namespace holds now is what it should hold."""
+        self.saved = {label: dict(vars(owner)) for label, owner in self.owners.items()}
+        self._spaces = list(self.saved.values())
 
 
 def _equal(a, b) -> bool:
@@ -200,6 +218,18 @@ class _Fingerprint:
             if f"{m}.{a}" not in self.registries and isinstance(registry, dict):
                 self.registries[f"{m}.{a}"] = dict(registry)
 
+    def retake(self) -> None:
+        """After a framework's own import, begun while the process was clean: what it changed
+        (torch._dynamo wraps ``torch.manual_seed``; JAX defines the options of a module) is the
+        framework's."""
+        for name, module in list(sys.modules.items()):
+            if name not in self.modules and name.partition(".")[0] in FRAMEWORKS:
+                self.modules[name] = module  # put there under another name (torch.classes)
+        self.namespaces.add(self._new_owners(self.namespaces.owners))
+        self.namespaces.retake()
+        self.registries, self.settings = {}, {}
+        self._take_framework_state()
+
     @staticmethod
     def _new_owners(known=(), modules=None) -> dict[str, object]:
         """The namespaces to watch among ``modules`` (default: every module loaded) and the classes
@@ -265,19 +295,20 @@ def _differs(a, b) -> bool:
 
 
 class _Announcer:
-    """An import hook: the public framework modules imported from now on are handed to
-    ``on_loaded`` once the outermost of their imports has finished, before the code that
-    imported them continues. (Not as each one's own code ends: a package may still change its
-    submodules while it imports the rest of itself, as ``autograd.numpy`` replaces
-    ``numpy_wrapper.where``.)"""
+    """An import hook for the frameworks' modules: ``before(name)`` when the outermost of a chain of
+    their imports begins, ``after(modules)`` once it has finished (before the code that imported
+    them continues), with every module it imported. Not as each module's own code ends: a package
+    may still change its submodules while it imports the rest of itself (``autograd.numpy``
+    replaces ``numpy_wrapper.where``), and a private module may change a public one
+    (``torch._dynamo`` wraps ``torch.manual_seed``)."""
 
-    def __init__(self, on_loaded):
-        self.on_loaded = on_loaded
+    def __init__(self, before, after):
+        self.before, self.after = before, after
         self.depth = 0  # announced imports under way, one inside another
         self.finished: list[types.ModuleType] = []  # imported, to announce when the outermost ends
 
     def find_spec(self, name, path=None, target=None):
-        if not _watched_module(name):
+        if name.partition(".")[0] not in FRAMEWORKS:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -293,16 +324,21 @@ class _Announcer:
         return spec
 
     def executed(self, module, run) -> None:
+        if self.depth == 0:
+            self.before(module.__name__)
         self.depth += 1
         try:
             run(module)
         finally:
-            self.depth -= 1
-        self.finished.append(module)
-        if self.depth == 0:
-            finished, self.finished = self.finished, []
-            for each in finished:
-                self.on_loaded(each)
+            self.finished.append(module)
+            try:
+                # What ``after`` itself imports (torch imports a module on first use) belongs to
+                # this chain: announced with it, never a chain of its own.
+                while self.depth == 1 and self.finished:
+                    finished, self.finished = self.finished, []
+                    self.after(finished)
+            finally:
+                self.depth -= 1
 
 
 class _AnnouncingLoader:
@@ -333,11 +369,23 @@ class Watch:
     def __init__(self):
         self.fingerprint: _Fingerprint | None = None
         self.present: set[str] | None = None  # sys.modules when user code first ran in this task
-        sys.meta_path.insert(0, _Announcer(self._loaded))
+        self.framework_owns_import = False  # the import under way began in a clean process
+        sys.meta_path.insert(0, _Announcer(self._import_begins, self._imported))
 
-    def _loaded(self, module: types.ModuleType) -> None:
-        if self.fingerprint is not None:
-            self.fingerprint.adopt(module)
+    def _import_begins(self, name: str) -> None:
+        # Before the user's code in a task runs, only adcheck has run since the last check. The
+        # module about to run its code is in sys.modules already.
+        self.framework_owns_import = self.fingerprint is not None and (
+            self.present is None or not self.fingerprint.differences(self.present | {name}))
+
+    def _imported(self, modules: list[types.ModuleType]) -> None:
+        if self.fingerprint is None:
+            return
+        for module in modules:
+            if _watched_module(getattr(module, "__name__", "")):
+                self.fingerprint.adopt(module)
+        if self.framework_owns_import:
+            self.fingerprint.retake()
 
     def user_code_starts(self) -> None:
         if self.present is not None:

@@ -90,8 +90,10 @@ def _serve(tasks, results, watch, serves_many: bool = False) -> None:
             result = _failure_run(task, exc, start)
         kill_descendants(os.getpid())  # what the function started ends with its task
         try:
-            state.restore(task)
+            # Compared before what _ProcessState puts back: it puts back the state from before
+            # adcheck's set-up (torch's default dtype), the fingerprint is from after it.
             changed = cleanliness.task_ends() if cleanliness is not None else []
+            state.restore(task)
         except BaseException:  # noqa: BLE001 - a worker that cannot clean up or look must not serve again
             changed = ["the worker could not put back or compare its state"]
         _send(results, task, _Reply(result, tuple(changed)))

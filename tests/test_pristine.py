@@ -92,12 +92,12 @@ def test_a_framework_module_first_imported_by_the_task_is_watched_from_its_impor
         pytest.skip("every candidate module is imported already")
     module = importlib.import_module(name)  # as a user's module would, while its task runs
     assert changes(watch) == []
-    original = module.__dict__["__all__"]
-    module.__all__ = []
+    module.adcheck_test_name = 1.0
     try:
-        assert changes(watch) == [f"{name}.__all__"]
+        assert changes(watch) == [f"{name}.adcheck_test_name"]
     finally:
-        module.__all__ = original
+        del module.adcheck_test_name
+    assert changes(watch) == []
 
 
 def test_a_derivative_rule_registered_for_a_library_primitive_is_named(watch):
@@ -174,4 +174,22 @@ def test_numpys_error_state_a_trace_function_and_a_thread_left_running_are_named
     finally:
         stop.set()
         thread.join()
+    assert changes(watch) == []
+
+
+def test_what_a_frameworks_own_import_changes_is_the_frameworks_unless_the_process_was_changed_before(watch):
+    """torch._dynamo, imported on torch's first function transform, wraps torch.manual_seed: in
+    a clean process that is torch's own doing; after a user's patch it is not vouched for."""
+    torch = pytest.importorskip("torch")
+    assert changes(watch) == []
+    if "torch._dynamo" in sys.modules:
+        pytest.skip("torch._dynamo is imported already")
+    seed = torch.manual_seed
+    np.sin, original = np.cos, np.sin
+    try:
+        import torch._dynamo  # noqa: F401
+
+        assert changes(watch) == ["numpy.sin", "torch.manual_seed"]
+    finally:
+        np.sin, torch.manual_seed = original, seed
     assert changes(watch) == []
