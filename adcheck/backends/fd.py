@@ -49,7 +49,8 @@ def compute(task) -> BackendRun:
     """The reference run; adcheck's numerics under their own error state (``fdm.own_error_state``),
     the user's calls under their module's."""
     start = time.perf_counter()
-    configure_for(task.framework, task.arguments.dtype)  # before the import: module-level arrays get the backends' dtype
+    # Before the import: module-level arrays get the backends' dtype.
+    configure_for(task.framework, task.arguments.dtype)
     outside = np.geterr()
     func = fdm.in_users_error_state(lambda: load_user_function(task), outside)
     with fdm.own_error_state():
