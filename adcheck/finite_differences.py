@@ -13,6 +13,10 @@ outputs by 10**k changes no decision.
 Precision: the rounding floor under an error estimate uses the precision the function computes
 in, measured (``working_precision``), not the dtype of its inputs: float64 inputs that pass
 through float32 inside the function round like float32.
+
+Error state: adcheck's own arithmetic runs under ``own_error_state``, the user's function under
+the state its module leaves (``in_users_error_state``), so a module's ``np.seterr(all="raise")``
+makes the function raise as it would for its user and never adcheck's differences.
 """
 
 from __future__ import annotations
@@ -21,6 +25,38 @@ import types
 import warnings
 
 import numpy as np
+
+# --- numpy's error state -----------------------------------------------------------------------------
+
+# adcheck's own arithmetic, whatever ``np.seterr`` the user's module called: an overflow or a NaN
+# in a difference or an error estimate is a number the reference reports (an entry it cannot
+# settle), never an exception, and never a warning on the user's terminal.
+OWN_ERROR_STATE = {"all": "ignore"}
+
+
+def own_error_state():
+    """A context in which adcheck's own numerics run (``OWN_ERROR_STATE``)."""
+    return np.errstate(**OWN_ERROR_STATE)
+
+
+def in_users_error_state(load, outside: dict):
+    """The function ``load()`` imports, always called under the error state its module's import
+    leaves: a module-level ``np.seterr(all="raise")`` makes its calls raise as they would for
+    its user, while adcheck's code around them keeps its own state.
+
+    ``outside``: the error state in force before any of adcheck's own (``np.geterr()`` at the
+    start of the task's work); the import runs under it, and what it changes stays inside.
+    """
+    with np.errstate(**outside):
+        func = load()
+        state = np.geterr()
+
+    def in_users_state(*args, **kwargs):
+        with np.errstate(**state):
+            return func(*args, **kwargs)
+
+    in_users_state.__wrapped__ = func
+    return in_users_state
 
 # --- scales ----------------------------------------------------------------------------------------
 

@@ -364,6 +364,15 @@ def rebinding_table(flavour: str) -> RebindingTable:
     return table
 
 
+def _nothing_watches() -> None:
+    """No one fingerprints this process before user code runs (the default)."""
+
+
+# Called by ``UserCodeLoader.load`` before it runs any of the user's code: a worker that serves
+# several tasks fingerprints itself there, after adcheck's own set-up (``pristine.Watch``).
+before_user_code = _nothing_watches
+
+
 class UserCodeLoader:
     """Imports the target's module, and the user modules it imports, fresh and with a flavour.
 
@@ -558,6 +567,7 @@ class UserCodeLoader:
 
     def load(self):
         """Import the target's module and return the callable it names."""
+        before_user_code()
         target = self.target
         if not self.layout.installed and str(self.layout.base) not in _path_entries():
             # Last on sys.path, as the directory Python would import the target from: what the

@@ -5,7 +5,10 @@ behind (a mutated global, a leaked tracer) cannot reach the next; a hang is kill
 timeout; a segfault, ``sys.exit`` or memory exhaustion stays in the worker and becomes a row.
 The workers start together, so a multi-core machine computes backends side by side; tasks of
 one lane (``run_tasks``) run one after another in one worker, which puts back what each task
-changed, the user's modules included, before the next.
+changed, the user's modules included, before the next, and then compares itself with its
+fingerprint from before any user code ran in it (``pristine``): a worker that a task left
+changed in any other way (a framework's function replaced, a signal handler set) serves no
+further task.
 
 Ownership: each worker starts a session of its own, so the processes the user's function
 starts (a ``subprocess.Popen``, a server) are in its process group, and a function that signals
@@ -41,17 +44,21 @@ from .task import Task
 # --- inside the worker ------------------------------------------------------------------------------
 
 
-def _serve(tasks, results, watch) -> None:
-    """A worker's life: run each task sent, send back a ``BackendRun`` for each, whatever the
+def _serve(tasks, results, watch, serves_many: bool = False) -> None:
+    """A worker's life: run each task sent, send back a ``_Reply`` for each, whatever the
     user's code does; stop when adcheck closes the task pipe.
 
     Nothing may escape from here: an uncaught exception would make multiprocessing print a
     traceback and send nothing. Between tasks the worker forgets the user's modules and puts
-    back the process-wide state a function can change (``_ProcessState``), so a worker that
-    serves several cases of ``adcheck check`` passes nothing from one to the next.
+    back the process-wide state a function can change (``_ProcessState``); a worker that may
+    serve another task (``serves_many``) then compares itself with its fingerprint from before
+    any user code ran (``pristine.Watch``), and one that differs retires: the next task gets a
+    fresh worker, so a worker that serves several cases of ``adcheck check`` passes nothing from
+    one to the next.
     """
     try:
         _own_session(watch)
+        _may_have_children()
         # The user's prints must never reach our stdout (it may carry the JSON report).
         os.dup2(2, 1)
         sys.stdout = sys.stderr
@@ -60,6 +67,13 @@ def _serve(tasks, results, watch) -> None:
     # What the fork server imported (JAX: a hundred thousand objects) lives as long as the worker:
     # kept out of the collector's full passes, which otherwise took a tenth of a JAX task's time.
     gc.freeze()
+    cleanliness = None
+    if serves_many:
+        from . import loader
+        from .pristine import Watch
+
+        cleanliness = Watch()
+        loader.before_user_code = cleanliness.user_code_starts
     state = None
     while True:
         try:
@@ -76,11 +90,38 @@ def _serve(tasks, results, watch) -> None:
             result = _failure_run(task, exc, start)
         kill_descendants(os.getpid())  # what the function started ends with its task
         try:
+            # Compared before what _ProcessState puts back: it puts back the state from before
+            # adcheck's set-up (torch's default dtype), the fingerprint is from after it.
+            changed = cleanliness.task_ends() if cleanliness is not None else []
             state.restore(task)
-        except BaseException:  # noqa: BLE001 - a worker that cannot clean up must not serve again
-            _send(results, task, result)
+        except BaseException:  # noqa: BLE001 - a worker that cannot clean up or look must not serve again
+            changed = ["the worker could not put back or compare its state"]
+        _send(results, task, _Reply(result, tuple(changed)))
+        if changed:
             os._exit(0)
-        _send(results, task, result)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Reply:
+    """A task's row, and what the task left changed in its worker (``pristine``): a worker that
+    reports a change serves no further task."""
+
+    run: BackendRun
+    changed: tuple[str, ...] = ()
+
+
+def _may_have_children() -> None:
+    """Let the user's function start processes of its own (``multiprocessing.Pool``).
+
+    adcheck starts its workers as daemonic processes, so that multiprocessing ends any that
+    adcheck's exit would leave behind, and multiprocessing refuses children to a daemonic
+    process. In the worker itself the flag means nothing else: what the function starts ends
+    with its task anyway (``kill_descendants``), and with the worker (``_own_session``).
+    """
+    try:
+        multiprocessing.current_process().daemon = False
+    except (AssertionError, AttributeError):  # another Python's internals: the function may not fork
+        pass
 
 
 class _ProcessState:
@@ -243,6 +284,7 @@ def with_own_noise(task: Task) -> BackendRun:
     whose answer at the same input changes (state kept between calls) has no noise to claim.
     """
     from .backends import REGISTRY
+    from .finite_differences import own_error_state
 
     compute = REGISTRY[task.backend].compute
     plain = dataclasses.replace(task, jitter=False, nearby=False, order=1, contexts=(), probes=False)
@@ -254,11 +296,13 @@ def with_own_noise(task: Task) -> BackendRun:
     signs = np.where(np.arange(x0.size) % 2 == 0, 1.0, -1.0)
     moves = []
     for ulps in JITTER_ULPS:
-        nudged = x0 + (ulps * eps) * signs * np.abs(x0)
+        with own_error_state():  # whatever np.seterr the user's module called
+            nudged = x0 + (ulps * eps) * signs * np.abs(x0)
         run = compute(dataclasses.replace(plain, arguments=task.arguments.at(nudged)))
         if run.status != Status.COMPUTED or run.jacobian is None or run.jacobian.shape != base.jacobian.shape:
             return base
-        moves.append(np.abs(run.jacobian - base.jacobian))
+        with own_error_state():
+            moves.append(np.abs(run.jacobian - base.jacobian))
     again = compute(plain)
     if again.jacobian is None or not np.array_equal(again.jacobian, base.jacobian, equal_nan=True):
         return base
@@ -308,13 +352,13 @@ def _failure_run(task: Task, exc: BaseException, start: float) -> BackendRun:
         return BackendRun(task.backend, Status.ERROR, seconds, f"the worker failed: {type(exc).__name__}")
 
 
-def _send(connection, task: Task, result: BackendRun) -> None:
+def _send(connection, task: Task, reply: _Reply) -> None:
     try:
         try:
-            connection.send(result)
+            connection.send(reply)
         except Exception as exc:  # noqa: BLE001 - an unpicklable value must still produce a row
-            connection.send(BackendRun(task.backend, Status.ERROR, result.seconds,
-                                       f"cannot send result: {describe_exception(exc)}"))
+            connection.send(dataclasses.replace(reply, run=BackendRun(
+                task.backend, Status.ERROR, reply.run.seconds, f"cannot send result: {describe_exception(exc)}")))
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001 - the parent is gone or the pipe broke: nothing left to tell
@@ -566,13 +610,14 @@ class Worker:
     """One worker process and the pipes to it: tasks go in, results come out, and a watch pipe
     whose closing (adcheck done with it, or dead) ends the worker and all it started."""
 
-    def __init__(self, context, backend: str):
+    def __init__(self, context, backend: str, serves_many: bool = True):
         self.backend = backend
         # Pipe(duplex=False) is (the reading end, the writing end).
         task_reader, self.tasks = context.Pipe(duplex=False)  # adcheck writes tasks, the worker reads them
         self.results, result_writer = context.Pipe(duplex=False)  # the worker writes results, adcheck reads
         watch_reader, self.watch = context.Pipe(duplex=False)  # only adcheck holds the writing end
-        self.process = context.Process(target=_serve, args=(task_reader, result_writer, watch_reader), daemon=True)
+        self.process = context.Process(target=_serve, args=(task_reader, result_writer, watch_reader, serves_many),
+                                       daemon=True)
         self.process.start()
         RUNNING.add(self.process)
         for end_of_the_worker in (task_reader, result_writer, watch_reader):
@@ -580,6 +625,11 @@ class Worker:
         self.started = 0.0
         self.task: Task | None = None
         self.last_target = ""  # the target of the last task it ran: a pool prefers it for the next
+        self.retired = False  # a task left the worker changed (``_Reply.changed``): it serves no other
+
+    @property
+    def reusable(self) -> bool:
+        return not self.retired and self.process.is_alive()
 
     def submit(self, task: Task) -> None:
         self.task, self.started = task, time.perf_counter()
@@ -588,8 +638,11 @@ class Worker:
 
     def receive(self) -> BackendRun:
         try:
-            return self.results.recv()
+            reply = self.results.recv()
+            self.retired = bool(reply.changed)
+            return reply.run
         except (EOFError, OSError):
+            self.retired = True
             self.process.join(5)
             message = "interrupted" if RUNNING.stopping.is_set() else _death_message(self.process.exitcode)
             return BackendRun(self.task.backend, Status.ERROR, time.perf_counter() - self.started, message)
@@ -623,14 +676,14 @@ class WorkerPool:
             workers.sort(key=lambda w: w.last_target == target)  # that one last: popped first
             while workers:
                 worker = workers.pop()
-                if worker.process.is_alive():
+                if worker.reusable:
                     return worker
                 worker.close()
         return Worker(context, backend)
 
     def release(self, worker: Worker) -> None:
         with self.lock:
-            if not self.closed and worker.process.is_alive():
+            if not self.closed and worker.reusable:
                 self.idle.setdefault(worker.backend, []).append(worker)
                 return
         worker.close()
@@ -673,7 +726,8 @@ def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_don
     def start_next():
         kind, queue = waiting.pop(0)
         first = tasks[queue[0]]
-        submit(pool.acquire(context, kind, first.target.text) if pool is not None else Worker(context, kind), queue)
+        submit(pool.acquire(context, kind, first.target.text) if pool is not None
+               else Worker(context, kind, serves_many=len(queue) > 1), queue)
 
     def finish(connection, result, reusable: bool):
         index, worker, queue = running.pop(connection)
@@ -702,7 +756,7 @@ def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_don
             for connection in ready:
                 _, worker, _ = running[connection]
                 result = worker.receive()
-                finish(connection, result, reusable=worker.process.is_alive())
+                finish(connection, result, reusable=worker.reusable)
             now = time.perf_counter()
             for connection, (index, worker, _) in list(running.items()):
                 if now - worker.started >= timeout:

@@ -421,3 +421,21 @@ def test_an_input_much_smaller_than_the_others_keeps_its_own_column():
     x[7] = 1e-9  # differenced on its own scale and on the others', as without structure
     jac, err = fdm.finite_difference_jacobian(func, x, 100, value=func(x))
     assert_matches(jac, err, exact(x), x, func(x))
+
+
+def test_the_users_calls_keep_their_modules_error_state_and_adchecks_arithmetic_its_own():
+    """A module that calls np.seterr at import: its function raises as it would for its user,
+    while adcheck's own arithmetic (under own_error_state) overflows quietly to inf."""
+
+    def load():
+        np.seterr(over="raise")  # what the user's module does when it is imported
+        return lambda x: np.exp(x)
+
+    outside = np.geterr()
+    call = fdm.in_users_error_state(load, outside)
+    assert np.geterr() == outside  # the import's np.seterr stays with the user's calls
+    with fdm.own_error_state():
+        with pytest.raises(FloatingPointError):
+            call(np.array([1000.0]))
+        assert np.isinf(np.exp(np.array([1000.0]))).all()
+    assert call(np.array([1.0])) == pytest.approx(np.e)

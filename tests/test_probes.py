@@ -218,3 +218,14 @@ def test_a_module_drawing_its_weights_at_import_builds_the_same_weights_for_the_
     task = Task("fd", parse_target(f"{FIXTURES}/state_without_change.py:net_loss"), arguments, "torch")
     result = probe(task, np.atleast_1d(reference.detach().numpy()), before_import)
     assert "ADC601" not in codes(result.findings)
+
+
+def test_the_probes_own_arithmetic_ignores_the_modules_numpy_error_state(tmp_path):
+    """np.seterr(all="raise") in the user's module: comparing [inf, 1] with [inf, 2] (inf - inf)
+    is the probes' own arithmetic and must not raise; the impurity is still reported."""
+    path = write(tmp_path, "import numpy as np\n\nnp.seterr(all='raise')\nCALLS = [0]\n\n\n"
+                           "def f(x):\n    CALLS[0] += 1\n    return np.array([np.inf, x[0] * CALLS[0]])\n")
+    before = np.geterr()
+    result = probe_target(f"{path}:f", [1.0, 2.0])
+    assert "ADC601" in codes(result.findings)
+    assert np.geterr() == before  # the module's np.seterr stayed with its own calls

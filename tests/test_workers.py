@@ -17,6 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from adcheck.errors import ExitCode
@@ -64,6 +65,14 @@ USER_CODE = textwrap.dedent('''\
 
     def good(x):
         return np.sin(x)
+
+
+    def uses_a_pool(x):
+        import multiprocessing
+
+        pool = multiprocessing.Pool(2)  # left open: its processes must end with the task
+        scale = sum(pool.map(abs, [-1.0, 1.0])) / 2.0
+        return np.sin(x) * scale
     ''')
 
 PROJECT = textwrap.dedent('''\
@@ -187,7 +196,7 @@ def test_sigkill_of_adcheck_leaves_nothing_running(project, started):
     assert run.leftovers_after(5) == []
 
 
-@pytest.mark.parametrize("function", ["spawns_a_child", "signals_its_group"])
+@pytest.mark.parametrize("function", ["spawns_a_child", "signals_its_group", "uses_a_pool"])
 def test_what_the_users_function_starts_ends_with_its_task(project, started, function):
     run = started(project, "run", f"user.py:{function}", "--input", "[0.5, 1.5]", "--backend", "autograd", "--no-lint")
     _, stderr = run.proc.communicate(timeout=120)
@@ -261,6 +270,48 @@ def test_warm_workers_pass_no_state_from_one_case_to_the_next(tmp_path):
             # A leak would double it: the function reads what the previous case's function changed.
             jacobian = [value for row in cases[name]["jacobians"][backend] for value in row]
             assert jacobian == pytest.approx([1.0, 0.0, 0.0, 1.0], abs=1e-6), (name, backend)
+
+
+# The cases of fixtures/leaks/reads.py, each run after a case that changed the process it relies on,
+# and the diagonal of its true Jacobian at its input [0.5, 1.5] (every Jacobian there is diagonal).
+READS_DIAGONALS = {
+    "jax_sin": np.cos([0.5, 1.5]), "numpy_sin": np.cos([0.5, 1.5]), "autograd_sin": np.cos([0.5, 1.5]),
+    "math_cos": [1.0, 1.0], "jax_config": [1.0, 1.0], "signal_handler": [1.0, 1.0], "alarm": [1.0, 1.0],
+    "error_state": [1.0, 1.0],
+}
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_no_case_changes_what_a_later_case_computes(jobs):
+    """Each case of fixtures/leaks changes its process at import (a framework's function, a
+    derivative rule, sys.modules, JAX's configuration, a signal handler, an alarm, numpy's error
+    state) before a case that would compute something else in a process so changed: each later
+    case gets its true Jacobian from every backend, as it does alone."""
+    import json
+    from contextlib import chdir
+
+    from conftest import FIXTURES, invoke
+
+    with chdir(FIXTURES / "leaks"):
+        result = invoke("check", "-j", jobs, "--format", "json", "-q")
+    assert result.exit_code == ExitCode.OK, result.stdout[-3000:] + result.stderr[-2000:]
+    cases = {case["target"]: case for case in json.loads(result.stdout)["cases"]}
+    assert {name.removeprefix("reads.py:") for name in cases if name.startswith("reads.py:")} == set(READS_DIAGONALS)
+    for name, diagonal in READS_DIAGONALS.items():
+        jacobians = cases[f"reads.py:{name}"]["jacobians"]
+        assert "fd" in jacobians and len(jacobians) >= 3, (name, list(jacobians))
+        for backend, rows in jacobians.items():
+            assert np.diag(rows) == pytest.approx(diagonal, rel=1e-6), (name, backend)
+
+
+def test_a_modules_numpy_error_state_makes_its_own_calls_raise_and_never_adchecks():
+    """np.seterr(all="raise") at import: the reference's arithmetic (overflowing differences at
+    700) goes on under adcheck's own error state; the run passes, as it does without it."""
+    from conftest import FIXTURES, invoke
+
+    result = invoke("run", f"{FIXTURES / 'leaks' / 'patches_error_state.py'}:f", "--input", "[0.5, 700.0]",
+                    "--backend", "autograd")
+    assert result.exit_code == ExitCode.OK, result.stdout[-2000:] + result.stderr[-2000:]
 
 
 LANE = textwrap.dedent('''

@@ -48,16 +48,25 @@ MAX_BACKUP_COLUMNS = 2000
 
 
 def compute(task) -> BackendRun:
-    with user_compilation_off(task):  # --contexts: the reference is eager too, as the rows it checks
-        return _compute(task)
+    """The reference run, eager under ``--contexts`` as the rows it checks; adcheck's numerics
+    under their own error state (``fdm.own_error_state``), the user's calls under their module's."""
+    with user_compilation_off(task):
+        return _reference(task)
 
 
-def _compute(task) -> BackendRun:
+def _reference(task) -> BackendRun:
     start = time.perf_counter()
+    # Before the import: module-level arrays get the backends' dtype.
+    configure_for(task.framework, task.arguments.dtype)
+    outside = np.geterr()
+    func = fdm.in_users_error_state(lambda: load_user_function(task), outside)
+    with fdm.own_error_state():
+        return _compute(task, func, outside, start)
+
+
+def _compute(task, func, outside: dict, start: float) -> BackendRun:
     arguments = task.arguments
     dtype = arguments.dtype
-    configure_for(task.framework, dtype)  # before the import: module-level arrays get the backends' dtype
-    func = load_user_function(task)
     flat_function = plain_flat_function(func, arguments, task.framework)
     x0 = arguments.flat().astype(np.float64)
     out = flat_function.raw(x0)
@@ -65,7 +74,7 @@ def _compute(task) -> BackendRun:
     name, eps, measured = fdm.working_precision(flat_function, x0, value, dtype, dtypes)
     noise = fdm.value_noise(flat_function, x0, value, eps)
     precision = Precision(name, eps, measured, noise)
-    batch_source = load_user_function(task)
+    batch_source = fdm.in_users_error_state(lambda: load_user_function(task), outside)
     enable_batching(flat_function, x0, plain_flat_function(batch_source, arguments, task.framework))
 
     if task.localise:
@@ -97,8 +106,10 @@ def nearby(task) -> BackendRun:
     start = time.perf_counter()
     configure_for(task.framework, task.arguments.dtype)
     with user_compilation_off(task):
-        flat_function = plain_flat_function(load_user_function(task), task.arguments, task.framework)
-        values = values_nearby(flat_function, task.arguments.flat().astype(np.float64))
+        func = fdm.in_users_error_state(lambda: load_user_function(task), np.geterr())
+        flat_function = plain_flat_function(func, task.arguments, task.framework)
+        with fdm.own_error_state():
+            values = values_nearby(flat_function, task.arguments.flat().astype(np.float64))
     return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, nearby=values)
 
 
@@ -110,17 +121,25 @@ MAX_WITNESS_COLUMNS = 256
 def witness(task) -> BackendRun:
     """The second witness for ``task.witness``, the columns where FD alone found an AD backend
     wrong: the Taylor remainder walked down on both sides (``finite_differences.witness_ladders``)
-    and the complex step, taken without FD's say-so (FD is the witness under question here)."""
+    and the complex step, taken without FD's say-so (FD is the witness under question here).
+    Eager and in its own error state, as the reference it questions (``compute``)."""
     start = time.perf_counter()
+    configure_for(task.framework, task.arguments.dtype)
+    with user_compilation_off(task):
+        outside = np.geterr()
+        func = fdm.in_users_error_state(lambda: load_user_function(task), outside)
+        with fdm.own_error_state():
+            return _witness(task, func, outside, start)
+
+
+def _witness(task, func, outside: dict, start: float) -> BackendRun:
     arguments = task.arguments
-    configure_for(task.framework, arguments.dtype)
-    func = load_user_function(task)
     flat_function = plain_flat_function(func, arguments, task.framework)
     x0 = arguments.flat().astype(np.float64)
     out = flat_function.raw(x0)
     value = flat_output(out)
     name, eps, _ = fdm.working_precision(flat_function, x0, value, arguments.dtype, output_dtypes(out))
-    batch_source = load_user_function(task)
+    batch_source = fdm.in_users_error_state(lambda: load_user_function(task), outside)
     enable_batching(flat_function, x0, plain_flat_function(batch_source, arguments, task.framework))
     columns = np.asarray(task.witness[:MAX_WITNESS_COLUMNS], dtype=int)
     # The rounding floor only, not ``value_noise``: that measure moves every input by 1e-6 of its

@@ -90,10 +90,16 @@ def probe(task, value, random_state=None) -> ProbeResult:
 
     ``random_state``: ``random_states()`` as they were before the reference imported the module;
     the fresh import starts from them too, so a module that draws at import (a torch module's
-    initial weights) builds what the reference's import built."""
+    initial weights) builds what the reference's import built. The probes' own arithmetic runs
+    under adcheck's error state, the user's calls under the one their module's import leaves
+    (``finite_differences.in_users_error_state``)."""
+    from ..finite_differences import own_error_state
+
     if random_state is not None:
         random_state()
-    collected = _collect(task, value)
+    outside = np.geterr()
+    with own_error_state():
+        collected = _collect(task, value, outside)
     return collected.result()
 
 
@@ -117,7 +123,8 @@ def random_states():
     return restore
 
 
-def _collect(task, value) -> _Collected:
+def _collect(task, value, outside: dict) -> _Collected:
+    from ..finite_differences import in_users_error_state
     from ..loader import UserCodeLoader
 
     result = _Collected()
@@ -125,10 +132,10 @@ def _collect(task, value) -> _Collected:
     result.findings += _argument_findings(task)
     try:
         loader = UserCodeLoader(task.target, "numpy")
-        func = loader.load()
+        call = in_users_error_state(loader.load, outside)
     except Exception:  # noqa: BLE001 - the reference imported it; a second import failing is no finding
         return result
-    site = _Site(task.target, func, loader, root)
+    site = _Site(task.target, call.__wrapped__, loader, root, call)
 
     make_args = _argument_maker(task)
     before = _snapshot(site)
@@ -138,7 +145,7 @@ def _collect(task, value) -> _Collected:
         # The calls are made as the reference made them (eagerly with --contexts); the module was
         # imported as written, so its jitted functions keep what they compiled at import.
         with user_compilation_off(task):
-            first, lines = _traced(lambda: _flat_output(func(*_convert(args, task.framework))), root)
+            first, lines = _traced(lambda: _flat_output(call(*_convert(args, task.framework))), root)
     except Exception:  # noqa: BLE001 - a probe call that fails tells us nothing more than fd did
         return result
     result.executed_lines = lines
@@ -149,7 +156,7 @@ def _collect(task, value) -> _Collected:
 
     try:
         with user_compilation_off(task):
-            second = _flat_output(func(*_convert(make_args(), task.framework)))
+            second = _flat_output(call(*_convert(make_args(), task.framework)))
     except Exception:  # noqa: BLE001
         second = None
     differs = [(label, v) for label, v in (("the reference's first call", value), ("a second call", second))
@@ -178,9 +185,10 @@ def _collect(task, value) -> _Collected:
 class _Site:
     """The target, its module, and where names are defined in its file."""
 
-    def __init__(self, target, func, loader, root: Path):
+    def __init__(self, target, func, loader, root: Path, call=None):
         self.target = target
         self.func = func
+        self.call = call or func  # the function as the probes call it (in its module's numpy error state)
         self.root = root
         self.loader = loader
         self.path = str(resolved(target.file))
@@ -433,7 +441,7 @@ def _jit_findings(site: _Site, task, make_args, jitted_value: np.ndarray | None)
         if jitted_value is None:
             jitted_value = _flat_output(site.func(*_convert(make_args(), task.framework)))
         with jax.disable_jit():
-            eager = _flat_output(site.func(*_convert(make_args(), task.framework)))
+            eager = _flat_output(site.call(*_convert(make_args(), task.framework)))
     except Exception:  # noqa: BLE001 - code that only runs jitted is not this probe's business
         return []
     if not _values_differ(jitted_value, eager):
