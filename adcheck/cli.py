@@ -109,6 +109,7 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     from .limits import ensure_resource_limits
 
     ensure_resource_limits()  # ulimit -n 20: one line now, not a fork server's traceback later
+    _prepare_compile_cache()
 
     settings = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
                          lint=False if no_lint else None, mode=mode, order=order, fail_on=fail_on, blame=blame,
@@ -131,6 +132,15 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     if report.nothing_checked and not report.failed:
         raise SystemExit(ExitCode.USAGE)
     raise SystemExit(ExitCode.FAILED if failures_of(report, settings.resolved().failure_policy) else ExitCode.OK)
+
+
+def _prepare_compile_cache() -> None:
+    """Before any worker starts: heal JAX's compilation cache, or turn it off in one line."""
+    from .compile_cache import prepare_cache
+
+    notice = prepare_cache()
+    if notice:
+        click.echo(printable_line(f"adcheck: note: {notice}"), err=True)
 
 
 class BackendProgress:
@@ -249,6 +259,7 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
     from .limits import ensure_resource_limits
 
     ensure_resource_limits()
+    _prepare_compile_cache()
 
     overrides = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
                           jobs=jobs, fail_on=fail_on, mode=mode, lint=False if no_lint else None, blame=blame,
