@@ -439,9 +439,10 @@ def lint(specs):
     skipped: list[str] = []
     findings = sorted(lint_paths(list(specs), skipped), key=lambda f: (f.path, f.line, f.col, f.code, f.message))
     for finding in findings:
-        click.echo(finding.format())
+        click.echo(printable(finding.format()))
     for name in skipped:
-        click.echo(f"adcheck: {name}: not fully linted: its code nests too deeply to analyse", err=True)
+        click.echo(printable_line(f"adcheck: {name}: not fully linted: its code nests too deeply to analyse"),
+                   err=True)
     failing = any(f.severity in ("error", "warning") for f in findings)
     raise SystemExit(ExitCode.FAILED if failing else ExitCode.OK)
 

@@ -16,6 +16,7 @@ a full disk turns the cache off for the run, with one line saying so; the run go
 from __future__ import annotations
 
 import os
+import time
 import zlib
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def discard_broken_entries(directory: Path) -> list[str]:
     except OSError:
         checked_before = 0
     discarded = []
+    started = time.time_ns()  # the stamp's time: an entry written during the scan is checked next time
     try:
         entries = list(os.scandir(directory))
     except OSError:
@@ -100,6 +102,7 @@ def discard_broken_entries(directory: Path) -> list[str]:
             pass
     try:
         stamp.touch()
+        os.utime(stamp, ns=(started, started))
     except OSError:
         pass
     return discarded

@@ -145,6 +145,7 @@ def _same_file(first: Path, second: Path) -> bool:
 # it is far below the depth at which Python's decoder runs out of stack.
 MAX_JSON_DEPTH = 64
 MAX_JSON_BYTES = 1 << 30  # 1 GiB: a 200-case report with every Jacobian is tens of megabytes
+TOO_DEEP = object()  # what a document the decoder could not nest into stands for
 
 
 def read_json(path: str | os.PathLike, what: str, *, error=AdcheckError):
@@ -158,7 +159,7 @@ def read_json(path: str | os.PathLike, what: str, *, error=AdcheckError):
     shown = os.fspath(path)
     try:
         if os.path.getsize(path) > MAX_JSON_BYTES:
-            raise error(f"{shown}: {what} is larger than {MAX_JSON_BYTES >> 20} MiB; not reading it")
+            raise error(f"{shown}: cannot read {what}: larger than {MAX_JSON_BYTES >> 20} MiB")
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
@@ -166,11 +167,11 @@ def read_json(path: str | os.PathLike, what: str, *, error=AdcheckError):
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise error(f"{shown}: {what} is not valid JSON ({exc})") from None
+        raise error(f"{shown}: cannot read {what}: not valid JSON ({exc})") from None
     except RecursionError:
-        raise error(f"{shown}: {what} is nested more than {MAX_JSON_DEPTH} deep") from None
-    if json_depth(data) > MAX_JSON_DEPTH:
-        raise error(f"{shown}: {what} is nested more than {MAX_JSON_DEPTH} deep")
+        data = TOO_DEEP
+    if data is TOO_DEEP or json_depth(data) > MAX_JSON_DEPTH:
+        raise error(f"{shown}: cannot read {what}: nested more than {MAX_JSON_DEPTH} deep")
     return data
 
 
