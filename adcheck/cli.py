@@ -103,13 +103,10 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     """Compare the Jacobian of TARGET (file.py:func or package.module:func) across backends."""
     from .check import failures_of
     from .inputs import build_arguments
+    from .limits import ensure_resource_limits
     from .loader import parse_target
     from .run import check_target, describe_module
     from .source import summarize
-    from .limits import ensure_resource_limits
-
-    ensure_resource_limits()  # ulimit -n 20: one line now, not a fork server's traceback later
-    _prepare_compile_cache()
 
     settings = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
                          lint=False if no_lint else None, mode=mode, order=order, fail_on=fail_on, blame=blame,
@@ -117,6 +114,7 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
                          device=device)
     if settings.order == 2 and settings.mode == "fast":
         raise click.UsageError("--order 2 needs whole Jacobians; it cannot be combined with --mode fast")
+    ensure_resource_limits()  # ulimit -n 20: one line now, not a fork server's traceback later
     if output:
         from .fileio import refuse_overwriting_inputs
 
@@ -124,6 +122,7 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
                                   + [target.rpartition(":")[0]])
     parsed = parse_target(target)
     summary = summarize(parsed)  # once per run: preflight, the lint and the report read it
+    _prepare_compile_cache()  # after every mistake of the user's has had its one line, before any worker
     module = describe_module(parsed, summary, settings.resolved().timeout)
     arguments = build_arguments(inputs, random_shapes, seed, wrt, names=summary.parameters, module=module)
     with BackendProgress() as progress:
@@ -258,9 +257,6 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
     from .config import display_path, load_project
     from .limits import ensure_resource_limits
 
-    ensure_resource_limits()
-    _prepare_compile_cache()
-
     overrides = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
                           jobs=jobs, fail_on=fail_on, mode=mode, lint=False if no_lint else None, blame=blame,
                           blame_primitives=blame_primitives, blame_seconds=blame_seconds, contexts=contexts,
@@ -269,6 +265,7 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         from .check import parse_shard
 
         parse_shard(shard)  # a mistyped --shard stops here, before anything is loaded
+    ensure_resource_limits()
     project = load_project(list(paths), pyproject=config_file)
     if project.settings.overridden_by(overrides).device == "gpu":
         from .devices import resolve_device
@@ -318,6 +315,7 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         jobs_setting = project.settings.overridden_by(overrides).jobs
         at_once = min(jobs_setting or default_jobs(), len(project.cases))
         click.echo(f"adcheck: {len(project.cases)} case(s), {at_once} at a time", err=True)
+    _prepare_compile_cache()  # after every mistake of the user's has had its one line, before any worker
     result = run_check(project, overrides, on_case_done=progress)
     if result.stopped:
         click.echo(f"adcheck: interrupted; {len(result.results)} case(s) finished, {len(result.interrupted)} did not",
