@@ -133,15 +133,24 @@ def updated_baseline(path: Path, result: CheckResult) -> list[Failure]:
     return [*kept, *(f for f in result.failures if f.case in ran)]
 
 
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``K/N`` as (K, N); anything else (``''``, ``¹/²``, ``0/3``, ``5/4``) is a usage error naming --shard.
+
+    ASCII digits only: ``str.isdigit`` accepts superscripts, which ``int`` then refuses."""
+    import re
+
+    match = re.fullmatch(r"([0-9]{1,9})/([0-9]{1,9})", spec.strip())
+    if match is None or not 1 <= int(match[1]) <= int(match[2]):
+        raise AdcheckError(f"--shard: expected K/N with 1 <= K <= N, like 1/4; got {spec!r}")
+    return int(match[1]), int(match[2])
+
+
 def shard(cases: tuple[Case, ...], spec: str) -> tuple[Case, ...]:
     """``K/N``: the cases of shard K of N, a stable split (by a hash of each case's name), so a CI
     matrix of N jobs covers every case exactly once, whatever the machine or the order found."""
     import hashlib
 
-    k, _, n = spec.partition("/")
-    if not (k.isdigit() and n.isdigit()) or not 1 <= int(k) <= int(n):
-        raise AdcheckError(f"--shard {spec!r}: expected K/N with 1 <= K <= N, like 1/4")
-    k, n = int(k), int(n)
+    k, n = parse_shard(spec)
 
     def bucket(case: Case) -> int:
         return int.from_bytes(hashlib.sha256(case.name.encode()).digest()[:8], "big") % n

@@ -13,6 +13,7 @@ import click
 
 from . import __version__
 from .errors import AdcheckError, ConfigError, ExitCode
+from .report.text import printable, printable_line
 
 FORMAT_CHOICES = ("table", "json", "junit", "github", "sarif", "markdown")
 FAIL_ON_CHOICES = ("error", "disagree", "inconclusive", "warning")  # adcheck.settings.FailOn, without the import
@@ -102,6 +103,7 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     """Compare the Jacobian of TARGET (file.py:func or package.module:func) across backends."""
     from .check import failures_of
     from .inputs import build_arguments
+    from .limits import ensure_resource_limits
     from .loader import parse_target
     from .run import check_target, describe_module
     from .source import summarize
@@ -112,6 +114,7 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
                          device=device)
     if settings.order == 2 and settings.mode == "fast":
         raise click.UsageError("--order 2 needs whole Jacobians; it cannot be combined with --mode fast")
+    ensure_resource_limits()  # ulimit -n 20: one line now, not a fork server's traceback later
     if output:
         from .fileio import refuse_overwriting_inputs
 
@@ -119,6 +122,7 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
                                   + [target.rpartition(":")[0]])
     parsed = parse_target(target)
     summary = summarize(parsed)  # once per run: preflight, the lint and the report read it
+    _prepare_compile_cache()  # after every mistake of the user's has had its one line, before any worker
     module = describe_module(parsed, summary, settings.resolved().timeout)
     arguments = build_arguments(inputs, random_shapes, seed, wrt, names=summary.parameters, module=module)
     with BackendProgress() as progress:
@@ -127,6 +131,15 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     if (report.nothing_checked or report.nothing_verified) and not report.failed:
         raise SystemExit(ExitCode.USAGE)
     raise SystemExit(ExitCode.FAILED if failures_of(report, settings.resolved().failure_policy) else ExitCode.OK)
+
+
+def _prepare_compile_cache() -> None:
+    """Before any worker starts: heal JAX's compilation cache, or turn it off in one line."""
+    from .compile_cache import prepare_cache
+
+    notice = prepare_cache()
+    if notice:
+        click.echo(printable_line(f"adcheck: note: {notice}"), err=True)
 
 
 class BackendProgress:
@@ -163,24 +176,26 @@ class BackendProgress:
 
 
 def render(reports: list, output_format: str, *, timings: bool, colour: bool = False, summary: str = "",
-           fail_on=None, ahead=None) -> str:
+           fail_on=None, ahead=None, interrupted=None) -> str:
     """The report text of ``reports`` in ``output_format`` (table/json handled for a single run);
     ``fail_on``: the failure policy, for the formats that say what fails (JUnit, Markdown);
-    ``ahead``: the tables already written (``check``'s ``RenderedAhead``)."""
+    ``ahead``: the tables already written (``check``'s ``RenderedAhead``); ``interrupted``: the
+    ``report.common.Interruption`` of a check that stopped early (the table says it in ``summary``)."""
     if output_format == "table":
         from .report import table
 
         one = ahead or partial(table.render, colour=colour, timings=timings)
         text = "\n\n".join(one(r) for r in reports)
-        return text + ("\n\n" + summary if summary else "")
+        return text + ("\n\n" + printable(summary) if summary else "")
     if output_format == "json":
         from .report import json as json_report
 
         return json_report.render(reports[0], timings=timings)
     module = importlib.import_module(f"adcheck.report.{output_format}")
+    options = {"interrupted": interrupted} if interrupted is not None else {}
     if fail_on is not None and output_format in ("junit", "markdown"):
-        return module.render(reports, timings=timings, fail_on=fail_on)
-    return module.render(reports, timings=timings)
+        options["fail_on"] = fail_on
+    return module.render(reports, timings=timings, **options)
 
 
 def write_output(output: str, text: str) -> None:
@@ -240,11 +255,17 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
     from .baseline import write_baseline
     from .check import apply_baseline, baseline_path, default_jobs, run_check
     from .config import display_path, load_project
+    from .limits import ensure_resource_limits
 
     overrides = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
                           jobs=jobs, fail_on=fail_on, mode=mode, lint=False if no_lint else None, blame=blame,
                           blame_primitives=blame_primitives, blame_seconds=blame_seconds, contexts=contexts,
                           device=device)
+    if shard is not None:
+        from .check import parse_shard
+
+        parse_shard(shard)  # a mistyped --shard stops here, before anything is loaded
+    ensure_resource_limits()
     project = load_project(list(paths), pyproject=config_file)
     if project.settings.overridden_by(overrides).device == "gpu":
         from .devices import resolve_device
@@ -254,7 +275,7 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         where = display_path(project.pyproject, Path.cwd()) if project.pyproject else "no pyproject.toml with [tool.adcheck]"
         raise ConfigError(f"no cases found ({where}; {len(paths)} path(s) searched for @adcheck.case)",
                           hint="add [[tool.adcheck.case]] tables or pass files with @adcheck.case functions")
-    if shard:
+    if shard is not None:
         from dataclasses import replace
 
         from .check import shard as shard_of
@@ -265,6 +286,13 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         from .baseline import read_baseline
 
         read_baseline(baseline)  # a malformed baseline stops CI now, not after every case has run
+    else:
+        from .baseline import refuse_replacing_a_linked_file
+        from .fileio import refuse_overwriting_inputs
+
+        refuse_replacing_a_linked_file(baseline)  # before the cases run, not after
+        refuse_overwriting_inputs(baseline, [project.pyproject, *paths, *(case.file for case in project.cases)],
+                                  option="--baseline")
     if output:
         from .fileio import refuse_overwriting_inputs
 
@@ -280,12 +308,14 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
             ahead.add(result.report)
         if not quiet:
             state = "broken" if result.broken else ("FAIL" if result.report.failed else "pass")
-            click.echo(f"adcheck: [{done}/{total}] {result.report.target}: {state} ({result.seconds:.1f} s)", err=True)
+            click.echo(printable(f"adcheck: [{done}/{total}] {result.report.target}: {state} ({result.seconds:.1f} s)"),
+                       err=True)
 
     if not quiet:
         jobs_setting = project.settings.overridden_by(overrides).jobs
         at_once = min(jobs_setting or default_jobs(), len(project.cases))
         click.echo(f"adcheck: {len(project.cases)} case(s), {at_once} at a time", err=True)
+    _prepare_compile_cache()  # after every mistake of the user's has had its one line, before any worker
     result = run_check(project, overrides, on_case_done=progress)
     if result.stopped:
         click.echo(f"adcheck: interrupted; {len(result.results)} case(s) finished, {len(result.interrupted)} did not",
@@ -306,7 +336,7 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         text = render_check(result, timings=timings, case=ahead)
     else:
         text = render(result.reports, output_format, timings=timings, colour=colour and not output,
-                      summary=summary, fail_on=result.fail_on, ahead=ahead)
+                      summary=summary, fail_on=result.fail_on, ahead=ahead, interrupted=_interruption(result))
     if output:
         write_output(output, text if output_format != "table" else
                      render(result.reports, "table", timings=timings, summary=summary))
@@ -315,7 +345,7 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         echo_report(text, colour=colour)
         if output_format != "table" and summary:
             for line in summary.splitlines():
-                click.echo(line, err=True)
+                click.echo(printable(line), err=True)
     if update_baseline and not result.broken and not result.stopped:
         raise SystemExit(ExitCode.OK)
     raise SystemExit(result.exit_code)
@@ -337,15 +367,26 @@ def _rendered_ahead(output_format: str, *, timings: bool, colour: bool):
     return None
 
 
+def _interruption(result):
+    """The ``report.common.Interruption`` of a check that stopped early, else None."""
+    if not result.stopped:
+        return None
+    from .report.common import Interruption
+
+    return Interruption(len(result.results), tuple(result.interrupted))
+
+
 def check_summary(result) -> str:
     """The last lines of ``check``: counts, what failed, what the baseline says."""
     from .config import display_path
 
     n = len(result.results)
     failed = result.failed_cases()
-    lines = [f"{n} case{'s' if n != 1 else ''}: {n - len(failed) - len(result.broken)} passed, "
-             f"{len(failed)} failed" + (f", {len(result.broken)} could not run" if result.broken else "")
-             + f" (--fail-on {result.fail_on})"]
+    interruption = _interruption(result)
+    lines = [f"INTERRUPTED: {interruption.sentence.partition(';')[0]}"] if interruption else []
+    lines += [f"{n} case{'s' if n != 1 else ''}: {n - len(failed) - len(result.broken)} passed, "
+              f"{len(failed)} failed" + (f", {len(result.broken)} could not run" if result.broken else "")
+              + f" (--fail-on {result.fail_on})"]
     for failure in result.new_failures:
         lines.append(f"FAIL {failure}")
     for broken in result.broken:
@@ -393,9 +434,13 @@ def lint(specs):
     """
     from .lint import lint_paths
 
-    findings = sorted(lint_paths(list(specs)), key=lambda f: (f.path, f.line, f.col, f.code, f.message))
+    skipped: list[str] = []
+    findings = sorted(lint_paths(list(specs), skipped), key=lambda f: (f.path, f.line, f.col, f.code, f.message))
     for finding in findings:
-        click.echo(finding.format())
+        click.echo(printable(finding.format()))
+    for name in skipped:
+        click.echo(printable_line(f"adcheck: {name}: not fully linted: its code nests too deeply to analyse"),
+                   err=True)
     failing = any(f.severity in ("error", "warning") for f in findings)
     raise SystemExit(ExitCode.FAILED if failing else ExitCode.OK)
 
@@ -420,20 +465,50 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _reopen_closed_streams() -> None:
+    """``adcheck … >&-`` or ``2>&-``: Python starts with ``sys.stdout`` (or ``sys.stderr``) None.
+
+    The closed descriptor is pointed at /dev/null: what was to go there is dropped, ``--output``
+    is still written, and no file adcheck opens later (an ``--output``'s temporary file, a
+    worker's pipe) takes descriptor 1 or 2, where a stray print would land in it.
+    """
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            os.fstat(fd)
+        except OSError:  # closed: give it /dev/null
+            null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        try:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False, encoding="utf-8",
+                                    errors="surrogateescape" if fd == 0 else "backslashreplace"))
+        except OSError:  # not even /dev/null: leave it None; click writes nothing then
+            pass
+
+
 def main(argv=None) -> int:
     """Entry point: the one place that turns errors into exit codes.
 
-    SIGTERM (a CI job cancelled, a timeout) unwinds like Ctrl-C, so every worker is killed; the
-    handler is the previous one again when ``main`` returns (tests and the pytest plugin call
-    ``main`` in a process that has its own).
+    SIGTERM (a CI job cancelled, a timeout) and SIGHUP (the terminal closed) unwind like Ctrl-C, so
+    every worker is killed; the handlers are the previous ones again when ``main`` returns (tests
+    and the pytest plugin call ``main`` in a process that has its own).
     """
     import threading
 
+    _reopen_closed_streams()
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
-    previous = None
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _interrupt)
+        # The terminal closed (or a CI runner's hang-up): as SIGTERM, the finished cases' report is
+        # still written. Under nohup (SIGHUP ignored) it stays ignored.
+        hangup = getattr(signal, "SIGHUP", None)
+        if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
+            previous[hangup] = signal.signal(hangup, _interrupt)
     running = None
     try:
         from .workers import RUNNING as running
@@ -442,14 +517,21 @@ def main(argv=None) -> int:
         cli.main(args=args, prog_name="adcheck", standalone_mode=False)
     except SystemExit as exc:
         return int(exc.code or 0)
-    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C inside a command into Abort
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C inside a command into Abort
         if running is not None:
             running.stop_all()
+        if isinstance(exc.__context__, EOFError):
+            # Not Ctrl-C: click also turns an EOFError into Abort, and a fork server that hung up
+            # (its fork failed: a process or memory limit) is one.
+            from .limits import worker_start_failure
+
+            click.echo(f"adcheck: error: {worker_start_failure()}", err=True)
+            return ExitCode.USAGE
         click.echo("adcheck: interrupted", err=True)
         return ExitCode.INTERRUPTED
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx is not None else "adcheck"
-        click.echo(f"adcheck: error: {exc.format_message()} (see '{command} --help')", err=True)
+        click.echo(printable_line(f"adcheck: error: {exc.format_message()} (see '{command} --help')"), err=True)
         return ExitCode.USAGE
     except click.ClickException as exc:
         exc.show()
@@ -457,19 +539,19 @@ def main(argv=None) -> int:
     except AdcheckError as exc:
         if debug:
             raise
-        click.echo(f"adcheck: error: {exc}", err=True)
+        click.echo(printable_line(f"adcheck: error: {exc}"), err=True)
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - adcheck's own bug: one line, ask for --debug
         if debug:
             raise
-        click.echo(f"adcheck: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-                   err=True)
+        click.echo(printable_line(f"adcheck: internal error: {type(exc).__name__}: {exc} "
+                                  "(rerun with --debug for the traceback)"), err=True)
         return ExitCode.INTERNAL
     finally:
         if running is not None:
             running.stopping.clear()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return ExitCode.OK
 
 

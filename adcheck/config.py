@@ -77,7 +77,7 @@ class Project:
 def has_adcheck_table(path: Path) -> bool:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):  # load_pyproject says why
         # A broken file still counts: load_project reports what is wrong with it.
         return "[tool.adcheck" in _read_or_empty(path)
     return isinstance(data.get("tool"), dict) and "adcheck" in data["tool"]
@@ -306,6 +306,8 @@ def load_pyproject(pyproject: Path) -> tuple[Settings, list[Case]]:
         raise ConfigError(f"{shown}: cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{shown}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib parses nested arrays recursively
+        raise ConfigError(f"{shown}: arrays or tables nested too deep to read") from None
     table = data.get("tool", {}).get("adcheck")
     if table is None:
         return Settings(), []

@@ -108,7 +108,8 @@ def _write_error(path, exc: OSError, directory: Path, existed: bool = False) -> 
                         hint="the existing file is unchanged" if existed else None)
 
 
-def refuse_overwriting_inputs(output: str | os.PathLike, inputs: Iterable[str | os.PathLike | None]) -> None:
+def refuse_overwriting_inputs(output: str | os.PathLike, inputs: Iterable[str | os.PathLike | None], *,
+                              option: str = "output") -> None:
     """Raise ``AdcheckError`` (exit 2) when ``output`` is the same file as one of ``inputs``.
 
     Compares resolved paths (``./x`` and ``x``, a symbolic link and its target) and, where both
@@ -122,8 +123,8 @@ def refuse_overwriting_inputs(output: str | os.PathLike, inputs: Iterable[str | 
             continue
         if _same_file(Path(output), Path(candidate)):
             raise AdcheckError(
-                f"output {os.fspath(output)} is the input file {os.fspath(candidate)}; refusing to overwrite it",
-                hint="write the output to another path",
+                f"{option} {os.fspath(output)} is the input file {os.fspath(candidate)}; refusing to overwrite it",
+                hint="write the output to another path" if option == "output" else f"give {option} another path",
             )
 
 
@@ -137,3 +138,60 @@ def _same_file(first: Path, second: Path) -> bool:
         return os.path.samefile(first, second)
     except OSError:  # one of them does not exist (yet)
         return False
+
+
+# Reading the JSON files a user hands adcheck (baselines, shard reports): no adcheck file nests
+# deeper than a handful of levels (a report's Jacobian rows sit at depth 7), so 64 is generous, and
+# it is far below the depth at which Python's decoder runs out of stack.
+MAX_JSON_DEPTH = 64
+MAX_JSON_BYTES = 1 << 30  # 1 GiB: a 200-case report with every Jacobian is tens of megabytes
+TOO_DEEP = object()  # what a document the decoder could not nest into stands for
+
+
+def read_json(path: str | os.PathLike, what: str, *, error=AdcheckError):
+    """The JSON document in ``path`` (``what`` names it in a message: "the baseline").
+
+    Every failure is one ``error`` (an ``AdcheckError`` type) naming the file: unreadable, not
+    UTF-8, not JSON, larger than ``MAX_JSON_BYTES`` or nested deeper than ``MAX_JSON_DEPTH``.
+    """
+    import json
+
+    shown = os.fspath(path)
+    try:
+        if os.path.getsize(path) > MAX_JSON_BYTES:
+            raise error(f"{shown}: cannot read {what}: larger than {MAX_JSON_BYTES >> 20} MiB")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{shown}: cannot read {what} ({_reason(exc)})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{shown}: cannot read {what}: not valid JSON ({exc})") from None
+    except RecursionError:
+        data = TOO_DEEP
+    if data is TOO_DEEP or json_depth(data) > MAX_JSON_DEPTH:
+        raise error(f"{shown}: cannot read {what}: nested more than {MAX_JSON_DEPTH} deep")
+    return data
+
+
+def json_depth(data) -> int:
+    """How deeply lists and objects nest in ``data`` (0 for a number or a string); iterative, so
+    any depth the decoder accepted is measured without running out of stack."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item if isinstance(child, (list, dict)))
+    return deepest
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(exc, IsADirectoryError):
+        return "it is a directory"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

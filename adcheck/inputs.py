@@ -229,6 +229,8 @@ def _check_json_numbers(data, origin: str) -> None:
 def as_numeric_array(data, origin: str) -> np.ndarray:
     if isinstance(data, (str, dict)) or data is None:
         raise InputError(f"{origin}: expected a number or a (nested) list of numbers, got {_json_kind(data)}")
+    if isinstance(data, list):  # from JSON or TOML: its depth and its leaves, before numpy reads it
+        _check_json_numbers(data, origin)
     try:
         array = np.asarray(data)
     except ValueError:  # ragged nesting
@@ -296,7 +298,8 @@ def json_tree(data, origin: str, depth: int = 0):
 
 
 def _numeric(data, origin: str) -> np.ndarray:
-    _check_json_numbers(data, origin)
+    if not isinstance(data, list):
+        _check_json_numbers(data, origin)
     return as_numeric_array(data, origin)
 
 

@@ -104,6 +104,29 @@ class AdcheckDecoratedFile(pytest.File):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "adcheck: a case collected by adcheck's pytest plugin")
+    if _enabled(config):
+        _check_configuration(config)
+
+
+def _check_configuration(config) -> None:
+    """A mistake in ``[tool.adcheck]`` (a misspelt key, a bad value) or an unknown
+    ``--adcheck-backend`` is the user's: a usage error in one line, as pytest reports its own
+    options, before collection, rather than an INTERNALERROR from the middle of it."""
+    from .errors import AdcheckError
+
+    try:
+        pyproject = _project_pyproject(config)
+        if pyproject is not None:
+            from .config import load_pyproject
+
+            load_pyproject(pyproject)
+        backends = tuple(config.getoption("adcheck_backend") or ())
+        if backends:
+            from .settings import validated
+
+            validated(backends=backends)
+    except AdcheckError as exc:
+        raise pytest.UsageError(f"adcheck: {exc}") from None
 
 
 def pytest_collect_file(file_path: Path, parent):

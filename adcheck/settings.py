@@ -141,6 +141,7 @@ def seed(value, where: str = "--seed") -> int:
     return value
 
 
+MAX_MEMORY_SIZE = (1 << 63) - 1  # bytes: the largest resource limit Linux and macOS accept
 _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -160,6 +161,8 @@ def memory_size(value, where: str = "--memory-limit") -> int:
         raise _fail(where, f"expected a positive size like 4G or 512M, got {value!r}")
     if number < 64 << 20:
         raise _fail(where, f"{value!r} is too little memory for a worker (at least 64M)")
+    if number > MAX_MEMORY_SIZE:  # setrlimit takes a 64-bit count: more cannot be a limit at all
+        raise _fail(where, f"{value!r} is more memory than a limit can hold (at most 2**63 - 1 bytes)")
     return int(number)
 
 

@@ -228,7 +228,7 @@ def fake_rules(monkeypatch):
     module = types.SimpleNamespace(specs=None)
     found = []
 
-    def lint_paths(specs):
+    def lint_paths(specs, skipped=None):
         module.specs = list(specs)
         return list(found)
 

@@ -28,7 +28,7 @@ __all__ = ["RULES", "Rule", "Severity", "Stage", "lint_file", "lint_paths", "lin
 
 
 def lint_tree(tree: ast.Module, source: str, path: str, function: str | None = None,
-              written_for: Framework | None = None) -> list[Finding]:
+              written_for: Framework | None = None, skipped: list[str] | None = None) -> list[Finding]:
     """Findings for an already parsed module: for the code reachable from ``function`` or, without
     it, every function. ``source`` is the text ``tree`` was parsed from (for ``# noqa``); ``path``
     is reported as given. Each function's code is held to what it is written for, decided from
@@ -50,6 +50,8 @@ def lint_tree(tree: ast.Module, source: str, path: str, function: str | None = N
         linter.lint_module()
     else:
         linter.lint_target(function, str(path))
+    if skipped is not None:
+        skipped.extend(linter.skipped)
     silenced = noqa_lines(source)
     findings = [
         make_finding(raw.code, str(path), raw.line, raw.col, raw.message, explains=raw.explains)
@@ -58,10 +60,10 @@ def lint_tree(tree: ast.Module, source: str, path: str, function: str | None = N
     return sorted(findings, key=lambda f: (f.line, f.col, f.code))
 
 
-def lint_file(path: str | Path, function: str | None = None) -> list[Finding]:
+def lint_file(path: str | Path, function: str | None = None, skipped: list[str] | None = None) -> list[Finding]:
     """Findings for the file at ``path`` (see ``lint_tree``)."""
     source, tree = _read_and_parse(Path(path))
-    return lint_tree(tree, source, str(path), function)
+    return lint_tree(tree, source, str(path), function, skipped=skipped)
 
 
 def _judged_as(module: ModuleFacts, written_for: Framework) -> str | None:
@@ -76,9 +78,9 @@ def _judged_as(module: ModuleFacts, written_for: Framework) -> str | None:
     return None if written_for == Framework.NUMPY else str(written_for)
 
 
-def lint_paths(specs: list[str]) -> list[Finding]:
+def lint_paths(specs: list[str], skipped: list[str] | None = None) -> list[Finding]:
     """Lint each ``FILE`` or ``FILE:func`` (what ``adcheck lint`` takes); the findings of all of them,
-    file by file."""
+    file by file. ``skipped`` gets ``path:function`` of each function nested too deeply to walk."""
     findings = []
     for spec in specs:
         location, sep, function = spec.rpartition(":")
@@ -87,7 +89,10 @@ def lint_paths(specs: list[str]) -> list[Finding]:
         path = Path(location)
         if not path.is_file():
             raise TargetError(f"{spec}: no such file {location}")
-        findings.extend(lint_file(path, function))
+        deep: list[str] = []
+        findings.extend(lint_file(path, function, deep))
+        if skipped is not None:
+            skipped.extend(f"{location}:{name}" for name in deep)
     return findings
 
 

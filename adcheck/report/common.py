@@ -215,3 +215,25 @@ def nothing_checked_reasons(report: RunReport) -> list[str]:
     """Why each AD backend did not run: "autograd: autograd cannot run torch code (...)"."""
     return [f"{v.name}: {v.message or v.status}" for v in report.comparison.verdicts
             if v.status in (Status.NOT_APPLICABLE, Status.UNAVAILABLE)]
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """A check stopped before every case finished (Ctrl-C, SIGTERM, SIGHUP): every format says so,
+    so that a cancelled CI job never reads as a passing one."""
+
+    finished: int  # cases that finished (their reports are in the report)
+    unfinished: tuple[str, ...]  # the names of the cases that did not
+
+    @property
+    def total(self) -> int:
+        return self.finished + len(self.unfinished)
+
+    @property
+    def sentence(self) -> str:
+        """"interrupted after 2 of 5 cases; not finished: a, b, c"."""
+        names = ", ".join(self.unfinished)
+        return (f"interrupted after {self.finished} of {self.total} case{'s' if self.total != 1 else ''}"
+                + (f"; not finished: {names}" if names else ""))
+
+    REASON = "interrupted before this case finished (Ctrl-C, SIGTERM or SIGHUP); it was not checked"

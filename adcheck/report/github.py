@@ -8,7 +8,8 @@ annotation on its own line. Nothing else is printed, so the log stays readable.
 from __future__ import annotations
 
 from ..model import RunReport
-from .common import problems
+from .common import Interruption, problems
+from .text import printable
 
 LEVELS = {"error": "error", "warning": "warning", "info": "notice"}
 
@@ -52,5 +53,8 @@ def lines_for(report: RunReport) -> list[str]:
     return lines
 
 
-def render(reports: list[RunReport], *, timings: bool = True) -> str:
-    return "\n".join(line for report in reports for line in lines_for(report))
+def render(reports: list[RunReport], *, timings: bool = True, interrupted: Interruption | None = None) -> str:
+    lines = [line for report in reports for line in lines_for(report)]
+    if interrupted is not None:
+        lines.append(command("error", interrupted.sentence, title="adcheck: interrupted"))
+    return printable("\n".join(lines))

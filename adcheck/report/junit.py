@@ -18,12 +18,14 @@ import xml.etree.ElementTree as ET
 from ..model import BackendVerdict, RunReport, Status
 from ..settings import FailOn
 from .common import (
+    Interruption,
     inconclusive_table,
     problems,
     second_order_causes,
     second_order_entries_table,
     worst_entries_table,
 )
+from .text import printable
 
 SUITE_NAME = "adcheck"
 
@@ -118,14 +120,29 @@ def _cases(report: RunReport, timings: bool, fail_on: FailOn = FailOn.DISAGREE) 
     return elements
 
 
-def render(reports: list[RunReport], *, timings: bool = True, fail_on: FailOn | str = FailOn.DISAGREE) -> str:
+def _interrupted_cases(interrupted: Interruption | None) -> list[ET.Element]:
+    """A check stopped early: each case that did not finish is an ``error`` saying why, so the
+    counts show the run did not pass."""
+    if interrupted is None:
+        return []
+    elements = []
+    for name in interrupted.unfinished:
+        element = ET.Element("testcase", {"classname": name, "name": "any backend"})
+        error = ET.SubElement(element, "error", {"type": "interrupted", "message": Interruption.REASON})
+        error.text = interrupted.sentence
+        elements.append(element)
+    return elements
+
+
+def render(reports: list[RunReport], *, timings: bool = True, fail_on: FailOn | str = FailOn.DISAGREE,
+           interrupted: Interruption | None = None) -> str:
     fail_on = FailOn(fail_on)
     root = ET.Element("testsuites", {"name": SUITE_NAME})
     suite = ET.SubElement(root, "testsuite", {"name": SUITE_NAME})
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     total = 0.0
-    for report in reports:
-        for element in _cases(report, timings, fail_on):
+    for elements in [*(_cases(report, timings, fail_on) for report in reports), _interrupted_cases(interrupted)]:
+        for element in elements:
             suite.append(element)
             counts["tests"] += 1
             counts["failures"] += element.find("failure") is not None
@@ -137,5 +154,18 @@ def render(reports: list[RunReport], *, timings: bool = True, fail_on: FailOn | 
             node.set(key, str(value))
         if timings:
             node.set("time", f"{total:.3f}")
+    return document(root)
+
+
+def document(root: ET.Element) -> str:
+    """The XML text of ``root``, every text and attribute value through ``printable``: a NUL or an
+    ESC in an exception's message, a file name that is not UTF-8, cannot make the file unparsable."""
+    for element in root.iter():
+        if element.text:
+            element.text = printable(element.text)
+        if element.tail:
+            element.tail = printable(element.tail)
+        for key, value in element.attrib.items():
+            element.set(key, printable(value))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")

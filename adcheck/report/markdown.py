@@ -15,6 +15,7 @@ from functools import partial
 from ..model import BackendVerdict, RunReport, Status
 from ..settings import FailOn
 from .common import (
+    Interruption,
     NOTHING_CHECKED_TITLE,
     inconclusive_table,
     kink_lines,
@@ -25,6 +26,7 @@ from .common import (
     second_order_entry_name,
     worst_entries_table,
 )
+from .text import printable
 
 ICONS = {
     Status.AGREE: "✅ agree",
@@ -136,12 +138,16 @@ def _plural_cases(n: int) -> str:
     return f"{n} case{'s' if n != 1 else ''}"
 
 
-def render(reports: list[RunReport], *, timings: bool = True, fail_on: FailOn | str = FailOn.DISAGREE) -> str:
+def render(reports: list[RunReport], *, timings: bool = True, fail_on: FailOn | str = FailOn.DISAGREE,
+           interrupted: Interruption | None = None) -> str:
     """The title counts the cases that fail under ``fail_on``, as the exit code does."""
     from ..check import failures_of
 
     failed = [r for r in reports if failures_of(r, fail_on) or r.nothing_checked]
-    if failed:
+    if interrupted is not None:
+        title = f"### adcheck: ⛔ {interrupted.sentence.partition(';')[0]}" + (
+            f" ({len(failed)} of them failed)" if failed else "")
+    elif failed:
         title = f"### adcheck: {len(failed)} of {_plural_cases(len(reports))} failed"
     else:
         unsure = sum(1 for r in reports if r.inconclusive)
@@ -151,9 +157,13 @@ def render(reports: list[RunReport], *, timings: bool = True, fail_on: FailOn | 
     headers = ["case", "backend", "status", "max abs err", "err/tol", "worst entry", "likely causes"]
     if timings:
         headers.append("seconds")
-    lines = [title, "", "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines = [title, ""]
+    if interrupted is not None and interrupted.unfinished:
+        lines += ["Not finished, so not checked: " + ", ".join(inline_code(name) for name in interrupted.unfinished),
+                  ""]
+    lines += ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     for report in reports:
         lines += ["| " + " | ".join(row) + " |" for row in _rows(report, timings)]
     for report in reports:
         lines += _sections(report)
-    return "\n".join(lines)
+    return printable("\n".join(lines))

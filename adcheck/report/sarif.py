@@ -11,10 +11,13 @@ kink is a valid answer, not a result.
 from __future__ import annotations
 
 import json
+import os
+from urllib.parse import quote
 
 from .. import __version__
 from ..model import RunReport
-from .common import problems
+from .common import Interruption, problems
+from .text import printable
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -99,7 +102,14 @@ def _location(path: str, line: int | None, col: int | None = None) -> dict:
     region = {"startLine": max(1, int(line or 1))}
     if col:
         region["startColumn"] = max(1, int(col))
-    return {"physicalLocation": {"artifactLocation": {"uri": path.replace("\\", "/")}, "region": region}}
+    return {"physicalLocation": {"artifactLocation": {"uri": uri(path)}, "region": region}}
+
+
+def uri(path: str) -> str:
+    """A relative URI reference for ``path`` (SARIF's ``artifactLocation.uri``): forward slashes,
+    and every byte outside the URI's unreserved and sub-delimiter characters percent-encoded
+    (a space, a control character, a name that is not UTF-8: ``b%FFd.py``, its real bytes)."""
+    return quote(os.fsencode(path.replace("\\", "/")), safe="/!$&'()*+,;=@-._~")
 
 
 def _report_locations(report: RunReport) -> list[dict]:
@@ -137,7 +147,7 @@ def _results(report: RunReport) -> list[dict]:
     return results
 
 
-def sarif_dict(reports: list[RunReport]) -> dict:
+def sarif_dict(reports: list[RunReport], interrupted: Interruption | None = None) -> dict:
     results = []
     seen_findings = set()
     for report in reports:
@@ -158,15 +168,32 @@ def sarif_dict(reports: list[RunReport]) -> dict:
     index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
     for result in results:
         result["ruleIndex"] = index[result["ruleId"]]
-    return {
-        "version": SARIF_VERSION,
-        "$schema": SARIF_SCHEMA,
-        "runs": [{
-            "tool": {"driver": {"name": "adcheck", "version": __version__, "rules": rules}},
-            "results": results,
-        }],
-    }
+    run = {"tool": {"driver": {"name": "adcheck", "version": __version__, "rules": rules}}, "results": results}
+    if interrupted is not None:
+        run["invocations"] = [interrupted_invocation(interrupted)]
+    return _printable({"version": SARIF_VERSION, "$schema": SARIF_SCHEMA, "runs": [run]})
 
 
-def render(reports: list[RunReport], *, timings: bool = True) -> str:
-    return json.dumps(sarif_dict(reports), indent=2, ensure_ascii=False)
+def interrupted_invocation(interrupted: Interruption) -> dict:
+    """SARIF's word for a run that did not finish: an invocation that was not successful, with a
+    notification saying which cases were not checked."""
+    from ..errors import ExitCode
+
+    return {"executionSuccessful": False, "exitCode": int(ExitCode.INTERRUPTED),
+            "exitCodeDescription": "interrupted",
+            "toolExecutionNotifications": [{"level": "error", "message": {"text": interrupted.sentence}}]}
+
+
+def _printable(value):
+    """Every string in the document through ``printable`` (the URIs are already ASCII)."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {key: _printable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    return value
+
+
+def render(reports: list[RunReport], *, timings: bool = True, interrupted: Interruption | None = None) -> str:
+    return json.dumps(sarif_dict(reports, interrupted), indent=2, ensure_ascii=False)

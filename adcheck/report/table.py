@@ -19,6 +19,7 @@ from .common import (
     second_order_entry_name,
     worst_entries_table,
 )
+from .text import is_printable, printable
 
 FULL_MATRIX_LIMIT = 8  # print whole Jacobians up to 8x8
 MAP_CELLS = 60  # the disagreement map has at most this many characters a side
@@ -37,8 +38,16 @@ STATUS_COLOURS = {
 
 
 def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> str:
-    def style(text, **kwargs):
-        return click.style(text, **kwargs) if colour else text
+    """The report for a terminal. Whatever the report quotes (an exception's message, a file
+    name) is shown through ``printable``, piped or not; a report that quotes a control character
+    is shown without colour, so that every escape sequence in it is adcheck's own or none."""
+    plain = _render(report, lambda text, **kwargs: text, timings)
+    if not colour or not is_printable(plain):
+        return printable(plain)
+    return _render(report, click.style, timings)
+
+
+def _render(report: RunReport, style, timings: bool) -> str:
 
     lines = [style(f"adcheck run {report.target}", bold=True)]
     lines.append(f"inputs: {inputs_line(report)} ({_plural(_n_inputs(report), 'value')}) -> outputs: "

@@ -1503,6 +1503,387 @@ def _(sb):
     return expect_usage_error(o, "--timeout")
 
 
+# 6. Round two: options, files, streams, reports and caches -----------------------------------------
+# Each class of mistake in several spellings: the fix is for the class, not for one example.
+
+MORE_BAD_OPTIONS = [
+    ("memory-limit-1e30", [*BASE, "--memory-limit", "1e30"], "--memory-limit"),
+    ("memory-limit-huge-unit", [*BASE, "--memory-limit", "99999999T"], "--memory-limit"),
+    ("shard-superscript", ["check", "--shard", "¹/²"], "--shard"),
+    ("shard-arabic-indic", ["check", "--shard", "١/٢"], "--shard"),
+    ("shard-empty", ["check", "--shard", ""], "--shard"),
+    ("shard-blank", ["check", "--shard", " "], "--shard"),
+    ("shard-zero", ["check", "--shard", "0/2"], "--shard"),
+    ("shard-k-over-n", ["check", "--shard", "3/2"], "--shard"),
+    ("shard-three-parts", ["check", "--shard", "1/2/3"], "--shard"),
+]
+for _name, _args, _mention in MORE_BAD_OPTIONS:
+    situation("input", _name, "adcheck " + " ".join(shlex.quote(a) for a in _args))(_bad_option(_args, _mention))
+
+
+def nested(depth: int, leaf: str = "") -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+DEEP = 100_000  # far past Python's recursion limit
+BAD_BASELINES = [
+    ("baseline-nested-deep", '{"version": 1, "failures": ' + nested(DEEP) + "}", "nested"),
+    ("baseline-nested-100", '{"version": 1, "failures": ' + nested(100) + "}", "nested"),
+    ("baseline-version-99", '{"version": 99, "failures": {}}', "version"),
+    ("baseline-version-string", '{"version": "1", "failures": {}}', "version"),
+    ("baseline-unknown-key", '{"version": 1, "failures": {}, "falures": {}}', "falures"),
+    ("baseline-status-number", '{"version": 1, "failures": {"funcs.py:good": {"autograd": 3}}}', "autograd"),
+    ("baseline-case-list", '{"version": 1, "failures": {"funcs.py:good": ["autograd"]}}', "funcs.py:good"),
+]
+
+
+def _bad_baseline(text, mention):
+    def body(sb):
+        sb.write("pyproject.toml", PROJECT_HEAD + case("funcs.py:good"))
+        baseline = sb.write(".adcheck-baseline.json", text)
+        o = sb.run(["check", "-q"])
+        return expect_usage_error(o, ".adcheck-baseline.json", mention) + expect_file(baseline, text.encode())
+
+    return body
+
+
+for _name, _text, _mention in BAD_BASELINES:
+    situation("data", _name, f"`check` with a baseline: {_text[:60]!r}")(_bad_baseline(_text, _mention))
+
+
+@situation("data", "update-baseline-symlink-to-notes", "--update-baseline where the baseline is a symlink to a file "
+           "that is not a baseline")
+def _(sb):
+    sb.write("pyproject.toml", PROJECT_HEAD + case("funcs.py:wrong"))
+    notes = sb.write("notes.md", "# my notes\n\nnot a baseline\n")
+    os.symlink("notes.md", sb.path(".adcheck-baseline.json"))
+    o = sb.run(["check", "-q", "--update-baseline", "--no-lint"])
+    return expect_usage_error(o, ".adcheck-baseline.json", "baseline") + expect_file(notes, b"# my notes\n\nnot a baseline\n")
+
+
+@situation("data", "update-baseline-onto-pyproject", "--update-baseline --baseline pyproject.toml")
+def _(sb):
+    text = PROJECT_HEAD + case("funcs.py:wrong")
+    pyproject = sb.write("pyproject.toml", text)
+    o = sb.run(["check", "-q", "--update-baseline", "--baseline", "pyproject.toml", "--no-lint"])
+    return expect_usage_error(o, "pyproject.toml") + expect_file(pyproject, text.encode())
+
+
+BAD_SHARD_REPORTS = [
+    ("merge-json-cases-number", "shard.json", '{"schema": 2, "fail_on": "disagree", "cases": 5}', "cases"),
+    ("merge-json-case-without-target", "shard.json", '{"schema": 2, "fail_on": "disagree", "cases": [{"x": 1}], '
+     '"failures": [], "broken": [], "baseline": {"path": null, "no_longer_failing": []}}', "target"),
+    ("merge-json-no-baseline", "shard.json", '{"schema": 2, "fail_on": "disagree", "cases": [], "failures": [], '
+     '"broken": []}', "baseline"),
+    ("merge-json-nested-deep", "shard.json", '{"cases": ' + nested(DEEP) + "}", "nested"),
+    ("merge-sarif-runs-number", "shard.sarif", '{"version": "2.1.0", "runs": 3}', "runs"),
+    ("merge-sarif-results-string", "shard.sarif", '{"version": "2.1.0", "runs": [{"tool": {"driver": {"rules": []}}, '
+     '"results": "none"}]}', "results"),
+    ("merge-junit-time-word", "shard.xml", '<testsuites><testcase name="a" time="abc"/></testsuites>', "time"),
+    ("merge-junit-other-xml", "shard.xml", "<html><body>" + "<div>" * 2000 + "</div>" * 2000 + "</body></html>",
+     "junit"),
+]
+
+
+def _bad_shard_report(file, text, mention):
+    def body(sb):
+        sb.write(file, text)
+        return expect_usage_error(sb.run(["merge-reports", file]), file, mention)
+
+    return body
+
+
+for _name, _file, _text, _mention in BAD_SHARD_REPORTS:
+    situation("data", _name, f"merge-reports of {_text[:60]!r}")(_bad_shard_report(_file, _text, _mention))
+
+
+@situation("input", "config-nested-deep", "[[tool.adcheck.case]] input nested 10^5 deep")
+def _(sb):
+    sb.write("pyproject.toml", PROJECT_HEAD + case("funcs.py:good", f"input = {nested(DEEP, '0.5')}"))
+    return expect_usage_error(sb.run(["check"]), "pyproject.toml")
+
+
+@situation("input", "config-input-nested-40", "[[tool.adcheck.case]] input nested 40 deep (parses, too deep for an array)")
+def _(sb):
+    sb.write("pyproject.toml", PROJECT_HEAD + case("funcs.py:good", f"input = {nested(40, '0.5')}"))
+    return expect_usage_error(sb.run(["check"]), "pyproject.toml", "nested")
+
+
+@situation("input", "input-file-nested-deep", "--input @deep.json nested 10^5 deep")
+def _(sb):
+    sb.write("deep.json", nested(DEEP, "0.5"))
+    return expect_usage_error(sb.run(["run", "funcs.py:good", "--input", "@deep.json", *AG]), "deep.json")
+
+
+GENERATED_SUM = "import autograd.numpy as np\n\n\ndef f(x):\n    return {}\n\n\ndef g(x):\n    return np.sin(x)\n"
+
+
+@situation("input", "lint-generated-sum", "`lint` and `run` of a generated 1200-term sum (deeper than the lint's stack)")
+def _(sb):
+    terms = " + ".join(f"np.sin(x * {i % 7 + 1}.0)" for i in range(1200))
+    sb.write("generated.py", GENERATED_SUM.format(terms))
+    problems = []
+    o = sb.run(["lint", "generated.py"])
+    problems += expect_rc(o, 0, 1)
+    if "generated.py:f" not in o.stderr or "generated.py:g" in o.stderr:
+        problems.append(f"stderr does not say exactly that f was not fully linted: {first_line(o.stderr)}")
+    o = sb.run(["run", "generated.py:f", *X, *AG])
+    problems += expect_rc(o, 0, 1)
+    return problems
+
+
+@situation("input", "lint-generated-sum-huge", "`run` of a generated 6000-term sum (deeper than Python's parser)")
+def _(sb):
+    terms = " + ".join(f"np.sin(x * {i % 7 + 1}.0)" for i in range(6000))
+    sb.write("generated.py", GENERATED_SUM.format(terms))
+    return expect_ok_or_usage_error(sb.run(["run", "generated.py:f", *X, *AG]), 0, 1)
+
+
+@situation("input", "pytest-misspelt-config-key", "`pytest --adcheck` with a misspelt [tool.adcheck] key")
+def _(sb):
+    sb.write("pyproject.toml", PROJECT_HEAD + "timout = 5\n" + case("funcs.py:good"))
+    o = sb.run([], shell=f"{shlex.quote(sys.executable)} -m pytest --adcheck -p no:cacheprovider -p no:randomly -q")
+    problems = expect_rc(o, 4)  # pytest's usage error
+    said = o.stdout + o.stderr
+    if "INTERNALERROR" in said:
+        problems.append("an INTERNALERROR")
+    if "timout" not in o.stderr:
+        problems.append(f"stderr does not name the key: {first_line(o.stderr)}")
+    return problems
+
+
+@situation("input", "pytest-unknown-backend", "`pytest --adcheck --adcheck-backend nope`")
+def _(sb):
+    sb.write("pyproject.toml", PROJECT_HEAD + case("funcs.py:good"))
+    o = sb.run([], shell=f"{shlex.quote(sys.executable)} -m pytest --adcheck --adcheck-backend nope "
+                         "-p no:cacheprovider -p no:randomly -q")
+    problems = expect_rc(o, 4)
+    if "INTERNALERROR" in o.stdout + o.stderr or "nope" not in o.stderr:
+        problems.append(f"not a usage error naming the backend: {first_line(o.stdout + o.stderr)}")
+    return problems
+
+
+# Resource limits at start.
+
+@situation("environment", "ulimit-n-low", "`ulimit -n 20` (soft and hard) before `run` and `check`")
+def _(sb):
+    sb.write("pyproject.toml", PROJECT_HEAD + case("funcs.py:good"))
+    problems = []
+    for command in ("run funcs.py:good --input '[0.5]' --backend autograd", "check"):
+        o = sb.run([], shell=f"ulimit -n 20; $ADCHECK {command}")
+        problems += expect_usage_error(o, "ulimit -n")
+    return problems
+
+
+@situation("environment", "ulimit-n-low-soft", "`ulimit -Sn 20` (a hard limit above): adcheck raises its soft limit")
+def _(sb):
+    sb.write("pyproject.toml", PROJECT_HEAD + case("funcs.py:good") + case("funcs.py:good", "input = [1.5]"))
+    problems = expect_rc(sb.run([], shell="ulimit -Sn 20; $ADCHECK run funcs.py:good --input '[0.5]' --backend autograd"), 0)
+    return problems + expect_rc(sb.run([], shell="ulimit -Sn 20; $ADCHECK check -j 2 -q"), 0)
+
+
+# Closed streams and names that are not UTF-8.
+
+CLOSED = {"stdout-closed": (1,), "stderr-closed": (2,), "stdout-and-stderr-closed": (1, 2)}
+for _name, _fds in CLOSED.items():
+    def _closed(sb, fds=_fds):
+        problems = []
+        o = sb.run(["run", "funcs.py:good", *X, *AG, *JSON, "--output", "report.json"], close_fds=fds)
+        problems += expect_rc(o, 0)
+        sb.write("pyproject.toml", PROJECT_HEAD + case("funcs.py:good"))
+        o = sb.run(["check", "--format", "junit", "--output", "report.xml"], close_fds=fds)
+        problems += expect_rc(o, 0)
+        for report in ("report.json", "report.xml"):
+            if not sb.path(report).exists():
+                problems.append(f"--output {report} was not written")
+        return problems
+
+    situation("environment", _name, f"`run` and `check` with fd {' and '.join(map(str, _fds))} closed and --output")(_closed)
+
+
+NON_UTF8_NAME = os.fsdecode(b"caf\xe9\xff.py")  # latin-1 bytes: not UTF-8
+
+
+def parse_report(fmt: str, data: bytes) -> list[str]:
+    """Whether a report of ``fmt`` is valid: UTF-8, parses, and has no raw control character."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [f"--format {fmt}: not UTF-8 ({exc})"]
+    problems = []
+    raw = sorted({repr(c) for c in text if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0})
+    if raw:
+        problems.append(f"--format {fmt}: raw control characters {', '.join(raw)}")
+    try:
+        if fmt == "junit":
+            import xml.etree.ElementTree as ET
+
+            ET.fromstring(text)
+        elif fmt in ("json", "sarif"):
+            document = json.loads(text)
+            if fmt == "sarif":
+                for run in document["runs"]:
+                    for result in run["results"]:
+                        for location in result["locations"]:
+                            uri = location["physicalLocation"]["artifactLocation"]["uri"]
+                            if not uri.isascii() or "\\" in uri or " " in uri:
+                                problems.append(f"--format sarif: {uri!r} is not a URI reference")
+    except (ValueError, KeyError, TypeError) as exc:
+        problems.append(f"--format {fmt}: does not parse ({type(exc).__name__}: {exc})")
+    return problems
+
+
+FORMATS = ("table", "json", "junit", "markdown", "sarif", "github")
+
+
+@situation("reports", "non-utf8-file-name", "a target file whose name is not UTF-8, in every format (stdout and --output)",
+           timeout=240)
+def _(sb):
+    shutil.copy(sb.path("funcs.py"), sb.work / NON_UTF8_NAME)
+    problems = []
+    for fmt in FORMATS:
+        o = sb.run(["run", f"{NON_UTF8_NAME}:wrong", *X, *AG, "--no-lint", "--format", fmt, "--output", f"r.{fmt}"])
+        problems += [f"--format {fmt}: {p}" for p in expect_rc(o, 1)]
+        if sb.path(f"r.{fmt}").exists():
+            problems += parse_report(fmt, sb.path(f"r.{fmt}").read_bytes())
+        else:
+            problems.append(f"--format {fmt}: --output not written")
+    return problems
+
+
+HOSTILE_TEXT = "nul\x00 esc\x1b[31m osc\x1b]0;owned\x07 cdata]]> c1\x9b bidi\u202e byte\udcff"
+HOSTILE_MODULE = f'''\
+import autograd.numpy as np
+
+import adcheck
+
+
+@adcheck.case(input=[0.5, 1.0, 1.5], backends=["autograd"])
+def f(x):
+    if type(x).__name__ == "ArrayBox":
+        raise ValueError({HOSTILE_TEXT!r})
+    return {{"key\\x1b]8;;http://x\\x07": np.sin(x)}}
+'''
+
+
+@situation("reports", "hostile-text-every-format", "exception text and names holding NUL, ESC, OSC, ]]>, a lone "
+           "surrogate, in a file with ESC in its name: every format valid, on stdout and in --output", timeout=300)
+def _(sb):
+    name = os.fsdecode(b"hostile\x1b[7m\xff.py")
+    sb.write(name, HOSTILE_MODULE)  # a decorated case: TOML cannot spell a name that is not UTF-8
+    problems = []
+    for fmt in FORMATS:
+        o = sb.run(["run", f"{name}:f", *X, *AG, "--no-lint", "--format", fmt])
+        problems += [f"run --format {fmt}: {p}" for p in expect_rc(o, 1)]
+        problems += ["run " + p for p in parse_report(fmt, o.stdout.encode("utf-8", "surrogateescape"))]
+        o = sb.run(["check", name, "-q", "--no-lint", "--format", fmt, "--output", f"r.{fmt}"])
+        problems += [f"check --format {fmt}: {p}" for p in expect_rc(o, 1)]
+        if fmt != "json" and "\x1b" in o.stdout + o.stderr:
+            problems.append(f"check --format {fmt}: a raw ESC reached the terminal")
+        if sb.path(f"r.{fmt}").exists():
+            problems += ["check " + p for p in parse_report(fmt, sb.path(f"r.{fmt}").read_bytes())]
+        else:
+            problems.append(f"check --format {fmt}: --output not written")
+    return problems
+
+
+# An interrupted check says so in every format.
+
+INTERRUPTED_SAYS = {
+    "junit": lambda text: 'type="interrupted"' in text,
+    "markdown": lambda text: "interrupted after 1 of 2 cases" in text,
+    "github": lambda text: "interrupted after 1 of 2 cases" in text,
+    "sarif": lambda text: '"executionSuccessful": false' in text,
+    "json": lambda text: '"verdict": "interrupted"' in text and "procs.py:hangs" in text,
+    "table": lambda text: "interrupted after 1 of 2 cases" in text,
+}
+for _fmt, _says in INTERRUPTED_SAYS.items():
+    def _interrupted(sb, fmt=_fmt, says=_says, sig=signal.SIGTERM):
+        sb.write("pyproject.toml", PROJECT_HEAD + case("funcs.py:good") + case("procs.py:hangs"))
+        o = sb.run(["check", "-j", "2", "--format", fmt, "--output", f"r.{fmt}"],
+                   action=signal_after_flag(sig, also_progress="[1/2]"))
+        problems = expect_interrupted(o)
+        report = sb.path(f"r.{fmt}")
+        if not report.exists():
+            return problems + ["no report written"]
+        text = report.read_text()
+        problems += parse_report(fmt, text.encode())
+        if not says(text):
+            problems.append(f"the {fmt} report does not say it was interrupted")
+        return problems
+
+    situation("processes", f"interrupted-check-{_fmt}", f"kill -TERM of `check --format {_fmt} --output`: the report "
+              "says the check was interrupted")(_interrupted)
+
+
+@situation("processes", "sighup-check", "SIGHUP to `check` -j 2 (one case done, one hanging): the finished case's "
+           "report is kept, exit 130")
+def _(sb):
+    sb.write("pyproject.toml", PROJECT_HEAD + case("funcs.py:good") + case("procs.py:hangs"))
+    o = sb.run(["check", "-j", "2"], action=signal_after_flag(signal.SIGHUP, also_progress="[1/2]"))
+    return expect_interrupted(o, report_of="funcs.py:good")
+
+
+# The JAX compilation cache heals.
+
+JAX_MODULE = "import jax.numpy as jnp\n\n\ndef f(x):\n    return jnp.sin(x) * jnp.cos(x) + jnp.exp(x).sum()\n"
+JAX_RUN = ["run", "jaxf.py:f", *X, "--backend", "jax-rev", "--no-lint"]
+
+
+def cache_warnings(outcome: Outcome) -> list[str]:
+    lines = [line for line in nonempty_lines(outcome.stderr) if "cache" in line.lower()]
+    return [f"{len(lines)} lines about the cache on stderr: {lines[0][:120]}"] if len(lines) > 1 else []
+
+
+def cache_entries(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*-cache")) if directory.is_dir() else []
+
+
+@situation("environment", "cache-empty-entries", "JAX cache entries left empty or truncated (a full disk earlier): "
+           "no flood of warnings, and they are written again", timeout=300)
+def _(sb):
+    sb.write("jaxf.py", JAX_MODULE)
+    cache = sb.root / "cache"
+    env = {"ADCHECK_CACHE_DIR": str(cache)}
+    problems = expect_rc(sb.run(JAX_RUN, env=env), 0)
+    entries = cache_entries(cache)
+    if not entries:
+        return problems + ["the first run wrote no cache entries"]
+    for i, entry in enumerate(entries):
+        data = entry.read_bytes()
+        entry.write_bytes(b"" if i % 2 else data[: len(data) // 2])
+    o = sb.run(JAX_RUN, env=env)
+    problems += expect_rc(o, 0) + cache_warnings(o)
+    broken = [e.name for e in cache_entries(cache) if e.stat().st_size == 0]
+    if broken:
+        problems.append(f"{len(broken)} empty entries still there after a run")
+    return problems
+
+
+@situation("environment", "cache-read-only", "the JAX cache directory is read-only: one line, the run goes on",
+           timeout=300)
+def _(sb):
+    sb.write("jaxf.py", JAX_MODULE)
+    cache = sb.root / "cache"
+    cache.mkdir()
+    sb.make_read_only(cache)
+    o = sb.run(JAX_RUN, env={"ADCHECK_CACHE_DIR": str(cache)})
+    return expect_rc(o, 0) + cache_warnings(o)
+
+
+@situation("environment", "cache-disk-fills", "the disk fills while the JAX cache is written (`ulimit -f 4`): no flood, "
+           "and the next run heals the cache", timeout=300)
+def _(sb):
+    sb.write("jaxf.py", JAX_MODULE)
+    cache = sb.root / "cache"
+    env = {"ADCHECK_CACHE_DIR": str(cache)}
+    o = sb.run(JAX_RUN, env=env, file_size_limit=4096)
+    problems = expect_rc(o, 0) + cache_warnings(o)
+    o = sb.run(JAX_RUN, env=env)
+    problems += expect_rc(o, 0) + cache_warnings(o)
+    return problems
+
+
 # --- driver ------------------------------------------------------------------------------------------
 
 
