@@ -99,6 +99,8 @@ def failures_of(report: RunReport, fail_on: FailOn | str = FailOn.DISAGREE) -> l
         for verdict in report.second_order.verdicts:
             if verdict.status == Status.ERROR or (verdict.status == Status.DISAGREE and fail_on.includes(FailOn.DISAGREE)):
                 failures.append(Failure(report.target, f"{verdict.name} (second order)", str(verdict.status)))
+    if report.search is not None and report.search.failure is not None:
+        failures.append(Failure(report.target, "search", report.search.failure.status))
     if fail_on.includes(FailOn.WARNING):
         seen = set()
         for finding in report.findings:

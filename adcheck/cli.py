@@ -96,9 +96,14 @@ def _blame_context_device_options(command):
 @click.option("--order", type=int, default=None, help="2: also check second derivatives (Hessian, or d(Jv)/dx "
               "for vector outputs).")
 @_blame_context_device_options
+@click.option("--search", type=int, metavar="N", help="After the given input, check up to N more that hypothesis "
+              "draws (near it, across magnitudes 1e-12..1e12, special values, ties) and shrink a failure to the "
+              "simplest input; --seed makes it reproducible.")
+@click.option("--add-case", is_flag=True, help="With --search: append the shrunk failing input to the nearest "
+              "pyproject.toml as a [[tool.adcheck.case]].")
 def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol, memory_limit, fail_on,
         output_format, output, no_timings, no_lint, mode, order, blame, blame_primitives, blame_seconds, contexts,
-        device):
+        device, search, add_case):
     """Compare the Jacobian of TARGET (file.py:func or package.module:func) across backends."""
     from .check import failures_of
     from .inputs import build_arguments
@@ -109,7 +114,9 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     settings = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
                          lint=False if no_lint else None, mode=mode, order=order, fail_on=fail_on, blame=blame,
                          blame_primitives=blame_primitives, blame_seconds=blame_seconds, contexts=contexts,
-                         device=device)
+                         device=device, search=search)
+    if add_case and not settings.search:
+        raise click.UsageError("--add-case adds the input a search finds: give --search N too")
     if settings.order == 2 and settings.mode == "fast":
         raise click.UsageError("--order 2 needs whole Jacobians; it cannot be combined with --mode fast")
     if output:
@@ -121,12 +128,38 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     summary = summarize(parsed)  # once per run: preflight, the lint and the report read it
     module = describe_module(parsed, summary, settings.resolved().timeout)
     arguments = build_arguments(inputs, random_shapes, seed, wrt, names=summary.parameters, module=module)
-    with BackendProgress() as progress:
-        report = check_target(parsed, arguments, settings, progress=progress, summary=summary)
+    if settings.search:
+        report = _run_and_search(parsed, arguments, settings, summary, seed, add_case)
+    else:
+        with BackendProgress() as progress:
+            report = check_target(parsed, arguments, settings, progress=progress, summary=summary)
     emit(report, output_format, output, timings=not no_timings, fail_on=settings.resolved().failure_policy)
     if report.nothing_checked and not report.failed:
         raise SystemExit(ExitCode.USAGE)
     raise SystemExit(ExitCode.FAILED if failures_of(report, settings.resolved().failure_policy) else ExitCode.OK)
+
+
+def _run_and_search(parsed, arguments, settings, summary, seed: int, add_case: bool):
+    """The run at the given input, then ``--search``, in the same warm workers; with
+    ``--add-case``, the shrunk failure appended to the pyproject as a case (a line on stderr)."""
+    from dataclasses import replace
+
+    from .run import check_target
+    from .search import search
+    from .workers import WorkerPool
+
+    pool = WorkerPool()
+    try:
+        report = check_target(parsed, arguments, settings, summary=summary, pool=pool)
+        found = search(parsed, arguments, settings, summary, pool, count=settings.search, seed=seed)
+    finally:
+        pool.close()
+    if add_case and found.failure is not None:
+        from .search.cases import append_case
+
+        where = append_case(parsed, found.failure, arguments, Path.cwd(), seed=seed, count=settings.search)
+        click.echo(f"adcheck: added the shrunk input as a [[tool.adcheck.case]] to {where}", err=True)
+    return replace(report, search=found)
 
 
 class BackendProgress:

@@ -45,3 +45,4 @@ class Task:
     describe: bool = False  # only load the target and describe it (its module parameters, if any)
     nearby: bool = False  # only evaluate the function near the input: after a rebound backend disagreed
     jitter: bool = False  # also measure the Jacobian's own rounding noise (after a disagreement): workers.with_own_noise
+    batch: tuple[np.ndarray, ...] = ()  # --search: compute at each of these flat inputs instead (search.screen)
