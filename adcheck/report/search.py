@@ -38,7 +38,8 @@ def failure_line(search: SearchSummary) -> str:
 
 
 def summary_table(search: SearchSummary) -> str:
-    rows = [["inputs tried", f"{search.tried} of {search.requested} (seed {search.seed}): {kinds_text(search)}"]]
+    rows = [["inputs tried", f"{search.tried} of {search.requested} (seed {search.seed})"],
+            ["inputs with entries", kinds_text(search)]]
     if search.magnitudes is not None:
         rows.append(["magnitudes", f"|x| from {number(search.magnitudes[0])} to {number(search.magnitudes[1])}"])
     if search.specials:

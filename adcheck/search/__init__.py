@@ -61,7 +61,7 @@ MAX_CONFIRMATIONS = 10
 class Outcome:
     """What one searched input gave."""
 
-    verdict: str  # "pass", "fail", "domain" or "unverifiable"
+    verdict: str  # "pass", "fail", "domain", "unverifiable" or "flagged" (by the screen, not confirmed)
     screen_failed: bool = False
     what: str = ""  # domain: "NaN", "inf" or "raises"
     report: RunReport | None = None  # "fail": the confirming ordinary run
@@ -117,25 +117,25 @@ class Searcher:
 
     # --- checking inputs ------------------------------------------------------------------------
 
-    def check(self, inputs: list[tuple[str, np.ndarray]]) -> list[Outcome]:
-        """The outcome of each (kind, flat input), screening the new ones in one task per backend."""
+    def check(self, inputs: list[tuple[frozenset, np.ndarray]]) -> list[Outcome]:
+        """The outcome of each (kinds, flat input), screening the new ones in one task per backend."""
         from ..run import worker_lanes
         from ..workers import run_tasks
 
         fresh, seen = [], set()
-        for kind, flat in inputs:
+        for kinds, flat in inputs:
             key = flat.tobytes()
             if key not in self.memo and key not in seen:
                 seen.add(key)
-                fresh.append((kind, flat))
+                fresh.append((kinds, flat))
         if fresh:
             batch = tuple(flat for _, flat in fresh)
             tasks = [dataclasses.replace(task, batch=batch, probes=False) for task in self.work.tasks]
             results = {run.name: run for run in run_tasks(tasks, self.settings.timeout, pool=self.pool,
                                                           lane=worker_lanes(tasks, pooled=True))}
-            for index, (kind, flat) in enumerate(fresh):
+            for index, (kinds, flat) in enumerate(fresh):
                 runs = [self._run_at(results.get(name), name, index) for name in self.work.order]
-                self.kinds[kind] += 1
+                self.kinds.update(kinds)
                 self.order.append(flat)
                 self.specials |= special_values_seen(flat, self.given)
                 outcome = self._judge(flat, runs)
@@ -193,8 +193,8 @@ class Searcher:
         from ..run import check_target
 
         self.screen_failures += 1
-        if self.confirmations >= MAX_CONFIRMATIONS:
-            return Outcome("unverifiable", screen_failed=True)
+        if not self.shrinking and (self.first_failure is not None or self.confirmations >= MAX_CONFIRMATIONS):
+            return Outcome("flagged", screen_failed=True)  # the search has its failure, or has tried enough
         self.confirmations += 1
         quiet = dataclasses.replace(self.settings, lint=False, blame=False, contexts=())
         try:
@@ -210,10 +210,10 @@ class Searcher:
 
     # --- the hypothesis side ----------------------------------------------------------------------
 
-    def _flat(self, drawn) -> tuple[str, np.ndarray]:
-        kind, leaves = drawn
+    def _flat(self, drawn) -> tuple[frozenset, np.ndarray]:
+        kinds, leaves = drawn
         flat = np.concatenate([np.asarray(leaf, dtype=self.given.dtype).ravel() for leaf in leaves])
-        return kind, flat
+        return kinds, flat
 
     def _hypothesis(self, condition, count: int, shrink: bool, database) -> object | None:
         """``hypothesis.find`` over this search's strategy from the seed: the simplest draw for
@@ -242,7 +242,7 @@ class Searcher:
 
     def run(self, count: int, database) -> tuple[np.ndarray | None, int]:
         """Search ``count`` inputs; the shrunk failing input (or None) and the shrink's calls."""
-        drawn: list[tuple[str, np.ndarray]] = []
+        drawn: list[tuple[frozenset, np.ndarray]] = []
 
         def record(value) -> bool:
             drawn.append(self._flat(value))
@@ -256,15 +256,20 @@ class Searcher:
         self.searched, self.searched_kinds = len(self.order), Counter(self.kinds)  # before shrinking adds any
         if self.first_failure is None:
             return None, 0
+        self.shrinking = True
 
         def fails(value) -> bool:
             kind, flat = self._flat(value)
-            if flat.tobytes() not in self.memo:
+            known = self.memo.get(flat.tobytes())
+            if known is None or known.verdict == "flagged":  # new, or flagged and never confirmed
                 if self.internal_error is not None or self.shrink_calls >= SHRINK_BUDGET:
                     return False
                 self.shrink_calls += 1
                 try:
-                    self.check([(kind, flat)])
+                    if known is None:
+                        self.check([(kind, flat)])
+                    else:
+                        self.memo[flat.tobytes()] = self._confirm(flat)
                 except (AdcheckError, OSError) as exc:  # ours, not the input's: stop, and say so after
                     self.internal_error = exc
                     return False

@@ -25,6 +25,10 @@ def compute_batch(task) -> BackendRun:
 
     start = time.perf_counter()
     backend = REGISTRY[task.backend]
+    if task.backend in ("jax-fwd", "jax-rev"):
+        batched = _jax_vmapped(task)
+        if batched is not None:
+            return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, batch=batched)
     runs = []
     for flat in task.batch:
         one = dataclasses.replace(task, arguments=task.arguments.at(flat), batch=(), probes=False)
@@ -41,3 +45,58 @@ def compute_batch(task) -> BackendRun:
         runs.append(run)
     status = Status.REFERENCE if backend.reference else Status.COMPUTED
     return BackendRun(task.backend, status, time.perf_counter() - start, batch=tuple(runs))
+
+
+def _jax_vmapped(task) -> tuple[BackendRun, ...] | None:
+    """JAX's runs at every input of the batch in one ``vmap`` over the inputs: one pass of JAX's
+    eager dispatch for the whole batch instead of one per input. None where the function cannot
+    be vmapped (Python control flow on its values, a tracer reaching numpy): the caller then
+    computes input by input, as an ordinary run does, which also reports each input's failure."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ..backends.jax_backend import build_flat_function
+    from ..fast import probe_vectors
+    from ..frameworks import configure_jax
+    from ..model import Mode, Products
+
+    start = time.perf_counter()
+    configure_jax(task.device, ())
+    points = np.stack([np.asarray(flat, dtype=task.arguments.dtype) for flat in task.batch])
+    n_inputs = points.shape[1]
+    try:
+        flat_function = build_flat_function(task)
+        n_outputs = int(np.prod(jax.eval_shape(flat_function, jnp.asarray(points[0])).shape))
+        vectors = probe_vectors(n_inputs, n_outputs)
+        fast = task.mode == Mode.FAST
+        if task.backend == "jax-fwd":
+            tangents = jnp.asarray((vectors.directions.T if fast else np.eye(n_inputs)), dtype=points.dtype)
+
+            def derivative(x):
+                return jax.vmap(lambda t: jax.jvp(flat_function, (x,), (t,)), out_axes=(None, 1))(tangents)
+        else:
+            cotangents = jnp.asarray(vectors.cotangents.T if fast else np.eye(n_outputs), dtype=points.dtype)
+
+            def derivative(x):
+                value, pullback = jax.vjp(flat_function, x)
+                return value, jax.vmap(lambda u: pullback(u)[0])(cotangents)
+
+        values, derivatives = jax.device_get(jax.vmap(derivative)(jnp.asarray(points)))
+    except Exception:  # noqa: BLE001 - not vmappable here: the input-by-input path computes (and reports) it
+        return None
+    seconds = (time.perf_counter() - start) / len(task.batch)
+    runs = []
+    for value, derivative in zip(np.asarray(values, dtype=np.float64), np.asarray(derivatives, dtype=np.float64)):
+        value = value.ravel()
+        if not fast:
+            run = BackendRun(task.backend, Status.COMPUTED, seconds, value=value,
+                             jacobian=derivative.reshape(value.size, n_inputs), rebound=task.rebound)
+        elif task.backend == "jax-fwd":
+            run = BackendRun(task.backend, Status.COMPUTED, seconds, value=value, products=Products(jv=derivative),
+                             rebound=task.rebound)
+        else:
+            run = BackendRun(task.backend, Status.COMPUTED, seconds, value=value, products=Products(ujt=derivative),
+                             rebound=task.rebound)
+        runs.append(run)
+    return tuple(runs)
