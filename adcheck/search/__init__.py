@@ -242,10 +242,19 @@ class Searcher:
 
     def run(self, count: int, database) -> tuple[np.ndarray | None, int]:
         """Search ``count`` inputs; the shrunk failing input (or None) and the shrink's calls."""
+        if not self.find_first(count, database):
+            return None, 0
+        return self.shrink(count, database)
+
+    def find_first(self, count: int, database) -> bool:
+        """Draw ``count`` inputs and screen them a chunk at a time, up to the first confirmed failure."""
         drawn: list[tuple[frozenset, np.ndarray]] = []
+        distinct = _Distinct()
 
         def record(value) -> bool:
-            drawn.append(self._flat(value))
+            kinds, flat = self._flat(value)
+            distinct.require(flat)
+            drawn.append((kinds, flat))
             return False  # nothing is computed while drawing: every draw "passes"
 
         self._hypothesis(record, count, False, database)
@@ -254,12 +263,18 @@ class Searcher:
             if self.first_failure is not None:
                 break
         self.searched, self.searched_kinds = len(self.order), Counter(self.kinds)  # before shrinking adds any
-        if self.first_failure is None:
-            return None, 0
+        return self.first_failure is not None
+
+    def shrink(self, count: int, database) -> tuple[np.ndarray, int]:
+        """Hypothesis again from the seed, to the first failure (the inputs checked are answered
+        from memory) and on to the simplest input that still fails; the shrink's new inputs."""
         self.shrinking = True
+        distinct = _Distinct()
 
         def fails(value) -> bool:
             kind, flat = self._flat(value)
+            if not distinct.failed:
+                distinct.require(flat)  # as while drawing, so that the same draws come in the same order
             known = self.memo.get(flat.tobytes())
             if known is None or known.verdict == "flagged":  # new, or flagged and never confirmed
                 if self.internal_error is not None or self.shrink_calls >= SHRINK_BUDGET:
@@ -273,7 +288,9 @@ class Searcher:
                 except (AdcheckError, OSError) as exc:  # ours, not the input's: stop, and say so after
                     self.internal_error = exc
                     return False
-            return self.memo[flat.tobytes()].verdict == "fail"
+            failed = self.memo[flat.tobytes()].verdict == "fail"
+            distinct.failed = distinct.failed or failed  # from here on hypothesis shrinks: repeats are its own
+            return failed
 
         found = self._hypothesis(fails, count, True, database)
         if self.internal_error is not None:
@@ -282,6 +299,22 @@ class Searcher:
             return self._flat(found)[1], self.shrink_calls
         first = next(flat for flat in self.order if self.memo[flat.tobytes()].verdict == "fail")
         return first, self.shrink_calls
+
+
+class _Distinct:
+    """Hypothesis draws the same simple input (all zeros) many times early on; a repeat is
+    rejected (``assume``), so it counts neither towards N nor as an input tried."""
+
+    def __init__(self):
+        self.seen: set[bytes] = set()
+        self.failed = False
+
+    def require(self, flat: np.ndarray) -> None:
+        from hypothesis import assume
+
+        key = flat.tobytes()
+        assume(key not in self.seen)
+        self.seen.add(key)
 
 
 def _failing_backends(report: RunReport) -> list:
