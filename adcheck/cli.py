@@ -266,9 +266,11 @@ def emit(report, output_format: str, output: str | None, *, timings: bool, fail_
 @click.option("--no-lint", is_flag=True, help="Skip the lint and runtime probes.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @_blame_context_device_options
+@click.option("--search", type=int, metavar="N", help="After each case's input, search up to N more (see adcheck run "
+              "--search; overrides the cases' search key). A search's failure is never written to the baseline.")
 def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs, fail_on, mode, baseline_file,
           update_baseline, shard, output_format, output, no_timings, no_lint, quiet, blame, blame_primitives,
-          blame_seconds, contexts, device):
+          blame_seconds, contexts, device, search):
     """Run every case: [[tool.adcheck.case]] in pyproject.toml and @adcheck.case functions in PATHS."""
     from .baseline import write_baseline
     from .check import apply_baseline, baseline_path, default_jobs, run_check
@@ -277,7 +279,7 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
     overrides = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
                           jobs=jobs, fail_on=fail_on, mode=mode, lint=False if no_lint else None, blame=blame,
                           blame_primitives=blame_primitives, blame_seconds=blame_seconds, contexts=contexts,
-                          device=device)
+                          device=device, search=search)
     project = load_project(list(paths), pyproject=config_file)
     if project.settings.overridden_by(overrides).device == "gpu":
         from .devices import resolve_device
@@ -327,8 +329,8 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         from .check import updated_baseline
 
         write_baseline(baseline, updated_baseline(baseline, result))
-        click.echo(f"adcheck: wrote {len(result.failures)} failure(s) to {display_path(baseline, Path.cwd())}",
-                   err=True)
+        recorded = [f for f in result.failures if f.subject != "search"]  # a search's failure is not recorded
+        click.echo(f"adcheck: wrote {len(recorded)} failure(s) to {display_path(baseline, Path.cwd())}", err=True)
     else:
         result = apply_baseline(result, baseline)
 

@@ -425,6 +425,7 @@ class SearchFailure:
     found_after: int  # inputs tried until the first failing one
     shrink_calls: int  # inputs hypothesis tried while shrinking it
     report: RunReport  # the shrunk input checked again as an ordinary run, in full
+    kept_as: str = ""  # adcheck check: the project's case whose input this is (that case reports it)
 
     @property
     def input_line(self) -> str:

@@ -137,12 +137,16 @@ def test_search_reports_the_shrunk_input_in_every_format(no_database, tmp_path):
     failure = json.loads(result.stdout)["search"]["failure"]
     assert failure["inputs"] == ["[0.0, 0.0, 0.0]"] and "jax-rev" in failure["backends"]
     assert failure["report"]["verdict"] == "fail"
-    for output_format, needle in (("junit", "--input &apos;[0.0, 0.0, 0.0]&apos;"),
-                                  ("markdown", "--input '[0.0, 0.0, 0.0]'"), ("github", "--input '[0.0, 0.0, 0.0]'")):
+    import xml.etree.ElementTree as ET
+
+    result = invoke("run", target, "--input", GIVEN, "--search", "5", "--format", "junit", "--no-blame")
+    (failure,) = ET.fromstring(result.stdout).findall(".//testcase[@name='search']/failure")
+    assert "--input '[0.0, 0.0, 0.0]'" in failure.get("message")
+    for output_format in ("markdown", "github"):
         result = invoke("run", target, "--input", GIVEN, "--search", "5", "--format", output_format, "--no-timings",
                         "--no-blame")
         assert result.exit_code == 1
-        assert needle in result.stdout, (output_format, result.stdout)
+        assert "--input '[0.0, 0.0, 0.0]'" in result.stdout, (output_format, result.stdout)
 
 
 def test_add_case_needs_a_search():
@@ -206,3 +210,52 @@ def test_search_finds_with_three_other_seeds(fixture, function, code, named, no_
             assert searcher.first_failure <= 200
     finally:
         pool.close()
+
+
+# --- the project: a search key per case, check --search, the baseline, --add-case ----------------------
+
+
+def _project(tmp_path, extra: str = "") -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.adcheck]\nbackends = [\"jax-rev\"]\n\n[[tool.adcheck.case]]\n"
+        f"target = \"{FIXTURES / 'search' / 'sqrt_at_zero.py'}:sqrt_or_zero\"\n"
+        f"input = {GIVEN}\nsearch = 5\nseed = 1\n" + extra)
+
+
+def test_a_case_searches_and_the_baseline_records_nothing_of_it(tmp_path, monkeypatch, no_database):
+    from adcheck.config import load_project
+
+    _project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    project = load_project()
+    assert project.cases[0].settings.search == 5 and project.cases[0].seed == 1
+    result = invoke("check", "-q", "--no-blame", "--no-timings")
+    assert result.exit_code == 1 and "(search: disagree)" in result.stdout
+    result = invoke("check", "-q", "--no-blame", "--update-baseline")
+    assert result.exit_code == 0
+    assert "wrote 0 failure(s)" in result.stderr
+    assert json.loads((tmp_path / ".adcheck-baseline.json").read_text())["failures"] == {}
+
+
+def test_add_case_appends_the_shrunk_input_and_check_then_reports_it_there(tmp_path, monkeypatch, no_database):
+    _project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    target = str(FIXTURES / "search" / "sqrt_at_zero.py") + ":sqrt_or_zero"
+    result = invoke("run", target, "--input", GIVEN, "--search", "5", "--add-case", "--no-blame", "--backend", "jax-rev")
+    assert result.exit_code == 1
+    assert "added the shrunk input" in result.stderr
+    text = (tmp_path / "pyproject.toml").read_text()
+    assert text.rstrip().endswith("inputs = [[0.0, 0.0, 0.0]]")
+    result = invoke("check", "-q", "--no-blame", "--no-timings", "--search", "5")
+    assert result.exit_code == 1
+    assert "the input of case" in result.stdout
+    assert "(search: " not in result.stdout
+
+
+def test_seed_without_random_or_search_is_still_a_mistake(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.adcheck]\n\n[[tool.adcheck.case]]\n"
+        f"target = \"{FIXTURES / 'cumprod.py'}:ac_cumprod\"\ninput = [1.0, 2.0]\nseed = 1\n")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("check", "-q")
+    assert result.exit_code == 2 and "seed" in result.stderr

@@ -33,8 +33,10 @@ def failure_line(search: SearchSummary) -> str:
     if failure is None:
         return (f"search: no failure in {search.tried} inputs (seed {search.seed}; skipped: {skipped_text(search)})")
     where = f" at {failure.entry}" if failure.entry else ""
+    kept = f"; the input of case {failure.kept_as}, which reports it" if failure.kept_as else ""
     return (f"search: {', '.join(failure.backends) or 'a backend'} {failure.status}{where} for "
-            f"{failure.input_line} (found after {failure.found_after} of {search.tried} inputs, seed {search.seed})")
+            f"{failure.input_line} (found after {failure.found_after} of {search.tried} inputs, seed {search.seed}"
+            f"{kept})")
 
 
 def summary_table(search: SearchSummary) -> str:

@@ -114,7 +114,7 @@ def search_lines(report: RunReport, style, colour: bool, timings: bool) -> list[
     if search.failure is not None:
         lines += ["", "the shrunk failing input, checked as an ordinary run:", "",
                   render(search.failure.report, colour=colour, timings=timings), "",
-                  style(f"FAIL: {failure_line(search)}", fg="red", bold=True)]
+                  style(("known: " if search.failure.kept_as else "FAIL: ") + failure_line(search), fg="red", bold=True)]
     return lines
 
 
