@@ -101,7 +101,7 @@ def test_the_database_is_off_under_ci(monkeypatch, tmp_path):
     monkeypatch.setenv("CI", "true")
     assert database_directory() is None
     monkeypatch.setenv("CI", "")
-    assert database_directory() == tmp_path / "hypothesis"
+    assert database_directory() == tmp_path / "jax-hypothesis"
     monkeypatch.setenv("CI", "true")
     monkeypatch.setenv("ADCHECK_SEARCH_DATABASE", str(tmp_path / "db"))
     assert database_directory() == tmp_path / "db"
@@ -259,3 +259,14 @@ def test_seed_without_random_or_search_is_still_a_mistake(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     result = invoke("check", "-q")
     assert result.exit_code == 2 and "seed" in result.stderr
+
+
+def test_the_pytest_helper_searches_too(no_database):
+    from conftest import load_fixture
+
+    from adcheck.testing import assert_jacobians_agree
+
+    module = load_fixture("search/sqrt_at_zero")
+    with pytest.raises(AssertionError, match=r"search: jax-rev disagree .*--input '\[0.0, 0.0, 0.0\]'"):
+        assert_jacobians_agree(module.sqrt_or_zero, np.array([0.3, 1.2, -0.7]), search=5, backends=["jax-rev"],
+                               lint=False)

@@ -68,18 +68,23 @@ class Outcome:
 
 
 def database_directory() -> Path | None:
-    """Where hypothesis keeps the failing inputs of earlier searches (replayed first): under
-    adcheck's cache directory (``ADCHECK_CACHE_DIR``; empty turns it off). Off under CI (the
-    ``CI`` environment variable set), unless ``ADCHECK_SEARCH_DATABASE`` names a directory."""
+    """Where hypothesis keeps the failing inputs of earlier searches (replayed first): beside
+    JAX's compilation cache (``~/.cache/adcheck/hypothesis``; with ``ADCHECK_CACHE_DIR=DIR``,
+    ``DIR-hypothesis``; an empty value turns both off). Off under CI (the ``CI`` environment
+    variable set), unless ``ADCHECK_SEARCH_DATABASE`` names a directory (empty: off everywhere)."""
     configured = os.environ.get("ADCHECK_SEARCH_DATABASE")
     if configured is not None:
         return Path(configured).expanduser() if configured.strip() else None
-    if os.environ.get("CI", "").strip() not in ("", "0", "false"):
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false"):
         return None
     from ..compile_cache import cache_directory
 
     jax_cache = cache_directory()
-    return None if jax_cache is None else jax_cache.parent / "hypothesis"
+    if jax_cache is None:
+        return None
+    if os.environ.get("ADCHECK_CACHE_DIR"):
+        return jax_cache.with_name(jax_cache.name + "-hypothesis")
+    return jax_cache.parent / "hypothesis"
 
 
 class Searcher:
