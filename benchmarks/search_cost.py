@@ -12,6 +12,7 @@ repetition searches the same 200 inputs from the seed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -57,11 +58,12 @@ def main(argv=None) -> int:
             plain.append(seconds)
             seconds, code, out = timed([*adcheck, "run", target, *inputs, "--no-timings", "--format", "json",
                                         "--search", str(args.search)], env)
-            assert code == 0, (name, code)
+            assert code in (0, 1), (name, code)
             searched.append(seconds)
-            import json
-
-            tried = json.loads(out)["search"]["tried"]
+            search = json.loads(out)["search"]
+            failure = search["failure"]
+            # The functions are correct: a failure is a false alarm (and its shrinking costs more).
+            tried = f"{search['tried']}" + (f"; FALSE ALARM at {failure['input_line'][:60]}..." if failure else "")
         ratio = statistics.median(searched) / statistics.median(plain)
         print(f"| {name} | {statistics.median(plain):.2f} | {statistics.median(searched):.2f} | {ratio:.2f} | "
               f"{'met' if ratio <= TARGET_RATIO else 'NOT met'} | {tried} |", flush=True)

@@ -161,6 +161,10 @@ def _quick_reference(task) -> tuple[BackendRun, ...]:
                 directions = np.eye(x.size)
                 steps = QUICK_STEP * step_scales(x)
             estimate, error = _richardson(flat_function, x, value, directions, steps, eps)
+            small = np.minimum(steps, QUICK_STEP)
+            if np.any(small < steps):  # inputs above 1: differenced on the unit scale too
+                estimate, error = _both_scales(estimate, error,
+                                               *_richardson(flat_function, x, value, directions, small, eps))
         except Exception as exc:  # noqa: BLE001 - the user's function raises at this input: its row says so
             runs.append(error_run(one, exc, time.perf_counter() - began))
             continue
@@ -177,6 +181,17 @@ def _quick_reference(task) -> tuple[BackendRun, ...]:
 
 
 EPS64 = float(np.finfo(np.float64).eps)
+
+
+def _both_scales(estimate, error, other, other_error):
+    """One estimate from differences on two scales: where they agree within their error bars,
+    the sharper one; where they do not (a function that oscillates on the larger step's scale:
+    ``sinc`` at 1e8 has a period of 2), an error bar that covers both, so the screen flags nothing
+    there that only the larger step sees."""
+    agree = np.abs(estimate - other) <= error + other_error
+    sharper = np.where(error <= other_error, estimate, other)
+    covering = np.maximum(np.maximum(error, other_error), np.abs(estimate - other))
+    return sharper, np.where(agree, np.minimum(error, other_error), covering)
 
 
 def _richardson(flat_function, x, value, directions, steps, eps):
