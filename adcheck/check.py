@@ -101,6 +101,8 @@ def failures_of(report: RunReport, fail_on: FailOn | str = FailOn.DISAGREE) -> l
         for verdict in report.second_order.verdicts:
             if verdict.status == Status.ERROR or (verdict.status == Status.DISAGREE and fail_on.includes(FailOn.DISAGREE)):
                 failures.append(Failure(report.target, f"{verdict.name} (second order)", str(verdict.status)))
+    if report.search is not None and report.search.failure is not None and not report.search.failure.kept_as:
+        failures.append(Failure(report.target, "search", report.search.failure.status))
     if fail_on.includes(FailOn.WARNING):
         seen = set()
         for finding in report.findings:
@@ -130,7 +132,9 @@ def updated_baseline(path: Path, result: CheckResult) -> list[Failure]:
         recorded = {}
     ran = {r.report.target for r in result.results if not r.broken}
     kept = [Failure(case, subject, status) for (case, subject), status in recorded.items() if case not in ran]
-    return [*kept, *(f for f in result.failures if f.case in ran)]
+    # A search's failure is not recorded: its input is not the case's; keep it as a case of its
+    # own (adcheck run --search N --add-case), which the baseline can then accept.
+    return [*kept, *(f for f in result.failures if f.case in ran and f.subject != "search")]
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
@@ -205,6 +209,8 @@ def run_case(case: Case, project: Project, overrides: Settings = Settings(), bas
         summary = summarize(target)
         arguments = case_arguments(case, target, summary, settings.resolved().timeout, pool)
         report = check_target(target, arguments, settings, summary=summary, pool=pool)
+        if settings.resolved().search:
+            report = _searched(report, case, project, target, arguments, settings, summary, pool)
     except ConfigError:
         raise
     except AdcheckError as exc:
@@ -217,6 +223,25 @@ def run_case(case: Case, project: Project, overrides: Settings = Settings(), bas
     broken = (NOTHING_CHECKED_MESSAGE if report.nothing_checked
               else NOTHING_VERIFIED_MESSAGE if report.nothing_verified else "")
     return CaseResult(case, relative_report(report, base), time.perf_counter() - start, broken=broken)
+
+
+def _searched(report: RunReport, case: Case, project: Project, target, arguments, settings, summary,
+              pool) -> RunReport:
+    """The case's report with its ``search``; a failure at the input of one of the project's
+    cases of the same function is that case's to report (``SearchFailure.kept_as``)."""
+    import numpy as np
+
+    from .search import search
+
+    found = search(target, arguments, settings, summary, pool, count=settings.resolved().search, seed=case.seed)
+    if found.failure is not None:
+        for other in project.cases:
+            if other.run_target == case.run_target and other.arguments and not other.random:
+                flat = np.concatenate([np.asarray(a, dtype=float).ravel() for a in other.arguments])
+                if flat.shape == found.failure.flat.shape and np.array_equal(flat, found.failure.flat):
+                    found = replace(found, failure=replace(found.failure, kept_as=other.name))
+                    break
+    return replace(report, search=found)
 
 
 def broken_report(case: Case, message: str) -> RunReport:

@@ -97,9 +97,14 @@ def _blame_context_device_options(command):
 @click.option("--order", type=int, default=None, help="2: also check second derivatives (Hessian, or d(Jv)/dx "
               "for vector outputs).")
 @_blame_context_device_options
+@click.option("--search", type=int, metavar="N", help="After the given input, check up to N more that hypothesis "
+              "draws (near it, across magnitudes 1e-12..1e12, special values, ties) and shrink a failure to the "
+              "simplest input; --seed makes it reproducible.")
+@click.option("--add-case", is_flag=True, help="With --search: append the shrunk failing input to the nearest "
+              "pyproject.toml as a [[tool.adcheck.case]].")
 def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol, memory_limit, fail_on,
         output_format, output, no_timings, no_lint, mode, order, blame, blame_primitives, blame_seconds, contexts,
-        device):
+        device, search, add_case):
     """Compare the Jacobian of TARGET (file.py:func or package.module:func) across backends."""
     from .check import failures_of
     from .inputs import build_arguments
@@ -111,7 +116,9 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     settings = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
                          lint=False if no_lint else None, mode=mode, order=order, fail_on=fail_on, blame=blame,
                          blame_primitives=blame_primitives, blame_seconds=blame_seconds, contexts=contexts,
-                         device=device)
+                         device=device, search=search)
+    if add_case and not settings.search:
+        raise click.UsageError("--add-case adds the input a search finds: give --search N too")
     if settings.order == 2 and settings.mode == "fast":
         raise click.UsageError("--order 2 needs whole Jacobians; it cannot be combined with --mode fast")
     ensure_resource_limits()  # ulimit -n 20: one line now, not a fork server's traceback later
@@ -125,8 +132,11 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     _prepare_compile_cache()  # after every mistake of the user's has had its one line, before any worker
     module = describe_module(parsed, summary, settings.resolved().timeout)
     arguments = build_arguments(inputs, random_shapes, seed, wrt, names=summary.parameters, module=module)
-    with BackendProgress() as progress:
-        report = check_target(parsed, arguments, settings, progress=progress, summary=summary)
+    if settings.search:
+        report = _run_and_search(parsed, arguments, settings, summary, seed, add_case)
+    else:
+        with BackendProgress() as progress:
+            report = check_target(parsed, arguments, settings, progress=progress, summary=summary)
     emit(report, output_format, output, timings=not no_timings, fail_on=settings.resolved().failure_policy)
     if (report.nothing_checked or report.nothing_verified) and not report.failed:
         raise SystemExit(ExitCode.USAGE)
@@ -140,6 +150,29 @@ def _prepare_compile_cache() -> None:
     notice = prepare_cache()
     if notice:
         click.echo(printable_line(f"adcheck: note: {notice}"), err=True)
+
+
+def _run_and_search(parsed, arguments, settings, summary, seed: int, add_case: bool):
+    """The run at the given input, then ``--search``, in the same warm workers; with
+    ``--add-case``, the shrunk failure appended to the pyproject as a case (a line on stderr)."""
+    from dataclasses import replace
+
+    from .run import check_target
+    from .search import search
+    from .workers import WorkerPool
+
+    pool = WorkerPool()
+    try:
+        report = check_target(parsed, arguments, settings, summary=summary, pool=pool)
+        found = search(parsed, arguments, settings, summary, pool, count=settings.search, seed=seed)
+    finally:
+        pool.close()
+    if add_case and found.failure is not None:
+        from .search.cases import append_case
+
+        where = append_case(parsed, found.failure, arguments, Path.cwd(), seed=seed, count=settings.search)
+        click.echo(f"adcheck: added the shrunk input as a [[tool.adcheck.case]] to {where}", err=True)
+    return replace(report, search=found)
 
 
 class BackendProgress:
@@ -248,9 +281,11 @@ def emit(report, output_format: str, output: str | None, *, timings: bool, fail_
 @click.option("--no-lint", is_flag=True, help="Skip the lint and runtime probes.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @_blame_context_device_options
+@click.option("--search", type=int, metavar="N", help="After each case's input, search up to N more (see adcheck run "
+              "--search; overrides the cases' search key). A search's failure is never written to the baseline.")
 def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs, fail_on, mode, baseline_file,
           update_baseline, shard, output_format, output, no_timings, no_lint, quiet, blame, blame_primitives,
-          blame_seconds, contexts, device):
+          blame_seconds, contexts, device, search):
     """Run every case: [[tool.adcheck.case]] in pyproject.toml and @adcheck.case functions in PATHS."""
     from .baseline import write_baseline
     from .check import apply_baseline, baseline_path, default_jobs, run_check
@@ -260,7 +295,7 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
     overrides = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
                           jobs=jobs, fail_on=fail_on, mode=mode, lint=False if no_lint else None, blame=blame,
                           blame_primitives=blame_primitives, blame_seconds=blame_seconds, contexts=contexts,
-                          device=device)
+                          device=device, search=search)
     if shard is not None:
         from .check import parse_shard
 
@@ -324,8 +359,8 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         from .check import updated_baseline
 
         write_baseline(baseline, updated_baseline(baseline, result))
-        click.echo(f"adcheck: wrote {len(result.failures)} failure(s) to {display_path(baseline, Path.cwd())}",
-                   err=True)
+        recorded = [f for f in result.failures if f.subject != "search"]  # a search's failure is not recorded
+        click.echo(f"adcheck: wrote {len(recorded)} failure(s) to {display_path(baseline, Path.cwd())}", err=True)
     else:
         result = apply_baseline(result, baseline)
 

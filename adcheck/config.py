@@ -22,7 +22,7 @@ from .settings import Settings, validated
 PYPROJECT = "pyproject.toml"
 
 # Settings a case may set, and those only [tool.adcheck] may (they apply to the whole run).
-CASE_SETTINGS = ("backends", "rtol", "atol", "timeout", "mode", "order", "contexts")
+CASE_SETTINGS = ("backends", "rtol", "atol", "timeout", "mode", "order", "contexts", "search")
 GLOBAL_SETTINGS = (*CASE_SETTINGS, "fail-on", "memory-limit", "lint", "jobs", "blame", "blame-primitives",
                    "blame-seconds", "device")
 # Keys of [tool.adcheck] and of each [[tool.adcheck.case]]; anything else is a typo we report.
@@ -203,8 +203,8 @@ def case_from_mapping(data: dict, where: _Where, root: Path, *, target: str | No
         valid_seed(seed, where.key("seed"))
     except AdcheckError as exc:
         raise ConfigError(f"{where.file}: {exc}") from None
-    if "seed" in data and not random:
-        raise where.error("seed", "only used with random")
+    if "seed" in data and not random and not data.get("search"):
+        raise where.error("seed", "only used with random or search")
 
     wrt = data.get("wrt")
     if wrt is not None:

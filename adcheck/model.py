@@ -255,6 +255,7 @@ class BackendRun:
     nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs): see Task.nearby
     own_noise: np.ndarray | None = None  # per entry, how far the Jacobian moves under ulp nudges of x: see Task.jitter
     witness: Witness | None = None  # the reference, after FD alone found entries wrong: see Task.witness
+    batch: tuple[BackendRun, ...] = ()  # a --search screen task: this backend's run at each of Task.batch's inputs
 
 
 # --- verdicts ------------------------------------------------------------------------------------
@@ -380,6 +381,7 @@ class RunReport:
     timing_notes: tuple[str, ...] = ()  # notes that depend on timings (left out with --no-timings)
     outputs: tuple[OutputLeaf, ...] = ()  # the output's arrays (a pytree's leaves), for naming rows
     function: str = ""  # the function's name: the root of the rows' names
+    search: SearchSummary | None = None  # --search: what the search of other inputs found
 
     @property
     def n_outputs(self) -> int:
@@ -437,3 +439,45 @@ class RunReport:
 
     def cause_codes(self, backend: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys(f.code for f in self.causes(backend)))
+
+
+# --- --search ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchFailure:
+    """The simplest input the search found where a backend fails, shrunk by hypothesis."""
+
+    flat: np.ndarray  # the differentiated inputs, flattened as the Jacobian's columns
+    input_args: tuple[str, ...]  # one JSON text per positional argument: a ready ``--input`` each
+    backends: tuple[str, ...]  # the backends that fail there
+    entry: str  # the worst entry's name (``d f[0] / d x[1]``), or "" for an error row
+    status: str  # "disagree" or "error"
+    found_after: int  # inputs tried until the first failing one
+    shrink_calls: int  # inputs hypothesis tried while shrinking it
+    report: RunReport  # the shrunk input checked again as an ordinary run, in full
+    kept_as: str = ""  # adcheck check: the project's case whose input this is (that case reports it)
+
+    @property
+    def input_line(self) -> str:
+        return " ".join(f"--input '{text}'" for text in self.input_args)
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    """``--search N``: which inputs were tried, which were skipped and why, and what failed."""
+
+    requested: int  # N
+    seed: int
+    tried: int  # distinct inputs checked (the screen ran on each)
+    by_kind: tuple[tuple[str, int], ...]  # (kind of input, how many), kinds in strategy order
+    outside_domain: int  # the value is NaN/inf or the function raises there: skipped, not failures
+    unverifiable: int  # nothing could verify any entry there (FD unsettled, no AD consensus): skipped
+    screen_failures: int  # inputs the cheap screen flagged
+    confirmed: int  # of those, inputs the full comparison confirmed
+    magnitudes: tuple[float, float] | None  # the smallest and largest nonzero |entry| tried
+    specials: tuple[str, ...]  # the special values tried ("exact 0", "ties", ...)
+    domain_edges: tuple[str, ...]  # "value NaN for x[0] < -1"
+    failure: SearchFailure | None = None
+    database: str = ""  # where hypothesis keeps failing examples ("" when off)
+    seconds: float = 0.0

@@ -62,6 +62,7 @@ class Settings:
     blame_seconds: float | None = None  # and at most this many seconds per backend
     contexts: tuple[str, ...] | None = None  # also compute derivatives under jit, in float32, on the GPU...
     device: str | None = None  # "cpu", "gpu" or "auto"
+    search: int | None = None  # --search N: after the given input, check up to N more (0: no search)
 
     def overridden_by(self, other: Settings) -> Settings:
         """These settings with every value ``other`` sets taking precedence."""
@@ -79,7 +80,7 @@ class Settings:
 
 DEFAULTS = Settings(backends=(), timeout=DEFAULT_TIMEOUT, lint=True, mode=ModeChoice.AUTO, order=1,
                     fail_on=FailOn.DISAGREE, blame=True, blame_primitives=2000, blame_seconds=60.0, contexts=(),
-                    device="cpu")
+                    device="cpu", search=0)
 
 CONTEXTS = ("eager", "jit", "compile", "float32", "bfloat16", "float16", "cpu", "gpu")
 
@@ -232,6 +233,7 @@ def validated(where: dict[str, str] | None = None, **values) -> Settings:
         "blame_seconds": tolerance,  # a non-negative finite number
         "contexts": context_names,
         "device": lambda v, w: str(choice(v, Device, w)),
+        "search": lambda v, w: count(v, w, minimum=0),
     }
     unknown = set(values) - set(checks)
     if unknown:

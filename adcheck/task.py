@@ -47,3 +47,4 @@ class Task:
     nearby: bool = False  # only evaluate the function near the input: after a rebound backend disagreed
     witness: tuple[int, ...] = ()  # the reference only: the second witness for these columns (after FD alone accused)
     jitter: bool = False  # also measure the Jacobian's own rounding noise (after a disagreement): workers.with_own_noise
+    batch: tuple[np.ndarray, ...] = ()  # --search: compute at each of these flat inputs instead (search.screen)

@@ -12,7 +12,8 @@ import inspect
 
 from .errors import InputError
 
-OPTION_NAMES = ("backends", "rtol", "atol", "timeout", "wrt", "lint", "memory_limit", "mode", "order", "fail_on")
+OPTION_NAMES = ("backends", "rtol", "atol", "timeout", "wrt", "lint", "memory_limit", "mode", "order", "fail_on",
+                "search", "seed")
 
 
 def target_of(func) -> str:
@@ -38,8 +39,9 @@ def assert_jacobians_agree(func, *args, **options) -> None:
     ``args`` are the positional arguments (numbers or arrays). Options: ``backends`` (names),
     ``rtol``, ``atol``, ``timeout`` (seconds per backend), ``wrt`` (argument indices),
     ``lint`` (default True), ``memory_limit`` (bytes or a size like "4G"), ``mode``, ``order``
-    and ``fail_on`` (as the command line's flags). No AD backend able to run the function is a
-    failure too: nothing was checked.
+    and ``fail_on`` (as the command line's flags), ``search`` (check up to that many more inputs,
+    ``adcheck run --search``) with ``seed``. No AD backend able to run the function is a failure
+    too: nothing was checked.
     """
     from .check import failures_of
     from .inputs import as_numeric_array, promote, validate_wrt
@@ -56,7 +58,35 @@ def assert_jacobians_agree(func, *args, **options) -> None:
     raw = [as_numeric_array(a, f"argument {i}") for i, a in enumerate(args)]
     wrt = options.pop("wrt", None)
     wrt = tuple(range(len(raw))) if wrt is None else validate_wrt(wrt, len(raw), "wrt")
+    from .settings import seed as valid_seed
+
+    seed = valid_seed(options.pop("seed", 0), "seed")
     settings = validated({key: key for key in options}, **options)
-    report = check_target(target_of(func), promote(raw, wrt), settings)
+    arguments = promote(raw, wrt)
+    if settings.search:
+        report = _searched(target_of(func), arguments, settings, seed)
+    else:
+        report = check_target(target_of(func), arguments, settings)
     if report.nothing_checked or failures_of(report, settings.resolved().failure_policy):
         raise AssertionError("\n" + table.render(report, colour=False, timings=False))
+
+
+def _searched(target_text: str, arguments, settings, seed: int):
+    """The run and its ``search`` in the same warm workers (``adcheck run --search``)."""
+    from dataclasses import replace
+
+    from .loader import parse_target
+    from .run import check_target
+    from .search import search
+    from .source import summarize
+    from .workers import WorkerPool
+
+    target = parse_target(target_text)
+    summary = summarize(target)
+    pool = WorkerPool()
+    try:
+        report = check_target(target, arguments, settings, summary=summary, pool=pool)
+        return replace(report, search=search(target, arguments, settings, summary, pool, count=settings.search,
+                                             seed=seed))
+    finally:
+        pool.close()

@@ -231,6 +231,10 @@ def execute(task: Task) -> BackendRun:
         from .compile_cache import enable_jax_persistent_cache
 
         enable_jax_persistent_cache()  # before anything compiles: a rerun loads what this one compiles
+    if task.batch:
+        from .search.screen import compute_batch
+
+        return compute_batch(task)
     if task.blame:
         from .explain.blame import blame
 

@@ -45,6 +45,11 @@ def lines_for(report: RunReport) -> list[str]:
     where = {"file": source.path, "line": source.line} if source else {}
     lines = [command(LEVEL_OF_PROBLEM.get(p.kind, "error"), p.text, title=p.title, **where)
              for p in problems(report)]
+    if report.search is not None:
+        from .search import failure_line
+
+        level = "error" if report.search.failure is not None else "notice"
+        lines.append(command(level, failure_line(report.search), title="adcheck search", **where))
     for finding in report.findings:
         if finding.severity == "info" and not finding.explains:
             continue

@@ -148,6 +148,10 @@ def report_dict(report: RunReport, *, timings: bool = True) -> dict:
                                   "consensus": report.second_order.consensus,
                                   "backends": _verdicts(partial(_second_order_name, report),
                                                         report.second_order.verdicts, timings)}
+    if report.search is not None:
+        from .search import search_dict
+
+        result["search"] = search_dict(report.search, partial(report_dict, timings=timings))
     reference = report.run("fd")
     if reference is not None and reference.jacobian is not None and reference.jacobian.size <= MAX_JSON_JACOBIAN_ENTRIES:
         result["jacobians"] = {r.name: _matrix(r.jacobian) for r in report.runs if r.jacobian is not None}

@@ -105,11 +105,27 @@ def _second_order_testcase(report: RunReport, verdict: BackendVerdict) -> ET.Ele
     return element
 
 
+def _search_testcase(report: RunReport) -> ET.Element:
+    """``--search``: a testcase of its own; a failure's message holds the shrunk input."""
+    from .search import failure_line, summary_table
+
+    element = ET.Element("testcase", {"classname": report.target, "name": "search"})
+    search = report.search
+    if search.failure is not None:
+        failure = ET.SubElement(element, "failure", {"type": search.failure.status, "message": failure_line(search)})
+        failure.text = summary_table(search)
+    else:
+        ET.SubElement(element, "system-out").text = f"{failure_line(search)}\n{summary_table(search)}"
+    return element
+
+
 def _cases(report: RunReport, timings: bool, fail_on: FailOn = FailOn.DISAGREE) -> list[ET.Element]:
     elements = [_testcase(report, v, timings, fail_on) for v in report.comparison.verdicts
                 if v.status != Status.REFERENCE]
     if report.second_order is not None:
         elements += [_second_order_testcase(report, v) for v in report.second_order.verdicts]
+    if report.search is not None:
+        elements.append(_search_testcase(report))
     nothing_checked = next((p for p in problems(report) if p.kind == "nothing-checked"), None)
     if nothing_checked is not None:
         element = ET.Element("testcase", {"classname": report.target, "name": "any backend"})

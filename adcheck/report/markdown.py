@@ -164,6 +164,12 @@ def render(reports: list[RunReport], *, timings: bool = True, fail_on: FailOn | 
     lines += ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     for report in reports:
         lines += ["| " + " | ".join(row) + " |" for row in _rows(report, timings)]
+    searched = [report for report in reports if report.search is not None]
+    if searched:
+        from .search import failure_line
+
+        lines.append("")
+        lines += [f"- `{cell(report.target)}`: {inline_code(failure_line(report.search))}" for report in searched]
     for report in reports:
         lines += _sections(report)
     return printable("\n".join(lines))

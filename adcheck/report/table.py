@@ -109,7 +109,23 @@ def _render(report: RunReport, style, timings: bool) -> str:
     if other:
         lines += ["", "Findings:"] + [f"  {f.format()}" for f in other]
     lines += ["", verdict_line(report, style)]
+    if report.search is not None:
+        lines += ["", *search_lines(report, style, colour, timings)]
     return "\n".join(lines)
+
+
+def search_lines(report: RunReport, style, colour: bool, timings: bool) -> list[str]:
+    """``--search``: the summary table; a failure's ordinary run in full underneath, then one line."""
+    from .search import failure_line, summary_table
+
+    search = report.search
+    lines = [f"search: {search.tried} more inputs" + (f" in {search.seconds:.1f} s" if timings else ""),
+             summary_table(search)]
+    if search.failure is not None:
+        lines += ["", "the shrunk failing input, checked as an ordinary run:", "",
+                  render(search.failure.report, colour=colour, timings=timings), "",
+                  style(("known: " if search.failure.kept_as else "FAIL: ") + failure_line(search), fg="red", bold=True)]
+    return lines
 
 
 def cause_lines(report: RunReport, backends: str | list[str], heading: str | None = None) -> list[str]:

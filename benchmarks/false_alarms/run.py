@@ -11,6 +11,7 @@ report, or adcheck's stderr line).
     python benchmarks/false_alarms/run.py --set autograd --list
     python benchmarks/false_alarms/run.py --json results.json
     python benchmarks/false_alarms/run.py --adcheck-src /tmp/adcheck-head   # another adcheck source tree
+    python benchmarks/false_alarms/run.py --set corpus --search 100         # and 100 searched inputs each
 
 The ``autograd`` set comes from ``harvest_autograd.py`` (run it first).
 """
@@ -79,6 +80,7 @@ class Result:
     stderr_tail: str = ""
     reason: str = ""
     findings: list = field(default_factory=list)  # "CODE severity path:line message" of each error/warning
+    search: dict | None = None  # --search: the report's search object, less the failure's full report
 
 
 # --- the sets ------------------------------------------------------------------------------------
@@ -234,6 +236,11 @@ def run_case(case: Case, adcheck: list[str], env: dict, timeout: float) -> Resul
         except json.JSONDecodeError:
             report = None
     if isinstance(report, dict):
+        if isinstance(report.get("search"), dict):
+            result.search = {key: value for key, value in report["search"].items() if key != "failure"}
+            failure = report["search"].get("failure")
+            result.search["failure"] = None if failure is None else {
+                key: failure.get(key) for key in ("input_line", "backends", "status", "entry")}
         result.verdict = report.get("verdict")
         result.consensus = report.get("consensus", "")
         result.odd_one_out = report.get("odd_one_out", [])
@@ -295,6 +302,24 @@ def print_summary(results: list[Result], out=sys.stdout) -> None:
         codes = collections.Counter(f.split()[0] for r in members for f in r.findings)
         print(f"  findings of severity error or warning: {sum(codes.values())}"
               + (" (" + ", ".join(f"{k}: {v}" for k, v in sorted(codes.items())) + ")" if codes else ""), file=out)
+    searched = [r for r in results if r.search is not None]
+    if searched:
+        total = collections.Counter()
+        for r in searched:
+            total["tried"] += r.search["tried"]
+            total["outside the domain"] += r.search["skipped"]["outside_domain"]
+            total["unverifiable"] += r.search["skipped"]["unverifiable"]
+            total["flagged by the screen"] += r.search["screen_failures"]
+            total["failures found"] += r.search["failure"] is not None
+        print(f"searched: {len(searched)} cases, {total['tried']} inputs; skipped {total['outside the domain']} "
+              f"outside the function's domain and {total['unverifiable']} that nothing could verify; "
+              f"{total['flagged by the screen']} flagged by the screen; {total['failures found']} failures found",
+              file=out)
+        for r in searched:
+            if r.search["failure"] is not None:
+                failure = r.search["failure"]
+                print(f"  {r.set}/{r.name}: search: {', '.join(failure['backends'])} {failure['status']} at "
+                      f"{failure['entry']} for {failure['input_line']}", file=out)
     failing = [r for r in results if r.exit_code != 0]
     if failing:
         print(file=out)
@@ -327,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adcheck", help="the adcheck command (default: adcheck beside this Python)")
     parser.add_argument("--adcheck-src", metavar="DIR",
                         help="run `python -m adcheck` with DIR first on PYTHONPATH (e.g. a `git archive` of a commit)")
+    parser.add_argument("--search", type=int, metavar="N",
+                        help="also search N more inputs of each case (adcheck run --search N)")
     args = parser.parse_args(argv)
 
     cases: list[Case] = []
@@ -337,6 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.match:
         cases = [c for c in cases if any(text in c.name for text in args.match)]
 
+    if args.search:
+        from dataclasses import replace
+
+        cases = [replace(c, arguments=(*c.arguments, "--search", str(args.search))) for c in cases]
+        # A search's inputs come from the seed alone: no example database carried over between runs.
+        os.environ["ADCHECK_SEARCH_DATABASE"] = ""
     adcheck, env = adcheck_command(args)
     if args.list:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `--list | head` ends quietly

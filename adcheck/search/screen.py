@@ -1,0 +1,213 @@
+"""The worker side of ``--search``: one backend's run at many inputs, in one task.
+
+The reference screens with a quick estimate (``_quick_reference``): central differences at two
+steps, Richardson-extrapolated, with the difference of the two as the error bar. The adaptive
+reference of an ordinary run climbs a ladder of steps per column and backs unsettled entries
+with a complex step and a Taylor test: 20 to 100 ms an input of three entries, most of a
+search's time. The screen only decides which inputs deserve that run: an AD backend outside a
+quick estimate's error bar sends the input to the ordinary run, which alone can confirm a failure.
+
+A search checks hundreds of inputs; a task per input would pay a task's round trip, and its
+bookkeeping in the worker, hundreds of times per backend. So the parent sends each backend's
+warm worker a batch of flat inputs, and the worker computes the backend's ordinary run
+(``Backend.compute``) at each of them in turn, without probes, and sends every run back in one
+``BackendRun.batch``. Each input still gets a fresh import of the user's module, as any task does.
+A failure at one input (the function raises there, the backend cannot run it) is that input's
+row and never costs the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from ..backends import REGISTRY
+from ..backends.calling import NotApplicable
+from ..model import BackendRun, Status
+
+
+def compute_batch(task) -> BackendRun:
+    """The backend's run at each of ``task.batch``'s inputs (``BackendRun.batch``, in order)."""
+    from ..workers import error_run
+
+    start = time.perf_counter()
+    backend = REGISTRY[task.backend]
+    if backend.reference:
+        return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, batch=_quick_reference(task))
+    if task.backend in ("jax-fwd", "jax-rev"):
+        batched = _jax_vmapped(task)
+        if batched is not None:
+            return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, batch=batched)
+    runs = []
+    for flat in task.batch:
+        one = dataclasses.replace(task, arguments=task.arguments.at(flat), batch=(), probes=False)
+        began = time.perf_counter()
+        try:
+            run = backend.compute(one)
+        except NotApplicable as exc:
+            run = BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - began, exc.message,
+                             exc.location)
+        except MemoryError:
+            raise  # the worker's own failure row says so, for the whole batch
+        except BaseException as exc:  # noqa: BLE001 - the user's code at this input may raise anything
+            run = error_run(one, exc, time.perf_counter() - began)
+        runs.append(run)
+    status = Status.REFERENCE if backend.reference else Status.COMPUTED
+    return BackendRun(task.backend, status, time.perf_counter() - start, batch=tuple(runs))
+
+
+def _jax_vmapped(task) -> tuple[BackendRun, ...] | None:
+    """JAX's runs at every input of the batch in one ``vmap`` over the inputs: one pass of JAX's
+    eager dispatch for the whole batch instead of one per input. None where the function cannot
+    be vmapped (Python control flow on its values, a tracer reaching numpy): the caller then
+    computes input by input, as an ordinary run does, which also reports each input's failure."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ..backends.jax_backend import build_flat_function
+    from ..fast import probe_vectors
+    from ..frameworks import configure_jax
+    from ..model import Mode, Products
+
+    start = time.perf_counter()
+    configure_jax(task.device, ())
+    points = np.stack([np.asarray(flat, dtype=task.arguments.dtype) for flat in task.batch])
+    n_inputs = points.shape[1]
+    try:
+        flat_function = build_flat_function(task)
+        n_outputs = int(np.prod(jax.eval_shape(flat_function, jnp.asarray(points[0])).shape))
+        vectors = probe_vectors(n_inputs, n_outputs)
+        fast = task.mode == Mode.FAST
+        if task.backend == "jax-fwd":
+            tangents = jnp.asarray((vectors.directions.T if fast else np.eye(n_inputs)), dtype=points.dtype)
+
+            def derivative(x):
+                return jax.vmap(lambda t: jax.jvp(flat_function, (x,), (t,)), out_axes=(None, 1))(tangents)
+        else:
+            cotangents = jnp.asarray(vectors.cotangents.T if fast else np.eye(n_outputs), dtype=points.dtype)
+
+            def derivative(x):
+                value, pullback = jax.vjp(flat_function, x)
+                return value, jax.vmap(lambda u: pullback(u)[0])(cotangents)
+
+        values, derivatives = jax.device_get(jax.vmap(derivative)(jnp.asarray(points)))
+    except Exception:  # noqa: BLE001 - not vmappable here: the input-by-input path computes (and reports) it
+        return None
+    seconds = (time.perf_counter() - start) / len(task.batch)
+    runs = []
+    for value, derivative in zip(np.asarray(values, dtype=np.float64), np.asarray(derivatives, dtype=np.float64)):
+        value = value.ravel()
+        if not fast:
+            run = BackendRun(task.backend, Status.COMPUTED, seconds, value=value,
+                             jacobian=derivative.reshape(value.size, n_inputs), rebound=task.rebound)
+        elif task.backend == "jax-fwd":
+            run = BackendRun(task.backend, Status.COMPUTED, seconds, value=value, products=Products(jv=derivative),
+                             rebound=task.rebound)
+        else:
+            run = BackendRun(task.backend, Status.COMPUTED, seconds, value=value, products=Products(ujt=derivative),
+                             rebound=task.rebound)
+        runs.append(run)
+    return tuple(runs)
+
+
+# The quick reference's steps: the cube root of the machine epsilon (central differences' optimum
+# for a smooth function) times each input's own scale, and half of it for the extrapolation.
+QUICK_STEP = float(np.finfo(np.float64).eps) ** (1 / 3)
+# The rounding part of its error bar: this many ulps of the outputs' magnitude, over the step.
+QUICK_ROUNDING_ULPS = 16.0
+
+
+def _quick_reference(task) -> tuple[BackendRun, ...]:
+    """The reference at each input of the batch from central differences at steps h and h/2
+    (``QUICK_STEP``): the Jacobian (full mode) or the products along fast mode's directions, each
+    with an error bar; the value; an error row where the function raises. One import of the
+    user's module for the whole batch; each input's points in one call where the function takes a
+    batch axis."""
+    from ..backends.calling import enable_batching, flat_output, load_user_function, plain_flat_function
+    from ..fast import probe_vectors
+    from ..finite_differences import step_scales, typical_scale
+    from ..frameworks import configure_for
+    from ..model import Mode, Precision, Products, Reference
+    from ..workers import error_run
+
+    arguments = task.arguments
+    configure_for(task.framework, arguments.dtype)
+    func = load_user_function(task)
+    eps = float(np.finfo(arguments.dtype).eps) if np.issubdtype(arguments.dtype, np.floating) else EPS64
+    runs = []
+    batching = None  # decided at the first input whose value is finite
+    for flat in task.batch:
+        began = time.perf_counter()
+        one = dataclasses.replace(task, arguments=arguments.at(flat), batch=())
+        flat_function = plain_flat_function(func, one.arguments, task.framework)
+        x = one.arguments.flat().astype(np.float64)
+        try:
+            value = flat_output(flat_function.raw(x))
+            if not np.all(np.isfinite(value)):
+                runs.append(BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - began, value=value))
+                continue
+            if batching is None:
+                batching = enable_batching(flat_function, x, plain_flat_function(load_user_function(task),
+                                                                                 one.arguments, task.framework))
+            elif batching:
+                flat_function.batch = flat_function.try_batch
+            if task.mode == Mode.FAST:
+                directions = probe_vectors(x.size, value.size).directions
+                steps = np.full(directions.shape[1], QUICK_STEP * typical_scale(x))
+            else:
+                directions = np.eye(x.size)
+                steps = QUICK_STEP * step_scales(x)
+            estimate, error = _richardson(flat_function, x, value, directions, steps, eps)
+            small = np.minimum(steps, QUICK_STEP)
+            if np.any(small < steps):  # inputs above 1: differenced on the unit scale too
+                estimate, error = _both_scales(estimate, error,
+                                               *_richardson(flat_function, x, value, directions, small, eps))
+        except Exception as exc:  # noqa: BLE001 - the user's function raises at this input: its row says so
+            runs.append(error_run(one, exc, time.perf_counter() - began))
+            continue
+        precision = Precision(arguments.dtype.name if arguments.dtype.name in ("float32", "float64") else "float64",
+                              np.full(value.size, eps), measured=False, noise=eps * np.abs(value))
+        seconds = time.perf_counter() - began
+        if task.mode == Mode.FAST:
+            runs.append(BackendRun(task.backend, Status.REFERENCE, seconds, value=value,
+                                   products=Products(jv=estimate, jv_error=error), reference=Reference(precision)))
+        else:
+            runs.append(BackendRun(task.backend, Status.REFERENCE, seconds, value=value, jacobian=estimate,
+                                   error=error, reference=Reference(precision)))
+    return tuple(runs)
+
+
+EPS64 = float(np.finfo(np.float64).eps)
+
+
+def _both_scales(estimate, error, other, other_error):
+    """One estimate from differences on two scales: where they agree within their error bars,
+    the sharper one; where they do not (a function that oscillates on the larger step's scale:
+    ``sinc`` at 1e8 has a period of 2), an error bar that covers both, so the screen flags nothing
+    there that only the larger step sees."""
+    agree = np.abs(estimate - other) <= error + other_error
+    sharper = np.where(error <= other_error, estimate, other)
+    covering = np.maximum(np.maximum(error, other_error), np.abs(estimate - other))
+    return sharper, np.where(agree, np.minimum(error, other_error), covering)
+
+
+def _richardson(flat_function, x, value, directions, steps, eps):
+    """(derivative along each direction, error bar): columns of ``(n_outputs, n_directions)``."""
+    moves = directions * steps[None, :]
+    points = np.concatenate([x[:, None] + moves, x[:, None] - moves, x[:, None] + moves / 2,
+                             x[:, None] - moves / 2], axis=1)
+    if flat_function.batch is not None:
+        values = flat_function.batch(points)
+    else:
+        values = np.stack([flat_function(points[:, k]) for k in range(points.shape[1])], axis=1)
+    k = directions.shape[1]
+    wide = (values[:, :k] - values[:, k:2 * k]) / (2 * steps[None, :])
+    narrow = (values[:, 2 * k:3 * k] - values[:, 3 * k:]) / steps[None, :]
+    estimate = narrow + (narrow - wide) / 3.0
+    rounding = QUICK_ROUNDING_ULPS * eps * np.max(np.abs(values), axis=1, keepdims=True) / steps[None, :]
+    error = np.abs(narrow - wide) + rounding
+    error = np.where(np.isfinite(estimate) & np.isfinite(error), error, np.inf)
+    return np.where(np.isfinite(estimate), estimate, 0.0), error
