@@ -49,7 +49,7 @@ def plan(target: Target, arguments: Arguments, framework: str, settings: Setting
     for backend in chosen:
         try:
             backend.check_supports(mode, settings.order)
-            rebinding = backend.rebinding(framework, installed)
+            rebinding = backend.rebinding(framework, installed, given=target.function is not None)
         except backend_registry.Unsupported as reason:
             skipped[backend.name] = BackendRun(backend.name, Status.NOT_APPLICABLE, message=str(reason))
             continue
@@ -148,7 +148,8 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
             progress(len(finished), len(work.tasks), result.name)
 
     lane = worker_lanes(work.tasks, pooled=pool is not None)
-    start_workers(len({lane(t) for t in work.tasks}), _preloads(work.tasks))
+    if not getattr(pool, "in_process", False):  # adcheck.check(isolation="none") starts no process
+        start_workers(len({lane(t) for t in work.tasks}), _preloads(work.tasks))
     if settings.lint:
         from .explain.link import lint
 

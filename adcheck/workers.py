@@ -22,6 +22,7 @@ other workers must not die with it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import gc
 import multiprocessing
@@ -549,6 +550,27 @@ def end(process) -> None:
         pass
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_script_hidden():
+    """Start a worker without it running the caller's script: multiprocessing would import
+    ``__main__``'s file into each new worker (as ``__mp_main__``), which runs a script without a
+    ``__name__`` guard again, in every worker (``adcheck.check`` called from a script). Workers
+    never need it: the user's function reaches them by file or by value."""
+    main = sys.modules.get("__main__")
+    with _MAIN_LOCK:
+        path = getattr(main, "__file__", None) if getattr(main, "__spec__", None) is None else None
+        if path is not None:
+            del main.__file__
+        try:
+            yield
+        finally:
+            if path is not None:
+                main.__file__ = path
+
+
 class Worker:
     """One worker process and the pipes to it: tasks go in, results come out, and a watch pipe
     whose closing (adcheck done with it, or dead) ends the worker and all it started."""
@@ -560,7 +582,8 @@ class Worker:
         self.results, result_writer = context.Pipe(duplex=False)  # the worker writes results, adcheck reads
         watch_reader, self.watch = context.Pipe(duplex=False)  # only adcheck holds the writing end
         self.process = context.Process(target=_serve, args=(task_reader, result_writer, watch_reader), daemon=True)
-        self.process.start()
+        with _main_script_hidden():
+            self.process.start()
         RUNNING.add(self.process)
         for end_of_the_worker in (task_reader, result_writer, watch_reader):
             end_of_the_worker.close()
@@ -643,6 +666,8 @@ def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_don
     finished goes back to the pool for the next task of its lane. A worker that timed out or
     died is never reused: the lane's next task gets a fresh one.
     """
+    if getattr(pool, "in_process", False):  # adcheck.check(isolation="none"): no worker at all
+        return pool.run(tasks, on_done)
     context = _worker_context()
     lanes: dict[str, list[int]] = {}
     for index, task in enumerate(tasks):
