@@ -258,38 +258,6 @@ def close_workers() -> None:
 # --- the user's objects ------------------------------------------------------------------------------
 
 
-def _array_kind(value) -> str | None:
-    module = type(value).__module__.partition(".")[0]
-    if module == "torch" and hasattr(value, "detach"):
-        return "torch"
-    if module in ("jax", "jaxlib") and hasattr(value, "shape"):
-        return "jax"
-    return None
-
-
-def _as_numpy_tree(tree, where: str, kinds: set):
-    """The argument with every leaf a numpy array (torch tensors and JAX arrays copied out);
-    ``kinds`` collects which libraries the leaves came from."""
-    from .inputs import as_numeric_array
-
-    if isinstance(tree, Mapping):
-        return {key: _as_numpy_tree(child, f"{where}[{key!r}]", kinds) for key, child in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        items = [_as_numpy_tree(child, f"{where}[{i}]", kinds) for i, child in enumerate(tree)]
-        return items if isinstance(tree, list) else tuple(items)
-    kind = _array_kind(tree)
-    if kind == "torch":
-        kinds.add(kind)
-        tree = tree.detach().cpu().numpy()
-    elif kind == "jax":
-        kinds.add(kind)
-        tree = np.asarray(tree)
-    if isinstance(tree, (str, bytes)) or tree is None or not (np.isscalar(tree) or isinstance(tree, np.ndarray)):
-        raise InputError(f"{where}: expected an array or a number, got a {type(tree).__name__} "
-                         "(pass what is not differentiated with functools.partial or a closure)")
-    return as_numeric_array(tree, where)
-
-
 def _underlying(f):
     """The Python function whose source and globals say what ``f`` is written for."""
     for _ in range(8):
@@ -522,7 +490,7 @@ def check(f, *args, wrt=None, backends=None, isolation: str = DEFAULT_ISOLATION,
     ``blame_seconds``, ``contexts``, ``device``. Bad arguments raise ``adcheck.errors.AdcheckError``
     (a ``TypeError`` for an unknown option).
     """
-    from .inputs import promote
+    from .inputs import numpy_tree, promote
     from .run import check_target
     from .settings import validated
 
@@ -542,7 +510,7 @@ def check(f, *args, wrt=None, backends=None, isolation: str = DEFAULT_ISOLATION,
     policy = str(settings.resolved().failure_policy)
 
     kinds: set = set()
-    raw = [_as_numpy_tree(a, f"argument {i}", kinds) for i, a in enumerate(args)]
+    raw = [numpy_tree(a, f"argument {i}", kinds) for i, a in enumerate(args)]
     module = _is_module(f)
     framework = _framework(f, kinds)
     names = _parameter_names(f, module)

@@ -162,6 +162,13 @@ def case_arguments(case: Case, target, summary, timeout: float, pool=None):
 
     if case.random:
         raw = random_arguments(list(case.random), case.seed, where=f"{case.origin}: random")
+    elif case.inputs_from:
+        from .inputs import validate_wrt
+        from .inputs_from import inputs_from
+
+        raw = inputs_from(case.inputs_from, timeout=timeout, where=f"{case.origin}: inputs-from")
+        if case.wrt is not None:
+            validate_wrt(list(case.wrt), len(raw), f"{case.origin}: wrt")
     else:
         raw = list(case.arguments)
     wrt = case.wrt if case.wrt is not None else tuple(range(len(raw)))

@@ -72,6 +72,9 @@ def _blame_context_device_options(command):
               help="One positional argument: JSON ('[1,2,3]', '2.0') or @file.npy/.npz/.json. Repeat per argument.")
 @click.option("--random", "random_shapes", multiple=True, metavar="SHAPE",
               help="A standard-normal argument of this shape (100, 3x4). Repeat per argument.")
+@click.option("--inputs-from", "inputs_function", metavar="FILE.py:FUNC",
+              help="The arguments FUNC returns (a tuple: one per argument; pytrees of numpy, JAX or torch arrays), "
+                   "made in a worker process.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for --random (a non-negative integer).")
 @click.option("--wrt", metavar="ARGS", help="Differentiate these only (default: all): argument indices or names, "
               "and paths into dict/list arguments, comma-separated: 0,2 or params.w,x.")
@@ -96,7 +99,7 @@ def _blame_context_device_options(command):
 @click.option("--order", type=int, default=None, help="2: also check second derivatives (Hessian, or d(Jv)/dx "
               "for vector outputs).")
 @_blame_context_device_options
-def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol, memory_limit, fail_on,
+def run(target, inputs, random_shapes, inputs_function, seed, wrt, backends, timeout, rtol, atol, memory_limit, fail_on,
         output_format, output, no_timings, no_lint, mode, order, blame, blame_primitives, blame_seconds, contexts,
         device):
     """Compare the Jacobian of TARGET (file.py:func or package.module:func) across backends."""
@@ -120,7 +123,12 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     parsed = parse_target(target)
     summary = summarize(parsed)  # once per run: preflight, the lint and the report read it
     module = describe_module(parsed, summary, settings.resolved().timeout)
-    arguments = build_arguments(inputs, random_shapes, seed, wrt, names=summary.parameters, module=module)
+    given = None
+    if inputs_function:
+        from .inputs_from import inputs_from
+
+        given = inputs_from(inputs_function, timeout=settings.resolved().timeout)
+    arguments = build_arguments(inputs, random_shapes, seed, wrt, names=summary.parameters, module=module, given=given)
     with BackendProgress() as progress:
         report = check_target(parsed, arguments, settings, progress=progress, summary=summary)
     emit(report, output_format, output, timings=not no_timings, fail_on=settings.resolved().failure_policy)
