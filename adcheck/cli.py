@@ -437,8 +437,10 @@ def main(argv=None) -> int:
     """
     import threading
 
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if debug:  # accepted after the command too (adcheck run ... --debug): it is the group's option
+        args = ["--debug", *(arg for arg in args if arg != "--debug")]
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -463,9 +465,11 @@ def main(argv=None) -> int:
         exc.show()
         return ExitCode.USAGE if exc.exit_code == 2 else exc.exit_code
     except AdcheckError as exc:
-        if debug:
-            raise
-        click.echo(f"adcheck: error: {exc}", err=True)
+        if debug:  # the traceback, and still the error's own exit code (a bad target is 2 either way)
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"adcheck: {'note' if exc.exit_code == ExitCode.OK else 'error'}: {exc}", err=True)
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - adcheck's own bug: one line, ask for --debug
         if debug:
@@ -483,6 +487,10 @@ def main(argv=None) -> int:
 
 def entry_point() -> None:
     """The ``adcheck`` command: Ctrl-C while Python is still importing adcheck is exit 130 too."""
+    # As ``python -m adcheck`` finds ``adcheck run pkg.mod:f``'s module in the working directory,
+    # so does the console script; after the installed packages, so a local file cannot hide one.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         code = main()
     except KeyboardInterrupt:

@@ -137,6 +137,9 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
     installed = module_layout(target).installed
     mode = choose_mode(settings.mode, arguments.n_inputs)
     if mode == Mode.FAST and settings.order == 2:
+        if settings.mode == "auto":
+            raise AdcheckError(f"--order 2 needs full Jacobians, and --mode auto chose fast mode for "
+                               f"{arguments.n_inputs} inputs: pass --mode full to insist")
         raise AdcheckError("--order 2 needs full Jacobians: use --mode full (or leave --mode at auto)")
     work = plan(target, arguments, summary.framework, settings, mode, installed)
 
