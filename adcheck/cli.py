@@ -95,7 +95,8 @@ def _blame_context_device_options(command):
 @click.option("--no-lint", is_flag=True, help="Skip the lint and runtime probes.")
 @click.option("--mode", type=click.Choice(MODE_CHOICES), default=None,
               help="full: whole Jacobians; fast: Jacobian-vector products along random directions; "
-                   "auto (the default): fast above 4000 inputs.")
+                   "auto (the default): fast when full Jacobians would take more than about 8 s, estimated "
+                   "from one timed evaluation.")
 @click.option("--order", type=int, default=None, help="2: also check second derivatives (Hessian, or d(Jv)/dx "
               "for vector outputs).")
 @_blame_context_device_options

@@ -43,5 +43,6 @@ class Task:
     contexts: tuple[str, ...] = ()  # --contexts: also compute the derivative in these ("jit", "float32", ...)
     device: str = "cpu"  # where JAX and torch compute: "cpu" or "gpu"
     describe: bool = False  # only load the target and describe it (its module parameters, if any)
+    estimate: bool = False  # only time one evaluation of the function: --mode auto's cost estimate
     nearby: bool = False  # only evaluate the function near the input: after a rebound backend disagreed
     jitter: bool = False  # also measure the Jacobian's own rounding noise (after a disagreement): workers.with_own_noise

@@ -187,6 +187,8 @@ def execute(task: Task) -> BackendRun:
     start = time.perf_counter()
     if task.describe:
         return describe(task)
+    if task.estimate:
+        return time_one_evaluation(task)
     if task.backend.startswith("jax") or task.framework in ("jax", "array-api"):
         from .compile_cache import enable_jax_persistent_cache
 
@@ -268,6 +270,31 @@ def describe(task: Task) -> BackendRun:
     except BaseException as exc:  # noqa: BLE001 - the real run reports the problem with its row
         return error_run(task, exc, time.perf_counter() - start)
     return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, module=described)
+
+
+def time_one_evaluation(task: Task) -> BackendRun:
+    """The function's value, and in ``seconds`` the time of one plain evaluation, for ``--mode
+    auto``: the quickest of up to three calls after the first (which pays for lazy imports and
+    compiling), so a busy machine's pause is not taken for the function's cost."""
+    from .backends.calling import load_user_function, plain_flat_function
+    from .frameworks import configure_for
+
+    start = time.perf_counter()
+    try:
+        configure_for(task.framework, task.arguments.dtype)
+        flat_function = plain_flat_function(load_user_function(task), task.arguments, task.framework)
+        x0 = task.arguments.flat().astype(np.float64)
+        value = flat_function(x0)
+        seconds = float("inf")
+        for _ in range(3):
+            timed = time.perf_counter()
+            flat_function(x0)
+            seconds = min(seconds, time.perf_counter() - timed)
+            if time.perf_counter() - start > 1.0:  # a slow function: one timing says enough
+                break
+    except BaseException as exc:  # noqa: BLE001 - the run itself reports the function's failure
+        return error_run(task, exc, time.perf_counter() - start)
+    return BackendRun(task.backend, Status.REFERENCE, seconds, value=value)
 
 
 def error_run(task: Task, exc: BaseException, seconds: float) -> BackendRun:
