@@ -130,7 +130,7 @@ def run(target, inputs, random_shapes, inputs_function, seed, wrt, backends, tim
 
         given = inputs_from(inputs_function, timeout=settings.resolved().timeout)
     arguments = build_arguments(inputs, random_shapes, seed, wrt, names=summary.parameters, module=module, given=given)
-    with BackendProgress() as progress:
+    with BackendProgress(enabled=output_format == "table") as progress:  # never over a JSON or CI format
         report = check_target(parsed, arguments, settings, progress=progress, summary=summary)
     emit(report, output_format, output, timings=not no_timings, fail_on=settings.resolved().failure_policy)
     if report.nothing_checked and not report.failed:
@@ -144,9 +144,10 @@ class BackendProgress:
 
     DELAY = 2.0
 
-    def __init__(self):
+    def __init__(self, enabled: bool = True):
         import time
 
+        self.enabled = enabled
         self.started = time.monotonic()
         self.bar = None
         self.shown = 0
@@ -154,7 +155,7 @@ class BackendProgress:
     def __call__(self, done: int, total: int, name: str) -> None:
         import time
 
-        if not sys.stderr.isatty() or time.monotonic() - self.started < self.DELAY:
+        if not self.enabled or not sys.stderr.isatty() or time.monotonic() - self.started < self.DELAY:
             return
         if self.bar is None:
             self.bar = click.progressbar(length=total, label="backends", file=sys.stderr, show_pos=True)
@@ -169,6 +170,24 @@ class BackendProgress:
     def __exit__(self, *exc_info):
         if self.bar is not None:
             self.bar.__exit__(*exc_info)
+
+
+class CaseProgress:
+    """``adcheck check`` on a terminal: one progress line on stderr, cases done of all and the
+    failures so far, in place of a line per case (which a log, not a terminal, keeps)."""
+
+    def __init__(self, total: int):
+        self.failed = 0
+        self.bar = click.progressbar(length=total, label="cases", file=sys.stderr, show_pos=True, show_eta=False)
+        self.bar.__enter__()
+
+    def update(self, result) -> None:
+        self.failed += bool(result.broken or result.report.failed)
+        self.bar.label = f"cases ({self.failed} failed)" if self.failed else "cases"
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.__exit__(None, None, None)
 
 
 def render(reports: list, output_format: str, *, timings: bool, colour: bool = False, summary: str = "",
@@ -284,10 +303,14 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
     colour = colour_enabled(sys.stdout)
     ahead = _rendered_ahead(output_format, timings=timings, colour=colour and not output)
 
+    bar = CaseProgress(len(project.cases)) if not quiet and output_format == "table" and sys.stderr.isatty() else None
+
     def progress(done, total, result):
         if ahead is not None:
             ahead.add(result.report)
-        if not quiet:
+        if bar is not None:
+            bar.update(result)
+        elif not quiet:
             state = "broken" if result.broken else ("FAIL" if result.report.failed else "pass")
             click.echo(f"adcheck: [{done}/{total}] {result.report.target}: {state} ({result.seconds:.1f} s)", err=True)
 
@@ -295,7 +318,11 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         jobs_setting = project.settings.overridden_by(overrides).jobs
         at_once = min(jobs_setting or default_jobs(), len(project.cases))
         click.echo(f"adcheck: {len(project.cases)} case(s), {at_once} at a time", err=True)
-    result = run_check(project, overrides, on_case_done=progress)
+    try:
+        result = run_check(project, overrides, on_case_done=progress)
+    finally:
+        if bar is not None:
+            bar.close()
     if result.stopped:
         click.echo(f"adcheck: interrupted; {len(result.results)} case(s) finished, {len(result.interrupted)} did not",
                    err=True)

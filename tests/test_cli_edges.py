@@ -69,3 +69,29 @@ def test_order_2_under_auto_mode_says_what_auto_chose():
     assert result.exit_code == 2
     assert "--mode auto chose fast mode for 4100 inputs: pass --mode full to insist" in result.stderr
     assert "leave --mode at auto" not in result.stderr
+
+
+def test_check_on_a_terminal_shows_one_progress_line_with_the_failures_so_far(monkeypatch):
+    import io
+
+    from adcheck.cli import CaseProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+
+    class Result:
+        def __init__(self, failed):
+            self.broken = ""
+            self.report = type("Report", (), {"failed": failed})()
+
+    bar = CaseProgress(3)
+    for failed in (False, True, False):
+        bar.update(Result(failed))
+    bar.close()
+    shown = terminal.getvalue()
+    assert "cases (1 failed)" in shown and "3/3" in shown
+    assert "\n" not in shown.rstrip("\n")  # one line, redrawn in place
