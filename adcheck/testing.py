@@ -33,8 +33,12 @@ def assert_derivatives(f, *args, **options):
     """
     __tracebackhide__ = True  # pytest: the failure shows the report, not this helper
     from .api import check
+    from .errors import AdcheckError
 
-    report = check(f, *args, **options)
+    try:
+        report = check(f, *args, **options)
+    except AdcheckError as exc:  # the function cannot be called at these arguments: one line, not adcheck's stack
+        raise AssertionError(f"adcheck: {exc}") from None
     if not report.ok:
         raise AssertionError("\n" + str(report))
     return report

@@ -130,3 +130,14 @@ def test_assert_derivatives_in_pytest_passes_and_its_planted_twin_fails_with_the
         assert f"FAILED test_derivatives_planted.py::{name}" in out
     assert out.count("E       FAIL: ") == 4  # each failure's text is the report, to its last line
     assert "__tracebackhide__" not in out and "report = check(f" not in out  # not the helper's source
+
+
+def test_assert_derivatives_turns_a_function_that_fails_into_one_line():
+    from adcheck.testing import assert_derivatives
+
+    def broken(x):
+        raise ValueError("no such layer")
+
+    with pytest.raises(AssertionError, match="ValueError: no such layer") as info:
+        assert_derivatives(broken, np.array([1.0, 2.0]), isolation="none")
+    assert "\n" not in str(info.value)
