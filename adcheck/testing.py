@@ -13,7 +13,6 @@ module's source (``__tracebackhide__``). ``assert_jacobians_agree`` is the older
 
 from __future__ import annotations
 
-
 from .api import module_level_target as target_of
 from .errors import InputError
 
