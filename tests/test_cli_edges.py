@@ -95,3 +95,21 @@ def test_check_on_a_terminal_shows_one_progress_line_with_the_failures_so_far(mo
     shown = terminal.getvalue()
     assert "cases (1 failed)" in shown and "3/3" in shown
     assert "\n" not in shown.rstrip("\n")  # one line, redrawn in place
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_runs_progress_bar_shows_on_a_terminal_only_for_the_table(monkeypatch, enabled):
+    import io
+
+    from adcheck.cli import BackendProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(BackendProgress, "DELAY", 0.0)
+    with BackendProgress(enabled=enabled) as progress:
+        progress(1, 3, "fd")
+    assert ("backends (fd done)" in terminal.getvalue()) == enabled
