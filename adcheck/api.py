@@ -263,7 +263,9 @@ def close_workers() -> None:
 def _underlying(f):
     """The Python function whose source and globals say what ``f`` is written for."""
     for _ in range(8):
-        if isinstance(f, functools.partial):
+        if getattr(f, "__wrapped__", None) is not None and not inspect.isfunction(f):
+            f = f.__wrapped__  # jax.jit and functools.wraps-style wrappers keep the user's function here
+        elif isinstance(f, functools.partial):
             f = f.func
         elif inspect.ismethod(f):
             f = f.__func__

@@ -141,3 +141,12 @@ def test_assert_derivatives_turns_a_function_that_fails_into_one_line():
     with pytest.raises(AssertionError, match="ValueError: no such layer") as info:
         assert_derivatives(broken, np.array([1.0, 2.0]), isolation="none")
     assert "\n" not in str(info.value)
+
+
+def test_a_jitted_function_is_named_and_checked_as_jax_code():
+    import jax
+
+    jitted = jax.jit(make_loss(1.0))
+    report = adcheck.check(jitted, PARAMS, X, isolation="none")
+    assert report.ok and report.run.framework == "jax"
+    assert report.run.target.endswith("make_loss.<locals>.loss")
