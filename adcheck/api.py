@@ -92,7 +92,7 @@ class DerivativeMismatch(AssertionError):
         self.report = report
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class Report:
     """What ``check`` found: ``run`` is the report the command line renders."""
 
@@ -149,6 +149,11 @@ class Report:
         __tracebackhide__ = True
         if not self.ok:
             raise DerivativeMismatch(self)
+
+    def __repr__(self) -> str:
+        """One line (a notebook shows it; ``print(report)`` shows the table)."""
+        rows = ", ".join(f"{r.backend} {r.status}" for r in self.rows if r.status not in ("not-applicable", "reference"))
+        return f"<adcheck Report {self.verdict}: {rows or 'no AD backend ran'} (isolation={self.isolation!r})>"
 
     def __str__(self) -> str:
         from .report import table

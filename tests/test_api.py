@@ -40,6 +40,7 @@ def test_a_closure_over_a_dict_of_jax_arrays_passes(isolation):
     report.raise_for_failure()
     assert "PASS: jax-fwd, jax-rev agree with finite differences" in str(report)
     assert 'params["w"] 3 + params["b"] scalar + x 3' in str(report)
+    assert repr(report) == f"<adcheck Report pass: jax-fwd agree, jax-rev agree (isolation={isolation!r})>"
 
 
 def test_the_callers_jax_settings_are_left_as_they_were():
