@@ -150,16 +150,28 @@ def parse_shard(spec: str) -> tuple[int, int]:
 
 
 def shard(cases: tuple[Case, ...], spec: str) -> tuple[Case, ...]:
-    """``K/N``: the cases of shard K of N, a stable split (by a hash of each case's name), so a CI
-    matrix of N jobs covers every case exactly once, whatever the machine or the order found."""
+    """``K/N``: the cases of shard K of N, so a CI matrix of N jobs covers every case exactly once,
+    whatever the machine or the order the cases were found in.
+
+    The cases are ordered by a hash of their names and dealt out in turn, so the shards differ in
+    size by one case at most: a hash bucket per case left shard 1/2 of three cases empty. A shard
+    left empty all the same (more shards than cases) is ``EmptyShard``, never a silent pass.
+    """
     import hashlib
 
     k, n = parse_shard(spec)
+    ordered = sorted(cases, key=lambda case: (hashlib.sha256(case.name.encode()).digest(), case.name))
+    chosen = {case.name for case in ordered[k - 1 :: n]}
+    if not chosen:
+        raise EmptyShard(f"--shard {spec}: no case falls in this shard ({len(cases)} case(s) split {n} ways); "
+                         "nothing was checked")
+    return tuple(case for case in cases if case.name in chosen)
 
-    def bucket(case: Case) -> int:
-        return int.from_bytes(hashlib.sha256(case.name.encode()).digest()[:8], "big") % n
 
-    return tuple(case for case in cases if bucket(case) == k - 1)
+class EmptyShard(AdcheckError):
+    """More shards than cases: this one has none (exit 0 after saying so: the other shards check them)."""
+
+    exit_code = ExitCode.OK
 
 
 def baseline_path(project: Project) -> Path:
@@ -177,6 +189,13 @@ def case_arguments(case: Case, target, summary, timeout: float, pool=None):
 
     if case.random:
         raw = random_arguments(list(case.random), case.seed, where=f"{case.origin}: random")
+    elif case.inputs_from:
+        from .inputs import validate_wrt
+        from .inputs_from import inputs_from
+
+        raw = inputs_from(case.inputs_from, timeout=timeout, where=f"{case.origin}: inputs-from")
+        if case.wrt is not None:
+            validate_wrt(list(case.wrt), len(raw), f"{case.origin}: wrt")
     else:
         raw = list(case.arguments)
     wrt = case.wrt if case.wrt is not None else tuple(range(len(raw)))

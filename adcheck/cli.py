@@ -73,6 +73,9 @@ def _blame_context_device_options(command):
               help="One positional argument: JSON ('[1,2,3]', '2.0') or @file.npy/.npz/.json. Repeat per argument.")
 @click.option("--random", "random_shapes", multiple=True, metavar="SHAPE",
               help="A standard-normal argument of this shape (100, 3x4). Repeat per argument.")
+@click.option("--inputs-from", "inputs_function", metavar="FILE.py:FUNC",
+              help="The arguments FUNC returns (a tuple: one per argument; pytrees of numpy, JAX or torch arrays), "
+                   "made in a worker process.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for --random (a non-negative integer).")
 @click.option("--wrt", metavar="ARGS", help="Differentiate these only (default: all): argument indices or names, "
               "and paths into dict/list arguments, comma-separated: 0,2 or params.w,x.")
@@ -93,7 +96,8 @@ def _blame_context_device_options(command):
 @click.option("--no-lint", is_flag=True, help="Skip the lint and runtime probes.")
 @click.option("--mode", type=click.Choice(MODE_CHOICES), default=None,
               help="full: whole Jacobians; fast: Jacobian-vector products along random directions; "
-                   "auto (the default): fast above 4000 inputs.")
+                   "auto (the default): fast when full Jacobians would take more than about 8 s, estimated "
+                   "from one timed evaluation.")
 @click.option("--order", type=int, default=None, help="2: also check second derivatives (Hessian, or d(Jv)/dx "
               "for vector outputs).")
 @_blame_context_device_options
@@ -102,7 +106,8 @@ def _blame_context_device_options(command):
               "simplest input; --seed makes it reproducible.")
 @click.option("--add-case", is_flag=True, help="With --search: append the shrunk failing input to the nearest "
               "pyproject.toml as a [[tool.adcheck.case]].")
-def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol, memory_limit, fail_on,
+def run(target, inputs, random_shapes, inputs_function, seed, wrt, backends, timeout, rtol, atol, memory_limit,
+        fail_on,
         output_format, output, no_timings, no_lint, mode, order, blame, blame_primitives, blame_seconds, contexts,
         device, search, add_case):
     """Compare the Jacobian of TARGET (file.py:func or package.module:func) across backends."""
@@ -131,11 +136,16 @@ def run(target, inputs, random_shapes, seed, wrt, backends, timeout, rtol, atol,
     summary = summarize(parsed)  # once per run: preflight, the lint and the report read it
     _prepare_compile_cache()  # after every mistake of the user's has had its one line, before any worker
     module = describe_module(parsed, summary, settings.resolved().timeout)
-    arguments = build_arguments(inputs, random_shapes, seed, wrt, names=summary.parameters, module=module)
+    given = None
+    if inputs_function:
+        from .inputs_from import inputs_from
+
+        given = inputs_from(inputs_function, timeout=settings.resolved().timeout)
+    arguments = build_arguments(inputs, random_shapes, seed, wrt, names=summary.parameters, module=module, given=given)
     if settings.search:
         report = _run_and_search(parsed, arguments, settings, summary, seed, add_case)
     else:
-        with BackendProgress() as progress:
+        with BackendProgress(enabled=output_format == "table") as progress:  # never over a JSON or CI format
             report = check_target(parsed, arguments, settings, progress=progress, summary=summary)
     emit(report, output_format, output, timings=not no_timings, fail_on=settings.resolved().failure_policy)
     if (report.nothing_checked or report.nothing_verified) and not report.failed:
@@ -181,9 +191,10 @@ class BackendProgress:
 
     DELAY = 2.0
 
-    def __init__(self):
+    def __init__(self, enabled: bool = True):
         import time
 
+        self.enabled = enabled
         self.started = time.monotonic()
         self.bar = None
         self.shown = 0
@@ -191,7 +202,7 @@ class BackendProgress:
     def __call__(self, done: int, total: int, name: str) -> None:
         import time
 
-        if not sys.stderr.isatty() or time.monotonic() - self.started < self.DELAY:
+        if not self.enabled or not sys.stderr.isatty() or time.monotonic() - self.started < self.DELAY:
             return
         if self.bar is None:
             self.bar = click.progressbar(length=total, label="backends", file=sys.stderr, show_pos=True)
@@ -206,6 +217,24 @@ class BackendProgress:
     def __exit__(self, *exc_info):
         if self.bar is not None:
             self.bar.__exit__(*exc_info)
+
+
+class CaseProgress:
+    """``adcheck check`` on a terminal: one progress line on stderr, cases done of all and the
+    failures so far, in place of a line per case (which a log, not a terminal, keeps)."""
+
+    def __init__(self, total: int):
+        self.failed = 0
+        self.bar = click.progressbar(length=total, label="cases", file=sys.stderr, show_pos=True, show_eta=False)
+        self.bar.__enter__()
+
+    def update(self, result) -> None:
+        self.failed += bool(result.broken or result.report.failed)
+        self.bar.label = f"cases ({self.failed} failed)" if self.failed else "cases"
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.__exit__(None, None, None)
 
 
 def render(reports: list, output_format: str, *, timings: bool, colour: bool = False, summary: str = "",
@@ -338,10 +367,14 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
     colour = colour_enabled(sys.stdout)
     ahead = _rendered_ahead(output_format, timings=timings, colour=colour and not output)
 
+    bar = CaseProgress(len(project.cases)) if not quiet and output_format == "table" and sys.stderr.isatty() else None
+
     def progress(done, total, result):
         if ahead is not None:
             ahead.add(result.report)
-        if not quiet:
+        if bar is not None:
+            bar.update(result)
+        elif not quiet:
             state = "broken" if result.broken else ("FAIL" if result.report.failed else "pass")
             click.echo(printable(f"adcheck: [{done}/{total}] {result.report.target}: {state} ({result.seconds:.1f} s)"),
                        err=True)
@@ -351,7 +384,11 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         at_once = min(jobs_setting or default_jobs(), len(project.cases))
         click.echo(f"adcheck: {len(project.cases)} case(s), {at_once} at a time", err=True)
     _prepare_compile_cache()  # after every mistake of the user's has had its one line, before any worker
-    result = run_check(project, overrides, on_case_done=progress)
+    try:
+        result = run_check(project, overrides, on_case_done=progress)
+    finally:
+        if bar is not None:
+            bar.close()
     if result.stopped:
         click.echo(f"adcheck: interrupted; {len(result.results)} case(s) finished, {len(result.interrupted)} did not",
                    err=True)
@@ -534,8 +571,10 @@ def main(argv=None) -> int:
     import threading
 
     _reopen_closed_streams()
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if debug:  # accepted after the command too (adcheck run ... --debug): it is the group's option
+        args = ["--debug", *(arg for arg in args if arg != "--debug")]
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _interrupt)
@@ -572,9 +611,11 @@ def main(argv=None) -> int:
         exc.show()
         return ExitCode.USAGE if exc.exit_code == 2 else exc.exit_code
     except AdcheckError as exc:
-        if debug:
-            raise
-        click.echo(printable_line(f"adcheck: error: {exc}"), err=True)
+        if debug:  # the traceback, and still the error's own exit code (a bad target is 2 either way)
+            import traceback
+
+            traceback.print_exc()
+        click.echo(printable_line(f"adcheck: {'note' if exc.exit_code == ExitCode.OK else 'error'}: {exc}"), err=True)
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - adcheck's own bug: one line, ask for --debug
         if debug:
@@ -592,6 +633,10 @@ def main(argv=None) -> int:
 
 def entry_point() -> None:
     """The ``adcheck`` command: Ctrl-C while Python is still importing adcheck is exit 130 too."""
+    # As ``python -m adcheck`` finds ``adcheck run pkg.mod:f``'s module in the working directory,
+    # so does the console script; after the installed packages, so a local file cannot hide one.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         code = main()
     except KeyboardInterrupt:

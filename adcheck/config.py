@@ -27,7 +27,7 @@ GLOBAL_SETTINGS = (*CASE_SETTINGS, "fail-on", "memory-limit", "lint", "jobs", "b
                    "blame-seconds", "device")
 # Keys of [tool.adcheck] and of each [[tool.adcheck.case]]; anything else is a typo we report.
 GLOBAL_KEYS = (*GLOBAL_SETTINGS, "case")
-CASE_KEYS = ("target", "input", "inputs", "random", "seed", "wrt", *CASE_SETTINGS)
+CASE_KEYS = ("target", "input", "inputs", "random", "inputs-from", "seed", "wrt", *CASE_SETTINGS)
 DECORATOR_KEYS = ("input", "inputs", "random", "seed", "wrt", *CASE_SETTINGS)
 
 # Directories never searched for decorated cases.
@@ -46,6 +46,7 @@ class Case:
     random: tuple[tuple[int, ...], ...] = ()
     seed: int = 0
     wrt: tuple[int, ...] | None = None  # None: every argument
+    inputs_from: str = ""  # "/abs/make.py:make_inputs": the arguments a function of the user's returns
     settings: Settings = Settings()  # this case's layer: over [tool.adcheck], under the command line
     name: str = ""  # unique among the cases of one run: the target, or target[2] for a second case
 
@@ -57,8 +58,9 @@ class Case:
         return f"{self.file}:{self.attribute}"
 
     @property
-    def n_arguments(self) -> int:
-        return len(self.arguments) or len(self.random)
+    def n_arguments(self) -> int | None:
+        """None for ``inputs-from``: known only once the function has run."""
+        return None if self.inputs_from else len(self.arguments) or len(self.random)
 
 
 @dataclass(frozen=True)
@@ -173,13 +175,17 @@ def case_from_mapping(data: dict, where: _Where, root: Path, *, target: str | No
             raise where.error("target", f"expected a string like \"funcs.py:good\", got {target!r}")
     file, attribute, display = _resolve_target(target, where, root)
 
-    given = [key for key in ("input", "inputs", "random") if data.get(key) is not None]
+    given = [key for key in ("input", "inputs", "random", "inputs-from") if data.get(key) is not None]
     if len(given) != 1:
         raise where.error(given[1] if len(given) > 1 else "input",
-                          "give exactly one of input (one argument), inputs (a list, one per argument) or random (shapes)")
+                          "give exactly one of input (one argument), inputs (a list, one per argument), random "
+                          "(shapes) or inputs-from (\"file.py:make_inputs\", a function returning the arguments)")
     arguments: tuple[np.ndarray, ...] = ()
     random: tuple[tuple[int, ...], ...] = ()
-    if "input" in given:
+    inputs_from = ""
+    if "inputs-from" in given:
+        inputs_from = _inputs_function(data["inputs-from"], where, root)
+    elif "input" in given:
         arguments = (_argument(data["input"], where, "input"),)
     elif "inputs" in given:
         values = data["inputs"]
@@ -207,7 +213,12 @@ def case_from_mapping(data: dict, where: _Where, root: Path, *, target: str | No
         raise where.error("seed", "only used with random or search")
 
     wrt = data.get("wrt")
-    if wrt is not None:
+    if wrt is not None and inputs_from:
+        try:
+            wrt = validate_wrt(wrt, 2**31, where.key("wrt"))  # the count is checked once the function has run
+        except InputError as exc:
+            raise ConfigError(f"{where.file}: {exc}") from None
+    elif wrt is not None:
         try:
             wrt = validate_wrt(wrt, n_arguments, where.key("wrt"))
         except InputError as exc:
@@ -222,8 +233,39 @@ def case_from_mapping(data: dict, where: _Where, root: Path, *, target: str | No
         random=random,
         seed=seed,
         wrt=wrt,
+        inputs_from=inputs_from,
         settings=settings_layer(data, where, CASE_SETTINGS),
     )
+
+
+def _inputs_function(text, where: _Where, root: Path) -> str:
+    """``inputs-from``: a ``file.py:func`` whose file exists and defines ``func`` (checked without
+    running it), as an absolute target."""
+    if not isinstance(text, str):
+        raise where.error("inputs-from", f"expected a string like \"make.py:make_inputs\", got {text!r}")
+    from .errors import TargetError
+    from .loader import parse_target
+
+    try:
+        target = parse_target(text, base=root)
+    except TargetError as exc:
+        raise where.error("inputs-from", exc.message) from None
+    if target.path is None:
+        return text
+    _check_defined(target, text, "inputs-from", where)
+    return f"{target.path}:{target.attribute}"
+
+
+def _check_defined(target, text: str, key: str, where: _Where) -> None:
+    """The file binds the target's first name at its top level, or an error suggesting the nearest one."""
+    import difflib
+
+    names = _top_level_names(target.path, where)
+    head = target.attribute.split(".")[0]
+    if names is not None and head not in names:
+        close = difflib.get_close_matches(head, sorted(names), n=1)
+        suggestion = f"; did you mean {close[0]!r}?" if close else ""
+        raise where.error(key, f"{text!r}: {target.path.name} defines no {head!r}{suggestion}")
 
 
 def _resolve_target(text: str, where: _Where, root: Path) -> tuple[Path | None, str, str]:
@@ -237,10 +279,7 @@ def _resolve_target(text: str, where: _Where, root: Path) -> tuple[Path | None, 
         raise where.error("target", exc.message) from None
     if target.path is None:
         return None, target.attribute, text  # an importable module: found (or not) when the case runs
-    names = _top_level_names(target.path, where)
-    head = target.attribute.split(".")[0]
-    if names is not None and head not in names:
-        raise where.error("target", f"{text!r}: {target.path.name} defines no {head!r}")
+    _check_defined(target, text, "target", where)
     return target.path, target.attribute, f"{display_path(target.path, root)}:{target.attribute}"
 
 

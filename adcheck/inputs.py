@@ -181,6 +181,41 @@ class Arguments:
         return replace(self, names=names, info=info)
 
 
+# --- arguments from Python (adcheck.check, --inputs-from) ----------------------------------------
+
+
+def _array_kind(value) -> str | None:
+    module = type(value).__module__.partition(".")[0]
+    if module == "torch" and hasattr(value, "detach"):
+        return "torch"
+    if module in ("jax", "jaxlib") and hasattr(value, "shape"):
+        return "jax"
+    return None
+
+
+def numpy_tree(tree, where: str, kinds: set | None = None):
+    """A Python argument (``adcheck.check``, ``--inputs-from``) with every leaf a numpy array:
+    torch tensors and JAX arrays copied out, dicts, lists and tuples kept; ``kinds`` collects
+    the libraries the leaves came from ("jax", "torch")."""
+    kinds = set() if kinds is None else kinds
+    if isinstance(tree, dict):
+        return {key: numpy_tree(child, f"{where}[{key!r}]", kinds) for key, child in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        items = [numpy_tree(child, f"{where}[{i}]", kinds) for i, child in enumerate(tree)]
+        return items if isinstance(tree, list) else tuple(items)
+    kind = _array_kind(tree)
+    if kind == "torch":
+        kinds.add(kind)
+        tree = tree.detach().cpu().numpy()
+    elif kind == "jax":
+        kinds.add(kind)
+        tree = np.asarray(tree)
+    if isinstance(tree, (str, bytes)) or tree is None or not (np.isscalar(tree) or isinstance(tree, np.ndarray)):
+        raise InputError(f"{where}: expected an array or a number, got a {type(tree).__name__} "
+                         "(pass what is not differentiated with functools.partial or a closure)")
+    return as_numeric_array(tree, where)
+
+
 # numpy < 2 allowed 32 dimensions; nobody differentiates deeper, and a bound keeps the walk cheap.
 MAX_DIMENSIONS = 32
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -446,6 +481,7 @@ def build_arguments(
     wrt: str | None = None,
     names: tuple[str, ...] = (),
     module: tuple | None = None,
+    given: list | None = None,
 ) -> Arguments:
     """Parse every ``--input``/``--random`` into arguments; promote differentiated integers to float64.
 
@@ -453,10 +489,11 @@ def build_arguments(
     entries in the report (``arg0``, ``arg1``... where unknown). ``module``: a torch.nn.Module
     target's (parameters, forward's parameter names); its parameters become the first argument,
     ``params``, and ``--wrt`` indices still count the inputs given on the command line.
+    ``given``: the arguments ``--inputs-from`` made (``inputs_from``).
     """
-    if inputs and random_shapes:
-        raise InputError("use either --input or --random, not both")
-    raw: list = []
+    if sum(map(bool, (inputs, random_shapes, given))) > 1:
+        raise InputError("use one of --input, --random and --inputs-from")
+    raw: list = list(given or [])
     if random_shapes:
         from .settings import seed as valid_seed
 
@@ -467,7 +504,7 @@ def build_arguments(
         else:
             raw.append(parse_json_argument(text))
     if not raw:
-        raise InputError("no inputs: give --input JSON (once per argument) or --random SHAPE")
+        raise InputError("no inputs: give --input JSON (once per argument), --random SHAPE or --inputs-from FILE.py:FUNC")
     if module is not None:
         parameters, names = module
         raw = [parameters, *raw]

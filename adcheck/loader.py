@@ -19,7 +19,7 @@ import re
 import sys
 import sysconfig
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import syntax
@@ -36,6 +36,9 @@ class Target:
     path: Path | None  # the .py file, or None for an importable module name
     module: str  # the module name (derived from the file name for a path)
     attribute: str  # "func", "obj", "Class.method"
+    # A callable given as a Python object (``adcheck.check``), not imported from a file: a
+    # ``GivenFunction``. ``path`` is then the file it was defined in, when it has one.
+    function: GivenFunction | None = field(default=None, compare=False, repr=False)
 
     @property
     def root(self) -> Path:
@@ -84,6 +87,32 @@ class ModuleLayout:
         return self.origin.parents[depth - 1] if depth else self.origin
 
 
+@dataclass(frozen=True)
+class GivenFunction:
+    """The callable ``adcheck.check`` was given, as a worker receives it.
+
+    For a worker process it travels pickled (``payload``: standard pickle, or cloudpickle for a
+    closure or a lambda), and each task unpickles a fresh copy, as a file target is imported
+    afresh; for a run in this process (isolation "none") it is the object itself (``obj``),
+    which never leaves the process.
+    """
+
+    payload: bytes | None = None
+    obj: object = field(default=None, compare=False)
+
+    def load(self):
+        if self.payload is None:
+            return self.obj
+        import pickle
+
+        return pickle.loads(self.payload)  # cloudpickle's output needs only cloudpickle importable
+
+    def __reduce__(self):
+        if self.payload is None:
+            raise TypeError("a function given for an in-process run cannot be sent to a worker")
+        return (GivenFunction, (self.payload,))
+
+
 # The name a module gets when its file name is not one Python could import (``my-func.py``): a
 # name no installed module uses, so ``sys.modules`` cannot confuse the two.
 _PLACEHOLDER_NAME = "adcheck_user_module"
@@ -91,6 +120,8 @@ _PLACEHOLDER_NAME = "adcheck_user_module"
 
 def module_layout(target: Target) -> ModuleLayout:
     """Where ``target``'s module sits; see ``ModuleLayout``."""
+    if target.path is None and target.function is not None:  # defined in a notebook or a string
+        return ModuleLayout(name=target.module, origin=Path.cwd() / "<function>", base=Path.cwd(), installed=False)
     if target.path is not None:
         try:
             stat = os.stat(target.path)
@@ -566,9 +597,12 @@ class UserCodeLoader:
                         raise
 
     def load(self):
-        """Import the target's module and return the callable it names."""
+        """Import the target's module and return the callable it names (a given function: a
+        fresh copy of it, or the object itself in process)."""
         before_user_code()
         target = self.target
+        if target.function is not None:
+            return target.function.load()
         if not self.layout.installed and str(self.layout.base) not in _path_entries():
             # Last on sys.path, as the directory Python would import the target from: what the
             # user's code imports by name through importlib (or a multiprocessing child) is found,

@@ -65,7 +65,7 @@ def plan(target: Target, arguments: Arguments, framework: str, settings: Setting
     for backend in chosen:
         try:
             backend.check_supports(mode, settings.order)
-            rebinding = backend.rebinding(framework, installed)
+            rebinding = backend.rebinding(framework, installed, given=target.function is not None)
         except backend_registry.Unsupported as reason:
             skipped[backend.name] = BackendRun(backend.name, Status.NOT_APPLICABLE, message=str(reason))
             continue
@@ -151,8 +151,11 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
     # Before spawning anything: a target that cannot work. (A module's forward is called by torch.)
     preflight(target, summary, None if arguments.module_target else arguments.n_arguments)
     installed = module_layout(target).installed
-    mode = choose_mode(settings.mode, arguments.n_inputs)
+    mode, auto_note = auto_mode(target, arguments, summary, settings, pool)
     if mode == Mode.FAST and settings.order == 2:
+        if settings.mode == "auto":
+            raise AdcheckError(f"--order 2 needs full Jacobians, and --mode auto chose fast mode for "
+                               f"{arguments.n_inputs} inputs: pass --mode full to insist")
         raise AdcheckError("--order 2 needs full Jacobians: use --mode full (or leave --mode at auto)")
     work = plan(target, arguments, summary.framework, settings, mode, installed)
 
@@ -164,7 +167,8 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
             progress(len(finished), len(work.tasks), result.name)
 
     lane = worker_lanes(work.tasks, pooled=pool is not None)
-    start_workers(len({lane(t) for t in work.tasks}), _preloads(work.tasks))
+    if not getattr(pool, "in_process", False):  # adcheck.check(isolation="none") starts no process
+        start_workers(len({lane(t) for t in work.tasks}), _preloads(work.tasks))
     if settings.lint:
         from .explain.link import lint
 
@@ -193,9 +197,8 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
     if mode == Mode.FAST:
         comparison, mode_note = _fast_comparison(work, runs, arguments, settings, precision.eps, typical_scale(x0),
                                                  pool)
-        if settings.mode == "auto":
-            notes.append(f"--mode auto chose fast mode: {arguments.n_inputs} inputs make a full FD Jacobian "
-                         "too costly (use --mode full to insist)")
+        if auto_note:
+            notes.append(auto_note)
         notes.append(mode_note)
     else:
         comparison = compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps, input_scales=input_scales(x0),
@@ -246,6 +249,35 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         second_order=second_order,
         timing_notes=_faster_mode_note(runs, value),
     )
+
+
+def auto_mode(target: Target, arguments: Arguments, summary: SourceSummary, settings: Settings,
+              pool=None) -> tuple[Mode, str]:
+    """The mode (``settings.choose_mode``) and, when auto chose fast, the note that says why.
+
+    Auto mode with more than ``AUTO_ALWAYS_FULL_INPUTS`` inputs times one evaluation of the
+    function in a worker first: the cost of a full FD Jacobian is that times the input count
+    times the evaluations per column, and a slow function of a few thousand inputs is fast
+    mode's case as much as a quick one of a million.
+    """
+    from .settings import AUTO_ALWAYS_FULL_INPUTS, full_jacobian_seconds
+
+    if settings.mode != "auto" or arguments.n_inputs <= AUTO_ALWAYS_FULL_INPUTS:
+        return choose_mode(settings.mode, arguments.n_inputs), ""
+    task = Task("fd", target, arguments, str(summary.framework), estimate=True, module_target=arguments.module_target,
+                memory_limit=settings.memory_limit or default_memory_limit(1))
+    if not getattr(pool, "in_process", False):
+        start_workers(1, _preloads([task]))
+    (timed,) = run_tasks([task], settings.timeout, pool=pool)
+    if timed.status != Status.REFERENCE:  # the function fails: the run says how, in full mode's words
+        return choose_mode(settings.mode, arguments.n_inputs, 0.0), ""
+    mode = choose_mode(settings.mode, arguments.n_inputs, timed.seconds)
+    if mode != Mode.FAST:
+        return mode, ""
+    estimate = full_jacobian_seconds(arguments.n_inputs, timed.seconds)
+    return mode, (f"--mode auto chose fast mode: one evaluation takes {timed.seconds * 1e3:.2g} ms, so full "
+                  f"Jacobians of {arguments.n_inputs} inputs would take about {estimate:.0f} s "
+                  "(use --mode full to insist)")
 
 
 def _second_look(work: Plan, runs: list[BackendRun], comparison: Comparison, settings: Settings,

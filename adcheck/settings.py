@@ -34,7 +34,7 @@ class FailOn(StrEnum):
 
 
 class ModeChoice(StrEnum):
-    AUTO = "auto"  # fast above AUTO_FAST_INPUTS inputs
+    AUTO = "auto"  # fast when a full FD Jacobian would cost more than AUTO_FULL_SECONDS (choose_mode)
     FULL = "full"
     FAST = "fast"
 
@@ -251,9 +251,34 @@ def default_memory_limit(n_workers: int) -> int:
     return max(1 << 30, total * 3 // 4 // max(1, n_workers))
 
 
-def choose_mode(choice_: ModeChoice, n_inputs: int) -> Mode:
+def choose_mode(choice_: ModeChoice, n_inputs: int, seconds_per_evaluation: float | None = None) -> Mode:
+    """The mode a run uses. Auto: full Jacobians unless finite differences of every column are
+    expected to cost more than ``AUTO_FULL_SECONDS`` (``full_jacobian_seconds``) from one timed
+    evaluation; without a timing, full up to ``AUTO_FAST_INPUTS`` inputs."""
     from .fast import AUTO_FAST_INPUTS
 
-    if choice_ == ModeChoice.AUTO:
+    if choice_ != ModeChoice.AUTO:
+        return Mode(str(choice_))
+    if seconds_per_evaluation is None:
         return Mode.FAST if n_inputs > AUTO_FAST_INPUTS else Mode.FULL
-    return Mode(str(choice_))
+    return Mode.FAST if full_jacobian_seconds(n_inputs, seconds_per_evaluation) > AUTO_FULL_SECONDS else Mode.FULL
+
+
+# Auto mode's budget for the finite differences of a full Jacobian: above it, fast mode (products
+# along a few random directions, then bisection to the wrong entries) answers in seconds.
+AUTO_FULL_SECONDS = 8.0
+# Evaluations per input column of a full FD Jacobian: a Richardson ladder of 8 steps per side
+# with its error estimate, the working precision, the kink and impurity checks; 15 per column were
+# counted on a 7-input tanh loss (104 calls), rounded up for the ladders that need a second start.
+FD_EVALUATIONS_PER_COLUMN = 20
+# And what a column costs besides the function: scipy.differentiate's bookkeeping and the AD
+# backends' tangent or cotangent for it. Measured on a 2762-input MLP loss whose evaluation takes
+# 26 us: its full run took 8.4 s of CPU in all, about 3 ms a column, on a 2-core machine.
+FD_SECONDS_PER_COLUMN = 3e-3
+# Below this many inputs a full Jacobian is taken without timing the function: even at 20 ms an
+# evaluation, 64 columns cost under the budget's order, and the timing would cost a worker.
+AUTO_ALWAYS_FULL_INPUTS = 64
+
+
+def full_jacobian_seconds(n_inputs: int, seconds_per_evaluation: float) -> float:
+    return n_inputs * (FD_EVALUATIONS_PER_COLUMN * seconds_per_evaluation + FD_SECONDS_PER_COLUMN)

@@ -334,7 +334,11 @@ _DYNAMIC_CALLS = frozenset({"globals", "vars", "setattr", "exec", "eval", "__imp
 
 
 def preflight(target, summary: SourceSummary, n_arguments: int | None = None) -> None:
-    """Refuse a target that cannot work: missing packages, a missing function, a wrong argument count."""
+    """Refuse a target that cannot work: missing packages, a missing function, a wrong argument count.
+
+    A function given as an object (``adcheck.check``) exists, and its imports have run."""
+    if getattr(target, "function", None) is not None:
+        return
     where = target.text.rpartition(":")[0] if target.path is not None else str(summary.path)
     check_imports_installed(summary.tree, where, [summary.path.parent, target.root])
     function = check_attribute_defined(summary.tree, where, target)

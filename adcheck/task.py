@@ -44,6 +44,7 @@ class Task:
     eager: bool = False  # --contexts: the user's own jax.jit/torch.compile run uncompiled (calling.user_compilation_off)
     device: str = "cpu"  # where JAX and torch compute: "cpu" or "gpu"
     describe: bool = False  # only load the target and describe it (its module parameters, if any)
+    estimate: bool = False  # only time one evaluation of the function: --mode auto's cost estimate
     nearby: bool = False  # only evaluate the function near the input: after a rebound backend disagreed
     witness: tuple[int, ...] = ()  # the reference only: the second witness for these columns (after FD alone accused)
     jitter: bool = False  # also measure the Jacobian's own rounding noise (after a disagreement): workers.with_own_noise

@@ -1,36 +1,46 @@
 """Assertions for users' own test suites.
 
-    from adcheck.testing import assert_jacobians_agree
+    from adcheck.testing import assert_derivatives
 
-    def test_softplus_derivative():
-        assert_jacobians_agree(softplus, np.linspace(-3, 3, 7), backends=["autograd"])
+    def test_loss_gradient():
+        params = {"w": jnp.ones(3), "b": jnp.zeros(())}
+        assert_derivatives(lambda p: loss(p, batch), params)
+
+``assert_derivatives`` takes any callable and any pytree of numpy, JAX or torch arrays
+(``adcheck.check``); a failure's message is the report table, and pytest shows it without this
+module's source (``__tracebackhide__``). ``assert_jacobians_agree`` is the older, file-based form.
 """
 
 from __future__ import annotations
 
-import inspect
-
+from .api import module_level_target as target_of
 from .errors import InputError
 
 OPTION_NAMES = ("backends", "rtol", "atol", "timeout", "wrt", "lint", "memory_limit", "mode", "order", "fail_on",
                 "search", "seed")
 
 
-def target_of(func) -> str:
-    """``file.py:qualname`` for a module-level function (or a method of a module-level class)."""
-    unwrapped = inspect.unwrap(func)  # functools.wraps-style decorators
-    if getattr(unwrapped, "_is_autograd_primitive", False) and callable(getattr(unwrapped, "fun", None)):
-        unwrapped = unwrapped.fun  # autograd's @primitive keeps the user's function here
-    code = getattr(unwrapped, "__code__", None)
-    qualname = getattr(unwrapped, "__qualname__", None)
-    if code is None or not qualname:
-        raise TypeError(f"assert_jacobians_agree needs a Python function, got {type(func).__name__}")
-    if "<locals>" in qualname or "<lambda>" in qualname:
-        raise TypeError(
-            f"{qualname} is defined inside a function or is a lambda; adcheck imports the function "
-            "from its file in a fresh process, so define it at module level"
-        )
-    return f"{code.co_filename}:{qualname}"
+def assert_derivatives(f, *args, **options):
+    """Fail (``AssertionError`` whose message is the report table) unless ``f``'s derivatives at
+    ``args`` pass; return the ``adcheck.api.Report`` when they do.
+
+    Takes what ``adcheck.check`` takes: any callable (closure, ``functools.partial``, bound method,
+    ``torch.nn.Module``), arguments that are arrays or pytrees of them, and the options ``wrt``,
+    ``backends``, ``isolation`` ("process", the default, or "none"), ``rtol``, ``atol``,
+    ``timeout``, ``lint``, ``mode``, ``order``, ``fail_on``... No AD backend able to run the
+    function is a failure too: nothing was checked.
+    """
+    __tracebackhide__ = True  # pytest: the failure shows the report, not this helper
+    from .api import check
+    from .errors import AdcheckError
+
+    try:
+        report = check(f, *args, **options)
+    except AdcheckError as exc:  # the function cannot be called at these arguments: one line, not adcheck's stack
+        raise AssertionError(f"adcheck: {exc}") from None
+    if not report.ok:
+        raise AssertionError("\n" + str(report))
+    return report
 
 
 def assert_jacobians_agree(func, *args, **options) -> None:

@@ -25,6 +25,7 @@ other workers must not die with it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import gc
 import multiprocessing
@@ -227,6 +228,8 @@ def execute(task: Task) -> BackendRun:
     start = time.perf_counter()
     if task.describe:
         return describe(task)
+    if task.estimate:
+        return time_one_evaluation(task)
     if task.backend.startswith("jax") or task.framework in ("jax", "array-api"):
         from .compile_cache import enable_jax_persistent_cache
 
@@ -328,6 +331,31 @@ def describe(task: Task) -> BackendRun:
     except BaseException as exc:  # noqa: BLE001 - the real run reports the problem with its row
         return error_run(task, exc, time.perf_counter() - start)
     return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, module=described)
+
+
+def time_one_evaluation(task: Task) -> BackendRun:
+    """The function's value, and in ``seconds`` the time of one plain evaluation, for ``--mode
+    auto``: the quickest of up to three calls after the first (which pays for lazy imports and
+    compiling), so a busy machine's pause is not taken for the function's cost."""
+    from .backends.calling import load_user_function, plain_flat_function
+    from .frameworks import configure_for
+
+    start = time.perf_counter()
+    try:
+        configure_for(task.framework, task.arguments.dtype)
+        flat_function = plain_flat_function(load_user_function(task), task.arguments, task.framework)
+        x0 = task.arguments.flat().astype(np.float64)
+        value = flat_function(x0)
+        seconds = float("inf")
+        for _ in range(3):
+            timed = time.perf_counter()
+            flat_function(x0)
+            seconds = min(seconds, time.perf_counter() - timed)
+            if time.perf_counter() - start > 1.0:  # a slow function: one timing says enough
+                break
+    except BaseException as exc:  # noqa: BLE001 - the run itself reports the function's failure
+        return error_run(task, exc, time.perf_counter() - start)
+    return BackendRun(task.backend, Status.REFERENCE, seconds, value=value)
 
 
 def error_run(task: Task, exc: BaseException, seconds: float) -> BackendRun:
@@ -610,6 +638,27 @@ def end(process) -> None:
         pass
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_script_hidden():
+    """Start a worker without it running the caller's script: multiprocessing would import
+    ``__main__``'s file into each new worker (as ``__mp_main__``), which runs a script without a
+    ``__name__`` guard again, in every worker (``adcheck.check`` called from a script). Workers
+    never need it: the user's function reaches them by file or by value."""
+    main = sys.modules.get("__main__")
+    with _MAIN_LOCK:
+        path = getattr(main, "__file__", None) if getattr(main, "__spec__", None) is None else None
+        if path is not None:
+            del main.__file__
+        try:
+            yield
+        finally:
+            if path is not None:
+                main.__file__ = path
+
+
 class Worker:
     """One worker process and the pipes to it: tasks go in, results come out, and a watch pipe
     whose closing (adcheck done with it, or dead) ends the worker and all it started."""
@@ -622,7 +671,8 @@ class Worker:
         watch_reader, self.watch = context.Pipe(duplex=False)  # only adcheck holds the writing end
         self.process = context.Process(target=_serve, args=(task_reader, result_writer, watch_reader, serves_many),
                                        daemon=True)
-        self.process.start()
+        with _main_script_hidden():
+            self.process.start()
         RUNNING.add(self.process)
         for end_of_the_worker in (task_reader, result_writer, watch_reader):
             end_of_the_worker.close()
@@ -713,6 +763,8 @@ def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_don
     finished goes back to the pool for the next task of its lane. A worker that timed out or
     died is never reused: the lane's next task gets a fresh one.
     """
+    if getattr(pool, "in_process", False):  # adcheck.check(isolation="none"): no worker at all
+        return pool.run(tasks, on_done)
     context = _worker_context()
     lanes: dict[str, list[int]] = {}
     for index, task in enumerate(tasks):

@@ -63,14 +63,15 @@ def test_fast_mode_passes_a_correct_loss():
     assert not report.failed
 
 
-# --- --mode auto: full Jacobians up to 4000 inputs, products above -----------------------------------
+# --- --mode auto: full Jacobians while they are cheap, products beyond -------------------------------
 
 
-@pytest.mark.parametrize(("n_inputs", "mode"), [(4000, "full"), (4001, "fast")])
-def test_auto_mode_switches_to_fast_mode_above_4000_inputs(n_inputs, mode):
+@pytest.mark.parametrize(("n_inputs", "mode"), [(1000, "full"), (4001, "fast")])
+def test_auto_mode_switches_to_fast_mode_when_full_jacobians_cost_too_much(n_inputs, mode):
     import json
 
-    # A cheap scalar loss on autograd alone: the full FD gradient of 4000 inputs is one row.
+    # A cheap scalar loss on autograd alone: the full FD gradient of 1000 inputs is one row, and
+    # 4001 inputs at 3 ms of bookkeeping a column are past auto mode's budget whatever the loss costs.
     result = invoke("run", f"{FIXTURES / 'big_loss.py'}:loss", "--random", str(n_inputs), "--backend", "autograd",
                     "--format", "json", "--no-timings", "--no-lint", "--no-blame")
     assert result.exit_code == 0, result.stderr
@@ -82,8 +83,7 @@ def test_auto_mode_switches_to_fast_mode_above_4000_inputs(n_inputs, mode):
         assert chose_fast == [] and products == []
         assert len(report["jacobians"]["autograd"][0]) == n_inputs  # the whole gradient was compared
     else:
-        assert chose_fast == [(f"--mode auto chose fast mode: {n_inputs} inputs make a full FD Jacobian too costly "
-                               "(use --mode full to insist)")]
+        assert len(chose_fast) == 1 and f"full Jacobians of {n_inputs} inputs would take about" in chose_fast[0]
         assert len(products) == 1
         assert report["jacobians"] == {}  # products only: no Jacobian was formed
     assert {row["name"]: row["status"] for row in report["backends"]} == {"fd": "reference", "autograd": "agree"}

@@ -33,7 +33,10 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
                 parent = package.split(".")
                 parent = parent[: len(parent) - (node.level - 1)]
                 base = ".".join([*parent, base] if base else parent)
-            candidates = [f"{base}.{alias.name}" for alias in node.names] + [base]
+            # ``from . import backends`` imports the submodule; the package itself runs before
+            # any of its submodules whatever they import, so it is no dependency of its own.
+            submodules = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in modules]
+            candidates = submodules or [f"{base}.{alias.name}" for alias in node.names] + [base]
         else:
             continue
         for candidate in candidates:

@@ -104,6 +104,7 @@ def test_installed_module_root_is_its_own_package_not_site_packages():
     assert root.name == "scipy"
 
 
-def test_debug_shows_the_traceback_instead_of_one_line():
-    with pytest.raises(TargetError, match="no such file"):
-        invoke("--debug", "run", "no/such/file.py:f", "--input", "1")
+def test_debug_shows_the_traceback_and_keeps_the_exit_code():
+    result = invoke("--debug", "run", "no/such/file.py:f", "--input", "1")
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr and "TargetError" in result.stderr and "no such file" in result.stderr

@@ -65,11 +65,18 @@ class Backend:
         """Every framework whose code it can run, natively or rebound, in a stable order."""
         return tuple(str(f) for f in Framework if f in self.native or f in self.rebinds)
 
-    def rebinding(self, framework: str, installed_target: bool) -> Rebinding | None:
-        """How this backend runs ``framework`` code: None natively; raises ``Unsupported`` when it cannot."""
+    def rebinding(self, framework: str, installed_target: bool, given: bool = False) -> Rebinding | None:
+        """How this backend runs ``framework`` code: None natively; raises ``Unsupported`` when it cannot.
+
+        ``given``: the function is a Python object (``adcheck.check``), not imported from its
+        file, so its imports cannot be rebound."""
         framework = Framework(framework)
         if framework in self.native:
             return None
+        if framework in self.rebinds and given:
+            raise Unsupported(
+                f"{self.name} runs {framework} code only by rebinding its imports, which needs the function "
+                f"imported from its file (define it at module level, or write it for {self.name.split('-')[0]})")
         if framework in self.rebinds:
             if installed_target:
                 raise Unsupported(
