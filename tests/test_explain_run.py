@@ -64,8 +64,9 @@ def test_wrong_autograd_rule_names_the_rule():
                  "--backend", "jax-rev")
     causes = result.stdout.split("Likely causes:")[1].split("\n\n")[0]
     assert "ADC501 the derivative rule of my_exp (your defvjp at" in causes
-    assert causes.count("ADC501") == 1  # the static findings move to the list of findings
-    assert "registers a derivative rule for `my_exp`" in result.stdout.split("Findings:")[1]
+    assert causes.count("ADC501") == 1
+    # The static "has a rule of its own" notices are info: the table does not list them as findings.
+    assert "registers a derivative rule for `my_exp`" not in result.stdout
     static = run("wrong_rules_autograd.py:exp_sum", "--input", "[0.5, 1.0]", "--backend", "autograd",
                  "--backend", "jax-rev", "--no-blame")
     assert "only autograd, which uses this rule, disagrees" in static.stdout
