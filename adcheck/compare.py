@@ -508,8 +508,12 @@ def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margi
             spread = (np.abs(extrapolated[:, last] - extrapolated[:, last - 1])
                       + (step[last] / (step[last] - 1))[None, :] * noise[rows, None] / h[None, last + 1])
             valid = np.zeros(spread.shape, dtype=bool)
+            # r/h may stand still (a linear function) only where the secant slope it comes from
+            # does: among steps far longer than the function's variation, the secant (f(x+h) -
+            # f(x))/h is a vanishing O(1/h) and r/h sits at -J, which is no measurement at all.
+            secant = np.abs(ratio + jacobian[rows, j][:, None])
             for w in range(last.size):
-                still = TAYLOR_STILL * np.abs(ratio[:, w + WALK_WINDOW - 1])
+                still = TAYLOR_STILL * secant[:, w + WALK_WINDOW - 1]
                 valid[:, w] = (above[:, w:w + WALK_WINDOW].all(axis=1)
                                & (changes[:, w + 1] <= TAYLOR_SHRINK * changes[:, w] + still)
                                & (changes[:, w + 2] <= TAYLOR_SHRINK * changes[:, w + 1] + still))
