@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from .backends.calling import NotApplicable, describe_exception, error_location, not_applicable
+from .backends.calling import NotApplicable, error_location, error_run, not_applicable, safe_root
 from .model import BackendRun, Mode, Status
 from .task import Task
 
@@ -160,7 +160,7 @@ class _ProcessState:
 
         import numpy as np
 
-        root = _safe_root(task)
+        root = safe_root(task)
         # A new submodule of a package that was already loaded is the library's, made on first use
         # (torch._C._functorch): it stays, for it cannot be imported again. So does a library's
         # own module, even in a virtualenv under the user's project.
@@ -262,7 +262,7 @@ def execute(task: Task) -> BackendRun:
     except MemoryError as exc:
         return _failure_run(task, exc, start)
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
-        missing = not_applicable(exc, task.backend, _safe_root(task))  # a mode the framework lacks, or None
+        missing = not_applicable(exc, task.backend, safe_root(task))  # a mode the framework lacks, or None
         if missing is not None:
             return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start, missing.message,
                               missing.location)
@@ -358,24 +358,12 @@ def time_one_evaluation(task: Task) -> BackendRun:
     return BackendRun(task.backend, Status.REFERENCE, seconds, value=value)
 
 
-def error_run(task: Task, exc: BaseException, seconds: float) -> BackendRun:
-    return BackendRun(task.backend, Status.ERROR, seconds, describe_exception(exc),
-                      error_location(exc, _safe_root(task)))
-
-
-def _safe_root(task: Task):
-    try:
-        return task.target.root
-    except Exception:  # noqa: BLE001 - e.g. the module vanished
-        return None
-
-
 def _failure_run(task: Task, exc: BaseException, start: float) -> BackendRun:
     seconds = time.perf_counter() - start
     if isinstance(exc, MemoryError):
         return BackendRun(task.backend, Status.ERROR, seconds,
                           "out of memory (raise --memory-limit if the function needs more)",
-                          error_location(exc, _safe_root(task)))
+                          error_location(exc, safe_root(task)))
     if isinstance(exc, KeyboardInterrupt):
         return BackendRun(task.backend, Status.ERROR, seconds, "interrupted")
     try:

@@ -129,7 +129,7 @@ def test_malformed_random_shape(shape):
 
 
 def test_input_and_random_together():
-    assert_usage_error(invoke("run", TARGET, "--input", "[1,2,3]", "--random", "3"), "--input", "--random", "not both")
+    assert_usage_error(invoke("run", TARGET, "--input", "[1,2,3]", "--random", "3"), "--input", "--random", "use one of")
 
 
 def test_no_inputs_at_all():

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import AdcheckError
 from ..inputs import Arguments
 from ..loader import UserCodeLoader
-from ..model import ContextResult, Location, Mode, Products, Status
+from ..model import BackendRun, ContextResult, Location, Mode, Products, Status
 from .missing_modes import describe_missing, missing_mode
 
 
@@ -413,6 +413,19 @@ def _torch_converter():
 # --- describing failures -------------------------------------------------------------------------
 
 MAX_MESSAGE = 300
+
+
+def error_run(task, exc: BaseException, seconds: float) -> BackendRun:
+    """A backend's ``error`` row: the exception in one line, and where in the user's code it rose."""
+    return BackendRun(task.backend, Status.ERROR, seconds, describe_exception(exc), error_location(exc, safe_root(task)))
+
+
+def safe_root(task):
+    """The target's root folder, or None when it cannot be had (the module vanished, say)."""
+    try:
+        return task.target.root
+    except Exception:  # noqa: BLE001 - e.g. the module vanished
+        return None
 
 
 def describe_exception(exc: BaseException) -> str:

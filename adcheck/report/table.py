@@ -110,7 +110,7 @@ def _render(report: RunReport, style, timings: bool) -> str:
         lines += ["", "Findings:"] + [f"  {f.format()}" for f in other]
     lines += ["", verdict_line(report, style)]
     if report.search is not None:
-        lines += ["", *search_lines(report, style, colour, timings)]
+        lines += ["", *search_lines(report, style, style is click.style, timings)]
     return "\n".join(lines)
 
 

@@ -30,7 +30,7 @@ from ..model import BackendRun, Status
 
 def compute_batch(task) -> BackendRun:
     """The backend's run at each of ``task.batch``'s inputs (``BackendRun.batch``, in order)."""
-    from ..workers import error_run
+    from ..backends.calling import error_run
 
     start = time.perf_counter()
     backend = REGISTRY[task.backend]
@@ -131,7 +131,7 @@ def _quick_reference(task) -> tuple[BackendRun, ...]:
     from ..finite_differences import step_scales, typical_scale
     from ..frameworks import configure_for
     from ..model import Mode, Precision, Products, Reference
-    from ..workers import error_run
+    from ..backends.calling import error_run
 
     arguments = task.arguments
     configure_for(task.framework, arguments.dtype)
