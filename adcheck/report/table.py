@@ -91,6 +91,9 @@ def _render(report: RunReport, style, timings: bool) -> str:
             lines += ["", style(f"{verdict.name}: {verdict.message}", fg="yellow")]
             lines += kink_lines(report, verdict)
             lines += cause_lines(report, verdict.name)
+        elif verdict.status == Status.AGREE and verdict.n_overruled:
+            # Where the second witness overruled FD, the FD column below is not the truth: say so.
+            lines += ["", f"{verdict.name}: agree: {verdict.message}"]
     jacobians = _jacobians(report)
     if jacobians:
         first = next(iter(jacobians.values()))
@@ -282,7 +285,10 @@ def verdict_line(report: RunReport, style) -> str:
     unsure = list(report.inconclusive)
     kinks = [v.name for v in report.comparison.verdicts if v.status == Status.KINK]
     if checked:
-        text = f"PASS: {', '.join(checked)} {'agrees' if len(checked) == 1 else 'agree'} with finite differences"
+        overruled = any(v.n_overruled for v in report.comparison.verdicts)
+        witness = " and a second witness, which overruled finite differences where they were wrong" if overruled else ""
+        text = (f"PASS: {', '.join(checked)} {'agrees' if len(checked) == 1 else 'agree'} with finite differences"
+                f"{witness}")
         if kinks:
             text += " (at a kink: valid subgradients)"
         if unsure:
