@@ -35,6 +35,7 @@ from .model import (
     OneSided,
     Precision,
     Status,
+    rules_of,
 )
 
 
@@ -253,6 +254,12 @@ def _smallest_magnitude(jacobians: list[np.ndarray], shape) -> np.ndarray:
 
 TAYLOR_NOISE_MARGIN = 10.0  # a remainder counts when it is this many times one evaluation's noise
 WITNESS_NOISE_MARGIN = 1e3  # ... on the float64 walk down to an ulp (``model.Witness``), which has rungs to spare
+
+
+def walk_margin(eps) -> np.ndarray:
+    """Per output, the noise margin of the walk: ``WITNESS_NOISE_MARGIN`` in float64, the short
+    ladder's in a coarser precision, whose walk stops at its own ulp with no rungs to spare."""
+    return np.where(np.asarray(eps, dtype=float) < 1e-10, WITNESS_NOISE_MARGIN, TAYLOR_NOISE_MARGIN)
 TAYLOR_POINTS = 4  # the smallest-step points the decision is read from
 TAYLOR_FIRST_ORDER = (0.6, 1.4)  # log-log slope of a remainder the first-order term dominates
 TAYLOR_DISAGREE_FACTOR = 10.0  # a first-order remainder this many tolerances wide is a wrong entry
@@ -266,9 +273,8 @@ TAYLOR_SHRINK = 0.5
 TAYLOR_STILL = 1e-3
 
 
-def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None, wanted=None,
-                     reach_bottom: bool = True, disagree_factor: float = TAYLOR_DISAGREE_FACTOR, strict: bool = False,
-                     margin: float = TAYLOR_NOISE_MARGIN) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None,
+                     wanted=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(agree, disagree, estimate of |J - J_true|) from the Taylor remainders of ``jacobian``.
 
     For entry (i, j) on the ladder: r_k = f_i(x + h_k e_j) - f_i(x) - h_k J_ij. With the right J
@@ -287,19 +293,8 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None, wanted
     the noise at the same rungs share one calculation.
 
     Rungs where the function is not finite (a step past overflow or out of the domain) count as
-    silent: the decision is read from the smallest steps. ``reach_bottom``: a disagreement needs
-    the first-order remainder to last down to the ladder's last rung (the short ladder, which
-    stops far above rounding); the second witness's ladder goes down to a few ulps, where a
-    wrong derivative's remainder may sink under the noise too, and only needs it at the smallest
-    steps above the noise.
-    ``disagree_factor``: how many tolerances wide the error must be; alone the test asks for 10,
-    as a second witness to FD's accusation (two independent measurements of one error) for 1.
-    ``strict``: agree only where the error is within the tolerance even at the far end of its
-    uncertainty (to overrule an FD that disagrees, a witness must prove the value right, not
-    merely fail to prove it wrong).
-    ``margin``: how many times an evaluation's noise a remainder must be to count (a number, or
-    one per output); the walk down to an ulp has rungs to spare in float64, and reads only
-    remainders far above the noise there.
+    silent: the decision is read from the smallest steps. This is the short ladder, taken where
+    FD could not settle a column; the second witness's walk down to an ulp is ``walk_decisions``.
     """
     resolution = tolerance if resolution is None else resolution
     shape = jacobian.shape
@@ -309,7 +304,6 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None, wanted
     if ladder is None:
         return agree, disagree, estimate
     noise = TAYLOR_NOISE_MARGIN * np.asarray(ladder.noise, dtype=float) + np.finfo(float).tiny
-    threshold = (np.asarray(margin, dtype=float) / TAYLOR_NOISE_MARGIN) * noise  # what a remainder must exceed
     for c, j in enumerate(np.asarray(ladder.columns)):
         pick = np.arange(shape[0]) if wanted is None else np.flatnonzero(wanted[:, j])
         if pick.size == 0:
@@ -318,11 +312,11 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None, wanted
         remainders = ladder.values[pick, c, :] - value[pick, None] - h[None, :] * jacobian[pick, j][:, None]
         finite = np.isfinite(remainders)
         usable = np.isfinite(jacobian[pick, j])
-        above = finite & (np.abs(np.where(finite, remainders, 0.0)) > threshold[pick, None])
+        above = finite & (np.abs(np.where(finite, remainders, 0.0)) > noise[pick, None])
         count = np.count_nonzero(above, axis=1)
         # No remainder above the noise: the error would have shown as one at the largest step.
         quiet = pick[usable & (count == 0) & np.all(finite, axis=1)]
-        bound = threshold[quiet] / h[0]
+        bound = noise[quiet] / h[0]
         estimate[quiet, j] = bound
         agree[quiet, j] = bound <= np.maximum(tolerance[quiet, j], resolution[quiet, j])
         # Otherwise the last TAYLOR_POINTS rungs above the noise, which must be consecutive.
@@ -349,18 +343,14 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None, wanted
             slope = (log_r - log_r.mean(axis=1, keepdims=True)) @ log_h / (log_h @ log_h)
             allowed = tolerance[rows, j]
             settled = (delta <= allowed + uncertainty) & (uncertainty <= resolution[rows, j])
-            agree[rows, j] = settled & ((delta + uncertainty <= allowed) if strict else True)
+            agree[rows, j] = settled
             changes = np.abs(np.diff(ratio, axis=1))
             # (an r/h that stands still, a linear function's, has converged however its changes compare)
             converged = (uncertainty <= TAYLOR_CONVERGED * delta) & (
                 changes[:, -1] <= TAYLOR_SHRINK * changes[:, -2] + TAYLOR_STILL * np.abs(ratio[:, -1]))
-            # Alone, the remainder must fall like h where it is read; seconding FD, a converged
-            # extrapolation of the first-order term is enough (float32 has no rung where a 1e-3
-            # error's h outweighs the h**2 term far above the noise).
-            first_order = (TAYLOR_FIRST_ORDER[0] <= slope) & (slope <= TAYLOR_FIRST_ORDER[1])
-            disagree[rows, j] = (~settled & converged & (delta - uncertainty > disagree_factor * allowed)
-                                 & ((end == h.size - 1) | (not reach_bottom))
-                                 & (first_order | (disagree_factor < TAYLOR_DISAGREE_FACTOR)))
+            disagree[rows, j] = (~settled & converged & (delta - uncertainty > TAYLOR_DISAGREE_FACTOR * allowed)
+                                 & (end == h.size - 1)
+                                 & (TAYLOR_FIRST_ORDER[0] <= slope) & (slope <= TAYLOR_FIRST_ORDER[1]))
     return agree, disagree, estimate
 
 
@@ -406,7 +396,7 @@ def second_witness(jac, reference: ResolvedReference, tolerance, resolution, wan
         covered[np.asarray(witness.plus.columns)] = True
         deep = wanted & covered[None, :]
         walked = deep
-        margin = np.where(reference.tol.eps < 1e-10, WITNESS_NOISE_MARGIN, TAYLOR_NOISE_MARGIN)
+        margin = walk_margin(reference.tol.eps)
         # Seconding FD's accusation, the walk must resolve the tolerance itself to overrule it,
         # and convicts an error one tolerance wide; deciding alone, it asks for ten.
         plus, minus = (tuple(np.where(accused, seconding, alone) for seconding, alone in zip(
@@ -439,17 +429,12 @@ def second_witness(jac, reference: ResolvedReference, tolerance, resolution, wan
                          by=by.astype(object))
 
 
-def framework_of(backend: str) -> str:
-    """``jax`` for jax-fwd and jax-rev: the backends whose derivative rules are one library's."""
-    return backend.split("-")[0]
-
-
 def independent_dissent(name: str, jac, others: dict[str, np.ndarray], reference: ResolvedReference,
                         bound) -> np.ndarray:
     """Per entry: an AD backend of another framework agrees with FD there and not with ``jac``."""
     dissent = np.zeros(jac.shape, dtype=bool)
     for other, values in others.items():
-        if framework_of(other) == framework_of(name) or values is None or values.shape != jac.shape:
+        if (rules_of(other) or other) == (rules_of(name) or name) or values is None or values.shape != jac.shape:
             continue
         apart = reference.ad_atol + reference.tol.ad_rtol * np.maximum(np.abs(jac), np.abs(values))
         dissent |= (np.isfinite(values) & (np.abs(values - reference.jacobian) <= bound)

@@ -58,6 +58,18 @@ def display_path(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
+# The library whose derivative rules each AD backend runs: jax-fwd and jax-rev (or torch's two
+# modes) share one library's rules and are no independent witnesses of each other; blame replays a
+# backend's program with that library's module (``explain.blame.<library>``).
+RULES_OF_BACKEND = {"autograd": "autograd", "jax-fwd": "jax", "jax-rev": "jax", "torch-fwd": "torch",
+                    "torch-rev": "torch"}
+
+
+def rules_of(backend: str) -> str | None:
+    """``RULES_OF_BACKEND[backend]``, None for the reference or an unknown name."""
+    return RULES_OF_BACKEND.get(backend)
+
+
 @dataclass(frozen=True)
 class Location:
     path: str

@@ -24,19 +24,15 @@ import importlib
 import time
 from dataclasses import dataclass
 
-from ...model import BackendRun, BlameResult, Finding, Status, display_path
+from ...model import BackendRun, BlameResult, Finding, Status, display_path, rules_of
 from . import local
 from .findings import finding
 from .program import Application, Site
 
-FRAMEWORK_OF_BACKEND = {"jax-fwd": "jax", "jax-rev": "jax", "autograd": "autograd",
-                        "torch-fwd": "torch", "torch-rev": "torch"}
-
-
 def blame(task) -> BackendRun:
     """Check ``task.backend``'s rules one by one; the wrong ones as findings (``BackendRun.blame``)."""
     start = time.perf_counter()
-    framework = FRAMEWORK_OF_BACKEND.get(task.backend)
+    framework = rules_of(task.backend)
     if framework is None:
         return BackendRun(task.backend, Status.COMPUTED, 0.0,
                           blame=BlameResult(stopped=f"{task.backend} has no per-primitive replay"))

@@ -315,7 +315,7 @@ def _taylor_walk_confirms(line, value, eps, compared, k, rows, still) -> np.ndar
     and a rule is named wrong only on two. The walk reads the smallest steps where the remainder
     is a Taylor remainder, so a primitive that varies faster than FD's steps (sin at 4e7) is not
     accused on FD's aliasing."""
-    from ...compare import TAYLOR_NOISE_MARGIN, WITNESS_NOISE_MARGIN, walk_decisions
+    from ...compare import walk_decisions, walk_margin
     from ...finite_differences import witness_ladders
     from ...model import TaylorLadder
 
@@ -327,7 +327,7 @@ def _taylor_walk_confirms(line, value, eps, compared, k, rows, still) -> np.ndar
     tolerance = (compared.bound[rows, k] * line.scale)[:, None]
     wanted = np.zeros(rule.shape, dtype=bool)
     wanted[still] = True
-    margin = np.where(np.asarray(eps, dtype=float) < 1e-10, WITNESS_NOISE_MARGIN, TAYLOR_NOISE_MARGIN)
+    margin = walk_margin(eps)
     both = [walk_decisions(sign * rule, value, TaylorLadder(np.array([0]), *side), tolerance, tolerance, wanted,
                            margin, strict=True, disagree_factor=1.0)[1][:, 0]
             for sign, side in ((1.0, plus), (-1.0, minus))]
