@@ -26,6 +26,8 @@ import warnings
 
 import numpy as np
 
+from .verdict.tolerances import EPS
+
 # --- numpy's error state -----------------------------------------------------------------------------
 
 # adcheck's own arithmetic, whatever ``np.seterr`` the user's module called: an overflow or a NaN
@@ -91,12 +93,6 @@ def value_scale(value: np.ndarray) -> float:
 
 # --- the precision the function computes in ---------------------------------------------------------
 
-FLOAT_EPS = {
-    "float64": float(np.finfo(np.float64).eps),
-    "float32": float(np.finfo(np.float32).eps),
-    "float16": float(np.finfo(np.float16).eps),
-    "bfloat16": 2.0**-7,
-}
 
 # Relative perturbations of every input at once, smallest first, and the precision whose
 # resolution each one first exceeds. A function that computes in float64 changes its outputs
@@ -116,9 +112,9 @@ def working_precision(flat_function, x0: np.ndarray, value: np.ndarray, input_dt
     constant, a plateau) tells nothing: it gets the input dtype's eps. An output returned in a
     narrower dtype than the inputs is at least that coarse.
     """
-    base = FLOAT_EPS.get(np.dtype(input_dtype).name, FLOAT_EPS["float64"])
+    base = EPS.get(np.dtype(input_dtype).name, EPS["float64"])
     for name in output_dtypes:
-        base = max(base, FLOAT_EPS.get(name, base))
+        base = max(base, EPS.get(name, base))
     eps = np.full(value.size, base)
     known = np.zeros(value.size, dtype=bool)
     signs = np.where(np.random.default_rng(12345).random(x0.size) < 0.5, -1.0, 1.0)
@@ -139,13 +135,13 @@ def working_precision(flat_function, x0: np.ndarray, value: np.ndarray, input_dt
         first = np.isfinite(change) & (change > 0) & ~known
         for k in np.flatnonzero(first):
             # The coarsest candidate whose half-ulp the change reaches.
-            found = next((n for n in reversed(candidates) if change[k] >= 0.5 * FLOAT_EPS[n] * magnitude[k]),
+            found = next((n for n in reversed(candidates) if change[k] >= 0.5 * EPS[n] * magnitude[k]),
                          "float64")
-            eps[k] = max(base, FLOAT_EPS[found])
+            eps[k] = max(base, EPS[found])
         known |= first
         if known.all():
             break
-    coarsest = min(FLOAT_EPS, key=lambda n: abs(np.log(FLOAT_EPS[n]) - np.log(eps.max())))
+    coarsest = min(EPS, key=lambda n: abs(np.log(EPS[n]) - np.log(eps.max())))
     return coarsest, eps, bool(known.any())
 
 
@@ -264,7 +260,7 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     (``_coloured_jacobian``). ``with_convergence``: also return, per entry, whether scipy's
     iteration converged.
     """
-    eps = np.broadcast_to(np.asarray(FLOAT_EPS["float64"] if eps is None else eps, dtype=float),
+    eps = np.broadcast_to(np.asarray(EPS["float64"] if eps is None else eps, dtype=float),
                           (n_outputs,)).reshape(n_outputs, 1)
     columns = np.arange(x0.size) if columns is None else np.asarray(columns)
     jac = np.full((n_outputs, columns.size), np.nan)
@@ -279,7 +275,7 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
         magnitude = np.maximum(magnitude, np.asarray(noise, dtype=float).reshape(n_outputs, 1) / eps)
     scales = input_scales(x0)
     finite_values = magnitude[magnitude > 0]
-    precision = float(eps.max()) / FLOAT_EPS["float64"]
+    precision = float(eps.max()) / EPS["float64"]
     # scipy is given each output in a unit of its own, a power of two (exact) near the larger of
     # its magnitude and the outputs' median: the absolute tolerance is then per output, as the
     # rounding it stands above is. With one tolerance from the median, an entry that is exactly
@@ -527,7 +523,7 @@ def one_sided_at_kinks(flat_function, x0, value, eps=None, noise=None):
     the central estimate alone cannot tell a kink (any value between the slopes is a valid
     subgradient) from a smooth point. The screen costs two evaluations per input.
     """
-    eps_value = FLOAT_EPS["float64"] if eps is None else float(np.max(eps))
+    eps_value = EPS["float64"] if eps is None else float(np.max(eps))
     h = max(KINK_SCREEN_STEP, 10 * np.sqrt(eps_value)) * step_scales(x0)
     columns = np.arange(x0.size)
     ahead = evaluate_points(flat_function, x0, columns, x0 + h, value.size, diagonal=True)
@@ -602,7 +598,7 @@ def complex_step_jacobian(complex_function, x0, value, columns, eps_scale=None, 
     row_scale = np.maximum(np.abs(jac), np.abs(check)).max(axis=1, keepdims=True)
     if not np.allclose(jac, check, rtol=1e-6, atol=1e-9 * float(row_scale.max(initial=0.0))):
         raise NotAnalytic("the complex-step derivative depends on the step")
-    eps = FLOAT_EPS["float64"] if eps_scale is None else eps_scale
+    eps = EPS["float64"] if eps_scale is None else eps_scale
     error = COMPLEX_ERROR_FACTOR * eps * np.maximum(np.abs(jac), 1e-3 * row_scale)
     return jac, error
 
@@ -668,7 +664,7 @@ def taylor_ladder(flat_function, x0, value, columns, eps=None, noise=None):
     cols = np.repeat(columns, TAYLOR_RUNGS)
     points = (x0[columns][:, None] + steps).ravel()
     values = evaluate_points(flat_function, x0, cols, points, value.size, diagonal=True)
-    eps = np.broadcast_to(np.asarray(FLOAT_EPS["float64"] if eps is None else eps, dtype=float), (value.size,))
+    eps = np.broadcast_to(np.asarray(EPS["float64"] if eps is None else eps, dtype=float), (value.size,))
     floor = TAYLOR_NOISE_FACTOR * eps * np.abs(value)
     noise = floor if noise is None else np.maximum(floor, np.asarray(noise, dtype=float))
     return steps, values.reshape(value.size, columns.size, TAYLOR_RUNGS), noise
@@ -699,7 +695,7 @@ def witness_ladders(flat_function, x0, value, columns, eps=None, noise=None):
     # From the input's unit, not its own magnitude: an input at 1e-8 beside inputs of order one
     # (sinc near 0) moves the value by less than its rounding on steps of its own size.
     scales = input_scales(x0)[columns]
-    eps = np.broadcast_to(np.asarray(FLOAT_EPS["float64"] if eps is None else eps, dtype=float), (value.size,))
+    eps = np.broadcast_to(np.asarray(EPS["float64"] if eps is None else eps, dtype=float), (value.size,))
     # A function that computes in float32 cannot see a step below its own ulp: there f(x + h) = f(x)
     # and the remainder is -h J exactly, which would read as a wrong derivative.
     rungs = min(WITNESS_RUNGS, 1 + int(np.floor(np.log(TAYLOR_FIRST / float(np.max(eps))) / np.log(TAYLOR_FACTOR))))

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from . import backends as backend_registry
-from .compare import compare, compare_second_order, precision_of
+from .compare import compare, compare_second_order
 from .contexts import with_stale_traces
 from .devices import resolve_device
 from .errors import AdcheckError, ExitCode
@@ -34,6 +34,7 @@ from .model import (
 from .settings import Settings, choose_mode, default_memory_limit
 from .source import SourceSummary, preflight, summarize
 from .task import LocaliseJob, Task
+from .verdict.reference import precision_of
 from .workers import run_tasks
 
 
@@ -290,7 +291,7 @@ def _second_look(work: Plan, runs: list[BackendRun], comparison: Comparison, set
     - For a rebound backend (numpy code under JAX, say), the function's values near the input, and
       plain numpy's: rebound code may compute another function that agrees at the input only
       (numpy's ``eigh`` reads one triangle, ``jax.numpy``'s symmetrises), and then its derivative
-      is that other function's (``compare.judge``).
+      is that other function's (``verdict.chain.judge``).
     - The second witness, for the entries finite differences alone found wrong (``fd.witness``):
       no entry is convicted on FD's word alone.
     """

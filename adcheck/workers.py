@@ -38,7 +38,14 @@ import time
 
 import numpy as np
 
-from .backends.calling import NotApplicable, error_location, error_run, not_applicable, safe_root
+from .backends.calling import (
+    NotApplicable,
+    describe_exception,
+    error_location,
+    error_run,
+    not_applicable,
+    safe_root,
+)
 from .model import BackendRun, Mode, Status
 from .task import Task
 

@@ -426,3 +426,27 @@ def _running(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_result_that_cannot_be_sent_becomes_an_error_row_that_names_why():
+    from adcheck.loader import parse_target
+    from adcheck.model import BackendRun, Status
+    from adcheck.task import Task
+    from adcheck.workers import _Reply, _send
+
+    class RefusesTheFirst:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, reply):
+            if not self.sent:
+                self.sent.append(None)
+                raise TypeError("cannot pickle 'generator' object")
+            self.sent.append(reply)
+
+    connection = RefusesTheFirst()
+    task = Task(backend="jax-rev", target=parse_target("os.path:join"), arguments=None, framework="jax")
+    _send(connection, task, _Reply(run=BackendRun("jax-rev", Status.COMPUTED, 0.5)))
+    run = connection.sent[-1].run
+    assert run.status == Status.ERROR
+    assert run.message == "cannot send result: TypeError: cannot pickle 'generator' object"

@@ -15,7 +15,13 @@ import time
 import numpy as np
 
 from .. import finite_differences as fdm
-from ..compare import RowTolerances, absolute_tolerance, agreement_bound, fd_settled_columns, well_estimated
+from ..verdict.tolerances import (
+    RowTolerances,
+    absolute_tolerance,
+    agreement_bound,
+    fd_settled_columns,
+    well_estimated,
+)
 from ..frameworks import configure_for
 from ..model import (
     BackendRun,

@@ -362,7 +362,7 @@ def _first_difference(a: np.ndarray, b: np.ndarray) -> int:
 
 
 def _argument_findings(task) -> list[Finding]:
-    from ..compare import TOLERANCES
+    from ..verdict.tolerances import TOLERANCES
 
     path = str(resolved(task.target.file))
     line = definition_line(path, task.target.attribute.split(".")[-1], parse_user_file(path)) or 1

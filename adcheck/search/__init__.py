@@ -162,7 +162,8 @@ class Searcher:
         return result
 
     def _judge(self, flat: np.ndarray, runs) -> Outcome:
-        from ..compare import compare, precision_of
+        from ..compare import compare
+        from ..verdict.reference import precision_of
         from ..finite_differences import input_scales, step_scales, typical_scale
 
         reference = next(run for run in runs if run.name == "fd")
