@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import sys
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from . import __version__
 from .errors import AdcheckError, ConfigError, ExitCode
+from .report.formats import FORMATS, RenderOptions, report_format
 from .report.text import printable, printable_line
 
-FORMAT_CHOICES = ("table", "json", "junit", "github", "sarif", "markdown")
+FORMAT_CHOICES = tuple(FORMATS)
 FAIL_ON_CHOICES = ("error", "disagree", "inconclusive", "warning")  # adcheck.settings.FailOn, without the import
 MODE_CHOICES = ("auto", "full", "fast")  # adcheck.settings.ModeChoice
 
@@ -165,8 +165,6 @@ def _prepare_compile_cache() -> None:
 def _run_and_search(parsed, arguments, settings, summary, seed: int, add_case: bool):
     """The run at the given input, then ``--search``, in the same warm workers; with
     ``--add-case``, the shrunk failure appended to the pyproject as a case (a line on stderr)."""
-    from dataclasses import replace
-
     from .run import check_target
     from .search import search
     from .workers import WorkerPool
@@ -237,27 +235,9 @@ class CaseProgress:
         self.bar.__exit__(None, None, None)
 
 
-def render(reports: list, output_format: str, *, timings: bool, colour: bool = False, summary: str = "",
-           fail_on=None, ahead=None, interrupted=None) -> str:
-    """The report text of ``reports`` in ``output_format`` (table/json handled for a single run);
-    ``fail_on``: the failure policy, for the formats that say what fails (JUnit, Markdown);
-    ``ahead``: the tables already written (``check``'s ``RenderedAhead``); ``interrupted``: the
-    ``report.common.Interruption`` of a check that stopped early (the table says it in ``summary``)."""
-    if output_format == "table":
-        from .report import table
-
-        one = ahead or partial(table.render, colour=colour, timings=timings)
-        text = "\n\n".join(one(r) for r in reports)
-        return text + ("\n\n" + printable(summary) if summary else "")
-    if output_format == "json":
-        from .report import json as json_report
-
-        return json_report.render(reports[0], timings=timings)
-    module = importlib.import_module(f"adcheck.report.{output_format}")
-    options = {"interrupted": interrupted} if interrupted is not None else {}
-    if fail_on is not None and output_format in ("junit", "markdown"):
-        options["fail_on"] = fail_on
-    return module.render(reports, timings=timings, **options)
+def render(reports: list, output_format: str, options: RenderOptions) -> str:
+    """The report text of ``reports`` (a run's one report) in ``output_format``."""
+    return report_format(output_format).render(reports, options)
 
 
 def write_output(output: str, text: str) -> None:
@@ -274,12 +254,13 @@ def echo_report(text: str, *, colour: bool = False) -> None:
 def emit(report, output_format: str, output: str | None, *, timings: bool, fail_on=None) -> None:
     """``run``'s report: the chosen format on stdout, or the table there and the format in ``output``."""
     colour = colour_enabled(sys.stdout)
+    options = RenderOptions(timings=timings, fail_on=fail_on or RenderOptions.fail_on)
     if output:
-        write_output(output, render([report], output_format, timings=timings, fail_on=fail_on))
-        echo_report(render([report], "table", timings=timings, colour=colour), colour=colour)
+        write_output(output, render([report], output_format, options))
+        echo_report(render([report], "table", replace(options, colour=colour)), colour=colour)
     else:
-        echo_report(render([report], output_format, timings=timings, colour=colour and output_format == "table",
-                           fail_on=fail_on), colour=colour)
+        echo_report(render([report], output_format, replace(options, colour=colour and output_format == "table")),
+                    colour=colour)
 
 
 @cli.command()
@@ -340,7 +321,6 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         raise ConfigError(f"no cases found ({where}; {len(paths)} path(s) searched for @adcheck.case)",
                           hint="add [[tool.adcheck.case]] tables or pass files with @adcheck.case functions")
     if shard is not None:
-        from dataclasses import replace
 
         from .check import shard as shard_of
 
@@ -402,17 +382,12 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         result = apply_baseline(result, baseline)
 
     summary = check_summary(result)
-    if output_format == "json":
-        from .report.json import render_check
-
-        text = render_check(result, timings=timings, case=ahead)
-    else:
-        text = render(result.reports, output_format, timings=timings, colour=colour and not output,
-                      summary=summary, fail_on=result.fail_on, ahead=ahead, interrupted=_interruption(result))
+    options = RenderOptions(timings=timings, colour=colour and not output, fail_on=result.fail_on, summary=summary,
+                            interrupted=_interruption(result))
+    text = report_format(output_format).render_check(result, options, ahead)
     if output:
-        write_output(output, text if output_format != "table" else
-                     render(result.reports, "table", timings=timings, summary=summary))
-        echo_report(render(result.reports, "table", timings=timings, colour=colour, summary=summary), colour=colour)
+        write_output(output, text)
+        echo_report(report_format("table").render_check(result, replace(options, colour=colour), None), colour=colour)
     else:
         echo_report(text, colour=colour)
         if output_format != "table" and summary:
@@ -428,15 +403,8 @@ def _rendered_ahead(output_format: str, *, timings: bool, colour: bool):
     written as the case ends, while the others compute (``report.RenderedAhead``)."""
     from .report import RenderedAhead
 
-    if output_format == "json":
-        from .report.json import case_text
-
-        return RenderedAhead(partial(case_text, timings=timings))
-    if output_format == "table":
-        from .report import table
-
-        return RenderedAhead(partial(table.render, colour=colour, timings=timings))
-    return None
+    writer = report_format(output_format).case_writer(RenderOptions(timings=timings, colour=colour))
+    return RenderedAhead(writer) if writer is not None else None
 
 
 def _interruption(result):

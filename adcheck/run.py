@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 
 import numpy as np
@@ -466,9 +465,6 @@ def _faster_mode_note(runs, value) -> tuple[str, ...]:
             "forward mode one per input)",)
 
 
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
 def _preloads(tasks) -> tuple[str, ...]:
     """The frameworks worth importing once in the fork server, for the workers to inherit: JAX
     when a task runs it, torch likewise (importing is fork-safe; initialising is not, and
@@ -488,26 +484,13 @@ def start_workers(n_workers: int, preload: tuple[str, ...] = ()) -> None:
 
     The workers run side by side; each BLAS library defaults to one thread per core, so four
     workers on two cores would run eight busy threads and a linear solve would slow fourfold.
-    The fork server loads numpy (and the BLAS with it) once, so the share is set in its
-    environment when it starts, and the caller's own environment is left as it was. A server
-    already running keeps what it has.
+    The fork server loads numpy (and the BLAS with it) once, so the share goes into its
+    environment when it starts (``workers.start_fork_server``). A server already running keeps
+    what it has, and this call then touches nothing.
     """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return
     from .workers import start_fork_server
 
-    share = str(max(1, available_cores() // max(1, n_workers)))
-    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
-    try:
-        for name in _THREAD_VARIABLES:
-            os.environ.setdefault(name, share)
-        start_fork_server(preload)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    start_fork_server(preload, blas_threads=max(1, available_cores() // max(1, n_workers)))
 
 
 def _notes(arguments: Arguments, summary: SourceSummary, precision, installed: bool, target: Target) -> tuple[str, ...]:

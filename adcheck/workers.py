@@ -567,27 +567,54 @@ def _stop_fork_server() -> None:
         pass
 
 
-def start_fork_server(preload: tuple[str, ...] = ()) -> None:
-    """Start the fork server now (with the environment the caller has set, and ``preload`` —
-    jax, torch — imported along with numpy and adcheck's worker modules, when they are installed);
-    spawn if it cannot.
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_START = threading.Lock()
 
-    The first start decides: a running server keeps what it imported (and a later call costs
-    nothing: ``adcheck check`` makes one per case)."""
-    if "forkserver" not in multiprocessing.get_all_start_methods() or _Context.forkserver_failed \
-            or _Context.server_started:
+
+def start_fork_server(preload: tuple[str, ...] = (), blas_threads: int | None = None) -> None:
+    """Start the fork server now, with ``preload`` (jax, torch) imported along with numpy and
+    adcheck's worker modules when they are installed, and ``blas_threads`` BLAS threads per
+    worker unless the user's environment sets them; spawn if it cannot.
+
+    The first start decides: a running server keeps what it imported, and a later call changes
+    nothing, the process's environment least of all (``adcheck check -j`` calls this from every
+    case thread; only the call that starts the server, under a lock, sets the thread counts for
+    the server to inherit and puts the environment back before returning)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
         return
-    import importlib.util
-    from multiprocessing import forkserver
+    with _START:
+        if _Context.forkserver_failed or _Context.server_started:
+            return
+        import importlib.util
+        from multiprocessing import forkserver
 
-    context = _worker_context()
-    extra = [name for name in preload if importlib.util.find_spec(name) is not None]
-    context.set_forkserver_preload([*_PRELOAD, *extra])
+        context = _worker_context()
+        extra = [name for name in preload if importlib.util.find_spec(name) is not None]
+        context.set_forkserver_preload([*_PRELOAD, *extra])
+        with _thread_counts(blas_threads):
+            try:
+                forkserver.ensure_running()
+                _Context.server_started = True
+            except OSError:  # e.g. "AF_UNIX path too long" under a long TMPDIR
+                _Context.forkserver_failed = True
+
+
+@contextlib.contextmanager
+def _thread_counts(threads: int | None):
+    """The BLAS thread counts in the environment while the fork server starts (it loads numpy,
+    and the BLAS reads them then), the user's own settings kept; put back afterwards."""
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
     try:
-        forkserver.ensure_running()
-        _Context.server_started = True
-    except OSError:  # e.g. "AF_UNIX path too long" under a long TMPDIR
-        _Context.forkserver_failed = True
+        if threads is not None:
+            for name in _THREAD_VARIABLES:
+                os.environ.setdefault(name, str(threads))
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class _Running:
