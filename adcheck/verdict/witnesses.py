@@ -155,7 +155,7 @@ def rounding_reach(reference: ResolvedReference) -> np.ndarray:
 
 
 # A backend's derivative counts as within its own rounding noise up to this many times the
-# largest move seen under ``workers.JITTER_ULPS`` nudges (four samples of a noise's spread),
+# largest move seen under ``jobs.JITTER_ULPS`` nudges (four samples of a noise's spread),
 # as long as it keeps two significant digits: a derivative whose rounding costs it more than
 # this share of its size is no answer (jnp.sinc's slope near 0, a third too small), and stays a
 # disagreement.
