@@ -274,28 +274,61 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     if noise is not None:  # the floor is eps * magnitude: a measured noise above that raises it
         magnitude = np.maximum(magnitude, np.asarray(noise, dtype=float).reshape(n_outputs, 1) / eps)
     scales = input_scales(x0)
-    finite_values = magnitude[magnitude > 0]
-    precision = float(eps.max()) / EPS["float64"]
-    # scipy is given each output in a unit of its own, a power of two (exact) near the larger of
-    # its magnitude and the outputs' median: the absolute tolerance is then per output, as the
-    # rounding it stands above is. With one tolerance from the median, an entry that is exactly
-    # zero in a row of values far above the median never converged (its stencil's rounding,
-    # eps*|f_i|/h, stayed above the tolerance) and took all ten iterations on every rung.
-    if finite_values.size:
-        units = _power_of_two(np.maximum(magnitude[:, 0], np.median(finite_values)))
-        atol = ATOL_PER_VALUE * precision / typical_scale(x0)
-    else:  # every output is zero: no scale of their own to measure an absolute tolerance in
-        units, atol = np.ones(n_outputs), 0.0
-    tolerances = {"rtol": max(RTOL, 100 * float(eps.max())), "atol": atol}
+    units, tolerances = _output_units(magnitude[:, 0], eps, x0)
     own = step_scales(x0)
     if coloured and not with_convergence and columns.size == x0.size >= COLOURING_MIN_INPUTS:
         found = _coloured_jacobian(flat_function, x0, n_outputs, value, own, scales, eps, noise, magnitude[:, 0])
         if found is not None:
             return found
+    ladders = _Ladders(flat_function, x0, n_outputs, step_direction, tolerances, units, eps, magnitude)
+    jac, err, converged = ladders.climb(columns, _step_ladder(x0[columns], own[columns], scales[columns]))
+    # An input much smaller than the others is differenced on both its own scale and theirs: a
+    # formula that cancels ((1 - cos x)/x**2 at 1e-5) is a staircase on the small scale, whose
+    # smooth treads converge confidently to a slope that is not the function's. Where the two
+    # disagree, the error bar covers both, and the entry is not settled by FD alone.
+    small = np.flatnonzero(own[columns] < CROSS_CHECK_RATIO * scales[columns])
+    if small.size:
+        cols = columns[small]
+        other, other_err, _ = ladders.climb(cols, _step_ladder(x0[cols], scales[cols], scales[cols]))
+        apart = np.abs(jac[:, small] - other)
+        split = np.isfinite(apart) & (apart > ERROR_ESTIMATE_AGREEMENT * (err[:, small] + other_err))
+        # Where they agree, the narrower bar stands (an output the small input barely moves has a
+        # rounding floor eps*|f|/h that only the larger step keeps small).
+        narrower = np.isfinite(apart) & ~split & (other_err < err[:, small])
+        jac[:, small] = np.where(narrower, other, jac[:, small])
+        err[:, small] = np.where(split, np.maximum(err[:, small], apart), np.where(narrower, other_err, err[:, small]))
+    return (jac, err, converged) if with_convergence else (jac, err)
 
-    def climb(cols, ladder):
+
+def _output_units(magnitude: np.ndarray, eps: np.ndarray, x0: np.ndarray) -> tuple[np.ndarray, dict]:
+    """(each output's unit, scipy's tolerances). scipy is given each output in a unit of its own,
+    a power of two (exact) near the larger of its magnitude and the outputs' median: the absolute
+    tolerance is then per output, as the rounding it stands above is. With one tolerance from the
+    median, an entry that is exactly zero in a row of values far above the median never converged
+    (its stencil's rounding, eps*|f_i|/h, stayed above the tolerance) and took all ten iterations
+    on every rung."""
+    finite_values = magnitude[magnitude > 0]
+    precision = float(eps.max()) / EPS["float64"]
+    if finite_values.size:
+        units = _power_of_two(np.maximum(magnitude, np.median(finite_values)))
+        atol = ATOL_PER_VALUE * precision / typical_scale(x0)
+    else:  # every output is zero: no scale of their own to measure an absolute tolerance in
+        units, atol = np.ones(magnitude.size), 0.0
+    return units, {"rtol": max(RTOL, 100 * float(eps.max())), "atol": atol}
+
+
+class _Ladders:
+    """One function's columns differenced down ladders of steps, the best rung per entry kept."""
+
+    def __init__(self, flat_function, x0, n_outputs, step_direction, tolerances, units, eps, magnitude):
+        self.flat_function, self.x0, self.n_outputs = flat_function, x0, n_outputs
+        self.step_direction, self.tolerances, self.units = step_direction, tolerances, units
+        self.eps, self.magnitude = eps, magnitude  # (n_outputs, 1) each: the rounding floor's terms
+
+    def climb(self, cols, ladder):
         """The best estimate per entry of ``cols`` over the ladder's rungs, stopping per column
         once every entry of it has converged."""
+        n_outputs, x0 = self.n_outputs, self.x0
         jac = np.full((n_outputs, cols.size), np.nan)
         err = np.full((n_outputs, cols.size), np.inf)
         converged = np.zeros((n_outputs, cols.size), dtype=bool)
@@ -304,10 +337,11 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
             fresh = np.isfinite(steps[todo]) & (steps[todo] > 0)
             work = todo[fresh]
             if work.size:
-                result = _richardson_in_chunks(flat_function, x0, n_outputs, cols[work], steps[work],
-                                               step_direction, tolerances, units)
+                result = _richardson_in_chunks(self.flat_function, x0, n_outputs, cols[work], steps[work],
+                                               self.step_direction, self.tolerances, self.units)
                 last_step = steps[work] / STEP_FACTOR ** np.maximum(result.nit - 1, 0)
-                floor = ROUNDING_FLOOR_FACTOR * eps * (magnitude + np.abs(x0[cols[work]]) * np.abs(result.df)) / last_step
+                floor = (ROUNDING_FLOOR_FACTOR * self.eps * (self.magnitude + np.abs(x0[cols[work]]) * np.abs(result.df))
+                         / last_step)
                 error = np.maximum(result.error, floor)
                 better = np.isfinite(result.df) & (error < err[:, work])
                 jac[:, work] = np.where(better, result.df, jac[:, work])
@@ -317,24 +351,6 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
             if todo.size == 0:
                 break
         return jac, err, converged
-
-    jac, err, converged = climb(columns, _step_ladder(x0[columns], own[columns], scales[columns]))
-    # An input much smaller than the others is differenced on both its own scale and theirs: a
-    # formula that cancels ((1 - cos x)/x**2 at 1e-5) is a staircase on the small scale, whose
-    # smooth treads converge confidently to a slope that is not the function's. Where the two
-    # disagree, the error bar covers both, and the entry is not settled by FD alone.
-    small = np.flatnonzero(own[columns] < CROSS_CHECK_RATIO * scales[columns])
-    if small.size:
-        cols = columns[small]
-        other, other_err, _ = climb(cols, _step_ladder(x0[cols], scales[cols], scales[cols]))
-        apart = np.abs(jac[:, small] - other)
-        split = np.isfinite(apart) & (apart > ERROR_ESTIMATE_AGREEMENT * (err[:, small] + other_err))
-        # Where they agree, the narrower bar stands (an output the small input barely moves has a
-        # rounding floor eps*|f|/h that only the larger step keeps small).
-        narrower = np.isfinite(apart) & ~split & (other_err < err[:, small])
-        jac[:, small] = np.where(narrower, other, jac[:, small])
-        err[:, small] = np.where(split, np.maximum(err[:, small], apart), np.where(narrower, other_err, err[:, small]))
-    return (jac, err, converged) if with_convergence else (jac, err)
 
 
 # --- structure: columns that share no output, differenced together --------------------------------

@@ -15,6 +15,8 @@ def walk_margin(eps) -> np.ndarray:
     """Per output, the noise margin of the walk: ``WITNESS_NOISE_MARGIN`` in float64, the short
     ladder's in a coarser precision, whose walk stops at its own ulp with no rungs to spare."""
     return np.where(np.asarray(eps, dtype=float) < 1e-10, WITNESS_NOISE_MARGIN, TAYLOR_NOISE_MARGIN)
+
+
 TAYLOR_POINTS = 4  # the smallest-step points the decision is read from
 TAYLOR_FIRST_ORDER = (0.6, 1.4)  # log-log slope of a remainder the first-order term dominates
 TAYLOR_DISAGREE_FACTOR = 10.0  # a first-order remainder this many tolerances wide is a wrong entry
@@ -79,34 +81,42 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None,
         size = np.minimum(count, TAYLOR_POINTS)
         candidates = usable & (count >= 3)
         for end, points in {(int(e), int(s)) for e, s in zip(last[candidates], size[candidates])}:
-            tail = np.arange(end - points + 1, end + 1)
             local = np.flatnonzero(candidates & (last == end) & (size == points))
-            local = local[np.all(above[np.ix_(local, tail)], axis=1)]
-            if local.size == 0:
-                continue
-            rows = pick[local]
-            r = remainders[np.ix_(local, tail)]
-            ratio = r / h[tail]
-            step = h[tail[:-1]] / h[tail[1:]]
-            extrapolated = (step * ratio[:, 1:] - ratio[:, :-1]) / (step - 1)
-            uncertainty = (np.abs(extrapolated[:, -1] - extrapolated[:, -2])
-                           + (step[-1] / (step[-1] - 1)) * noise[rows] / h[tail[-1]])
-            delta = np.abs(extrapolated[:, -1])
-            estimate[rows, j] = delta + uncertainty
-            log_h = np.log(h[tail]) - np.mean(np.log(h[tail]))
-            log_r = np.log(np.abs(r))
-            slope = (log_r - log_r.mean(axis=1, keepdims=True)) @ log_h / (log_h @ log_h)
-            allowed = tolerance[rows, j]
-            settled = (delta <= allowed + uncertainty) & (uncertainty <= resolution[rows, j])
-            agree[rows, j] = settled
-            changes = np.abs(np.diff(ratio, axis=1))
-            # (an r/h that stands still, a linear function's, has converged however its changes compare)
-            converged = (uncertainty <= TAYLOR_CONVERGED * delta) & (
-                changes[:, -1] <= TAYLOR_SHRINK * changes[:, -2] + TAYLOR_STILL * np.abs(ratio[:, -1]))
-            disagree[rows, j] = (~settled & converged & (delta - uncertainty > TAYLOR_DISAGREE_FACTOR * allowed)
-                                 & (end == h.size - 1)
-                                 & (TAYLOR_FIRST_ORDER[0] <= slope) & (slope <= TAYLOR_FIRST_ORDER[1]))
+            _read_tail(np.arange(end - points + 1, end + 1), local, pick, j, remainders, above, h, noise,
+                       tolerance, resolution, (agree, disagree, estimate))
     return agree, disagree, estimate
+
+
+def _read_tail(tail, local, pick, j, remainders, above, h, noise, tolerance, resolution, out) -> None:
+    """``taylor_decisions`` for the rows ``local`` (of ``pick``) whose last rungs above the noise
+    are ``tail``: their extrapolated error, its uncertainty and slope, into ``out`` (agree,
+    disagree, estimate) at column ``j``."""
+    agree, disagree, estimate = out
+    local = local[np.all(above[np.ix_(local, tail)], axis=1)]
+    if local.size == 0:
+        return
+    rows = pick[local]
+    r = remainders[np.ix_(local, tail)]
+    ratio = r / h[tail]
+    step = h[tail[:-1]] / h[tail[1:]]
+    extrapolated = (step * ratio[:, 1:] - ratio[:, :-1]) / (step - 1)
+    uncertainty = (np.abs(extrapolated[:, -1] - extrapolated[:, -2])
+                   + (step[-1] / (step[-1] - 1)) * noise[rows] / h[tail[-1]])
+    delta = np.abs(extrapolated[:, -1])
+    estimate[rows, j] = delta + uncertainty
+    log_h = np.log(h[tail]) - np.mean(np.log(h[tail]))
+    log_r = np.log(np.abs(r))
+    slope = (log_r - log_r.mean(axis=1, keepdims=True)) @ log_h / (log_h @ log_h)
+    allowed = tolerance[rows, j]
+    settled = (delta <= allowed + uncertainty) & (uncertainty <= resolution[rows, j])
+    agree[rows, j] = settled
+    changes = np.abs(np.diff(ratio, axis=1))
+    # (an r/h that stands still, a linear function's, has converged however its changes compare)
+    converged = (uncertainty <= TAYLOR_CONVERGED * delta) & (
+        changes[:, -1] <= TAYLOR_SHRINK * changes[:, -2] + TAYLOR_STILL * np.abs(ratio[:, -1]))
+    disagree[rows, j] = (~settled & converged & (delta - uncertainty > TAYLOR_DISAGREE_FACTOR * allowed)
+                         & (tail[-1] == h.size - 1)
+                         & (TAYLOR_FIRST_ORDER[0] <= slope) & (slope <= TAYLOR_FIRST_ORDER[1]))
 
 
 # --- the second witness ------------------------------------------------------------------------------
@@ -154,38 +164,7 @@ def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margi
             bound = threshold[rows[quiet]] / h[0]
             estimate[rows[quiet], j] = bound
             agree[rows[quiet], j] = bound <= tolerance[rows[quiet], j]
-            ratio = np.where(above, r / h[None, :], np.nan)
-            step = h[:-1] / h[1:]
-            extrapolated = (step * ratio[:, 1:] - ratio[:, :-1]) / (step - 1)
-            changes = np.abs(np.diff(ratio, axis=1))
-            # Each window's estimate (its last extrapolation) and uncertainty; the window that
-            # knows the error best is read.
-            last = np.arange(WALK_WINDOW - 2, h.size - 1)  # the last extrapolation of each window
-            spread = (np.abs(extrapolated[:, last] - extrapolated[:, last - 1])
-                      + (step[last] / (step[last] - 1))[None, :] * noise[rows, None] / h[None, last + 1])
-            valid = np.zeros(spread.shape, dtype=bool)
-            # r/h may stand still (a linear function) only where the secant slope it comes from
-            # does: among steps far longer than the function's variation, the secant (f(x+h) -
-            # f(x))/h is a vanishing O(1/h) and r/h sits at -J, which is no measurement at all.
-            secant = np.abs(ratio + jacobian[rows, j][:, None])
-            for w in range(last.size):
-                still = TAYLOR_STILL * secant[:, w + WALK_WINDOW - 1]
-                valid[:, w] = (above[:, w:w + WALK_WINDOW].all(axis=1)
-                               & (changes[:, w + 1] <= TAYLOR_SHRINK * changes[:, w] + still)
-                               & (changes[:, w + 2] <= TAYLOR_SHRINK * changes[:, w + 1] + still))
-            valid &= np.isfinite(spread)
-            # Only the last run of consecutive valid windows: the Taylor regime is one stretch
-            # of steps that reaches down to the noise, and a window that happens to look valid
-            # among the long steps (an oscillation's remainders can shrink by chance) lies
-            # before a gap.
-            after = np.cumsum(~valid[:, ::-1], axis=1)[:, ::-1]  # invalid windows at or after each
-            valid &= after == np.min(np.where(valid, after, after.shape[1] + 1), axis=1, keepdims=True)
-            spread = np.where(valid, spread, np.inf)
-            best = np.argmin(spread, axis=1)
-            picked = np.flatnonzero(np.isfinite(spread[np.arange(rows.size), best]))
-            k = last[best[picked]]
-            delta = np.abs(extrapolated[picked, k])
-            uncertainty = spread[picked, best[picked]]
+            picked, delta, uncertainty = _best_window(r, above, h, noise[rows], jacobian[rows, j])
         at = rows[picked]
         allowed = tolerance[at, j]
         estimate[at, j] = delta + uncertainty
@@ -195,4 +174,37 @@ def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margi
     return agree, disagree, estimate
 
 
-# --- AD consensus ----------------------------------------------------------------------------------
+def _best_window(r, above, h, noise, jacobian_column):
+    """(rows read, |error| estimate, its uncertainty) from the walk's remainders ``r`` (rows x
+    rungs): of the windows of ``WALK_WINDOW`` rungs above the noise whose r/h changes shrink, in
+    the last unbroken run of them, the one whose estimate is least uncertain."""
+    ratio = np.where(above, r / h[None, :], np.nan)
+    step = h[:-1] / h[1:]
+    extrapolated = (step * ratio[:, 1:] - ratio[:, :-1]) / (step - 1)
+    changes = np.abs(np.diff(ratio, axis=1))
+    # Each window's estimate (its last extrapolation) and uncertainty; the window that knows the
+    # error best is read.
+    last = np.arange(WALK_WINDOW - 2, h.size - 1)  # the last extrapolation of each window
+    spread = (np.abs(extrapolated[:, last] - extrapolated[:, last - 1])
+              + (step[last] / (step[last] - 1))[None, :] * noise[:, None] / h[None, last + 1])
+    valid = np.zeros(spread.shape, dtype=bool)
+    # r/h may stand still (a linear function) only where the secant slope it comes from does:
+    # among steps far longer than the function's variation, the secant (f(x+h) - f(x))/h is a
+    # vanishing O(1/h) and r/h sits at -J, which is no measurement at all.
+    secant = np.abs(ratio + jacobian_column[:, None])
+    for w in range(last.size):
+        still = TAYLOR_STILL * secant[:, w + WALK_WINDOW - 1]
+        valid[:, w] = (above[:, w:w + WALK_WINDOW].all(axis=1)
+                       & (changes[:, w + 1] <= TAYLOR_SHRINK * changes[:, w] + still)
+                       & (changes[:, w + 2] <= TAYLOR_SHRINK * changes[:, w + 1] + still))
+    valid &= np.isfinite(spread)
+    # Only the last run of consecutive valid windows: the Taylor regime is one stretch of steps
+    # that reaches down to the noise, and a window that happens to look valid among the long
+    # steps (an oscillation's remainders can shrink by chance) lies before a gap.
+    after = np.cumsum(~valid[:, ::-1], axis=1)[:, ::-1]  # invalid windows at or after each
+    valid &= after == np.min(np.where(valid, after, after.shape[1] + 1), axis=1, keepdims=True)
+    spread = np.where(valid, spread, np.inf)
+    best = np.argmin(spread, axis=1)
+    picked = np.flatnonzero(np.isfinite(spread[np.arange(r.shape[0]), best]))
+    k = last[best[picked]]
+    return picked, np.abs(extrapolated[picked, k]), spread[picked, best[picked]]
