@@ -145,7 +145,23 @@ def _same_file(first: Path, second: Path) -> bool:
 # it is far below the depth at which Python's decoder runs out of stack.
 MAX_JSON_DEPTH = 64
 MAX_JSON_BYTES = 1 << 30  # 1 GiB: a 200-case report with every Jacobian is tens of megabytes
-TOO_DEEP = object()  # what a document the decoder could not nest into stands for
+
+
+class TooDeep(ValueError):
+    """A JSON document nested deeper than ``MAX_JSON_DEPTH`` (or than the decoder could go)."""
+
+
+def decode_json(text: str):
+    """``json.loads`` within ``MAX_JSON_DEPTH``: raises ``json.JSONDecodeError`` or ``TooDeep``."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise TooDeep() from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise TooDeep()
+    return data
 
 
 def read_json(path: str | os.PathLike, what: str, *, error=AdcheckError):
@@ -165,14 +181,11 @@ def read_json(path: str | os.PathLike, what: str, *, error=AdcheckError):
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"{shown}: cannot read {what} ({_reason(exc)})") from None
     try:
-        data = json.loads(text)
+        return decode_json(text)
     except json.JSONDecodeError as exc:
         raise error(f"{shown}: cannot read {what}: not valid JSON ({exc})") from None
-    except RecursionError:
-        data = TOO_DEEP
-    if data is TOO_DEEP or json_depth(data) > MAX_JSON_DEPTH:
-        raise error(f"{shown}: cannot read {what}: nested more than {MAX_JSON_DEPTH} deep")
-    return data
+    except TooDeep:
+        raise error(f"{shown}: cannot read {what}: nested more than {MAX_JSON_DEPTH} deep") from None
 
 
 def json_depth(data) -> int:

@@ -30,17 +30,14 @@ def _read(path: Path) -> str:
 
 def _load_json(text: str, path: Path):
     """The JSON document, with the limits of ``fileio.read_json`` (depth, not just syntax)."""
-    from .fileio import MAX_JSON_DEPTH, TOO_DEEP, json_depth
+    from .fileio import MAX_JSON_DEPTH, TooDeep, decode_json
 
     try:
-        data = json.loads(text)
+        return decode_json(text)
     except json.JSONDecodeError:
         raise AdcheckError(f"{path}: neither JSON nor JUnit XML") from None
-    except RecursionError:
-        data = TOO_DEEP
-    if data is TOO_DEEP or json_depth(data) > MAX_JSON_DEPTH:
-        raise AdcheckError(f"{path}: nested more than {MAX_JSON_DEPTH} deep; not an adcheck report")
-    return data
+    except TooDeep:
+        raise AdcheckError(f"{path}: nested more than {MAX_JSON_DEPTH} deep; not an adcheck report") from None
 
 
 def kind_of(text: str, path: Path) -> str:

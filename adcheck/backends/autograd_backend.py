@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from ..model import BackendRun, Mode, Products, SecondOrder, Status
-from .calling import check_shapes, load_user_function, output_parts, real_values, rebinding_can_fail, values_nearby
+from .calling import check_shapes, load_user_function, nearby_run, output_parts, real_values, rebinding_can_fail
 
 
 def compute(task) -> BackendRun:
@@ -45,9 +45,7 @@ def compute(task) -> BackendRun:
 
 def nearby(task) -> BackendRun:
     """The function's values near the input under autograd's rebinding."""
-    start = time.perf_counter()
-    values = values_nearby(build_flat_function(task), task.arguments.flat().copy())
-    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, nearby=values, rebound=task.rebound)
+    return nearby_run(task, build_flat_function)
 
 
 def build_flat_function(task):

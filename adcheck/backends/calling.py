@@ -391,6 +391,16 @@ def nearby_points(x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x0 + move, x0 - move
 
 
+def nearby_run(task, build_flat_function) -> BackendRun:
+    """An AD backend's ``nearby`` job: the values at ``nearby_points`` of the function as the
+    backend's rebinding runs it (``build_flat_function(task)``), timed with the build."""
+    import time
+
+    start = time.perf_counter()
+    values = values_nearby(build_flat_function(task), task.arguments.flat().copy())
+    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, nearby=values, rebound=task.rebound)
+
+
 def values_nearby(flat_function, x0: np.ndarray) -> np.ndarray | None:
     """The flat values at ``nearby_points`` as (points, outputs); None where the function fails
     there (outside its domain: then nothing is learnt)."""

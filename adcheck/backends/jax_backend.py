@@ -28,11 +28,11 @@ from .calling import (
     context_failure,
     context_outcome,
     load_user_function,
+    nearby_run,
     output_parts,
     real_values,
     rebinding_can_fail,
     user_compilation_off,
-    values_nearby,
 )
 
 
@@ -70,10 +70,8 @@ def _eager(task) -> BackendRun:
 def nearby(task) -> BackendRun:
     """The function's values near the input under JAX's rebinding."""
     configure_jax(task.device, task.contexts)
-    start = time.perf_counter()
     with user_compilation_off(task):
-        values = values_nearby(build_flat_function(task), task.arguments.flat().copy())
-    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, nearby=values, rebound=task.rebound)
+        return nearby_run(task, build_flat_function)
 
 
 def build_flat_function(task):
