@@ -31,6 +31,7 @@ import gc
 import multiprocessing
 import multiprocessing.connection
 import os
+import re
 import signal
 import sys
 import threading
@@ -170,6 +171,8 @@ class _ProcessState:
             if package in packages or (package != own and _installed(getattr(sys.modules.get(package), "__file__", None))):
                 continue
             origin = getattr(sys.modules.get(name), "__file__", None)
+            if origin is None and _CYTHON_RUNTIME.fullmatch(name):
+                continue  # made by an installed extension's import, not the user's: made once per process
             if origin is None or root is None or _under(origin, root):
                 sys.modules.pop(name, None)  # the user's modules: imported afresh by the next task
         if _environment() != self.environ:  # putting it back sets every variable again: only when it changed
@@ -191,6 +194,12 @@ class _ProcessState:
 
             torch.set_rng_state(self.torch[0])
             torch.set_default_dtype(self.torch[1])
+
+
+# The modules every Cython extension's import registers without a file (``cython_runtime`` and
+# the shared ``_cython_3_2_4`` of its version): taken out after a task, the next extension import
+# makes new ones, and the worker's fingerprint (``pristine``) finds a module replaced.
+_CYTHON_RUNTIME = re.compile(r"cython_runtime|_cython_[0-9_]+")
 
 
 def _environment() -> dict:
