@@ -124,6 +124,9 @@ def _read_tail(tail, local, pick, j, remainders, above, h, noise, tolerance, res
 
 
 WALK_WINDOW = 4  # consecutive rungs an estimate is read from
+# Below a window that reads an error, a rung contradicts it where h |error| is this many
+# thresholds wide and the remainder less than its share 1/WALK_CONTRADICTION of h |error|.
+WALK_CONTRADICTION = 2.0
 
 
 def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margin, strict: bool,
@@ -143,7 +146,8 @@ def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margi
     h log h (a one-sided infinite slope) changes by the same amount at every rung, and has no
     such window. Agree: within the tolerance (``strict``ly: at the far end of the uncertainty
     too), with an uncertainty within ``resolution``; disagree: ``disagree_factor`` tolerances
-    outside it, with an uncertainty under a tenth of the error. Otherwise nothing.
+    outside it, with an uncertainty under a tenth of the error, and no shorter rung contradicting
+    it (a remainder far under the h |error| it predicts there). Otherwise nothing.
     """
     shape = jacobian.shape
     agree = np.zeros(shape, dtype=bool)
@@ -164,20 +168,26 @@ def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margi
             bound = threshold[rows[quiet]] / h[0]
             estimate[rows[quiet], j] = bound
             agree[rows[quiet], j] = bound <= tolerance[rows[quiet], j]
-            picked, delta, uncertainty = _best_window(r, above, h, noise[rows], jacobian[rows, j])
+            unmoved = ladder.values[rows, c, :] == value[rows, None]
+            picked, k, error, uncertainty = _best_window(r, above, h, noise[rows], jacobian[rows, j], unmoved)
+            contradicted = _contradicted(r[picked], h, k, error, finite[picked] & ~unmoved[picked],
+                                         threshold[rows[picked]])
         at = rows[picked]
         allowed = tolerance[at, j]
+        delta = np.abs(error)
         estimate[at, j] = delta + uncertainty
         close = (delta + uncertainty <= allowed) if strict else (delta <= allowed + uncertainty)
         agree[at, j] = close & (uncertainty <= resolution[at, j])
-        disagree[at, j] = (delta - uncertainty > disagree_factor * allowed) & (uncertainty <= TAYLOR_CONVERGED * delta)
+        disagree[at, j] = ((delta - uncertainty > disagree_factor * allowed) & (uncertainty <= TAYLOR_CONVERGED * delta)
+                           & ~contradicted)
     return agree, disagree, estimate
 
 
-def _best_window(r, above, h, noise, jacobian_column):
-    """(rows read, |error| estimate, its uncertainty) from the walk's remainders ``r`` (rows x
-    rungs): of the windows of ``WALK_WINDOW`` rungs above the noise whose r/h changes shrink, in
-    the last unbroken run of them, the one whose estimate is least uncertain."""
+def _best_window(r, above, h, noise, jacobian_column, unmoved):
+    """(rows read, the last rung of each one's window, the error estimate, its uncertainty) from
+    the walk's remainders ``r`` (rows x rungs): of the windows of ``WALK_WINDOW`` rungs above the
+    noise whose r/h changes shrink, in the last unbroken run of them, the one whose estimate is
+    least uncertain. ``unmoved``: the rungs where f(x + h) == f(x) exactly."""
     ratio = np.where(above, r / h[None, :], np.nan)
     step = h[:-1] / h[1:]
     extrapolated = (step * ratio[:, 1:] - ratio[:, :-1]) / (step - 1)
@@ -198,6 +208,14 @@ def _best_window(r, above, h, noise, jacobian_column):
                        & (changes[:, w + 1] <= TAYLOR_SHRINK * changes[:, w] + still)
                        & (changes[:, w + 2] <= TAYLOR_SHRINK * changes[:, w + 1] + still))
     valid &= np.isfinite(spread)
+    # A window whose steps left the value exactly as it was (f(x + h) == f(x): r/h = -J to the
+    # last bit, "still") measures a flat function only if the value stays put on every shorter
+    # step too. Steps that alias a periodic function land on the same value (sinc at an integer
+    # near 7.5e11, stepped by integers, inside a sum of order one) while shorter ones move it
+    # again: such a window measures nothing.
+    flat_from = np.flip(np.cumprod(np.flip(unmoved, axis=1), axis=1), axis=1).astype(bool)
+    for w in range(last.size):
+        valid[:, w] &= ~unmoved[:, w:w + WALK_WINDOW].all(axis=1) | flat_from[:, w]
     # Only the last run of consecutive valid windows: the Taylor regime is one stretch of steps
     # that reaches down to the noise, and a window that happens to look valid among the long
     # steps (an oscillation's remainders can shrink by chance) lies before a gap.
@@ -207,4 +225,20 @@ def _best_window(r, above, h, noise, jacobian_column):
     best = np.argmin(spread, axis=1)
     picked = np.flatnonzero(np.isfinite(spread[np.arange(r.shape[0]), best]))
     k = last[best[picked]]
-    return picked, np.abs(extrapolated[picked, k]), spread[picked, best[picked]]
+    return picked, k, extrapolated[picked, k], spread[picked, best[picked]]
+
+
+def _contradicted(r, h, k, error, moved, threshold) -> np.ndarray:
+    """Per row: a rung shorter than its window's says the window read no error.
+
+    A wrong derivative's remainder goes on falling like h |error| below its window, down to the
+    noise. A shorter rung where h |error| stands well above the noise but the remainder is far
+    smaller says otherwise: an oscillation's long steps whose r/h (about -J) happened to change
+    less and less (sinc at 1.5e10). A rung whose value did not move at all (``moved`` false) is
+    rounding (a formula that cancels to an exact 0 on the shortest steps), not a smaller
+    remainder."""
+    predicted = h[None, :] * error[:, None]
+    beyond = np.arange(h.size)[None, :] > (k + 1)[:, None]
+    return (beyond & moved
+            & (np.abs(predicted) > WALK_CONTRADICTION * threshold[:, None])
+            & (r * np.sign(predicted) < np.abs(predicted) / WALK_CONTRADICTION)).any(axis=1)
