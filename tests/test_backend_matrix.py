@@ -60,3 +60,9 @@ def test_an_undeclared_capability_is_refused_with_its_reason(backend):
                 for t in plan(TARGET, ARGUMENTS, framework, settings, Mode.FULL, False).tasks}
     if backend.name in contexts:
         assert bool(contexts[backend.name]) == (Capability.CONTEXTS in backend.capabilities)
+
+
+def test_whose_rules_each_backend_runs_is_known_for_exactly_the_registered_ad_backends():
+    from adcheck.model import RULES_OF_BACKEND
+
+    assert set(RULES_OF_BACKEND) == {name for name, backend in REGISTRY.items() if not backend.reference}
