@@ -112,7 +112,7 @@ def bisect_row(directional, row: np.ndarray, direction: np.ndarray, bound_for, m
 
 
 def compare_fast(runs, n_inputs: int, rtol=None, atol=None, *, eps_rows=None, typical_scale=1.0):
-    """Judge each backend's products against FD's; returns (Comparison, rows to localise, atol, note).
+    """Judge each backend's products against FD's; returns (Comparison, rows to localise, note).
 
     Forward mode compares ``J V`` entry by entry, reverse mode the dot products ``(U^T J) V``
     with ``U^T (J V)``. A product FD cannot settle is verified by the other backends when
@@ -120,59 +120,75 @@ def compare_fast(runs, n_inputs: int, rtol=None, atol=None, *, eps_rows=None, ty
     ``typical_scale`` is the inputs' typical magnitude: a step along a unit direction of that
     length is what the absolute tolerances are measured against.
     """
+    from .model import BackendVerdict, Comparison, Status
     from .verdict.messages import disagreement_sentence
-    from .verdict.reference import primal_mismatch
-    from .verdict.tolerances import (
-        RowTolerances,
-        absolute_tolerance,
-        agreement_bound,
-        reference_settles,
-        uniform_eps,
-        well_estimated,
-    )
-    from .model import BackendVerdict, Comparison, EntryMismatch, Status
 
-    reference = next(r for r in runs if r.status == Status.REFERENCE)
-    jv_fd, jv_err = reference.products.jv, reference.products.jv_error
-    n_outputs = reference.value.size
-    vectors = probe_vectors(n_inputs, n_outputs)
-    eps = eps_rows if eps_rows is not None else uniform_eps(n_outputs)
-    tol = RowTolerances(eps, rtol)
-    projected_fd = vectors.cotangents.T @ jv_fd
-    projected_err = np.abs(vectors.cotangents.T) @ jv_err
-    # Each cotangent row mixes outputs: its tolerances are the coarsest of them.
-    tol_projected = RowTolerances(np.full(projected_fd.shape[0], float(np.max(eps))), rtol)
-
-    computed = [r for r in runs if r.status == Status.COMPUTED and r.products is not None]
-    projections = {}
-    for run in computed:
-        if run.products.jv is not None:
-            projections[run.name] = vectors.cotangents.T @ run.products.jv
-        elif run.products.ujt is not None:
-            projections[run.name] = run.products.ujt @ vectors.directions
+    products = _Products(runs, n_inputs, rtol, atol, eps_rows, typical_scale)
     verdicts, to_localise = [], {}
     for run in runs:
-        if run.status == Status.REFERENCE:
+        if run.status == Status.REFERENCE or run not in products.computed:
             verdicts.append(BackendVerdict(run.name, run.status, run.seconds, run.message, run.location))
             continue
-        if run not in computed:
-            verdicts.append(BackendVerdict(run.name, run.status, run.seconds, run.message, run.location))
-            continue
-        primal = primal_mismatch(run.value, reference.value, tol)
+        verdict, localise = products.judge(run)
+        verdicts.append(verdict)
+        if localise is not None:
+            to_localise[run.name] = localise
+    failing = tuple(v.name for v in verdicts if v.status == Status.DISAGREE)
+    passing = [v.name for v in verdicts if v.status == Status.AGREE]
+    return (Comparison(tuple(verdicts), failing, disagreement_sentence(failing, passing)), to_localise,
+            products.note())
+
+
+class _Products:
+    """The reference's products, the probe vectors and the tolerances, shared by every backend's
+    verdict in fast mode."""
+
+    def __init__(self, runs, n_inputs: int, rtol, atol, eps_rows, typical_scale):
+        from .model import Status
+        from .verdict.tolerances import RowTolerances, uniform_eps
+
+        self.reference = next(r for r in runs if r.status == Status.REFERENCE)
+        self.n_inputs, self.atol, self.typical_scale = n_inputs, atol, typical_scale
+        self.jv_fd, self.jv_err = self.reference.products.jv, self.reference.products.jv_error
+        n_outputs = self.reference.value.size
+        self.vectors = probe_vectors(n_inputs, n_outputs)
+        self.eps = eps_rows if eps_rows is not None else uniform_eps(n_outputs)
+        self.tol = RowTolerances(self.eps, rtol)
+        cotangents_t = self.vectors.cotangents.T
+        self.projected_fd = cotangents_t @ self.jv_fd
+        self.projected_err = np.abs(cotangents_t) @ self.jv_err
+        # Each cotangent row mixes outputs: its tolerances are the coarsest of them.
+        self.tol_projected = RowTolerances(np.full(self.projected_fd.shape[0], float(np.max(self.eps))), rtol)
+        self.computed = [r for r in runs if r.status == Status.COMPUTED and r.products is not None]
+        self.projections = {}
+        for run in self.computed:
+            if run.products.jv is not None:
+                self.projections[run.name] = cotangents_t @ run.products.jv
+            elif run.products.ujt is not None:
+                self.projections[run.name] = run.products.ujt @ self.vectors.directions
+
+    def judge(self, run):
+        """(the backend's verdict, the row to localise by bisection or None)."""
+        from .model import BackendVerdict, Status
+        from .verdict.reference import primal_mismatch
+        from .verdict.tolerances import absolute_tolerance, agreement_bound, reference_settles, well_estimated
+
+        reference, vectors = self.reference, self.vectors
+        primal = primal_mismatch(run.value, reference.value, self.tol)
         if primal and run.rebound:
-            verdicts.append(BackendVerdict(run.name, Status.NOT_APPLICABLE, run.seconds,
-                                           f"with {run.rebound} the function computes other values ({primal})"))
-            continue
+            return BackendVerdict(run.name, Status.NOT_APPLICABLE, run.seconds,
+                                  f"with {run.rebound} the function computes other values ({primal})"), None
         forward = run.products.jv is not None
         if forward:
-            actual, desired, desired_err, rows, values = run.products.jv, jv_fd, jv_err, tol, reference.value
-            row_eps = eps
+            actual, desired, desired_err, rows, values = run.products.jv, self.jv_fd, self.jv_err, self.tol, reference.value
+            row_eps = self.eps
         else:
-            actual, desired, desired_err, rows = projections[run.name], projected_fd, projected_err, tol_projected
+            actual, desired, desired_err = self.projections[run.name], self.projected_fd, self.projected_err
+            rows = self.tol_projected
             values = np.abs(vectors.cotangents.T) @ np.abs(reference.value)
-            row_eps = np.full(values.size, float(np.max(eps)))
-        entry_atol = atol if atol is not None else absolute_tolerance(
-            well_estimated(desired, desired_err), values, row_eps, typical_scale, rows.atol_scale)
+            row_eps = np.full(values.size, float(np.max(self.eps)))
+        entry_atol = self.atol if self.atol is not None else absolute_tolerance(
+            well_estimated(desired, desired_err), values, row_eps, self.typical_scale, rows.atol_scale)
         settled = reference_settles(desired, desired_err, rows, entry_atol)
         bound = agreement_bound(desired, desired_err, rows, entry_atol)
         diff = np.abs(actual - desired)
@@ -180,9 +196,8 @@ def compare_fast(runs, n_inputs: int, rtol=None, atol=None, *, eps_rows=None, ty
         mask = (settled & ~(diff <= bound)) | nonfinite
         undecided = ~settled & ~mask
         if undecided.any():
-            verified = _projections_agree(run.name, projections, rows)
-            undecided &= ~verified[None, :]
-        mismatches, message = [], ""
+            undecided &= ~_projections_agree(run.name, self.projections, rows)[None, :]
+        mismatches, message, localise = [], "", None
         if mask.any():
             ratio = np.where(mask, np.where(np.isfinite(diff), diff / bound, np.inf), -1)
             i, k = (int(t) for t in np.unravel_index(int(np.argmax(ratio)), mask.shape))
@@ -190,17 +205,11 @@ def compare_fast(runs, n_inputs: int, rtol=None, atol=None, *, eps_rows=None, ty
             message = (f"{int(mask.sum())} of {mask.size} products {kind} outside tolerance; worst along "
                        f"{_vector_name(vectors, k, 'direction')}")
             if forward:
-                for i2, k2 in zip(*np.nonzero(mask)):
-                    if k2 >= N_RANDOM:  # a sampled basis column: this is a Jacobian entry
-                        col = int(vectors.sampled_columns[k2 - N_RANDOM])
-                        mismatches.append(EntryMismatch(int(i2), col, float(actual[i2, k2]), float(desired[i2, k2]),
-                                                        float(desired_err[i2, k2]), float(diff[i2, k2]),
-                                                        float(diff[i2, k2] / bound[i2, k2])))
+                mismatches = _sampled_entries(vectors, mask, actual, desired, desired_err, diff, bound)
             else:
-                to_localise[run.name] = {"row_index": i, "row": run.products.ujt[i],
-                                         "cotangent": vectors.cotangents[:, i],
-                                         "direction": vectors.directions[:, k],
-                                         "atol": float(entry_atol[i, k] if np.ndim(entry_atol) else entry_atol)}
+                localise = {"row_index": i, "row": run.products.ujt[i], "cotangent": vectors.cotangents[:, i],
+                            "direction": vectors.directions[:, k],
+                            "atol": float(entry_atol[i, k] if np.ndim(entry_atol) else entry_atol)}
         if primal or mask.any():
             status = Status.DISAGREE
         elif undecided.any():
@@ -210,22 +219,38 @@ def compare_fast(runs, n_inputs: int, rtol=None, atol=None, *, eps_rows=None, ty
         else:
             status = Status.AGREE
         judged = (settled | mask) & np.isfinite(diff)
-        verdicts.append(BackendVerdict(
+        return BackendVerdict(
             run.name, status, run.seconds, primal or message, run.location,
             max_abs_error=float("nan") if nonfinite.any() else (float(diff[judged].max()) if judged.any() else None),
             max_rel_error=float((diff / bound)[judged].max()) if judged.any() else None,
             mismatches=tuple(mismatches[:10]), n_mismatches=int(mask.sum()), n_inconclusive=int(undecided.sum()),
-            n_nonfinite=int(nonfinite.sum()), primal_mismatch=primal))
-    typical_atol = atol if atol is not None else absolute_tolerance(
-        well_estimated(jv_fd, jv_err), reference.value, eps, typical_scale, tol.atol_scale)
-    typical = float(np.median(agreement_bound(jv_fd, jv_err, tol, typical_atol)))
-    threshold = detection_threshold(typical, n_inputs)
-    note = (f"fast mode: {N_RANDOM} random directions and {vectors.sampled_columns.size} sampled columns; a single "
-            f"wrong Jacobian entry is caught with {DETECTION_PROBABILITY:.0%} probability when it is off by more "
-            f"than {threshold:.2g}")
-    failing = tuple(v.name for v in verdicts if v.status == Status.DISAGREE)
-    passing = [v.name for v in verdicts if v.status == Status.AGREE]
-    return Comparison(tuple(verdicts), failing, disagreement_sentence(failing, passing)), to_localise, note
+            n_nonfinite=int(nonfinite.sum()), primal_mismatch=primal), localise
+
+    def note(self) -> str:
+        """What fast mode checked, and the smallest wrong entry it catches with DETECTION_PROBABILITY."""
+        from .verdict.tolerances import absolute_tolerance, agreement_bound, well_estimated
+
+        typical_atol = self.atol if self.atol is not None else absolute_tolerance(
+            well_estimated(self.jv_fd, self.jv_err), self.reference.value, self.eps, self.typical_scale,
+            self.tol.atol_scale)
+        typical = float(np.median(agreement_bound(self.jv_fd, self.jv_err, self.tol, typical_atol)))
+        threshold = detection_threshold(typical, self.n_inputs)
+        return (f"fast mode: {N_RANDOM} random directions and {self.vectors.sampled_columns.size} sampled columns; a "
+                f"single wrong Jacobian entry is caught with {DETECTION_PROBABILITY:.0%} probability when it is off "
+                f"by more than {threshold:.2g}")
+
+
+def _sampled_entries(vectors, mask, actual, desired, desired_err, diff, bound) -> list:
+    """Forward mode's wrong products along a sampled basis column: these are Jacobian entries."""
+    from .model import EntryMismatch
+
+    found = []
+    for i, k in zip(*np.nonzero(mask)):
+        if k >= N_RANDOM:
+            col = int(vectors.sampled_columns[k - N_RANDOM])
+            found.append(EntryMismatch(int(i), col, float(actual[i, k]), float(desired[i, k]),
+                                       float(desired_err[i, k]), float(diff[i, k]), float(diff[i, k] / bound[i, k])))
+    return found
 
 
 def _projections_agree(name, projections, rows) -> np.ndarray:
