@@ -159,7 +159,36 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
                                f"{arguments.n_inputs} inputs: pass --mode full to insist")
         raise AdcheckError("--order 2 needs full Jacobians: use --mode full (or leave --mode at auto)")
     work = plan(target, arguments, summary.framework, settings, mode, installed)
+    runs, reference = _computed(work, target, summary, arguments, settings, progress, pool)
+    precision = precision_of(reference, reference.value.size if reference is not None and reference.value is not None
+                             else 0, arguments.dtype)
+    judged = _judged(work, runs, mode, arguments, settings, precision, pool)
+    notes = ([device_note] if device_note else []) + ([auto_note] if judged.mode_note and auto_note else [])
+    notes += [judged.mode_note] if judged.mode_note else []
+    comparison, findings, explain_notes = _explained(work, judged, target, summary, arguments, settings, reference,
+                                                     pool)
+    value = reference.value if reference is not None else None
+    return RunReport(
+        target=target.text,
+        arguments=arguments.info,
+        output_shapes=((value.size,),) if value is not None else (),
+        outputs=reference.outputs if reference is not None else (),
+        function=target.attribute.split(".")[-1],
+        framework=str(summary.framework),
+        runs=tuple(judged.runs),
+        comparison=comparison,
+        findings=findings,
+        notes=_notes(arguments, summary, precision, installed, target) + tuple(notes + explain_notes),
+        source=_source_location(summary),
+        second_order=judged.second_order,
+        timing_notes=_faster_mode_note(judged.runs, value),
+    )
 
+
+def _computed(work: Plan, target: Target, summary: SourceSummary, arguments: Arguments, settings: Settings,
+              progress, pool) -> tuple[list[BackendRun], BackendRun | None]:
+    """Every planned task run (the lint while the workers start), and the reference's run; a
+    function that cannot be called or whose value is not finite at the input stops here."""
     finished = []
 
     def on_done(result):
@@ -182,44 +211,60 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         where = f" at {reference.location}" if reference.location else ""
         raise FunctionCannotBeCalled(f"{target.text}: importing or calling the function failed{where}: "
                                      f"{reference.message}{_container_hint(arguments)}")
-
     if reference is not None and reference.value is not None and not np.all(np.isfinite(reference.value)):
         k = int(np.argmax(~np.isfinite(reference.value)))
         name = output_name(reference.outputs, target.attribute.split(".")[-1], k)
         raise ValueNotFinite(f"{target.text}: the function's value at the input is {reference.value[k]} at {name} "
                              f"({int(np.sum(~np.isfinite(reference.value)))} of {reference.value.size} outputs not "
                              "finite): no derivative can be checked there; choose an input inside its domain")
-    dtype = arguments.dtype
-    n_outputs = reference.value.size if reference is not None and reference.value is not None else 0
-    precision = precision_of(reference, n_outputs, dtype)
-    notes: list[str] = [device_note] if device_note else []
-    second_order = None
+    return runs, reference
+
+
+@dataclasses.dataclass(frozen=True)
+class _Judged:
+    runs: list  # the runs, with what the second look measured
+    comparison: Comparison
+    second_order: Comparison | None
+    mode_note: str  # fast mode: what it checked ("" in full mode)
+
+
+def _judged(work: Plan, runs, mode: Mode, arguments: Arguments, settings: Settings, precision, pool) -> _Judged:
+    """The comparison: fast mode's products, or full mode's entries with a second look where FD
+    alone accused (and the second derivatives under --order 2)."""
     x0 = arguments.flat().astype(np.float64)
     if mode == Mode.FAST:
         comparison, mode_note = _fast_comparison(work, runs, arguments, settings, precision.eps, typical_scale(x0),
                                                  pool)
-        if auto_note:
-            notes.append(auto_note)
-        notes.append(mode_note)
-    else:
-        comparison = compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps, input_scales=input_scales(x0),
-                             own_scales=step_scales(x0))
-        runs = _second_look(work, runs, comparison, settings, pool)
-        if any(run.own_noise is not None or run.nearby is not None or run.witness is not None for run in runs):
-            comparison = compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps,
-                                 input_scales=input_scales(x0), own_scales=step_scales(x0))
-        if settings.order == 2:
-            second_order = compare_second_order(runs, settings.rtol, settings.atol, input_scales=input_scales(x0))
+        return _Judged(runs, comparison, None, mode_note)
 
+    def full(runs):
+        return compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps, input_scales=input_scales(x0),
+                       own_scales=step_scales(x0))
+
+    comparison = full(runs)
+    runs = _second_look(work, runs, comparison, settings, pool)
+    if any(run.own_noise is not None or run.nearby is not None or run.witness is not None for run in runs):
+        comparison = full(runs)
+    second_order = None
+    if settings.order == 2:
+        second_order = compare_second_order(runs, settings.rtol, settings.atol, input_scales=input_scales(x0))
+    return _Judged(runs, comparison, second_order, "")
+
+
+def _explained(work: Plan, judged: _Judged, target: Target, summary: SourceSummary, arguments: Arguments,
+               settings: Settings, reference, pool) -> tuple[Comparison, tuple, list[str]]:
+    """(comparison, findings, notes) once blame, --contexts, the probes and the lint have had
+    their say, locations relative to the working directory."""
+    runs, comparison = judged.runs, judged.comparison
     findings = reference.probes.findings if reference is not None and reference.probes is not None else ()
-    blamed, blame_notes = _blame(work, comparison, settings, pool, second_order)
+    blamed, notes = _blame(work, comparison, settings, pool, judged.second_order)
     findings = (*findings, *blamed)
-    notes += blame_notes
     contextual = ()
+    function = target.attribute.split(".")[-1]
     if settings.contexts:
         from .contexts import check_contexts
 
-        checked = check_contexts(runs, comparison, settings, summary, arguments, target.attribute.split(".")[-1])
+        checked = check_contexts(runs, comparison, settings, summary, arguments, function)
         contextual, comparison = checked.findings, checked.comparison
         notes += checked.notes
     # After blame (no primitive is wrong there) and --contexts (whose ADC607 names the entries).
@@ -228,28 +273,11 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         from .explain.link import explain
 
         findings = explain(target, summary, runs, comparison, findings,
-                           entry_name=_entry_namer(arguments, reference, target.attribute.split(".")[-1]))
+                           entry_name=_entry_namer(arguments, reference, function))
     # ADC607 already names the row it explains (the backend whose context differs); after explain,
     # which links runtime findings by code.
     findings = tuple(dataclasses.replace(f, path=display_path(f.path)) for f in (*contextual, *findings))
-    comparison = _relative_locations(comparison)
-
-    value = reference.value if reference is not None else None
-    return RunReport(
-        target=target.text,
-        arguments=arguments.info,
-        output_shapes=((value.size,),) if value is not None else (),
-        outputs=reference.outputs if reference is not None else (),
-        function=target.attribute.split(".")[-1],
-        framework=str(summary.framework),
-        runs=tuple(runs),
-        comparison=comparison,
-        findings=findings,
-        notes=_notes(arguments, summary, precision, installed, target) + tuple(notes),
-        source=_source_location(summary),
-        second_order=second_order,
-        timing_notes=_faster_mode_note(runs, value),
-    )
+    return _relative_locations(comparison), findings, list(notes)
 
 
 def auto_mode(target: Target, arguments: Arguments, summary: SourceSummary, settings: Settings,
