@@ -256,14 +256,18 @@ def auto_mode(target: Target, arguments: Arguments, summary: SourceSummary, sett
     """The mode (``settings.choose_mode``) and, when auto chose fast, the note that says why.
 
     Auto mode with more than ``AUTO_ALWAYS_FULL_INPUTS`` inputs times one evaluation of the
-    function in a worker first: the cost of a full FD Jacobian is that times the input count
+    function in a worker first (unless the input count alone puts full Jacobians over budget): the cost of a full FD Jacobian is that times the input count
     times the evaluations per column, and a slow function of a few thousand inputs is fast
     mode's case as much as a quick one of a million.
     """
-    from .settings import AUTO_ALWAYS_FULL_INPUTS, full_jacobian_seconds
+    from .settings import AUTO_ALWAYS_FULL_INPUTS, AUTO_FULL_SECONDS, full_jacobian_seconds
 
     if settings.mode != "auto" or arguments.n_inputs <= AUTO_ALWAYS_FULL_INPUTS:
         return choose_mode(settings.mode, arguments.n_inputs), ""
+    floor = full_jacobian_seconds(arguments.n_inputs, 0.0)
+    if floor > AUTO_FULL_SECONDS:  # the columns' bookkeeping alone is over budget: no timing can change that
+        return Mode.FAST, (f"--mode auto chose fast mode: full Jacobians of {arguments.n_inputs} inputs would take "
+                           f"over {floor:.0f} s however quick the function (use --mode full to insist)")
     task = Task("fd", target, arguments, str(summary.framework), estimate=True, module_target=arguments.module_target,
                 memory_limit=settings.memory_limit or default_memory_limit(1))
     if not getattr(pool, "in_process", False):
