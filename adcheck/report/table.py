@@ -297,12 +297,31 @@ def disagreement_map(mask: np.ndarray) -> str:
     return "\n".join(lines) + (f"\n{scale}" if scale else "")
 
 
+def _random_headline(report: RunReport, failing: list[str]) -> str:
+    """The verdict when the reference failed because two identical calls differ ("" otherwise):
+    "FAIL: fd" alone reads like a bug in finite differences, where the function is random."""
+    if "fd" not in failing or report.comparison.verdict("fd").status != Status.UNUSABLE:
+        return ""
+    impure = next((f for f in report.findings if f.code == "ADC601"), None)
+    if impure is None:
+        return ""
+    others = [name for name in failing if name != "fd"]
+    also = f" (failing too: {', '.join(others)})" if others else ""
+    if "the function is random: " in impure.message:
+        why = impure.message.split("the function is random: ", 1)[1]
+        return f"FAIL: the function is random (not deterministic between calls): {why}{also}"
+    what = ("keeps state between calls (not deterministic)" if "keeps state between calls" in impure.message
+            else "is not deterministic between calls")
+    return (f"FAIL: the function {what}: two identical calls return different values, so finite differences (fd) "
+            f"verify nothing (ADC601 above){also}")
+
+
 def verdict_line(report: RunReport, style) -> str:
     failing = [v.name for v in report.comparison.verdicts if v.status in FAILING]
     if report.second_order is not None:
         failing += [f"{v.name} (second derivative)" for v in report.second_order.verdicts if v.status in FAILING]
     if failing:
-        return style(f"FAIL: {', '.join(failing)}", fg="red", bold=True)
+        return style(_random_headline(report, failing) or f"FAIL: {', '.join(failing)}", fg="red", bold=True)
     if report.nothing_checked:
         return style(f"NOTHING CHECKED: {NOTHING_CHECKED_TITLE} (the reasons are above)", fg="red", bold=True)
     if report.nothing_verified:
