@@ -181,6 +181,12 @@ def _errors(ledger: Ledger) -> _Errors:
     diff, bound, disagree = ledger.diff, ledger.bound, ledger.disagree
     judged = (ledger.settled & ~ledger.kinks & ~ledger.accused) | ledger.nonfinite
     ratio = np.where(np.isfinite(diff), diff / np.where(bound > 0, bound, np.finfo(float).tiny), np.inf)
+    # An entry the Taylor test convicted inside FD's wide bar is over the tolerance that witness
+    # applied, not over FD's bar: its ratio is the witness's, so a disagree row does not read below 1.
+    witnessed = disagree & ~ledger.nonfinite & (ratio <= 1) & np.isfinite(ledger.taylor_estimate)
+    if witnessed.any():
+        resolvable = np.where(ledger.tolerance > 0, ledger.tolerance, np.finfo(float).tiny)
+        ratio = np.where(witnessed, np.maximum(ratio, ledger.taylor_estimate / resolvable), ratio)
     ratio_judged = np.where(judged | disagree, ratio, -1.0)
     worst = None
     if ratio.size and (judged | disagree).any():
