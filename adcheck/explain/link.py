@@ -64,7 +64,7 @@ def explain(target, summary, runs, comparison: Comparison, findings, entry_name=
         else:
             static.append(replace(finding, explains=failing, executed=executed))
 
-    if executed_record is not None:
+    if executed_record is not None and failing:  # causes, for a run that needs one
         static += _helper_traps(summary, executed_lines, executed_record, failing)
     runtime = [_named_trap(f, static) for f in runtime]
 
