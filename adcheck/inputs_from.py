@@ -35,6 +35,9 @@ def inputs_from(text: str, base: Path | None = None, timeout: float = INPUTS_FRO
         framework = str(summarize(target).framework)
     except AdcheckError as exc:
         raise InputError(f"{where} {text}: {exc.message}", hint=exc.hint) from None
+    # The fork server starts with this worker; started here bare, it would keep only numpy and
+    # every backend's worker would import the framework again (about a second each).
+    _start_fork_server_for(framework)
     context = _worker_context()
     reader, writer = context.Pipe(duplex=False)
     process = context.Process(target=_make_inputs, args=(target, framework, writer), daemon=True)
@@ -57,6 +60,14 @@ def inputs_from(text: str, base: Path | None = None, timeout: float = INPUTS_FRO
     if status != "ok":
         raise InputError(f"{where} {text}: {payload}")
     return payload
+
+
+def _start_fork_server_for(framework: str) -> None:
+    """The workers' fork server, with the framework the inputs' file is written for imported."""
+    from .run import available_cores, start_workers
+
+    start_workers(3 if available_cores() >= 3 else 2,
+                  tuple(name for name in ("jax", "torch") if framework in (name, "array-api" if name == "jax" else "")))
 
 
 def _make_inputs(target, framework: str, connection) -> None:

@@ -31,3 +31,21 @@ def test_the_run_says_why_auto_chose_fast():
     assert result.exit_code == 0, result.stderr
     assert "--mode auto chose fast mode: one evaluation takes" in result.stdout
     assert "full Jacobians of 200 inputs would take about" in result.stdout
+
+
+def test_thousands_of_inputs_go_fast_without_timing_the_function(monkeypatch):
+    """Above the input count whose columns' bookkeeping alone is over budget, no worker times the
+    function: no evaluation can be quick enough to bring full Jacobians under it."""
+    from adcheck import run
+
+    n_inputs = 2762
+    assert full_jacobian_seconds(n_inputs, 0.0) > AUTO_FULL_SECONDS
+    timed = []
+    real = run.run_tasks
+    monkeypatch.setattr(run, "run_tasks", lambda tasks, *a, **k: timed.extend(t for t in tasks if t.estimate)
+                        or real(tasks, *a, **k))
+    result = invoke("run", f"{FIXTURES / 'inputs_from.py'}:square_sum", "--random", str(n_inputs), "--backend",
+                    "autograd", "--no-lint", "--no-timings")
+    assert result.exit_code == 0, result.stderr
+    assert not timed
+    assert f"--mode auto chose fast mode: full Jacobians of {n_inputs} inputs would take over" in result.stdout

@@ -124,7 +124,7 @@ autograd   jax-fwd
     1  0      1  0
     2  1      2  1
 
-FAIL: fd"""
+FAIL: the function is not deterministic between calls: two identical calls return different values, so finite differences (fd) verify nothing (ADC601 above)"""
 
 
 NOTHING_CHECKED_TABLE = """\
@@ -303,7 +303,9 @@ def test_run_of_a_function_that_keeps_state_fails_on_the_fd_row_with_adc601():
     assert table_rows(result.stdout)["fd"] == "unusable"
     assert "\nfd: unusable: the function's value changes between identical calls" in result.stdout
     assert re.search(r"^  \S*stateful\.py:\d+:\d+: ADC601 ", result.stdout, re.MULTILINE)
-    assert result.stdout.endswith("FAIL: fd\n")
+    assert result.stdout.endswith("FAIL: the function keeps state between calls (not deterministic): two identical "
+                                  "calls return different values, so finite differences (fd) verify nothing (ADC601 "
+                                  "above)\n")
 
 
 def test_run_when_no_ad_backend_can_run_the_function_exits_2_and_says_why():

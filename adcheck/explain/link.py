@@ -64,6 +64,10 @@ def explain(target, summary, runs, comparison: Comparison, findings, entry_name=
         else:
             static.append(replace(finding, explains=failing, executed=executed))
 
+    if executed_record is not None and failing:  # causes, for a run that needs one
+        static += _helper_traps(summary, executed_lines, executed_record, failing)
+    runtime = [_named_trap(f, static) for f in runtime]
+
     def order(item):
         group, finding = item
         return group, SEVERITY_ORDER.get(finding.severity, 3), finding.line, finding.code
@@ -140,10 +144,63 @@ def nan_findings(summary, runs, reference: BackendRun | None, entry_name=None) -
         if bad_values:
             parts.append(f"{bad_values} output values are NaN/inf")
         found.append(make_finding("ADC604", path, line, 1,
-                                  f"{run.name}: " + "; ".join(parts) + " where finite differences are finite "
-                                  "(a NaN in an unused branch, e.g. where(x > 0, sqrt(x), 0), reaches the derivative)",
+                                  f"{run.name}: " + "; ".join(parts) + " where finite differences are finite"
+                                  + GENERIC_NAN_HINT,
                                   explains=(run.name,), executed=True))
     return found
+
+
+# The lint findings that make a NaN derivative out of finite code: a `where` that differentiates the
+# branch it masks out, and a root, norm or log at exactly zero. Followed into the user's other files.
+NAN_TRAP_CODES = ("ADC302", "ADC303")
+TRAP_FIX = {
+    "ADC302": "give the masked-out branch a safe input too: where(c, sqrt(where(c, x, 1.0)), 0.0)",
+    "ADC303": "keep the quantity away from zero (sqrt(s + tiny)) or handle the zero case apart",
+}
+TRAP_WHAT = {"ADC302": "which differentiates the branch it masks out", "ADC303": "at a quantity that can be zero"}
+RULES_DOCS = "docs/rules.md"
+# What ADC604 says when no line of the user's is known to make the NaN.
+GENERIC_NAN_HINT = " (a NaN in an unused branch, e.g. where(x > 0, sqrt(x), 0), reaches the derivative)"
+
+
+def _helper_traps(summary, executed_lines: dict, executed_record, failing: tuple[str, ...]) -> list[Finding]:
+    """The NaN traps (``NAN_TRAP_CODES``) on lines that ran in the user's other files, as ``adcheck
+    lint`` finds them there: the target's own file is linted already, and a helper's ``where``
+    is as much a cause as one in the target."""
+    from ..lint import lint_file
+
+    own = str(Path(summary.path).resolve())
+    found = []
+    for path in sorted(executed_lines):
+        if str(Path(path).resolve()) == own or not path.endswith(".py"):
+            continue
+        try:
+            findings = lint_file(path)
+        except Exception:  # noqa: BLE001 - a helper the lint cannot read is no cause it can name
+            continue
+        found += [replace(f, explains=failing, executed=True) for f in findings
+                  if f.code in NAN_TRAP_CODES and executed_record.ran(f)]
+    return found
+
+
+def _named_trap(finding: Finding, static: list[Finding]) -> Finding:
+    """ADC604 (NaN where FD is finite), led by the user's line that most likely made the NaN: a
+    trap the lint found on a line that ran, for the same backend. Without one it stays as it is
+    (the NaN may come from a library's rule)."""
+    if finding.code != "ADC604" or not finding.explains:
+        return finding
+    traps = [f for f in static if f.code in NAN_TRAP_CODES and f.executed and set(f.explains) & set(finding.explains)]
+    if not traps:
+        return finding
+    trap = min(traps, key=lambda f: (NAN_TRAP_CODES.index(f.code), f.path, f.line))
+    from ..model import display_path
+
+    backend, _, rest = finding.message.partition(": ")
+    kind = "`where`" if trap.code == "ADC302" else "code"
+    rest = rest.removesuffix(GENERIC_NAN_HINT)
+    cause = (f"your {kind} at {display_path(trap.path)}:{trap.line}:{trap.col} ({trap.code}), {TRAP_WHAT[trap.code]}, makes "
+             f"this NaN; fix: {TRAP_FIX[trap.code]} ({RULES_DOCS}#{trap.code.lower()})")
+    return replace(finding, message=f"{backend}: {cause}. What was seen: {rest}")
 
 
 def _rule_message(finding: Finding, explains: tuple[str, ...], comparison: Comparison) -> str:

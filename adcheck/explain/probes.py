@@ -169,7 +169,9 @@ def _collect(task, value, outside: dict) -> _Collected:
     if differs:
         label, other = differs[0]
         k = _first_difference(first, other)
-        cause = "the function keeps state between calls (see ADC603)" if state else "randomness, time or a cache?"
+        random_modules = _random_modules(site)
+        cause = ("the function keeps state between calls (see ADC603)" if state
+                 else random_sentence(random_modules) if random_modules else "randomness, time or a cache?")
         result.findings.append(site.finding(
             "ADC601",
             f"two identical calls return different values: output {k} is {_short(first[k])}, then {_short(other[k])} "
@@ -177,6 +179,43 @@ def _collect(task, value, outside: dict) -> _Collected:
     if second is not None:
         result.findings += _jit_findings(site, task, make_args, None if task.eager else second)
     return result
+
+
+# Modules whose forward draws random numbers while they are in training mode.
+RANDOM_IN_TRAINING = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+                      "RReLU")
+
+
+def _random_modules(site) -> list[str]:
+    """``model.1 (Dropout, p=0.2)``: each torch module in training mode that draws random numbers,
+    among the modules the target's file holds at module level and the target itself."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return []
+    roots = [(name, value) for name, value in vars(site.module).items()
+             if isinstance(value, torch.nn.Module)] if site.module is not None else []
+    target = getattr(site.func, "__self__", site.func)
+    if isinstance(target, torch.nn.Module) and all(value is not target for _, value in roots):
+        roots.append((site.target.attribute.split(".")[0], target))
+    found = []
+    for root, module in roots:
+        try:
+            named = list(module.named_modules())
+        except Exception:  # noqa: BLE001 - a user's module whose children cannot be listed names none
+            continue
+        for name, child in named:
+            kind = type(child).__name__
+            if child.training and kind in RANDOM_IN_TRAINING and getattr(child, "p", 1.0) != 0:
+                p = f", p={child.p:g}" if hasattr(child, "p") else ""
+                found.append(f"{root}.{name} ({kind}{p})" if name else f"{root} ({kind}{p})")
+    return found
+
+
+def random_sentence(modules: list[str]) -> str:
+    """Why the function is random, and how to check it anyway."""
+    listed = ", ".join(modules[:3]) + (f" and {len(modules) - 3} more" if len(modules) > 3 else "")
+    return (f"the function is random: {listed} {'is' if len(modules) == 1 else 'are'} in training mode; check the "
+            "model in eval mode (model.eval()), or seed each call (torch.manual_seed(0) first thing in the function)")
 
 
 # --- where things are in the user's file ------------------------------------------------------

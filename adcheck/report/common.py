@@ -7,7 +7,10 @@ they say them with these functions, so the formats cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+import numpy as np
 
 from tabulate import tabulate
 
@@ -87,20 +90,95 @@ def _other_values(report: RunReport, exclude: str):
 
 def worst_entries_table(report: RunReport, verdict: BackendVerdict) -> str:
     """Each listed entry: the backend's value (actual), the reference ± its error (desired), the
-    error against the tolerance that applied, and the other backends' values."""
+    error against the tolerance that applied, and the other backends' values. Entries alike (the
+    same values, in the same input and output arrays: one bug seen many times) make one row, the
+    first of them named and the others counted ("and 9 more like it")."""
     others = _other_values(report, verdict.name)
     headers = ["entry", f"{verdict.name} (actual)", "reference (desired)", "error bar", "err/tol"]
     headers += [r.name for r in others]
-    rows = []
+    rows, keys = [], []
     for m in verdict.mismatches:
-        row = [report.entry_name(m.row, m.col), entry_value(m.value), entry_value(m.reference), f"±{m.reference_error:.1e}",
-               number(m.rel_error)]
-        row += [entry_value(float(r.jacobian[m.row, m.col])) for r in others]
-        rows.append(row)
-    table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-    if verdict.n_mismatches > len(verdict.mismatches):
-        table += f"\n... and {verdict.n_mismatches - len(verdict.mismatches)} more entries"
+        values = [entry_value(m.value), entry_value(m.reference)]
+        values += [entry_value(float(r.jacobian[m.row, m.col])) for r in others]
+        keys.append((_leaf(report.output_name(m.row)), _leaf(report.input_name(m.col)), *values))
+        rows.append([report.entry_name(m.row, m.col), values[0], values[1], f"±{m.reference_error:.1e}",
+                     number(m.rel_error), *values[2:]])
+    first = {key: keys.index(key) for key in keys}
+    alike = _alike_counts(report, verdict, others, first) if len(first) < len(keys) or \
+        verdict.n_mismatches > len(keys) else {}
+    shown, counted = [], 0
+    for index, (row, key) in enumerate(zip(rows, keys)):
+        count = alike.get(key, 1)
+        if count < ALIKE_ROWS:  # two alike are shown as they are
+            shown.append(row)
+            counted += 1
+        elif first[key] == index:
+            shown.append([f"{row[0]} and {count - 1} more like it", *row[1:]])
+            counted += count
+    table = tabulate(shown, headers=headers, tablefmt="simple", disable_numparse=True)
+    if verdict.n_mismatches > counted:
+        table += f"\n... and {verdict.n_mismatches - counted} more entries"
     return table
+
+
+ALIKE_ROWS = 3  # this many disagreeing entries alike, or more, make one row
+
+
+_INDEX = re.compile(r"\[[0-9, ]+\]$")
+
+
+def _leaf(name: str) -> str:
+    """``params["w"]`` of ``params["w"][1, 0]``: the array an entry's name belongs to."""
+    return _INDEX.sub("", name)
+
+
+def _alike_counts(report: RunReport, verdict: BackendVerdict, others, groups: dict) -> dict:
+    """How many of the backend's disagreeing entries fall in each listed row's group: the same
+    arrays, the same values to the digits shown (the listed rows alone where the full matrices
+    are not at hand)."""
+    matrices = [report.run(verdict.name), report.run("fd"), *others]
+    mask = verdict.mismatch_mask
+    counts: dict = {}
+    if mask is None or any(r is None or r.jacobian is None or r.jacobian.shape != mask.shape for r in matrices):
+        for m in verdict.mismatches:
+            values = [entry_value(m.value), entry_value(m.reference)]
+            values += [entry_value(float(r.jacobian[m.row, m.col])) for r in others]
+            key = (_leaf(report.output_name(m.row)), _leaf(report.input_name(m.col)), *values)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+    rows, cols = np.nonzero(mask)
+    shown = [_shown_digits(r.jacobian[rows, cols]) for r in matrices]
+    row_leaf, col_leaf = _leaf_index(report, mask.shape)
+    for m in verdict.mismatches:
+        key = (_leaf(report.output_name(m.row)), _leaf(report.input_name(m.col)), entry_value(m.value),
+               entry_value(m.reference), *(entry_value(float(r.jacobian[m.row, m.col])) for r in others))
+        if key not in groups or key in counts:
+            continue
+        same = (row_leaf[rows] == row_leaf[m.row]) & (col_leaf[cols] == col_leaf[m.col])
+        for digits, r in zip(shown, matrices):
+            mine = _shown_digits(np.asarray([r.jacobian[m.row, m.col]]))
+            same &= (digits[0] == mine[0][0]) & (digits[1] == mine[1][0])
+        counts[key] = int(same.sum())
+    return counts
+
+
+def _shown_digits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mantissa to 6 significant digits, exponent): equal where ``entry_value`` prints the same."""
+    values = np.asarray(values, dtype=float) + 0.0
+    with np.errstate(all="ignore"):
+        exponent = np.floor(np.log10(np.abs(values)))
+        exponent = np.where(np.isfinite(exponent), exponent, 0.0)
+        mantissa = np.round(values / 10.0**exponent, 5)
+    return np.where(np.isnan(mantissa), np.inf, mantissa), exponent
+
+
+def _leaf_index(report: RunReport, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Per Jacobian row and column, the index of the output and input array it belongs to."""
+    out_sizes = [int(np.prod(leaf.shape)) if leaf.shape else 1 for leaf in report.outputs]
+    in_sizes = [int(np.prod(a.shape)) if a.shape else 1 for a in report.arguments if a.differentiated]
+    rows = np.repeat(np.arange(len(out_sizes)), out_sizes) if sum(out_sizes) == shape[0] else np.zeros(shape[0], int)
+    cols = np.repeat(np.arange(len(in_sizes)), in_sizes) if sum(in_sizes) == shape[1] else np.zeros(shape[1], int)
+    return rows, cols
 
 
 def inconclusive_table(report: RunReport, verdict: BackendVerdict) -> str:

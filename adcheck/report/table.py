@@ -26,6 +26,7 @@ from .text import is_printable, printable
 
 FULL_MATRIX_LIMIT = 8  # print whole Jacobians up to 8x8
 MAP_CELLS = 60  # the disagreement map has at most this many characters a side
+MAP_RUN = 3  # this many identical lines of a map or more are drawn once, and counted
 
 STATUS_COLOURS = {
     Status.REFERENCE: "cyan",
@@ -103,8 +104,15 @@ def _render(report: RunReport, style, timings: bool) -> str:
         if max(first.shape) <= FULL_MATRIX_LIMIT:
             lines += ["", "Jacobians (rows: outputs, columns: inputs):", matrices_side_by_side(jacobians)]
         else:
+            drawn: dict[str, np.ndarray] = {}
             for verdict in report.comparison.verdicts:
                 if verdict.mismatch_mask is not None and verdict.mismatch_mask.any():
+                    same = next((name for name, mask in drawn.items() if np.array_equal(mask, verdict.mismatch_mask)),
+                                None)
+                    if same is not None:  # one bug that every backend shares: one map
+                        lines += ["", f"{verdict.name}: the same disagreements as {same}"]
+                        continue
+                    drawn[verdict.name] = verdict.mismatch_mask
                     lines += ["", f"{verdict.name}: where the disagreements are (X: disagree, .: agree)"]
                     lines += block_maps(report, verdict.mismatch_mask)
     if report.second_order is not None:
@@ -163,6 +171,8 @@ def outputs_line(report: RunReport) -> str:
 
 
 def _plural(count: int, noun: str) -> str:
+    if noun.endswith("y") and count != 1:
+        return f"{count} {noun[:-1]}ies"
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
@@ -250,12 +260,14 @@ def block_maps(report: RunReport, mask: np.ndarray) -> list[str]:
     row_blocks, col_blocks = _blocks(out_sizes), _blocks([size for _, size in inputs])
     if len(row_blocks) * len(col_blocks) == 1 or sum(out_sizes) != mask.shape[0] \
             or sum(s for _, s in inputs) != mask.shape[1]:
-        return [disagreement_map(mask)]
+        return [f"all {_plural(mask.size, 'entry')} disagree" if mask.all() else disagreement_map(mask)]
     lines = []
     for out_name, (r0, r1) in zip(outputs, row_blocks):
         for (in_name, _), (c0, c1) in zip(inputs, col_blocks):
             block = mask[r0:r1, c0:c1]
-            if block.any():
+            if block.all():  # nothing to draw: every entry of this pair of arrays
+                lines.append(f"  d {out_name} / d {in_name}: all {_plural(block.size, 'entry')} disagree")
+            elif block.any():
                 lines += [f"  d {out_name} / d {in_name}:", disagreement_map(block)]
     return lines
 
@@ -265,12 +277,43 @@ def disagreement_map(mask: np.ndarray) -> str:
     n_rows, n_cols = mask.shape
     row_step = max(1, -(-n_rows // MAP_CELLS))
     col_step = max(1, -(-n_cols // MAP_CELLS))
-    lines = []
+    drawn = []
     for i in range(0, n_rows, row_step):
         block_row = mask[i : i + row_step]
-        lines.append("".join("X" if block_row[:, j : j + col_step].any() else "." for j in range(0, n_cols, col_step)))
+        drawn.append("".join("X" if block_row[:, j : j + col_step].any() else "." for j in range(0, n_cols, col_step)))
+    lines: list[str] = []
+    k = 0
+    while k < len(drawn):  # a run of identical lines is drawn once and counted
+        run = 1
+        while k + run < len(drawn) and drawn[k + run] == drawn[k]:
+            run += 1
+        lines.append(drawn[k])
+        if run >= MAP_RUN:
+            lines.append(f"(and {run - 1} more lines like it)")
+        else:
+            lines += drawn[k + 1 : k + run]
+        k += run
     scale = f"(each character: {row_step}x{col_step} entries)" if row_step * col_step > 1 else ""
     return "\n".join(lines) + (f"\n{scale}" if scale else "")
+
+
+def _random_headline(report: RunReport, failing: list[str]) -> str:
+    """The verdict when the reference failed because two identical calls differ ("" otherwise):
+    "FAIL: fd" alone reads like a bug in finite differences, where the function is random."""
+    if "fd" not in failing or report.comparison.verdict("fd").status != Status.UNUSABLE:
+        return ""
+    impure = next((f for f in report.findings if f.code == "ADC601"), None)
+    if impure is None:
+        return ""
+    others = [name for name in failing if name != "fd"]
+    also = f" (failing too: {', '.join(others)})" if others else ""
+    if "the function is random: " in impure.message:
+        why = impure.message.split("the function is random: ", 1)[1]
+        return f"FAIL: the function is random (not deterministic between calls): {why}{also}"
+    what = ("keeps state between calls (not deterministic)" if "keeps state between calls" in impure.message
+            else "is not deterministic between calls")
+    return (f"FAIL: the function {what}: two identical calls return different values, so finite differences (fd) "
+            f"verify nothing (ADC601 above){also}")
 
 
 def verdict_line(report: RunReport, style) -> str:
@@ -278,7 +321,7 @@ def verdict_line(report: RunReport, style) -> str:
     if report.second_order is not None:
         failing += [f"{v.name} (second derivative)" for v in report.second_order.verdicts if v.status in FAILING]
     if failing:
-        return style(f"FAIL: {', '.join(failing)}", fg="red", bold=True)
+        return style(_random_headline(report, failing) or f"FAIL: {', '.join(failing)}", fg="red", bold=True)
     if report.nothing_checked:
         return style(f"NOTHING CHECKED: {NOTHING_CHECKED_TITLE} (the reasons are above)", fg="red", bold=True)
     if report.nothing_verified:

@@ -138,7 +138,8 @@ def verdict_of(ledger: Ledger, primal: str, elsewhere: str) -> BackendVerdict:
     run, reference, jac = ledger.run, ledger.reference, ledger.jac
     disagree, undecided = ledger.disagree, ledger.undecided
     errors = _errors(ledger)
-    listed = listed_entries(disagree, errors.ratio, jac, reference, errors.ratio)
+    # Sorting keeps ``errors.ratio`` (a NaN entry is among the worst); a NaN entry's shown ratio is NaN.
+    listed = listed_entries(disagree, errors.ratio, jac, reference, np.where(np.isnan(jac), np.nan, errors.ratio))
     unsure = listed_entries(
         undecided & ledger.usable, np.abs(reference.fd_error), jac, reference, errors.ratio,
         evidence_for=lambda i, j: inconclusive_evidence(
@@ -180,6 +181,12 @@ def _errors(ledger: Ledger) -> _Errors:
     diff, bound, disagree = ledger.diff, ledger.bound, ledger.disagree
     judged = (ledger.settled & ~ledger.kinks & ~ledger.accused) | ledger.nonfinite
     ratio = np.where(np.isfinite(diff), diff / np.where(bound > 0, bound, np.finfo(float).tiny), np.inf)
+    # An entry the Taylor test convicted inside FD's wide bar is over the tolerance that witness
+    # applied, not over FD's bar: its ratio is the witness's, so a disagree row does not read below 1.
+    witnessed = disagree & ~ledger.nonfinite & (ratio <= 1) & np.isfinite(ledger.taylor_estimate)
+    if witnessed.any():
+        resolvable = np.where(ledger.tolerance > 0, ledger.tolerance, np.finfo(float).tiny)
+        ratio = np.where(witnessed, np.maximum(ratio, ledger.taylor_estimate / resolvable), ratio)
     ratio_judged = np.where(judged | disagree, ratio, -1.0)
     worst = None
     if ratio.size and (judged | disagree).any():
@@ -189,6 +196,8 @@ def _errors(ledger: Ledger) -> _Errors:
     if ledger.nonfinite.any():
         max_abs = float("nan")
     max_rel = float(np.max(ratio[finite_judged])) if finite_judged.any() else None
+    if ledger.nonfinite.any():  # a NaN or inf entry has no error ratio: the row says so, as its entries do
+        max_rel = float("nan") if np.isnan(ledger.jac[ledger.nonfinite]).any() else float("inf")
     return _Errors(ratio, max_abs, max_rel, worst)
 
 

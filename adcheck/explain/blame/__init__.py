@@ -20,6 +20,7 @@ the result says how far it got.
 
 from __future__ import annotations
 
+import ast
 import time
 from dataclasses import dataclass
 
@@ -152,6 +153,20 @@ def _check(build, application: Application) -> tuple[local.Verdict, object]:
 
 
 def _fallback_site(task) -> Site:
-    """Where a finding goes when no frame of the user's code called the rule: the target's file."""
+    """Where a finding goes when no frame of the user's code called the rule: the target's own
+    ``def`` line (line 1 of its file when it cannot be found)."""
     path = getattr(task.target, "path", None)
-    return Site(str(path) if path is not None else task.target.text, 1)
+    if path is None:
+        return Site(task.target.text, 1)
+    name = str(getattr(task.target, "attribute", "")).split(".")[-1]
+    return Site(str(path), _def_line_of(str(path), name) or 1)
+
+
+def _def_line_of(path: str, name: str) -> int:
+    from ..probes import parse_user_file
+
+    tree = parse_user_file(path) if name else None
+    for node in getattr(tree, "body", ()):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return node.lineno
+    return 0

@@ -9,28 +9,71 @@ import numpy as np
 from ...lint import make_finding
 from ...model import Finding, display_path
 from .local import Evidence, LocalProblem, entry_name
-from .program import Application, Rule, Site
+from .program import Application, Rule, Site, definition_line, return_line
 
 
 def finding(app: Application, evidence: Evidence, problem: LocalProblem, order: int, backend: str,
             fallback: Site) -> Finding:
-    site = app.site or fallback
+    site = app.site or _rule_site(app.rule) or fallback
     code = "ADC604" if evidence.nonfinite else ("ADC501" if app.rule.user else "ADC502")
-    where = f"called at {display_path(site.path)}:{site.line}"
+    # Where no line of the user's code applied the rule (the target is the rule-carrying function
+    # itself), the finding stands at the rule's own definition, and "called at" would only repeat it.
+    where = f", called at {display_path(site.path)}:{site.line}" if app.site is not None else ""
     numbers = describe_evidence(evidence, problem, order)
     rule = describe_rule(app.rule)
+    slot = returned_slot(app.rule, evidence, problem, backend) if order == 1 else ""
     if code == "ADC604":
         kind = "NaN" if np.isnan(evidence.rule) else "inf"
         what = "the derivative of the derivative rule" if order == 2 else "the derivative rule"
         message = (f"{backend}: {what} of {rule} gives {kind} at the inputs it gets here, where finite "
-                   f"differences of it are finite: {numbers}, {where}")
+                   f"differences of it are finite{slot}: {numbers}{where}")
     elif order == 2:
         message = (f"the derivative rule of {rule} is not differentiated correctly at the inputs it gets here "
-                   f"(its own derivative, --order 2): {numbers}, {where}")
+                   f"(its own derivative, --order 2): {numbers}{where}")
     else:
-        message = f"the derivative rule of {rule} is wrong at the inputs it gets here: {numbers}, {where}"
+        message = f"the derivative rule of {rule} is wrong at the inputs it gets here{slot}: {numbers}{where}"
     return make_finding(code, site.path, site.line, site.col, message, proven=True, explains=(backend,),
                         executed=True)
+
+
+def _rule_site(rule: Rule) -> Site | None:
+    """The ``def`` line of the user's own rule (jvp, fwd/bwd, backward), where one is known."""
+    if not rule.user or rule.definition is None or not rule.definition[0]:
+        return None
+    path, line = rule.definition
+    return Site(path, definition_line(path, line), 1, rule.function)
+
+
+def returned_slot(rule: Rule, evidence: Evidence, problem: LocalProblem, backend: str) -> str:
+    """For a torch.autograd.Function: which value its rule returns is wrong, named as forward names
+    it, at the rule's ``return`` line: ``, in backward's returned gradient [1] (the one for scale)
+    at m.py:20``. "" for other rules, or where the evidence is along a direction."""
+    if not rule.operand_names or rule.definition is None:
+        return ""
+    path, first = rule.definition
+    line = return_line(path, definition_line(path, first))
+    at = f" at {display_path(path)}:{line}" if line else ""
+    method = rule.function.rpartition(".")[2] or "the rule"
+    if backend.endswith("-fwd"):  # jvp returns the outputs' tangents
+        if evidence.output is None:
+            return ""
+        k = _operand_of(problem.outputs, evidence.output)
+        return f", in {method}'s returned tangent [{k}]{at}"
+    if evidence.input is None:
+        return ""
+    k = _operand_of(problem.inputs, evidence.input)
+    if k is None or k >= len(rule.operand_slots):
+        return ""
+    return f", in {method}'s returned gradient [{rule.operand_slots[k]}] (the one for {rule.operand_names[k]}){at}"
+
+
+def _operand_of(operands, index: int) -> int | None:
+    """Which operand the flat entry ``index`` belongs to."""
+    for k, operand in enumerate(operands):
+        if index < operand.size:
+            return k
+        index -= operand.size
+    return None
 
 
 def describe_rule(rule: Rule) -> str:
@@ -39,7 +82,7 @@ def describe_rule(rule: Rule) -> str:
         text = f"your {rule.kind}" if rule.kind else "your rule"
         if rule.definition is not None:
             path, line = rule.definition
-            where = f"at {display_path(path)}:{line}"
+            where = f"at {display_path(path)}:{definition_line(path, line)}"
             text += f", {rule.function} {where}" if rule.function and rule.function != rule.name else f" {where}"
         return f"{rule.name} ({text})"
     owner = " ".join(p for p in (rule.library, rule.version) if p)

@@ -3,6 +3,7 @@ program order, each with the rule's owner, the user line that called it and its 
 
 from __future__ import annotations
 
+import ast
 import functools
 import os
 import sys
@@ -31,6 +32,11 @@ class Rule:
     kind: str = ""  # "custom_vjp", "custom_jvp", "defvjp", "torch.autograd.Function", "primitive", "jit"
     definition: tuple[str, int] | None = None  # where the rule itself (bwd, jvp, backward) is defined
     function: str = ""  # the rule function's name: "my_sin_bwd"
+    # A torch.autograd.Function: per differentiable operand of the local problem, the name forward
+    # gives it, and its position among forward's inputs (which is its gradient's place in the tuple
+    # backward returns).
+    operand_names: tuple[str, ...] = ()
+    operand_slots: tuple[int, ...] = ()
 
     @property
     def key(self) -> tuple:
@@ -143,6 +149,46 @@ def _column(frame) -> int:
         return (col or 0) + 1
     except Exception:  # noqa: BLE001 - no position information: the line's start
         return 1
+
+
+def definition_line(path: str, line: int) -> int:
+    """The ``def`` line of the function whose definition starts at ``line`` (a code object's first
+    line is its first decorator's: ``@staticmethod``, ``@soft.defjvp``); ``line`` if none is found."""
+    from ..probes import parse_user_file
+
+    tree = parse_user_file(path) if path and line else None
+    if tree is None:
+        return line
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
+                node.lineno == line or any(d.lineno == line for d in node.decorator_list)):
+            return node.lineno
+    return line
+
+
+def return_line(path: str, line: int) -> int:
+    """The line of the one ``return`` of the function defined at ``line`` (its own, not a nested
+    function's), or 0 when it has none or several."""
+    from ..probes import parse_user_file
+
+    tree = parse_user_file(path) if path and line else None
+    if tree is None:
+        return 0
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.lineno == line:
+            returns = [r.lineno for r in _own_nodes(node) if isinstance(r, ast.Return) and r.value is not None]
+            return returns[0] if len(returns) == 1 else 0
+    return 0
+
+
+def _own_nodes(function: ast.AST):
+    """The nodes of ``function``'s body, not descending into nested functions, lambdas or classes."""
+    stack = list(ast.iter_child_nodes(function))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(node))
 
 
 # --- libraries -------------------------------------------------------------------------------------

@@ -200,9 +200,43 @@ def _rule(op, root, forward) -> Rule:
     name = getattr(cls, "__qualname__", str(cls))
     function = f"{name}.{'jvp' if forward else 'backward'}"
     if is_user(path, root):
-        return Rule(name, True, kind="torch.autograd.Function", definition=(path, line), function=function)
+        names, slots = _forward_names(op)
+        return Rule(name, True, kind="torch.autograd.Function", definition=(path, line), function=function,
+                    operand_names=names, operand_slots=slots)
     return library_rule(f"{getattr(cls, '__module__', '')}.{name}", path, "torch.autograd.Function", function, line,
                         default_library="torch")
+
+
+def _forward_names(op) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Per differentiable operand of a Function call: the name ``forward`` gives it (``scale``,
+    ``xs[1]`` inside a list argument) and its argument's position among forward's inputs, which
+    is the place of its gradient in what ``backward`` returns. ``((), ())`` when they cannot be
+    matched (arguments passed by keyword, or a forward that takes ``*args``)."""
+    import inspect
+
+    import torch
+    from torch.utils._pytree import tree_flatten
+
+    try:
+        parameters = list(inspect.signature(op.cls.forward).parameters.values())
+        args, kwargs = op.spec.unflatten(op.leaves) if hasattr(op.spec, "unflatten") else (None, None)
+    except (TypeError, ValueError):  # a builtin or C forward: no signature to read
+        return (), ()
+    if args is None or kwargs:
+        return (), ()
+    # Old-style Functions take ctx first; with setup_context (the new style) forward does not.
+    if op.cls.setup_context is torch.autograd.Function.setup_context and parameters:
+        parameters = parameters[1:]
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters) or len(args) > len(parameters):
+        return (), ()
+    owners: list[tuple[str, int]] = []  # per leaf: (name, argument position)
+    for position, (argument, parameter) in enumerate(zip(args, parameters)):
+        leaves, _ = tree_flatten(argument)
+        for k in range(len(leaves)):
+            owners.append((parameter.name if len(leaves) == 1 else f"{parameter.name}[{k}]", position))
+    if len(owners) != len(op.leaves):
+        return (), ()
+    return tuple(owners[p][0] for p in op.positions), tuple(owners[p][1] for p in op.positions)
 
 
 # --- the local problem --------------------------------------------------------------------------------
@@ -299,6 +333,9 @@ def _problem(op, forward, order) -> LocalProblem | None:
         return np.concatenate([o.detach().cpu().reshape(-1).numpy() for o in outs])
 
     names = tuple("x" if len(positions) == 1 else f"x{k + 1}" for k in range(len(positions)))
+    if op.kind == "function":
+        named, _ = _forward_names(op)
+        names = named or names  # as forward calls them
     stem = "y" if order == 1 else "y'"
     return LocalProblem(
         z0=z0, value=value, eps=eps, inputs=tuple(Operand(n, s) for n, s in zip(names, shapes)),
