@@ -264,10 +264,10 @@ class BackendRun:
     blame: BlameResult | None = None  # a blame task: the primitives it found wrong
     contexts: tuple[ContextResult, ...] = ()  # --contexts: the same derivative elsewhere
     module: tuple | None = None  # a describe task on a torch.nn.Module: (parameters, forward's parameter names)
-    nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs): see Task.nearby
-    own_noise: np.ndarray | None = None  # per entry, how far the Jacobian moves under ulp nudges of x: see Task.jitter
-    witness: Witness | None = None  # the reference, after FD alone found entries wrong: see Task.witness
-    batch: tuple[BackendRun, ...] = ()  # a --search screen task: this backend's run at each of Task.batch's inputs
+    nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs): see task.Nearby
+    own_noise: np.ndarray | None = None  # per entry, how far the Jacobian moves under ulp nudges of x: see task.Jitter
+    witness: Witness | None = None  # the reference, after FD alone found entries wrong: see task.WitnessColumns
+    batch: tuple[BackendRun, ...] = ()  # a --search screen task: this backend's run at each of task.Batch's inputs
 
 
 # --- verdicts ------------------------------------------------------------------------------------
