@@ -262,10 +262,11 @@ def cauchy_riemann(jacobian, error, rows, cols, precision: str, scale: float) ->
                 and abs(u_y + v_x) <= ERROR_ESTIMATE_FACTOR * (e_uy + e_vx) + bound)
 
 
-def complex_view(report, limit: int | None = None) -> tuple[ComplexDerivative, ...]:
+def complex_view(report, limit: int | None = None, only: tuple[int, int] | None = None
+                 ) -> tuple[ComplexDerivative, ...]:
     """Each (output entry, input entry) pair of a full-mode run where one is complex (the first
-    ``limit``), with every backend's derivative in complex form and the reference's
-    Cauchy-Riemann judgement."""
+    ``limit``; ``only``: the pair whose first real row and column are these), with every
+    backend's derivative in complex form and the reference's Cauchy-Riemann judgement."""
     reference = report.run("fd")
     if reference is None or reference.jacobian is None or not has_complex(report):
         return ()
@@ -286,6 +287,8 @@ def complex_view(report, limit: int | None = None) -> tuple[ComplexDerivative, .
                 continue  # real by real: the real Jacobian says it all
             if limit is not None and len(found) >= limit:
                 return tuple(found)
+            if only is not None and (out_rows[0], in_cols[0]) != only:
+                continue
             complex_input = len(in_cols) == 2
             holomorphic = (cauchy_riemann(reference.jacobian, reference.error, out_rows, in_cols, precision, scale)
                            if complex_input else None)
@@ -436,3 +439,52 @@ def encode_json(array: np.ndarray):
 
 def _shortest(value) -> float:
     return float(str(value)) if isinstance(value, np.floating) and value.dtype != np.float64 else float(value)
+
+
+# --- one entry, for the CI formats -----------------------------------------------------------------
+
+
+def containing(report, row: int, col: int) -> ComplexDerivative | None:
+    """The complex entry pair a real Jacobian entry (``row``, ``col``) belongs to; None for a real one."""
+    if not has_complex(report):
+        return None
+    rows, cols = parts(_row_widths(report)), parts(_column_widths(report))
+    if row >= len(rows) or col >= len(cols) or (rows[row].part is None and cols[col].part is None):
+        return None
+    first_row = next(i for i, p in enumerate(rows) if p.entry == rows[row].entry)
+    first_col = next(i for i, p in enumerate(cols) if p.entry == cols[col].entry)
+    return next((d for d in complex_view(report, None, (first_row, first_col))), None)
+
+
+def entry_dict(report, backend: str, row: int, col: int, number) -> dict | None:
+    """The complex form of entry (``row``, ``col``) for ``backend`` and the reference:
+    ``{"name": "d f[0] / d z[1]", "kind": "wirtinger", "value": {"d/dz": {"re": ..., "im": ...},
+    ...}, "reference": {...}}``; None where the entry is real."""
+    found = containing(report, row, col)
+    if found is None:
+        return None
+    values = {name: (first, second) for name, first, second in found.values}
+    if backend not in values or "fd" not in values:
+        return None
+
+    def spelled(first, second):
+        if not found.complex_input:
+            return {"d/dx": number_json(first, number)}
+        if found.holomorphic:
+            return {"d/dz": number_json(first, number)}
+        return {"d/dz": number_json(first, number), "d/dconj(z)": number_json(second, number)}
+
+    return {"name": found.name, "kind": kind(found), "value": spelled(*values[backend]),
+            "reference": spelled(*values["fd"])}
+
+
+def entry_line(report, backend: str, row: int, col: int) -> str:
+    """One line: the worst entry in complex form, the backend's and the reference's; "" for a real one."""
+    found = entry_dict(report, backend, row, col, float)
+    if found is None:
+        return ""
+
+    def shown(spelled):
+        return ", ".join(f"{key} = {complex_text(complex(v['re'], v['im']))}" for key, v in spelled.items())
+
+    return f"{found['name']} ({found['kind']}): {backend} {shown(found['value'])}; reference {shown(found['reference'])}"
