@@ -285,6 +285,11 @@ def _check_json_numbers(data, origin: str) -> None:
 
 
 def as_numeric_array(data, origin: str) -> np.ndarray:
+    if isinstance(data, list) or cx.is_json_complex(data):  # JSON or TOML: {"$complex": [re, im]} leaves
+        try:
+            data = cx.decode_json(data)
+        except cx.MalformedComplex as exc:
+            raise InputError(f"{origin}: {exc}") from None
     if isinstance(data, (str, dict)) or data is None:
         raise InputError(f"{origin}: expected a number or a (nested) list of numbers, got {_json_kind(data)}")
     if isinstance(data, list):  # from JSON or TOML: its depth and its leaves, before numpy reads it

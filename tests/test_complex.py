@@ -252,3 +252,27 @@ def test_malformed_complex_files_and_dtypes_are_one_line_and_exit_2(tmp_path):
     target = str(COMPLEX / "functions.py:exp_sum")
     assert_usage_error(invoke("run", target, "--input", f"@{tmp_path / 'nan.npy'}"), "nan.npy", "NaN or infinity")
     assert_usage_error(invoke("run", target, "--random", "3:complex256"), "--random", "unknown dtype 'complex256'")
+
+
+def test_a_case_kept_by_add_case_is_toml_that_reads_back_the_same_complex_input():
+    import tomllib
+
+    from adcheck.inputs import as_numeric_array
+    from adcheck.search.cases import case_text
+
+    array = np.array([0.5 - 1j, -0.0 + 1e-300j])
+    text = case_text("f.py:g", argument_json(promote([array, np.array([2.0])], [0])), None, "kept")
+    (case,) = tomllib.loads(text)["tool"]["adcheck"]["case"]
+    first, second = (as_numeric_array(value, "inputs") for value in case["inputs"])
+    assert first.dtype == np.complex128 and np.array_equal(first, array) and second.tolist() == [2.0]
+
+
+def test_the_search_varies_the_real_and_imaginary_parts_of_a_complex_leaf():
+    from hypothesis import find
+
+    from adcheck.search.strategies import input_strategy
+
+    arguments = promote([np.array([0.5 - 1j, 2 + 3j])], [0])
+    given = arguments.leaves[0].value.view(np.float64).reshape(2, 2)
+    _, (drawn,) = find(input_strategy(arguments.differentiated), lambda d: np.any(d[1][0] != given))
+    assert drawn.shape == (2, 2) and drawn.dtype == np.float64  # (entry, Re/Im): the flat vector's layout
