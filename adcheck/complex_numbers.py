@@ -9,7 +9,7 @@ Jacobian, product, second derivative, tolerance and verdict is the ordinary real
 
 **Realified inside each framework.** Each backend builds ``z = x + i y`` from its real inputs
 and splits a complex output into ``(Re f, Im f)`` with its own framework's operations
-(``ASSEMBLE`` and ``SPLIT`` below, one entry per framework), so the function it differentiates
+(``assemble`` and ``split`` below, a few lines per framework), so the function it differentiates
 is real to real and the framework's own complex rules, a user's ``custom_jvp``/``custom_vjp``,
 ``defvjp`` or ``torch.autograd.Function`` on complex numbers included, run exactly as they do
 in the user's program. A real-to-real composition is where the frameworks' complex conventions
@@ -28,12 +28,14 @@ meet the one real Jacobian:
 
 A rule written for the wrong convention (a missing or an extra conjugate) is right on every
 real input and wrong here: the realified Jacobian differs from finite differences, and blame
-checks the rule alone on its complex operands, realified the same way (``realified_problem``).
+checks the rule alone on its complex operands, realified the same way (each framework's
+``explain/blame`` module builds its local problem on the operands' real and imaginary parts).
 
 **What the report shows.** The real Jacobian, entry by entry, named ``d Re f[0] / d Im z[1]``;
 and for each pair of entries where one is complex, the derivative as users write it
 (``complex_view``): ``f'(z)`` where the function is holomorphic there (the Cauchy-Riemann
-equations hold on the 2x2 real block of the reference, within its error bar), else the Wirtinger
+equations hold on the 2x2 real block of the reference, within its error bar and the comparison's
+tolerance), else the Wirtinger
 pair ``(df/dz, df/dz*)``; ``df/dx`` (one complex number) for a real input of a complex output.
 """
 
@@ -45,7 +47,6 @@ import numpy as np
 
 # The real dtype of each complex one (the flat vector's dtype for complex inputs).
 REAL_OF = {"complex64": np.dtype(np.float32), "complex128": np.dtype(np.float64)}
-COMPLEX_OF = {"float32": np.dtype(np.complex64), "float64": np.dtype(np.complex128)}
 # JSON: a complex number is {"$complex": [re, im]}; it may stand wherever a number may.
 JSON_TAG = "$complex"
 
@@ -81,9 +82,10 @@ def complex_from_view(flat: np.ndarray, shape, dtype) -> np.ndarray:
 
 # --- the realification, one entry per framework ----------------------------------------------------
 #
-# ASSEMBLE[module name](real pieces, shape) -> complex array, from the flat vector's 2*size reals;
-# SPLIT[module name](complex array) -> flat real array [Re, Im] interleaved. Written in each
-# framework's own operations so that its differentiation sees them.
+# assemble(real pieces, shape, xp) -> complex array, from the flat vector's 2*size reals;
+# split(complex array, xp) -> flat real array [Re, Im] interleaved. Written in each framework's
+# own operations (``xp``: numpy, autograd.numpy, jax.numpy or torch) so that its differentiation
+# sees them.
 
 
 def _assemble_numpy_like(xp):
