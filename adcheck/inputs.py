@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import complex_numbers as cx
 from .errors import InputError
 from .model import ArgumentInfo
 
@@ -80,7 +81,8 @@ class Arguments:
     """The positional arguments (each a pytree of arrays), and which leaves are differentiated.
 
     The flat input vector x is the differentiated leaves raveled (C order) and concatenated in
-    leaf order; the Jacobian's columns are its entries, named by ``column_name``.
+    leaf order, a complex entry as its real and imaginary parts side by side
+    (``adcheck.complex_numbers``); the Jacobian's columns are its entries, named by ``column_name``.
     """
 
     skeletons: tuple  # one per positional argument
@@ -99,12 +101,18 @@ class Arguments:
 
     @property
     def n_inputs(self) -> int:
-        return sum(leaf.value.size for leaf in self.differentiated)
+        return sum(cx.flat_width(leaf.value) for leaf in self.differentiated)
 
     @functools.cached_property
     def dtype(self) -> np.dtype:
-        """The differentiated leaves' common dtype (what the function is differentiated in)."""
-        return np.result_type(*(leaf.value for leaf in self.differentiated))
+        """The flat vector's dtype: the differentiated leaves' common real dtype (what the function
+        is differentiated in; float64 for complex128 leaves)."""
+        return np.result_type(*(cx.real_dtype(leaf.value.dtype) for leaf in self.differentiated))
+
+    @property
+    def has_complex(self) -> bool:
+        """Is a differentiated leaf complex (two real columns per entry)?"""
+        return any(cx.is_complex(leaf.value) for leaf in self.differentiated)
 
     @property
     def values(self) -> list:
@@ -113,21 +121,25 @@ class Arguments:
 
     def flat(self) -> np.ndarray:
         """The differentiated leaves flattened and concatenated (C order)."""
-        return np.concatenate([leaf.value.ravel() for leaf in self.differentiated])
+        return np.concatenate([cx.real_view(leaf.value) if cx.is_complex(leaf.value) else leaf.value.ravel()
+                               for leaf in self.differentiated])
 
     def build(self, flat, xp=np, wrap=None, fixed=None) -> list:
         """The positional arguments with the differentiated leaves taken from ``flat``.
 
-        ``xp.reshape`` shapes each differentiated leaf, then ``wrap`` (default: as is); a fixed
-        leaf is ``fixed(value)`` (default: a fresh numpy copy, so a function that mutates its
-        input cannot reach the next call).
+        ``xp.reshape`` shapes each differentiated leaf (a complex one is assembled from its parts
+        with ``xp``'s own operations: ``complex_numbers.assemble``), then ``wrap`` (default: as
+        is); a fixed leaf is ``fixed(value)`` (default: a fresh numpy copy, so a function that
+        mutates its input cannot reach the next call).
         """
         fixed = fixed or (lambda value: np.array(value, copy=True))
         values, offset = [], 0
         for leaf in self.leaves:
             if leaf.differentiated:
-                size = leaf.value.size
-                piece = xp.reshape(flat[offset : offset + size], leaf.value.shape)
+                size = cx.flat_width(leaf.value)
+                chunk = flat[offset : offset + size]
+                piece = (cx.assemble(chunk, leaf.value.shape, xp) if cx.is_complex(leaf.value)
+                         else xp.reshape(chunk, leaf.value.shape))
                 values.append(wrap(piece) if wrap else piece)
                 offset += size
             else:
@@ -139,8 +151,10 @@ class Arguments:
         leaves, offset = [], 0
         for leaf in self.leaves:
             if leaf.differentiated:
-                size = leaf.value.size
-                value = np.asarray(flat[offset : offset + size], dtype=leaf.value.dtype).reshape(leaf.value.shape)
+                size = cx.flat_width(leaf.value)
+                value = (cx.complex_from_view(flat[offset : offset + size], leaf.value.shape, leaf.value.dtype)
+                         if cx.is_complex(leaf.value) else
+                         np.asarray(flat[offset : offset + size], dtype=leaf.value.dtype).reshape(leaf.value.shape))
                 leaf = replace(leaf, value=value)
                 offset += size
             leaves.append(leaf)
@@ -153,9 +167,14 @@ class Arguments:
         values, offset = [], 0
         for leaf in self.leaves:
             if leaf.differentiated:
-                size = leaf.value.size
-                values.append(convert(np.array(points[offset : offset + size].reshape(*leaf.value.shape, count),
-                                                dtype=self.dtype if dtype is None else dtype)))
+                size = cx.flat_width(leaf.value)
+                block = points[offset : offset + size]
+                if cx.is_complex(leaf.value):  # parts side by side: (..., 2, P) -> complex (..., P)
+                    pairs = np.asarray(block, dtype=self.dtype).reshape(*leaf.value.shape, 2, count)
+                    values.append(convert(np.array(pairs[..., 0, :] + 1j * pairs[..., 1, :])))
+                else:
+                    values.append(convert(np.array(block.reshape(*leaf.value.shape, count),
+                                                    dtype=self.dtype if dtype is None else dtype)))
                 offset += size
             else:
                 values.append(convert(np.array(leaf.value, copy=True)))
@@ -165,12 +184,14 @@ class Arguments:
         return self.names[leaf.argument] + path_text(leaf.path)
 
     def column_name(self, column: int) -> str:
-        """The name of input ``column`` of the flat vector: ``params["w"][1, 0]``."""
+        """The name of input ``column`` of the flat vector: ``params["w"][1, 0]``, ``Im z[2]``."""
         for leaf in self.differentiated:
-            if column < leaf.value.size:
-                index = np.unravel_index(column, leaf.value.shape) if leaf.value.shape else ()
-                return self.leaf_name(leaf) + index_text(tuple(int(i) for i in index))
-            column -= leaf.value.size
+            width = 2 if cx.is_complex(leaf.value) else 1
+            if column < leaf.value.size * width:
+                index = np.unravel_index(column // width, leaf.value.shape) if leaf.value.shape else ()
+                name = self.leaf_name(leaf) + index_text(tuple(int(i) for i in index))
+                return cx.part_name(name, ("Re", "Im")[column % 2] if width == 2 else None)
+            column -= leaf.value.size * width
         raise IndexError(column)
 
     def with_names(self, names) -> Arguments:
@@ -249,6 +270,8 @@ def _check_json_numbers(data, origin: str) -> None:
             if depth >= MAX_DIMENSIONS:
                 raise InputError(f"{origin}: lists nested more than {MAX_DIMENSIONS} deep")
             stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, complex):  # a {"$complex": [re, im]} leaf, decoded and checked finite
+            continue
         elif isinstance(item, bool) or not isinstance(item, (int, float)):
             what = "booleans cannot be differentiated; pass 0/1 numbers" if isinstance(item, bool) else \
                 f"expected a number or a (nested) list of numbers, got {_json_kind(item)}"
@@ -262,6 +285,11 @@ def _check_json_numbers(data, origin: str) -> None:
 
 
 def as_numeric_array(data, origin: str) -> np.ndarray:
+    if isinstance(data, list) or cx.is_json_complex(data):  # JSON or TOML: {"$complex": [re, im]} leaves
+        try:
+            data = cx.decode_json(data)
+        except cx.MalformedComplex as exc:
+            raise InputError(f"{origin}: {exc}") from None
     if isinstance(data, (str, dict)) or data is None:
         raise InputError(f"{origin}: expected a number or a (nested) list of numbers, got {_json_kind(data)}")
     if isinstance(data, list):  # from JSON or TOML: its depth and its leaves, before numpy reads it
@@ -271,9 +299,7 @@ def as_numeric_array(data, origin: str) -> np.ndarray:
     except ValueError:  # ragged nesting
         raise InputError(f"{origin}: nested lists must be rectangular (every list at one depth the same length; "
                          f"{PYTREE_HINT})") from None
-    if array.dtype.kind == "c":
-        raise InputError(f"{origin}: complex values; adcheck checks functions of real inputs")
-    if array.dtype == object or array.dtype.kind not in "biuf":
+    if array.dtype == object or array.dtype.kind not in "biufc":
         kind = {"U": "string", "S": "bytes", "O": "object", "M": "datetime", "m": "timedelta"}.get(
             array.dtype.kind, array.dtype.name)
         raise InputError(f"{origin}: expected numbers, got {kind} values")
@@ -281,7 +307,7 @@ def as_numeric_array(data, origin: str) -> np.ndarray:
         raise InputError(f"{origin}: booleans cannot be differentiated; pass 0/1 numbers")
     if array.size == 0:
         raise InputError(f"{origin}: the array is empty")
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+    if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
         raise InputError(f"{origin}: contains NaN or infinity; inputs must be finite")
     return array
 
@@ -312,6 +338,8 @@ def parse_json_argument(text: str, origin: str = "--input"):
 def json_tree(data, origin: str, depth: int = 0):
     if depth > MAX_DIMENSIONS:
         raise InputError(f"{origin}: nested more than {MAX_DIMENSIONS} deep")
+    if cx.is_json_complex(data):
+        return _numeric(data, origin)
     if isinstance(data, dict):
         if len(data) == 1 and next(iter(data)) in TAGS:
             tag, content = next(iter(data.items()))
@@ -327,12 +355,17 @@ def json_tree(data, origin: str, depth: int = 0):
         # error message on one line.
         return {str(key): json_tree(value, f"{origin}[{json.dumps(str(key))}]", depth + 1)
                 for key, value in data.items()}
-    if isinstance(data, list) and any(isinstance(item, dict) for item in data):
+    if isinstance(data, list) and any(isinstance(item, dict) and not cx.is_json_complex(item) for item in data):
         return [json_tree(item, f"{origin}[{i}]", depth + 1) for i, item in enumerate(data)]
     return _numeric(data, origin)
 
 
 def _numeric(data, origin: str) -> np.ndarray:
+    """One array from parsed JSON: numbers, ``{"$complex": [re, im]}`` leaves, nested lists of them."""
+    try:
+        data = cx.decode_json(data)
+    except cx.MalformedComplex as exc:
+        raise InputError(f"{origin}: {exc}") from None
     if not isinstance(data, list):
         _check_json_numbers(data, origin)
     return as_numeric_array(data, origin)
@@ -389,6 +422,22 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+# ``--random 3x4:complex128``: the dtype after the shape (default float64).
+RANDOM_DTYPES = {"float64": np.dtype(np.float64), "float32": np.dtype(np.float32),
+                 "complex": np.dtype(np.complex128), "complex128": np.dtype(np.complex128),
+                 "complex64": np.dtype(np.complex64)}
+
+
+def parse_random(text: str) -> tuple[tuple[int, ...], np.dtype]:
+    """``3x4`` or ``3x4:complex128``: a shape, and the dtype to draw in."""
+    shape_text, colon, dtype_text = text.partition(":")
+    dtype_text = dtype_text.strip() if colon else "float64"
+    if dtype_text not in RANDOM_DTYPES:
+        raise InputError(f"--random {text!r}: unknown dtype {dtype_text[:20]!r}; use one of "
+                         f"{', '.join(RANDOM_DTYPES)} (e.g. 3x4:complex128)")
+    return parse_shape(shape_text), RANDOM_DTYPES[dtype_text]
+
+
 def _available_memory() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -396,17 +445,27 @@ def _available_memory() -> int:
         return 8 << 30
 
 
-def random_arguments(shapes: list[tuple[int, ...]], seed: int, where: str = "--random") -> list[np.ndarray]:
-    """Standard-normal arrays of these shapes from ``seed``; all of them must fit the memory budget
-    (one may fit where three do not). ``where`` names the flag or key in a refusal."""
-    total = sum(math.prod(shape) for shape in shapes)
+def random_arguments(shapes: list[tuple[int, ...]], seed: int, where: str = "--random",
+                     dtypes: list[np.dtype] | None = None) -> list[np.ndarray]:
+    """Standard-normal arrays of these shapes from ``seed`` (a complex one's real and imaginary
+    parts each standard normal, as JAX's check_grads and autograd draw complex vectors); all of
+    them must fit the memory budget (one may fit where three do not). ``where`` names the flag or
+    key in a refusal."""
+    dtypes = dtypes or [np.dtype(np.float64)] * len(shapes)
+    total = sum(math.prod(shape) * (2 if dtype.kind == "c" else 1) for shape, dtype in zip(shapes, dtypes))
     if total * 8 > RANDOM_MEMORY_FRACTION * _available_memory():
         shown = " ".join("x".join(map(str, shape)) for shape in shapes)
         together = " together" if len(shapes) > 1 else ""
         raise InputError(f"{where} {shown}: {total} values{together} ({total * 8 / 2**30:.1f} GiB) are too large "
                          "for this machine's memory")
     rng = np.random.default_rng(seed)
-    return [rng.standard_normal(shape) for shape in shapes]
+    drawn = []
+    for shape, dtype in zip(shapes, dtypes):
+        value = rng.standard_normal(shape)
+        if dtype.kind == "c":
+            value = value + 1j * rng.standard_normal(shape)
+        drawn.append(value.astype(dtype))
+    return drawn
 
 
 def parse_wrt(text: str | None, n_args: int) -> tuple[int, ...]:
@@ -497,7 +556,8 @@ def build_arguments(
     if random_shapes:
         from .settings import seed as valid_seed
 
-        raw = random_arguments([parse_shape(text) for text in random_shapes], valid_seed(seed))
+        shapes, dtypes = zip(*(parse_random(text) for text in random_shapes))
+        raw = random_arguments(list(shapes), valid_seed(seed), dtypes=list(dtypes))
     for text in inputs:
         if text.startswith("@"):
             raw.extend(load_file_arguments(text[1:]))
@@ -530,7 +590,7 @@ def promote(raw: list, chosen, names: tuple[str, ...] = ()) -> Arguments:
         array = np.asarray(array)
         differentiated = any(argument == a and path[: len(p)] == p for a, p in chosen)
         promoted_from = None
-        if differentiated and array.dtype not in (np.float64, np.float32):
+        if differentiated and array.dtype not in (np.float64, np.float32, np.complex128, np.complex64):
             promoted_from = array.dtype.name
             array = array.astype(np.float64)
         leaves.append(Leaf(argument, path, array, differentiated, promoted_from))

@@ -363,6 +363,7 @@ class OutputLeaf:
 
     path: str  # "", "[0]", '["loss"]', ".mean"
     shape: tuple[int, ...]
+    complex: bool = False  # two rows per entry, Re and Im (adcheck.complex_numbers)
 
 
 def output_name(outputs, function: str, row: int) -> str:
@@ -370,10 +371,12 @@ def output_name(outputs, function: str, row: int) -> str:
     output arrays are ``outputs`` (``OutputLeaf``s)."""
     root = function or "out"
     for leaf in outputs:
-        size = int(np.prod(leaf.shape)) if leaf.shape else 1
+        width = 2 if leaf.complex else 1
+        size = (int(np.prod(leaf.shape)) if leaf.shape else 1) * width
         if row < size:
-            index = np.unravel_index(row, leaf.shape) if leaf.shape else ()
-            return root + leaf.path + (f"[{', '.join(str(int(i)) for i in index)}]" if index else "")
+            index = np.unravel_index(row // width, leaf.shape) if leaf.shape else ()
+            part = ("Re ", "Im ")[row % 2] if leaf.complex else ""
+            return part + root + leaf.path + (f"[{', '.join(str(int(i)) for i in index)}]" if index else "")
         row -= size
     return f"{root}[{row}]"  # no output structure recorded (a hand-made report)
 
@@ -408,11 +411,13 @@ class RunReport:
         for info in self.arguments:
             if not info.differentiated:
                 continue
-            size = int(np.prod(info.shape)) if info.shape else 1
+            width = 2 if info.dtype.startswith("complex") else 1
+            size = (int(np.prod(info.shape)) if info.shape else 1) * width
             if column < size:
-                index = np.unravel_index(column, info.shape) if info.shape else ()
+                index = np.unravel_index(column // width, info.shape) if info.shape else ()
                 name = info.name or f"arg{info.index}"
-                return name + (f"[{', '.join(str(int(i)) for i in index)}]" if index else "")
+                part = ("Re ", "Im ")[column % 2] if width == 2 else ""
+                return part + name + (f"[{', '.join(str(int(i)) for i in index)}]" if index else "")
             column -= size
         return f"x[{column}]"
 

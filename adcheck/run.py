@@ -533,6 +533,10 @@ def start_workers(n_workers: int, preload: tuple[str, ...] = ()) -> None:
     start_fork_server(preload, blas_threads=max(1, available_cores() // max(1, n_workers)))
 
 
+COMPLEX_NOTE = ("complex inputs are checked as their real and imaginary parts (Re z[k], Im z[k]: two columns "
+                "each); see adcheck.complex_numbers")
+
+
 def _notes(arguments: Arguments, summary: SourceSummary, precision, installed: bool, target: Target) -> tuple[str, ...]:
     notes = [f"code written for {summary.framework}"]
     if installed:
@@ -541,6 +545,8 @@ def _notes(arguments: Arguments, summary: SourceSummary, precision, installed: b
     for info in arguments.info:
         if info.promoted_from:
             notes.append(f"argument {info.name} was {info.promoted_from}; promoted to float64 to differentiate it")
+    if arguments.has_complex:
+        notes.append(COMPLEX_NOTE)
     input_dtype = arguments.dtype.name
     if precision.measured and precision.name != input_dtype:
         # Measured, so it also catches float64 code that loses digits (log(1 + x) for tiny x).

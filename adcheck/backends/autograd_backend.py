@@ -52,12 +52,19 @@ def build_flat_function(task):
     """The user's function, freshly imported, as ``x_flat -> concatenated flat outputs`` under autograd."""
     import autograd.numpy as anp
 
+    from ..complex_numbers import split
+
     func = load_user_function(task)
     arguments = task.arguments
 
+    def flat_part(part):
+        part = anp.array(part) if isinstance(part, (list, tuple)) else part
+        # A complex output: its real and imaginary parts, side by side (adcheck.complex_numbers).
+        return split(part, anp) if anp.iscomplexobj(part) else anp.ravel(part)
+
     def flat_function(x):
         parts = output_parts(func(*arguments.build(x, xp=anp)))
-        return anp.concatenate([anp.ravel(anp.array(p) if isinstance(p, (list, tuple)) else p) for p in parts])
+        return anp.concatenate([flat_part(p) for p in parts])
 
     return flat_function
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import complex_numbers as cx
 from ..errors import AdcheckError
 from ..inputs import Arguments
 from ..loader import UserCodeLoader
@@ -235,7 +236,7 @@ def output_parts(out) -> list:
 
 
 def to_numpy(part) -> np.ndarray:
-    """One output part as a real numpy array, whatever library produced it."""
+    """One output part as a numpy array (real or complex), whatever library produced it."""
     if hasattr(part, "detach") and hasattr(part, "cpu"):  # a torch tensor
         part = part.detach().cpu()
         if str(part.dtype) == "torch.bfloat16":  # numpy has no bfloat16
@@ -245,17 +246,24 @@ def to_numpy(part) -> np.ndarray:
         array = np.asarray(part)
     except Exception as exc:  # noqa: BLE001 - e.g. a tracer leaking out, an object array
         raise UserCodeError(f"the function returned a {type(part).__name__} that is not an array ({exc})") from None
-    if array.dtype == object or array.dtype.kind not in "biuf":
-        kind = "complex" if array.dtype.kind == "c" else array.dtype.name
-        raise UserCodeError(f"the function returned {kind} values; adcheck checks real-valued functions")
+    if array.dtype == object or array.dtype.kind not in "biufc":
+        raise UserCodeError(f"the function returned {array.dtype.name} values; adcheck checks functions with "
+                            "numeric values")
     return array
+
+
+def real_parts(array: np.ndarray) -> np.ndarray:
+    """A numpy output part, flat, as float64: a complex one as its parts side by side (``complex_numbers``)."""
+    return cx.real_view(array).astype(np.float64, copy=False) if cx.is_complex(array) else \
+        array.astype(np.float64, copy=False).ravel()
 
 
 def output_structure(out) -> tuple:
     """(path, shape) of each output leaf, for naming the Jacobian's rows."""
     from ..model import OutputLeaf
 
-    return tuple(OutputLeaf(path, tuple(to_numpy(leaf).shape)) for path, leaf in output_leaves(out))
+    arrays = [(path, to_numpy(leaf)) for path, leaf in output_leaves(out)]
+    return tuple(OutputLeaf(path, tuple(array.shape), cx.is_complex(array)) for path, array in arrays)
 
 
 def output_dtypes(out) -> tuple[str, ...]:
@@ -264,7 +272,8 @@ def output_dtypes(out) -> tuple[str, ...]:
     for part in output_parts(out):
         dtype = getattr(part, "dtype", None)
         if dtype is not None:
-            names.append(str(dtype).removeprefix("torch."))
+            name = str(dtype).removeprefix("torch.")
+            names.append(str(cx.REAL_OF[name]) if name in cx.REAL_OF else name)  # a complex one: its parts' precision
     return tuple(names)
 
 
@@ -273,7 +282,7 @@ def flat_output(out) -> np.ndarray:
         # The common case, a plain real array, as the general path below treats it: FD calls a
         # function that does not take a batch axis a hundred times per case.
         return out.astype(np.float64, copy=False).ravel()
-    parts = [to_numpy(p).astype(np.float64, copy=False).ravel() for p in output_parts(out)]
+    parts = [real_parts(to_numpy(p)) for p in output_parts(out)]
     value = np.concatenate(parts) if parts else np.zeros(0)
     if value.size == 0:
         raise UserCodeError("the function returned an empty array: there is nothing to differentiate")
@@ -323,12 +332,20 @@ def plain_flat_function(func, arguments: Arguments, framework: str, complex_inpu
             parts = output_parts(func(*arguments.build_batch(points, convert, dtype=np.complex128)))
             return np.concatenate([_complex_numpy(p).reshape(-1, count) for p in parts])
         parts = output_parts(func(*arguments.build_batch(points, convert)))
-        return np.concatenate([to_numpy(p).astype(np.float64, copy=False).reshape(-1, count) for p in parts])
+        return np.concatenate([_batch_rows(to_numpy(p), count) for p in parts])
 
     flat_function.raw = raw
     flat_function.batch = None  # set by enable_batching once the function is seen to allow it
     flat_function.try_batch = batch
     return flat_function
+
+
+def _batch_rows(array: np.ndarray, count: int) -> np.ndarray:
+    """A batched output part (..., P) as (rows, P) float64; a complex one as Re and Im rows side by side."""
+    rows = array.reshape(-1, count)
+    if cx.is_complex(rows):
+        return np.stack([rows.real, rows.imag], axis=1).reshape(-1, count).astype(np.float64, copy=False)
+    return rows.astype(np.float64, copy=False)
 
 
 def _complex_numpy(part) -> np.ndarray:

@@ -102,7 +102,8 @@ def _compute(task, func, outside: dict, start: float) -> BackendRun:
     one_sided = OneSided(kinks.columns, kinks.plus, kinks.plus_error, kinks.minus, kinks.minus_error) if kinks else None
     reference = Reference(precision, one_sided=one_sided, impure=_impure(flat_function, x0, value, eps))
     if not reference.impure:
-        reference = _backups(task, func, batch_source, flat_function, x0, value, jac, err, reference)
+        reference = _backups(task, func, batch_source, flat_function, x0, value, jac, err, reference,
+                             _complex_note(task, outputs))
     return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, value=value, jacobian=jac,
                       error=err, reference=reference, outputs=outputs)
 
@@ -145,6 +146,7 @@ def _witness(task, func, outside: dict, start: float) -> BackendRun:
     out = flat_function.raw(x0)
     value = flat_output(out)
     name, eps, _ = fdm.working_precision(flat_function, x0, value, arguments.dtype, output_dtypes(out))
+    complex_note = _complex_note(task, output_structure(out))
     batch_source = fdm.in_users_error_state(lambda: load_user_function(task), outside)
     enable_batching(flat_function, x0, plain_flat_function(batch_source, arguments, task.framework))
     columns = np.asarray(task.job.columns[:MAX_WITNESS_COLUMNS], dtype=int)
@@ -152,8 +154,8 @@ def _witness(task, func, outside: dict, start: float) -> BackendRun:
     # magnitude and more, and where FD failed (cos at 1e12) such moves span whole periods and
     # read the function's own variation as noise, which would drown every remainder.
     plus, minus = fdm.witness_ladders(flat_function, x0, value, columns, eps)
-    complex_step, note = None, ""
-    if name == "float64":
+    complex_step, note = None, complex_note
+    if name == "float64" and not note:
         try:
             complex_function = plain_flat_function(func, arguments, task.framework, complex_input=True)
             if flat_function.batch is not None:
@@ -164,7 +166,7 @@ def _witness(task, func, outside: dict, start: float) -> BackendRun:
             complex_step = ComplexStep(columns, cs, cs_error)
         except fdm.NotAnalytic as exc:
             note = str(exc)
-    else:
+    elif not note:
         note = f"not tried: the function computes in {name}"
     found = Witness(TaylorLadder(columns, *plus), TaylorLadder(columns, *minus), complex_step, note)
     return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, value=value, witness=found)
@@ -189,7 +191,17 @@ def _impure(flat_function, x0, value, eps) -> str:
     return f"output {k} was {value[k]:.6g} at the first call and {again[k]:.6g} after the others"
 
 
-def _backups(task, func, batch_source, flat_function, x0, value, jac, err, reference: Reference) -> Reference:
+def _complex_note(task, outputs) -> str:
+    """Why there is no complex step for a function of complex numbers ("" for a real one): the
+    step needs a real function it can extend to complex inputs, and the real and imaginary parts
+    of a complex function are no such extension (``adcheck.complex_numbers``)."""
+    if task.arguments.has_complex or any(leaf.complex for leaf in outputs):
+        return "not tried: the function has complex inputs or outputs (the complex step needs a real function)"
+    return ""
+
+
+def _backups(task, func, batch_source, flat_function, x0, value, jac, err, reference: Reference,
+             complex_note: str = "") -> Reference:
     """Complex step (where the function is real-analytic) and the Taylor ladder for the columns
     FD cannot settle. The complex step takes many points per call where the function batches
     real points (from ``batch_source``, the batches' own import of the user's module) and complex
@@ -201,8 +213,8 @@ def _backups(task, func, batch_source, flat_function, x0, value, jac, err, refer
     if columns.size == 0:
         return reference
     columns = columns[:MAX_BACKUP_COLUMNS]
-    complex_step, note = None, ""
-    if reference.precision.name == "float64":
+    complex_step, note = None, complex_note
+    if reference.precision.name == "float64" and not note:
         try:
             complex_function = plain_flat_function(func, task.arguments, task.framework, complex_input=True)
             if flat_function.batch is not None:
@@ -215,7 +227,7 @@ def _backups(task, func, batch_source, flat_function, x0, value, jac, err, refer
             complex_step = ComplexStep(columns, cs, cs_error)
         except fdm.NotAnalytic as exc:
             note = str(exc)
-    else:
+    elif not note:
         note = f"not tried: the function computes in {reference.precision.name}"
     steps, values, noise = fdm.taylor_ladder(flat_function, x0, value, columns, eps, reference.precision.noise)
     return dataclasses.replace(reference, complex_step=complex_step, complex_step_note=note,

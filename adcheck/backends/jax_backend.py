@@ -101,6 +101,10 @@ def _flat_part(part):
 
     if not isinstance(part, jax.Array):
         part = jnp.asarray(part)
+    if jnp.iscomplexobj(part):  # its real and imaginary parts, side by side (adcheck.complex_numbers)
+        from ..complex_numbers import split
+
+        return split(part, jnp)
     return part if part.ndim == 1 else jnp.ravel(part)
 
 

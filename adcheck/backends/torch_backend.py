@@ -32,7 +32,7 @@ from ..verdict.tolerances import EPS
 from ..frameworks import DeviceUnavailable, configure_torch, torch_device
 from ..model import BackendRun, ContextResult, Mode, Products, SecondOrder, Status
 from .calling import NotApplicable, UserCodeError, check_shapes, context_failure, context_outcome, \
-    load_user_function, output_parts, to_numpy, user_compilation_off
+    load_user_function, output_parts, real_parts, to_numpy, user_compilation_off
 
 TORCH_FUNC = {"fwd": "torch.func.jacfwd", "rev": "torch.func.jacrev"}
 CLASSIC = {"fwd": "torch.autograd.forward_ad (one dual pass per tangent)",
@@ -154,10 +154,12 @@ def _as_flat_tensor(part):
     """One output part as a 1-d float64 tensor; numbers and numpy arrays become constants."""
     import torch
 
+    from ..complex_numbers import split
+
     if not isinstance(part, torch.Tensor):
-        return _tensor(to_numpy(part).astype(np.float64).ravel())
-    if part.is_complex():
-        raise UserCodeError("the function returned complex values; adcheck checks real-valued functions")
+        return _tensor(real_parts(to_numpy(part)))
+    if part.is_complex():  # its real and imaginary parts, side by side (adcheck.complex_numbers)
+        return split(part, torch).to(torch.float64)
     return part.reshape(-1).to(torch.float64)
 
 

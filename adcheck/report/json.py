@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..complex_numbers import has_complex, json_section
 from ..model import RunReport
 
 SCHEMA_VERSION = 2
@@ -129,7 +130,8 @@ def report_dict(report: RunReport, *, timings: bool = True) -> dict:
              "differentiated": a.differentiated, "promoted_from": a.promoted_from}
             for a in report.arguments
         ],
-        "outputs": [{"name": (report.function or "out") + leaf.path, "shape": list(leaf.shape)}
+        "outputs": [{"name": (report.function or "out") + leaf.path, "shape": list(leaf.shape),
+                     **({"complex": True} if leaf.complex else {})}
                     for leaf in report.outputs],
         "odd_one_out": list(report.comparison.odd_one_out),
         "consensus": report.comparison.consensus,
@@ -152,6 +154,8 @@ def report_dict(report: RunReport, *, timings: bool = True) -> dict:
         from .search import search_dict
 
         result["search"] = search_dict(report.search, partial(report_dict, timings=timings))
+    if has_complex(report):  # complex entries as users write them: {"re": ..., "im": ...}
+        result["complex"] = json_section(report, _number)
     reference = report.run("fd")
     if reference is not None and reference.jacobian is not None and reference.jacobian.size <= MAX_JSON_JACOBIAN_ENTRIES:
         result["jacobians"] = {r.name: _matrix(r.jacobian) for r in report.runs if r.jacobian is not None}

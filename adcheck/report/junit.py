@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from ..complex_numbers import entry_line
 from ..model import BackendVerdict, RunReport, Status
 from ..settings import FailOn
 from .common import (
@@ -52,6 +53,8 @@ def _testcase(report: RunReport, verdict: BackendVerdict, timings: bool,
             lines = [f"{verdict.name}: unusable: {verdict.message}"]
         if verdict.mismatches:
             lines += ["", worst_entries_table(report, verdict)]
+            complex_entry = entry_line(report, verdict.name, verdict.mismatches[0].row, verdict.mismatches[0].col)
+            lines += [complex_entry] if complex_entry else []
         lines += _cause_lines(report.causes(verdict.name))
         if report.comparison.consensus:
             lines += ["", report.comparison.consensus + "."]

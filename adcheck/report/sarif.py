@@ -11,10 +11,12 @@ kink is a valid answer, not a result.
 from __future__ import annotations
 
 import json
+import math
 import os
 from urllib.parse import quote
 
 from .. import __version__
+from ..complex_numbers import entry_dict, has_complex
 from ..model import RunReport
 from .common import Interruption, problems
 from .formats import Document
@@ -135,6 +137,9 @@ def _results(report: RunReport) -> list[dict]:
         properties = {"case": report.target}
         if problem.backend:
             properties["backend"] = problem.backend
+        complex_entry = _complex_entry(report, problem)
+        if complex_entry is not None:  # the worst entry as a complex derivative: {"re": ..., "im": ...}
+            properties["complex_entry"] = complex_entry
         results.append({"ruleId": rule, "level": LEVELS[BUILTIN_RULES[rule]["severity"]],
                         "message": {"text": problem.text}, "locations": locations, "properties": properties})
     for finding in report.findings:
@@ -146,6 +151,20 @@ def _results(report: RunReport) -> list[dict]:
             "properties": {"case": report.target, "explains": list(finding.explains)},
         })
     return results
+
+
+def _complex_entry(report: RunReport, problem) -> dict | None:
+    """A disagreeing backend's worst entry in complex form, where it is one (``complex_numbers``)."""
+    if problem.kind != "disagree" or not has_complex(report):
+        return None
+    verdict = next((v for v in report.comparison.verdicts if v.name == problem.backend), None)
+    if verdict is None or verdict.worst_entry is None:
+        return None
+    return entry_dict(report, verdict.name, *verdict.worst_entry, number=_complex_number)
+
+
+def _complex_number(value: float):
+    return value if math.isfinite(value) else str(value)
 
 
 def sarif_dict(reports: list[RunReport], interrupted: Interruption | None = None) -> dict:

@@ -8,6 +8,7 @@ import click
 import numpy as np
 from tabulate import tabulate
 
+from ..complex_numbers import table_lines
 from ..model import FAILING, RunReport, Status
 from .common import (
     NOTHING_CHECKED_TITLE,
@@ -115,6 +116,9 @@ def _render(report: RunReport, style, timings: bool) -> str:
                     drawn[verdict.name] = verdict.mismatch_mask
                     lines += ["", f"{verdict.name}: where the disagreements are (X: disagree, .: agree)"]
                     lines += block_maps(report, verdict.mismatch_mask)
+    complex_lines = table_lines(report)
+    if complex_lines:
+        lines += ["", *complex_lines]
     if report.second_order is not None:
         lines += ["", second_order_section(report, style, timings)]
     second_order_failed = report.second_order is not None and report.second_order.failed
@@ -157,13 +161,17 @@ def _shape(shape) -> str:
 
 def inputs_line(report: RunReport) -> str:
     """``x 3`` or ``params["w"] 2x2 + params["b"] 2``: each differentiated array, named, with its shape."""
-    return " + ".join(f"{a.name} {_shape(a.shape)}" if a.name else _shape(a.shape)
+    return " + ".join((f"{a.name} {_shape(a.shape)}" if a.name else _shape(a.shape))
+                      + (f" {a.dtype}" if a.dtype.startswith("complex") else "")
                       for a in report.arguments if a.differentiated)
 
 
 def outputs_line(report: RunReport) -> str:
     """``3 values``, or each output array named when the output is a tuple, list or dict of them."""
     count = _plural(report.n_outputs, "value")
+    complex_entries = sum(int(np.prod(leaf.shape)) for leaf in report.outputs if leaf.complex)
+    if complex_entries:
+        count += f" ({complex_entries} complex, as Re and Im)"
     if len(report.outputs) <= 1:
         return count
     root = report.function or "out"

@@ -385,6 +385,10 @@ def argument_json(arguments) -> tuple[str, ...]:
         if isinstance(value, list):
             return {"$list": [tree(child) for child in value]}
         array = np.asarray(value)
+        if array.dtype.kind == "c":  # {"$complex": [re, im]} leaves
+            from ..complex_numbers import encode_json
+
+            return encode_json(array)
         if array.dtype.kind == "f":
             return _shortest(array)
         return array.tolist()

@@ -18,10 +18,16 @@ from ..errors import ConfigError
 def case_text(target_text: str, input_args: tuple[str, ...], wrt: tuple[int, ...] | None, comment: str) -> str:
     """The ``[[tool.adcheck.case]]`` table (TOML reads the JSON number lists as they are)."""
     lines = ["", f"[[tool.adcheck.case]]  # {comment}", f"target = {json.dumps(target_text)}",
-             f"inputs = [{', '.join(input_args)}]"]
+             f"inputs = [{', '.join(_toml(text) for text in input_args)}]"]
     if wrt is not None:
         lines.append(f"wrt = {json.dumps(list(wrt))}")
     return "\n".join(lines) + "\n"
+
+
+def _toml(argument_json: str) -> str:
+    """An ``--input`` JSON text as TOML: the same, but a ``{"$complex": [re, im]}`` leaf (the only
+    object an array argument's JSON holds) as TOML's inline table ``{ "$complex" = [re, im] }``."""
+    return argument_json.replace('{"$complex": ', '{ "$complex" = ').replace("]}", "] }")
 
 
 def append_case(target, failure, arguments, start: Path, *, seed: int, count: int) -> str:

@@ -46,14 +46,23 @@ def input_strategy(leaves):
     (``inputs.Leaf``): the kinds of the entries drawn, and the arrays."""
     from hypothesis import strategies as st
 
+    values = [_real_parts(leaf.value) for leaf in leaves]
     if len(leaves) == 1:
-        per_leaf = st.tuples(_leaf(leaves[0].value))
+        per_leaf = st.tuples(_leaf(values[0]))
     else:
         # Leaf by leaf: each leaf is varied or kept as given (kept shrinks first: the simpler input).
         per_leaf = st.tuples(*(st.booleans().flatmap(
-            lambda vary, v=leaf.value: _leaf(v) if vary else st.just((frozenset(), v))) for leaf in leaves))
+            lambda vary, v=value: _leaf(v) if vary else st.just((frozenset(), v))) for value in values))
     return per_leaf.map(lambda drawn: (frozenset().union(*(kinds for kinds, _ in drawn)),
                                        tuple(array for _, array in drawn)))
+
+
+def _real_parts(value: np.ndarray) -> np.ndarray:
+    """What is searched of a leaf: its values, or a complex one's real and imaginary parts as a
+    (..., 2) real array (raveled, the flat vector's own layout: ``adcheck.complex_numbers``)."""
+    if np.iscomplexobj(value):
+        return np.stack([value.real, value.imag], axis=-1)
+    return value
 
 
 def _leaf(given: np.ndarray):

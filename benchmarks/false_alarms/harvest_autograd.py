@@ -9,7 +9,7 @@ must not fail. This script
 2. copies its ``tests/*.py`` and ``autograd_replay.py`` into one work directory,
 3. in a fresh process per test module, replaces ``check_grads`` with a recorder, runs every test
    function (each ``parametrize`` set) with autograd's conftest seed and records each call,
-4. writes, per call on real float arguments, ``case_<id>.py`` (which at import reruns that test
+4. writes, per call on float (real or complex) arguments, ``case_<id>.py`` (which at import reruns that test
    with the recorder and binds its k-th call, as a function of the differentiated arguments only,
    to the module-level name ``case``) and ``case_<id>.npz`` (those arguments, in order),
 5. imports every generated module in a fresh process of its own and checks that ``case`` at the
@@ -102,11 +102,9 @@ def _kind_of_argument(value) -> tuple[str | None, object]:
         return "integer or boolean input", None
     if isinstance(value, (int, float, complex, np.number, np.ndarray)):
         array = np.asarray(value)
-        if np.iscomplexobj(array):
-            return "complex input", None
         if array.dtype.kind in "biu":
             return "integer or boolean input", None
-        if array.dtype.kind != "f":
+        if array.dtype.kind not in "fc":  # complex ones are checked as their real and imaginary parts
             return f"not a float array (dtype {array.dtype})", None
         return None, array
     return f"not an array ({type(value).__name__})", None
@@ -214,6 +212,7 @@ def record_module(module_name: str, work: Path, version: str) -> list[dict]:
                     continue
                 entry["shapes"] = [list(a.shape) for a in arrays]
                 entry["dtypes"] = [str(a.dtype) for a in arrays]
+                entry["complex_input"] = any(np.iscomplexobj(a) for a in arrays)
                 if call.value_error is not None:
                     exc = call.value_error
                     entry["skip"] = f"the recorded function raises on its arguments: {type(exc).__name__}: {exc}"
@@ -365,7 +364,7 @@ def _remove_case_files(work: Path, ident: str) -> None:
         (work / name).unlink(missing_ok=True)
 
 
-def harvest(cache: Path, work: Path, jobs: int) -> dict:
+def harvest(cache: Path, work: Path, jobs: int, complex_only: bool = False) -> dict:
     started = time.monotonic()
     version = autograd_version()
     sdist = fetch_sdist(version, cache)
@@ -376,6 +375,11 @@ def harvest(cache: Path, work: Path, jobs: int) -> dict:
         recorded = list(pool.map(lambda m: _worker_record(m, work, version), modules))
     entries = [entry for per_module in recorded for entry in per_module]
     calls = [e for e in entries if "index" in e]
+    if complex_only:  # replay only the calls on complex numbers (a shorter harvest)
+        for entry in calls:
+            if "skip" not in entry and not (entry["complex_input"] or entry["complex_output"]):
+                entry["skip"] = "real inputs and outputs (--complex-only)"
+                _remove_case_files(work, entry["id"])
     candidates = [e for e in calls if "skip" not in e]
     print(f"{len(calls)} check_grads calls recorded; replaying {len(candidates)}, each in a process of its own",
           file=sys.stderr)
@@ -394,6 +398,7 @@ def harvest(cache: Path, work: Path, jobs: int) -> dict:
         note = (f"autograd {version} tests/{entry['module']}.py::{entry['test']}"
                 f"{'' if entry['params'] == '{}' else entry['params']} call {entry['index']} "
                 f"via {entry['via']} {entry['check_kwargs']}; inputs {entry['shapes']}"
+                + ("; complex input" if entry["complex_input"] else "")
                 + ("; complex output" if entry["complex_output"] else ""))
         cases.append({"id": entry["id"], "target": f"case_{entry['id']}.py:case",
                       "inputs": [f"@case_{entry['id']}.npz"], "via": entry["via"], "note": note})
@@ -422,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK,
                         help="the directory of generated cases (emptied first)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="processes at once")
+    parser.add_argument("--complex-only", action="store_true",
+                        help="keep only the calls with complex inputs or outputs (replays far fewer)")
     parser.add_argument("--record", metavar="MODULE", help=argparse.SUPPRESS)
     parser.add_argument("--verify", metavar="ID", help=argparse.SUPPRESS)
     parser.add_argument("--verify-all", metavar="LISTING", type=Path, help=argparse.SUPPRESS)
@@ -441,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verify_all:
         verify_all(json.loads(args.verify_all.read_text()), work, max(1, args.jobs), work / ".verify")
         return 0
-    manifest = harvest(args.cache.resolve(), work, max(1, args.jobs))
+    manifest = harvest(args.cache.resolve(), work, max(1, args.jobs), args.complex_only)
     print(f"autograd {manifest['autograd_version']}: {manifest['recorded_calls']} check_grads calls "
           f"({manifest['recorded_by']['check_grads']} direct, {manifest['recorded_by']['combo_check']} "
           f"through combo_check); {len(manifest['cases'])} cases, {len(manifest['skipped'])} skipped:")

@@ -344,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the per-case results here")
     parser.add_argument("--match", action="append", default=[], metavar="TEXT",
                         help="only cases whose name contains TEXT (repeatable: any)")
+    parser.add_argument("--complex", action="store_true",
+                        help="autograd set: only calls with complex inputs or outputs")
     parser.add_argument("--via", choices=("check_grads", "combo_check", "all"), default="all",
                         help="autograd set: only calls made directly / through combo_check")
     parser.add_argument("--limit", type=int, help="at most this many cases per set (in manifest order)")
@@ -363,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         cases += load_autograd(args.autograd_manifest, args.via)[:args.limit]
     if args.match:
         cases = [c for c in cases if any(text in c.name for text in args.match)]
+    if args.complex:
+        cases = [c for c in cases if "; complex input" in c.note or "; complex output" in c.note]
 
     if args.search:
         from dataclasses import replace

@@ -20,6 +20,7 @@ import types
 import numpy as np
 
 from ...backends import autograd_backend
+from ...complex_numbers import assemble, real_view, split
 from ...verdict.tolerances import EPS
 from .local import LocalProblem, Operand
 from .program import Application, Rule, is_user, library_rule, program_moves, site_on_stack, user_root
@@ -108,11 +109,11 @@ def _application(node, index, base, shifted, step, root) -> Application:
             if up.fun is not node.fun or down.fun is not node.fun or up.argnums != node.argnums:
                 continue
             try:
-                columns.append(np.concatenate([(np.asarray(up.args[a], float) - np.asarray(down.args[a], float)).ravel()
+                columns.append(np.concatenate([_real_parts(up.args[a]) - _real_parts(down.args[a])
                                                for a in positions]) / step)
             except (ValueError, TypeError):
                 continue
-        size = sum(int(np.size(node.args[a])) for a in positions)
+        size = sum(int(np.size(node.args[a])) * (2 if np.iscomplexobj(node.args[a]) else 1) for a in positions)
         return np.stack(columns, axis=1) if columns else np.zeros((size, 1))
 
     return Application(rule=rule, site=node.site, problem=lambda: _problem(node, positions, 1),
@@ -121,7 +122,13 @@ def _application(node, index, base, shifted, step, root) -> Application:
 
 def _differentiable(value) -> bool:
     array = np.asarray(value)
-    return array.dtype.kind == "f" and array.size > 0
+    return array.dtype.kind in "fc" and array.size > 0
+
+
+def _real_parts(value) -> np.ndarray:
+    """Values, flat, as float64: a complex array's real and imaginary parts side by side."""
+    value = np.asarray(value)
+    return real_view(value).astype(np.float64) if np.iscomplexobj(value) else value.astype(np.float64).ravel()
 
 
 def _rule(fun, root) -> Rule:
@@ -199,6 +206,11 @@ def _problem(node, positions, order) -> LocalProblem | None:
     if not positions:
         return None
     args, kwargs, fun = node.args, node.kwargs, node.fun
+    complex_at = {a for a in positions if np.iscomplexobj(args[a])}
+    complex_outs = [np.iscomplexobj(p) for p in (list(node.value) if isinstance(node.value, (tuple, list))
+                                                  else [node.value])]
+    if complex_at or any(complex_outs):
+        return None if order == 2 else _complex_problem(node, positions, complex_at, complex_outs)
     shapes = [np.shape(args[a]) for a in positions]
     dtypes = [np.asarray(args[a]).dtype for a in positions]
     sizes = [int(np.prod(s)) if s else 1 for s in shapes]
@@ -289,3 +301,47 @@ def _problem(node, positions, order) -> LocalProblem | None:
     outputs = tuple(Operand("y'" if len(shapes) == 1 else f"y'{k + 1}", tuple(s)) for k, s in enumerate(shapes))
     return LocalProblem(z0=z0, value=derivative_value, eps=eps, inputs=inputs, outputs=outputs,
                         reverse=reverse_second)
+
+
+def _complex_problem(node, positions, complex_at, complex_outs) -> LocalProblem:
+    """The rule of a node with complex operands or outputs, checked as the real function of their
+    parts: autograd traces ``(Re, Im) -> fun -> (Re, Im)`` (``complex_numbers.assemble`` and
+    ``split``, autograd's own rules), so the node's rule runs on complex numbers exactly as in the
+    backward pass, and no convention is assumed here."""
+    import autograd.numpy as anp
+    from autograd import make_vjp
+
+    args, kwargs, fun = node.args, node.kwargs, node.fun
+    shapes = [tuple(np.shape(args[a])) for a in positions]
+    widths = [(int(np.prod(s)) if s else 1) * (2 if a in complex_at else 1) for a, s in zip(positions, shapes)]
+    z0 = np.concatenate([_real_parts(args[a]) for a in positions])
+
+    def realified(z):
+        filled, offset = list(args), 0
+        for a, shape, width in zip(positions, shapes, widths):
+            piece = z[offset:offset + width]
+            filled[a] = assemble(piece, shape, anp) if a in complex_at else anp.reshape(piece, shape)
+            offset += width
+        value = fun(*filled, **kwargs)
+        parts = list(value) if isinstance(value, (tuple, list)) else [value]
+        return anp.concatenate([split(p, anp) if is_complex else anp.ravel(p)
+                                for p, is_complex in zip(parts, complex_outs)])
+
+    example = node.value if isinstance(node.value, (tuple, list)) else [node.value]
+    out_shapes = [tuple(np.shape(p)) + ((2,) if c else ()) for p, c in zip(example, complex_outs)]
+    eps = np.full(sum(int(np.prod(s)) if s else 1 for s in out_shapes), EPS["float64"])
+
+    def value(z):
+        return np.asarray(realified(np.asarray(z, dtype=np.float64)), dtype=np.float64)
+
+    def reverse(cotangents):
+        vjp, _ = make_vjp(realified)(z0)
+        return np.stack([np.asarray(vjp(cotangents[:, q]), dtype=np.float64).ravel()
+                         for q in range(cotangents.shape[1])])
+
+    names = tuple("x" if len(positions) == 1 else f"x{a + 1}" for a in positions)
+    inputs = tuple(Operand(n, s + ((2,) if a in complex_at else ()), a in complex_at)
+                   for n, s, a in zip(names, shapes, positions))
+    outputs = tuple(Operand("y" if len(out_shapes) == 1 else f"y{k + 1}", s, c)
+                    for k, (s, c) in enumerate(zip(out_shapes, complex_outs)))
+    return LocalProblem(z0=z0, value=value, eps=eps, inputs=inputs, outputs=outputs, reverse=reverse)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ...backends import jax_backend
 from ...backends.calling import describe_exception
+from ...complex_numbers import real_view
 from ...verdict.tolerances import EPS
 from .local import LocalProblem, Operand
 from .program import (
@@ -77,6 +78,11 @@ def record(task) -> list[Application]:
 
 def _inexact(dtype) -> bool:
     return np.issubdtype(np.dtype(dtype), np.floating)
+
+
+def _differentiable(dtype) -> bool:
+    """Real or complex floating point (a complex operand is checked as its parts)."""
+    return np.issubdtype(np.dtype(dtype), np.inexact)
 
 
 def _bind(eqn, invals):
@@ -205,11 +211,9 @@ class _Context:
             invals, _ = self.base.values[here]
             in_active = self.base.active[here]
             positions = [k for k, (v, act) in enumerate(zip(invals, in_active))
-                         if act and _inexact(getattr(v, "dtype", np.float64)) and np.size(v) > 0]
-            float_outs = [k for k, v in enumerate(eqn.outvars) if _inexact(v.aval.dtype)]
+                         if act and _differentiable(getattr(v, "dtype", np.float64)) and np.size(v) > 0]
+            float_outs = [k for k, v in enumerate(eqn.outvars) if _differentiable(v.aval.dtype)]
             if not positions or not float_outs or eqn.primitive.name in INTENTIONAL:
-                continue
-            if any(np.iscomplexobj(np.asarray(invals[p])) for p in positions):
                 continue
             found.append(self._application(eqn, here, positions, float_outs, parent_site))
         return found
@@ -247,13 +251,12 @@ class _Context:
                 continue
             up, down = plus.values[path][0], minus.values[path][0]
             try:
-                column = np.concatenate([(np.asarray(up[p], dtype=np.float64) - np.asarray(down[p], dtype=np.float64))
-                                         .ravel() for p in positions]) / self.step
+                column = np.concatenate([_real_parts(up[p]) - _real_parts(down[p]) for p in positions]) / self.step
             except (ValueError, TypeError):
                 continue
             columns.append(column)
         invals = self.base.values[path][0]
-        size = sum(int(np.size(invals[p])) for p in positions)
+        size = sum(int(np.size(invals[p])) * (2 if np.iscomplexobj(invals[p]) else 1) for p in positions)
         if not columns:
             return np.zeros((size, 1))
         return np.stack(columns, axis=1)
@@ -278,18 +281,26 @@ def _problem(eqn, invals, positions, float_outs, forward: bool, order: int = 1) 
     import jax
     import jax.numpy as jnp
 
-    shapes = [tuple(np.shape(invals[p])) for p in positions]
-    dtypes = [np.dtype(invals[p].dtype) for p in positions]
+    # A complex operand is checked as its real and imaginary parts, (..., 2) real, and a complex
+    # output as its parts likewise: the rule runs on complex numbers as in the program, and the
+    # check is of a real function, whatever JAX's convention (adcheck.complex_numbers).
+    complex_at = {p for p in positions if np.iscomplexobj(invals[p])}
+    complex_outs = [np.issubdtype(np.dtype(eqn.outvars[k].aval.dtype), np.complexfloating) for k in float_outs]
+    if (complex_at or any(complex_outs)) and order == 2:
+        return None
+    shapes = [tuple(np.shape(invals[p])) + ((2,) if p in complex_at else ()) for p in positions]
+    dtypes = [np.dtype(np.real(invals[p]).dtype) for p in positions]
     sizes = [int(np.prod(s)) if s else 1 for s in shapes]
-    z0 = np.concatenate([np.asarray(invals[p], dtype=np.float64).ravel() for p in positions])
+    z0 = np.concatenate([_real_parts(invals[p]) for p in positions])
     names = _operand_names(eqn, positions)
 
     def call(*diff):
         args = list(invals)
         for p, d in zip(positions, diff):
-            args[p] = d
+            args[p] = jax.lax.complex(d[..., 0], d[..., 1]) if p in complex_at else d
         outs = _bind(eqn, args)
-        return [outs[k] for k in float_outs]
+        return [jnp.stack([jnp.real(outs[k]), jnp.imag(outs[k])], axis=-1) if is_complex else outs[k]
+                for k, is_complex in zip(float_outs, complex_outs)]
 
     def complex_call(*diff):
         args = [jnp.asarray(a, dtype=jnp.complex128) if _inexact(getattr(a, "dtype", np.int64)) else a for a in invals]
@@ -359,13 +370,21 @@ def _problem(eqn, invals, positions, float_outs, forward: bool, order: int = 1) 
         outs = complex_call(*split(z, jnp.complex128))
         return np.concatenate([np.asarray(o).ravel() for o in jax.device_get(outs)])
 
-    operands = tuple(Operand(n, s) for n, s in zip(names, shapes))
+    operands = tuple(Operand(n, s, p in complex_at) for n, s, p in zip(names, shapes, positions))
     stem = "y" if order == 1 else "y'"
-    outputs = tuple(Operand(stem if len(out_shapes) == 1 else f"{stem}{k + 1}", s) for k, s in enumerate(out_shapes))
+    outputs = tuple(Operand(stem if len(out_shapes) == 1 else f"{stem}{k + 1}", s, c)
+                    for k, (s, c) in enumerate(zip(out_shapes, complex_outs)))
+    complex_step = order == 1 and _plain(eqn) and not complex_at and not any(complex_outs)
     return LocalProblem(
         z0=z0, value=value, eps=eps, inputs=operands, outputs=outputs,
         forward=forward_products if forward else None, reverse=None if forward else reverse_products,
-        complex_value=complex_value if order == 1 and _plain(eqn) else None)
+        complex_value=complex_value if complex_step else None)
+
+
+def _real_parts(value) -> np.ndarray:
+    """An operand's values, flat, as float64: a complex one's real and imaginary parts side by side."""
+    value = np.asarray(value)
+    return real_view(value).astype(np.float64) if np.iscomplexobj(value) else value.astype(np.float64).ravel()
 
 
 def _plain(eqn) -> bool:

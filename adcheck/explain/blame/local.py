@@ -62,7 +62,8 @@ class Operand:
     """A named, shaped piece of a flat vector (a differentiable operand or an output)."""
 
     name: str
-    shape: tuple[int, ...]
+    shape: tuple[int, ...]  # a complex operand's ends in 2: its real and imaginary parts
+    complex: bool = False
 
     @property
     def size(self) -> int:
@@ -518,6 +519,12 @@ def entry_name(operands: tuple[Operand, ...], index: int | None) -> str:
         return ""
     for operand in operands:
         if index < operand.size:
+            if operand.complex:  # Re x[1], Im x[1]
+                part, shape = ("Re ", "Im ")[index % 2], operand.shape[:-1]
+                if not shape:
+                    return part + operand.name
+                position = np.unravel_index(index // 2, shape)
+                return f"{part}{operand.name}[{', '.join(str(int(p)) for p in position)}]"
             if operand.size == 1:
                 return operand.name
             position = np.unravel_index(index, operand.shape)

@@ -20,7 +20,8 @@ import types
 
 import numpy as np
 
-from ...backends.calling import load_user_function, output_parts, to_numpy
+from ...backends.calling import load_user_function, output_parts, real_parts, to_numpy
+from ...complex_numbers import split
 from ...verdict.tolerances import EPS
 from .local import LocalProblem, Operand
 from .program import Application, Rule, is_user, library_rule, program_moves, site_on_stack, user_root, version_of
@@ -65,10 +66,12 @@ def _flat_function(task, device):
                                fixed=lambda a: torch.from_numpy(np.array(a, copy=True)).to(device))
         parts = []
         for part in output_parts(func(*args)):
-            if isinstance(part, torch.Tensor):
+            if isinstance(part, torch.Tensor) and part.is_complex():  # as the backend: Re and Im side by side
+                parts.append(split(part, torch).to(torch.float64))
+            elif isinstance(part, torch.Tensor):
                 parts.append(part.reshape(-1).to(torch.float64))
             else:
-                parts.append(torch.from_numpy(to_numpy(part).astype(np.float64).ravel()).to(device))
+                parts.append(torch.from_numpy(real_parts(to_numpy(part))).to(device))
         return torch.cat(parts)
 
     return flat_function
@@ -106,7 +109,7 @@ def _differentiable_positions(leaves):
     import torch
 
     return [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor) and leaf.requires_grad
-            and leaf.is_floating_point() and leaf.numel() > 0]
+            and (leaf.is_floating_point() or leaf.is_complex()) and leaf.numel() > 0]
 
 
 @functools.lru_cache(maxsize=1)
@@ -180,9 +183,9 @@ def _application(op, index, shifted, step, root, forward) -> Application:
         for plus, minus in shifted:
             if index >= len(plus) or index >= len(minus) or plus[index].key != op.key or minus[index].key != op.key:
                 continue
-            columns.append(np.concatenate([_numpy(plus[index].leaves[p].double() - minus[index].leaves[p].double())
+            columns.append(np.concatenate([_numpy(plus[index].leaves[p]) - _numpy(minus[index].leaves[p])
                                            for p in op.positions]) / step)
-        size = sum(op.leaves[p].numel() for p in op.positions)
+        size = sum(op.leaves[p].numel() * (2 if op.leaves[p].is_complex() else 1) for p in op.positions)
         return np.stack(columns, axis=1) if columns else np.zeros((size, 1))
 
     return Application(rule=rule, site=op.site, problem=lambda: _problem(op, forward, 1),
@@ -247,20 +250,31 @@ def _problem(op, forward, order) -> LocalProblem | None:
     from torch.utils._pytree import tree_flatten, tree_unflatten
 
     leaves, positions = op.leaves, op.positions
-    shapes = [tuple(leaves[p].shape) for p in positions]
-    dtypes = [leaves[p].dtype for p in positions]
-    sizes = [leaves[p].numel() for p in positions]
+    # A complex operand is checked as its real and imaginary parts, (..., 2) real, and a complex
+    # output as its parts likewise: the rule then runs on complex numbers as in the program, and
+    # the check is of a real function, whatever torch's convention (adcheck.complex_numbers).
+    complex_at = {p for p in positions if leaves[p].is_complex()}
+    if complex_at and order == 2:
+        return None
+    shapes = [tuple(leaves[p].shape) + ((2,) if p in complex_at else ()) for p in positions]
+    dtypes = [leaves[p].real.dtype if p in complex_at else leaves[p].dtype for p in positions]
+    sizes = [leaves[p].numel() * (2 if p in complex_at else 1) for p in positions]
     devices = [leaves[p].device for p in positions]
     z0 = np.concatenate([_numpy(leaves[p]) for p in positions])
+    complex_out = []
 
     def call(*diff):
         filled = [leaf.clone() if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
         for p, d in zip(positions, diff):
+            if p in complex_at:
+                d = torch.complex(d[..., 0], d[..., 1])
             filled[p] = d.clone() if op.kind == "op" else d  # in-place ops write into a copy
         args, kwargs = tree_unflatten(filled, op.spec)
         out = op.func(*args, **kwargs) if op.kind == "op" else op.original(op.cls, *args, **kwargs)
         parts, _ = tree_flatten(out)
-        return [p for p in parts if isinstance(p, torch.Tensor) and p.is_floating_point()]
+        parts = [p for p in parts if isinstance(p, torch.Tensor) and (p.is_floating_point() or p.is_complex())]
+        complex_out[:] = [p.is_complex() for p in parts]
+        return [torch.stack([torch.real(p), torch.imag(p)], dim=-1) if p.is_complex() else p for p in parts]
 
     def split(z, dtype=None):
         pieces, offset = [], 0
@@ -279,6 +293,7 @@ def _problem(op, forward, order) -> LocalProblem | None:
     if not example:
         return None
     out_shapes = [tuple(o.shape) for o in example]
+    complex_parts = list(complex_out)
     out_dtypes = [o.dtype for o in example]
     eps = np.concatenate([np.full(max(o.numel(), 0), EPS.get(str(o.dtype).removeprefix("torch."),
                                                                     EPS["float64"])) for o in example])
@@ -338,15 +353,28 @@ def _problem(op, forward, order) -> LocalProblem | None:
         names = named or names  # as forward calls them
     stem = "y" if order == 1 else "y'"
     return LocalProblem(
-        z0=z0, value=value, eps=eps, inputs=tuple(Operand(n, s) for n, s in zip(names, shapes)),
-        outputs=tuple(Operand(stem if len(out_shapes) == 1 else f"{stem}{k + 1}", s) for k, s in enumerate(out_shapes)),
+        z0=z0, value=value, eps=eps,
+        inputs=tuple(Operand(n, s, p in complex_at) for n, s, p in zip(names, shapes, positions)),
+        outputs=tuple(Operand(stem if len(out_shapes) == 1 else f"{stem}{k + 1}", s, c)
+                      for k, (s, c) in enumerate(zip(out_shapes, complex_parts))),
         forward=forward_products if forward else None, reverse=None if forward else reverse_products,
-        complex_value=complex_value if order == 1 and op.kind == "op" else None)
+        complex_value=complex_value if order == 1 and op.kind == "op" and not complex_at and not any(complex_out)
+        else None)
 
 
 def _numpy(tensor) -> np.ndarray:
-    """A tensor's values as a flat float64 numpy array, from whichever device."""
-    return tensor.detach().double().cpu().reshape(-1).numpy()
+    """A tensor's values as a flat float64 numpy array, from whichever device (a complex one's
+    real and imaginary parts side by side)."""
+    tensor = tensor.detach()
+    if tensor.is_complex():
+        tensor = torch_view_as_real(tensor)
+    return tensor.double().cpu().reshape(-1).numpy()
+
+
+def torch_view_as_real(tensor):
+    import torch
+
+    return torch.view_as_real(tensor.resolve_conj())
 
 
 def _derivative_of(call, primals, forward):
