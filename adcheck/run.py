@@ -152,11 +152,6 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
     preflight(target, summary, None if arguments.module_target else arguments.n_arguments)
     installed = module_layout(target).installed
     mode, auto_note = auto_mode(target, arguments, summary, settings, pool)
-    if mode == Mode.FAST and settings.order == 2:
-        if settings.mode == "auto":
-            raise AdcheckError(f"--order 2 needs full Jacobians, and --mode auto chose fast mode for "
-                               f"{arguments.n_inputs} inputs: pass --mode full to insist")
-        raise AdcheckError("--order 2 needs full Jacobians: use --mode full (or leave --mode at auto)")
     work = plan(target, arguments, summary.framework, settings, mode, installed)
 
     finished = []
@@ -200,6 +195,13 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         if auto_note:
             notes.append(auto_note)
         notes.append(mode_note)
+        if settings.order == 2:
+            from .fast_second_order import compare_fast_second_order
+
+            second_order, second_note = compare_fast_second_order(
+                runs, arguments.n_inputs, settings.rtol, settings.atol, typical_scale=typical_scale(x0),
+                row_name=_row_namer(arguments, reference, target.attribute.split(".")[-1]))
+            notes += [second_note] if second_note else []
     else:
         comparison = compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps, input_scales=input_scales(x0),
                              own_scales=step_scales(x0))
@@ -338,6 +340,12 @@ def _entry_namer(arguments: Arguments, reference, function: str):
     """``name(row, col)`` -> ``d f[0] / d x[1]``, the names the report gives the entry."""
     outputs = reference.outputs if reference is not None else ()
     return lambda row, col: f"d {output_name(outputs, function, row)} / d {arguments.column_name(col)}"
+
+
+def _row_namer(arguments: Arguments, reference, function: str):
+    """``name(forward, i)``: row i of a first derivative, an output (``J u``) or an input (``J^T w``)."""
+    outputs = reference.outputs if reference is not None else ()
+    return lambda forward, i: output_name(outputs, function, i) if forward else arguments.column_name(i)
 
 
 def _blame(work: Plan, comparison, settings: Settings, pool=None, second_order=None) -> tuple[tuple, list[str]]:
