@@ -193,16 +193,19 @@ def compare_fast_second_order(runs, n_inputs: int, rtol=None, atol=None, *, typi
                   "max_rel_error": float((diff / bound)[judged].max()) if judged.any() else None,
                   "n_mismatches": int(convicted.sum()), "n_inconclusive": int(unproven.sum()),
                   "n_nonfinite": int(nonfinite.sum())}
+        def worst(mask):
+            return _worst(mask, diff / bound, products, fd, fd_error, run.name, what, row_name)
+
         if convicted.any():
             status = Status.DISAGREE
             message = (f"differs from FD of its own first derivative ({what}): {int(convicted.sum())} of "
                        f"{convicted.size} second directional derivatives outside tolerance, and the Taylor "
-                       f"remainder agrees; worst {_worst(convicted, diff / bound, products, fd, fd_error, run.name, what, row_name)}")
+                       f"remainder agrees; worst {worst(convicted)}")
         elif unproven.any():
             status = Status.INCONCLUSIVE
             message = (f"{int(unproven.sum())} of {unproven.size} second directional derivatives differ from FD of "
                        f"its own first derivative ({what}) and no second witness confirms it; worst "
-                       f"{_worst(unproven, diff / bound, products, fd, fd_error, run.name, what, row_name)}")
+                       f"{worst(unproven)}")
         else:
             status = Status.AGREE
             message = ""
