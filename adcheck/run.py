@@ -273,12 +273,13 @@ def auto_mode(target: Target, arguments: Arguments, summary: SourceSummary, sett
     (timed,) = run_tasks([task], settings.timeout, pool=pool)
     if timed.status != Status.REFERENCE:  # the function fails: the run says how, in full mode's words
         return choose_mode(settings.mode, arguments.n_inputs, 0.0), ""
-    mode = choose_mode(settings.mode, arguments.n_inputs, timed.seconds)
+    mode = choose_mode(settings.mode, arguments.n_inputs, timed.seconds, settings.order)
     if mode != Mode.FAST:
         return mode, ""
-    estimate = full_jacobian_seconds(arguments.n_inputs, timed.seconds)
+    estimate = full_jacobian_seconds(arguments.n_inputs, timed.seconds, settings.order)
+    what = "Jacobians and Hessians" if settings.order == 2 else "Jacobians"
     return mode, (f"--mode auto chose fast mode: one evaluation takes {timed.seconds * 1e3:.2g} ms, so full "
-                  f"Jacobians of {arguments.n_inputs} inputs would take about {estimate:.0f} s "
+                  f"{what} of {arguments.n_inputs} inputs would take about {estimate:.0f} s "
                   "(use --mode full to insist)")
 
 

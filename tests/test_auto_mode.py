@@ -31,3 +31,11 @@ def test_the_run_says_why_auto_chose_fast():
     assert result.exit_code == 0, result.stderr
     assert "--mode auto chose fast mode: one evaluation takes" in result.stdout
     assert "full Jacobians of 200 inputs would take about" in result.stdout
+
+
+def test_order_2_counts_the_hessian_columns_in_auto_modes_budget():
+    # 1000 inputs at 0.1 ms: 5 s of FD for the Jacobian, under the budget; with the Hessian's
+    # columns (each an evaluation of a first derivative) over it.
+    assert choose_mode(ModeChoice.AUTO, 1000, 1e-4) == Mode.FULL
+    assert choose_mode(ModeChoice.AUTO, 1000, 1e-4, order=2) == Mode.FAST
+    assert full_jacobian_seconds(1000, 1e-4, order=2) > 2 * full_jacobian_seconds(1000, 1e-4)
