@@ -173,7 +173,7 @@ class InProcess:
     in_process = True
 
     def run(self, tasks, on_done=None) -> list:
-        from .workers import execute
+        from .jobs import execute
 
         results = []
         for task in tasks:
@@ -499,7 +499,6 @@ def check(f, *args, wrt=None, backends=None, isolation: str = DEFAULT_ISOLATION,
     ``blame_seconds``, ``contexts``, ``device``. Bad arguments raise ``adcheck.errors.AdcheckError``
     (a ``TypeError`` for an unknown option).
     """
-    from .inputs import numpy_tree, promote
     from .run import check_target
     from .settings import validated
 
@@ -517,49 +516,8 @@ def check(f, *args, wrt=None, backends=None, isolation: str = DEFAULT_ISOLATION,
         options["backends"] = (backends,) if isinstance(backends, str) else tuple(backends)
     settings = validated({key: key for key in options}, **options)
     policy = str(settings.resolved().failure_policy)
-
-    kinds: set = set()
-    raw = [numpy_tree(a, f"argument {i}", kinds) for i, a in enumerate(args)]
-    module = _is_module(f)
-    framework = _framework(f, kinds)
-    names = _parameter_names(f, module)
-    if module:
-        from .backends.calling import module_parameters
-
-        import copy
-
-        parameters, names = module_parameters(copy.deepcopy(f))  # float64 copies; the caller's module is left as it is
-        raw, names = [parameters, *raw], ("params", *names)
-        if isinstance(wrt, (int, list, tuple)):  # indices count the inputs, as on the command line
-            wrt = [int(i) + 1 for i in ([wrt] if isinstance(wrt, int) else wrt)]
-    names = tuple(names[i] if i < len(names) else f"arg{i}" for i in range(len(raw)))
-    arguments = dataclasses.replace(promote(raw, _wrt(wrt, raw, names), names), module_target=module)
-
-    notes = []
-    target = None if module else _file_route(f, framework)
-    if target is not None:
-        from .source import summarize
-
-        summary = summarize(target)
-        ran = "process"
-        if isolation == "none":
-            notes.append(f"{framework} code is differentiated by rebinding its imports in a fresh import of its file: "
-                         "it ran in worker processes although isolation='none' was asked")
-    else:
-        payload, why = (None, "") if isolation == "none" else _pickled(f)
-        ran = "process" if payload is not None else "none"
-        if isolation == "process" and payload is None:
-            notes.append(f"the function cannot be pickled for a worker process ({why}): it ran in this process, "
-                         "without a timeout or a memory limit")
-        given = f
-        if module and payload is None:
-            import copy
-
-            given = copy.deepcopy(f)  # the backends make it float64: not the caller's module
-        target = _given_target(given, payload, module)
-        summary = _summary(target, f, framework, names)
-    if ran == "none":
-        notes.append("isolation: ran in this process (isolation='none')")
+    arguments, framework, names = _given_arguments(f, args, wrt)
+    target, summary, ran, notes = _route(f, framework, names, isolation, arguments.module_target)
     pool = worker_pool() if ran == "process" else InProcess()
     try:
         run = check_target(target, arguments, settings, summary=summary, pool=pool)
@@ -569,6 +527,58 @@ def check(f, *args, wrt=None, backends=None, isolation: str = DEFAULT_ISOLATION,
     if notes:
         run = dataclasses.replace(run, notes=(*run.notes, *notes))
     return Report(run, ran, policy)
+
+
+def _given_arguments(f, args, wrt):
+    """(the ``Arguments`` of ``f``'s call at ``args``, the framework of the code, the arguments'
+    names); a module's parameters come first, as ``params``, in float64 copies."""
+    from .inputs import numpy_tree, promote
+
+    kinds: set = set()
+    raw = [numpy_tree(a, f"argument {i}", kinds) for i, a in enumerate(args)]
+    module = _is_module(f)
+    framework = _framework(f, kinds)
+    names = _parameter_names(f, module)
+    if module:
+        import copy
+
+        from .backends.calling import module_parameters
+
+        parameters, names = module_parameters(copy.deepcopy(f))  # float64 copies; the caller's module is left as it is
+        raw, names = [parameters, *raw], ("params", *names)
+        if isinstance(wrt, (int, list, tuple)):  # indices count the inputs, as on the command line
+            wrt = [int(i) + 1 for i in ([wrt] if isinstance(wrt, int) else wrt)]
+    names = tuple(names[i] if i < len(names) else f"arg{i}" for i in range(len(raw)))
+    arguments = dataclasses.replace(promote(raw, _wrt(wrt, raw, names), names), module_target=module)
+    return arguments, framework, names
+
+
+def _route(f, framework, names, isolation: str, module: bool):
+    """(target, summary, where it runs: "process" or "none", notes): code that must be rebound is
+    imported from its file in workers; anything else is sent to them pickled, or runs here."""
+    notes = []
+    target = None if module else _file_route(f, framework)
+    if target is not None:
+        from .source import summarize
+
+        if isolation == "none":
+            notes.append(f"{framework} code is differentiated by rebinding its imports in a fresh import of its file: "
+                         "it ran in worker processes although isolation='none' was asked")
+        return target, summarize(target), "process", notes
+    payload, why = (None, "") if isolation == "none" else _pickled(f)
+    ran = "process" if payload is not None else "none"
+    if isolation == "process" and payload is None:
+        notes.append(f"the function cannot be pickled for a worker process ({why}): it ran in this process, "
+                     "without a timeout or a memory limit")
+    given = f
+    if module and payload is None:
+        import copy
+
+        given = copy.deepcopy(f)  # the backends make it float64: not the caller's module
+    target = _given_target(given, payload, module)
+    if ran == "none":
+        notes.append("isolation: ran in this process (isolation='none')")
+    return target, _summary(target, f, framework, names), ran, notes
 
 
 __all__ = ["check", "Report", "Row", "Entry", "DerivativeMismatch", "close_workers", "ISOLATIONS",

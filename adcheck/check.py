@@ -357,21 +357,13 @@ def run_check(project: Project, overrides: Settings = Settings(),
     """
     from .workers import RUNNING, WorkerPool
 
+    _import_before_threads()
     settings = project.settings.overridden_by(overrides)
     fail_on = settings.failure_policy
     cases = project.cases
     jobs = max(1, min(settings.jobs or default_jobs(), len(cases) or 1))
     base = Path.cwd()
     results: list[CaseResult | None] = [None] * len(cases)
-    done = 0
-
-    # Import, before the threads start, what each case imports lazily: an import hook that parses
-    # source (pytest's assertion rewriting, which covers this package when the plugin is
-    # loaded) would otherwise run ast.parse in several threads at once, which CPython 3.11
-    # does not survive (see adcheck/syntax.py).
-    import adcheck.explain.link  # noqa: F401
-    import adcheck.lint  # noqa: F401
-    import adcheck.run  # noqa: F401
 
     # The fork server starts here, before the case threads, with what the cases' workers import.
     from .run import start_workers
@@ -386,17 +378,8 @@ def run_check(project: Project, overrides: Settings = Settings(),
         future = pool.submit(_in_turn, last_of_stream.get(stream), run_case, cases[index], project, overrides, base,
                              workers)
         futures[future], last_of_stream[stream] = index, future
-    interrupted = False
     try:
-        for future in as_completed(futures):
-            result = future.result()
-            results[futures[future]] = result
-            done += 1
-            if on_case_done:
-                on_case_done(done, len(cases), result)
-    except KeyboardInterrupt:
-        interrupted = True
-        RUNNING.stop_all()  # every running case's workers, at once: their threads return promptly
+        interrupted = _collect(futures, results, on_case_done)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         workers.close()
@@ -411,6 +394,35 @@ def run_check(project: Project, overrides: Settings = Settings(),
     failures = tuple(f for r in finished if not r.broken for f in failures_of(r.report, fail_on))
     return CheckResult(results=finished, fail_on=fail_on, failures=failures, stopped=interrupted,
                        interrupted=unfinished)
+
+
+def _import_before_threads() -> None:
+    """Import, before the threads start, what each case imports lazily: an import hook that
+    parses source (pytest's assertion rewriting, which covers this package when the plugin is
+    loaded) would otherwise run ast.parse in several threads at once, which CPython 3.11 does not
+    survive (see adcheck/syntax.py)."""
+    import adcheck.explain.link  # noqa: F401
+    import adcheck.lint  # noqa: F401
+    import adcheck.run  # noqa: F401
+
+
+def _collect(futures: dict, results: list, on_case_done) -> bool:
+    """Each case's result as it finishes, into ``results``; True when interrupted (then every
+    running case's workers are stopped at once, and their threads return promptly)."""
+    from .workers import RUNNING
+
+    done = 0
+    try:
+        for future in as_completed(futures):
+            result = future.result()
+            results[futures[future]] = result
+            done += 1
+            if on_case_done:
+                on_case_done(done, len(results), result)
+    except KeyboardInterrupt:
+        RUNNING.stop_all()
+        return True
+    return False
 
 
 __all__ = ["NOTHING_CHECKED", "CaseResult", "CheckResult", "apply_baseline", "baseline_path", "failures_of",

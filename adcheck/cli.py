@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import sys
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from . import __version__
+from .choices import CONTEXTS, DeviceChoice, FailOn, ModeChoice
 from .errors import AdcheckError, ConfigError, ExitCode
+from .report.formats import FORMATS, RenderOptions, report_format
 from .report.text import printable, printable_line
 
-FORMAT_CHOICES = ("table", "json", "junit", "github", "sarif", "markdown")
-FAIL_ON_CHOICES = ("error", "disagree", "inconclusive", "warning")  # adcheck.settings.FailOn, without the import
-MODE_CHOICES = ("auto", "full", "fast")  # adcheck.settings.ModeChoice
 
 
 def colour_enabled(stream) -> bool:
@@ -48,9 +46,30 @@ def _settings(**values):
     return validated(**{key: value for key, value in values.items() if value is not None and value != ()})
 
 
-def _blame_context_device_options(command):
-    """The options ``run`` and ``check`` share for the per-primitive check, contexts and device."""
+def _shared_options(command):
+    """The options ``run`` and ``check`` share, declared once (their choices are the settings')."""
     options = [
+        click.option("--backend", "backends", multiple=True, metavar="NAME",
+                     help="Run only this backend (repeatable; overrides the configuration); fd always runs."),
+        click.option("--timeout", type=float, metavar="SECONDS",
+                     help="Seconds per backend before its worker is killed (default: 120)."),
+        click.option("--rtol", type=float, help="Relative tolerance (default: per-precision table)."),
+        click.option("--atol", type=float, help="Absolute tolerance (default: a share of the function's own scale)."),
+        click.option("--memory-limit", metavar="SIZE", help="Memory per worker, e.g. 4G (default: a share of the "
+                     "machine)."),
+        click.option("--fail-on", type=click.Choice([str(v) for v in FailOn]),
+                     help="What fails the run: error (backend errors only), disagree (and disagreements; the "
+                          "default), inconclusive (and unverified entries), warning (and lint warnings)."),
+        click.option("--mode", type=click.Choice([str(v) for v in ModeChoice]), default=None,
+                     help="full: whole Jacobians; fast: Jacobian-vector products along random directions; auto (the "
+                          "default): fast when full Jacobians would take more than about 8 s, estimated from one "
+                          "timed evaluation."),
+        click.option("--format", "output_format", type=click.Choice(tuple(FORMATS)), default="table",
+                     show_default=True),
+        click.option("--output", type=click.Path(dir_okay=False),
+                     help="Write the --format report to this file; the terminal gets the table."),
+        click.option("--no-timings", is_flag=True, help="Leave out timings (byte-identical reports across runs)."),
+        click.option("--no-lint", is_flag=True, help="Skip the lint and runtime probes."),
         click.option("--blame/--no-blame", default=None,
                      help="Check a disagreeing backend's primitives one by one and name the wrong rule "
                           "(default: on)."),
@@ -58,8 +77,8 @@ def _blame_context_device_options(command):
                      help="At most N primitives per backend (default 2000)."),
         click.option("--blame-seconds", type=float, metavar="S", help="At most S seconds per backend (default 60)."),
         click.option("--contexts", metavar="LIST", help="Also compute each backend's derivative in these contexts and "
-                     "compare: eager,jit,compile,float32,bfloat16,float16,cpu,gpu."),
-        click.option("--device", type=click.Choice(("cpu", "gpu", "auto")), default=None,
+                     f"compare: {','.join(CONTEXTS)}."),
+        click.option("--device", type=click.Choice([str(v) for v in DeviceChoice]), default=None,
                      help="Where JAX and PyTorch compute (default cpu; auto: the GPU when there is one)."),
     ]
     for option in reversed(options):  # as stacked decorators apply: the first listed shows first
@@ -79,28 +98,9 @@ def _blame_context_device_options(command):
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for --random (a non-negative integer).")
 @click.option("--wrt", metavar="ARGS", help="Differentiate these only (default: all): argument indices or names, "
               "and paths into dict/list arguments, comma-separated: 0,2 or params.w,x.")
-@click.option("--backend", "backends", multiple=True, metavar="NAME",
-              help="Run only this backend (repeatable); fd always runs.")
-@click.option("--timeout", type=float, metavar="SECONDS", help="Seconds per backend before its worker is killed "
-              "(default: 120).")
-@click.option("--rtol", type=float, help="Relative tolerance (default: per-precision table).")
-@click.option("--atol", type=float, help="Absolute tolerance (default: a share of the function's own scale).")
-@click.option("--memory-limit", metavar="SIZE", help="Memory per worker, e.g. 4G (default: a share of the machine).")
-@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES),
-              help="What fails the run: error, disagree (the default), inconclusive (and unverified entries), "
-                   "warning (and lint warnings).")
-@click.option("--format", "output_format", type=click.Choice(FORMAT_CHOICES), default="table", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False),
-              help="Write the --format report to this file; the terminal gets the table.")
-@click.option("--no-timings", is_flag=True, help="Leave out timings (byte-identical reports across runs).")
-@click.option("--no-lint", is_flag=True, help="Skip the lint and runtime probes.")
-@click.option("--mode", type=click.Choice(MODE_CHOICES), default=None,
-              help="full: whole Jacobians; fast: Jacobian-vector products along random directions; "
-                   "auto (the default): fast when full Jacobians would take more than about 8 s, estimated "
-                   "from one timed evaluation.")
+@_shared_options
 @click.option("--order", type=int, default=None, help="2: also check second derivatives (Hessian, or d(Jv)/dx "
               "for vector outputs; in fast mode, along random directions).")
-@_blame_context_device_options
 @click.option("--search", type=int, metavar="N", help="After the given input, check up to N more that hypothesis "
               "draws (near it, across magnitudes 1e-12..1e12, special values, ties) and shrink a failure to the "
               "simplest input; --seed makes it reproducible.")
@@ -163,8 +163,6 @@ def _prepare_compile_cache() -> None:
 def _run_and_search(parsed, arguments, settings, summary, seed: int, add_case: bool):
     """The run at the given input, then ``--search``, in the same warm workers; with
     ``--add-case``, the shrunk failure appended to the pyproject as a case (a line on stderr)."""
-    from dataclasses import replace
-
     from .run import check_target
     from .search import search
     from .workers import WorkerPool
@@ -235,27 +233,9 @@ class CaseProgress:
         self.bar.__exit__(None, None, None)
 
 
-def render(reports: list, output_format: str, *, timings: bool, colour: bool = False, summary: str = "",
-           fail_on=None, ahead=None, interrupted=None) -> str:
-    """The report text of ``reports`` in ``output_format`` (table/json handled for a single run);
-    ``fail_on``: the failure policy, for the formats that say what fails (JUnit, Markdown);
-    ``ahead``: the tables already written (``check``'s ``RenderedAhead``); ``interrupted``: the
-    ``report.common.Interruption`` of a check that stopped early (the table says it in ``summary``)."""
-    if output_format == "table":
-        from .report import table
-
-        one = ahead or partial(table.render, colour=colour, timings=timings)
-        text = "\n\n".join(one(r) for r in reports)
-        return text + ("\n\n" + printable(summary) if summary else "")
-    if output_format == "json":
-        from .report import json as json_report
-
-        return json_report.render(reports[0], timings=timings)
-    module = importlib.import_module(f"adcheck.report.{output_format}")
-    options = {"interrupted": interrupted} if interrupted is not None else {}
-    if fail_on is not None and output_format in ("junit", "markdown"):
-        options["fail_on"] = fail_on
-    return module.render(reports, timings=timings, **options)
+def render(reports: list, output_format: str, options: RenderOptions) -> str:
+    """The report text of ``reports`` (a run's one report) in ``output_format``."""
+    return report_format(output_format).render(reports, options)
 
 
 def write_output(output: str, text: str) -> None:
@@ -272,12 +252,13 @@ def echo_report(text: str, *, colour: bool = False) -> None:
 def emit(report, output_format: str, output: str | None, *, timings: bool, fail_on=None) -> None:
     """``run``'s report: the chosen format on stdout, or the table there and the format in ``output``."""
     colour = colour_enabled(sys.stdout)
+    options = RenderOptions(timings=timings, fail_on=fail_on or RenderOptions.fail_on)
     if output:
-        write_output(output, render([report], output_format, timings=timings, fail_on=fail_on))
-        echo_report(render([report], "table", timings=timings, colour=colour), colour=colour)
+        write_output(output, render([report], output_format, options))
+        echo_report(render([report], "table", replace(options, colour=colour)), colour=colour)
     else:
-        echo_report(render([report], output_format, timings=timings, colour=colour and output_format == "table",
-                           fail_on=fail_on), colour=colour)
+        echo_report(render([report], output_format, replace(options, colour=colour and output_format == "table")),
+                    colour=colour)
 
 
 @cli.command()
@@ -285,38 +266,21 @@ def emit(report, output_format: str, output: str | None, *, timings: bool, fail_
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The pyproject.toml to read (default: the nearest one above the working directory "
                    "with a [tool.adcheck] table).")
-@click.option("--backend", "backends", multiple=True, metavar="NAME",
-              help="Run only this backend (repeatable; overrides the configuration); fd always runs.")
-@click.option("--timeout", type=float, metavar="SECONDS", help="Seconds per backend (default: 120).")
-@click.option("--rtol", type=float, help="Relative tolerance for every case.")
-@click.option("--atol", type=float, help="Absolute tolerance for every case.")
-@click.option("--memory-limit", metavar="SIZE", help="Memory per worker, e.g. 4G (default: a share of the machine).")
+@_shared_options
 @click.option("-j", "--jobs", type=int, help="Cases run at once (default: the CPUs adcheck may use).")
-@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES),
-              help="What fails the run: error (backend errors only), disagree (and disagreements; the default), "
-                   "inconclusive (and unverified entries), warning (and lint warnings).")
-@click.option("--mode", type=click.Choice(MODE_CHOICES), default=None, help="full, fast or auto (the default).")
 @click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Baseline file (default: .adcheck-baseline.json next to the pyproject).")
 @click.option("--update-baseline", is_flag=True, help="Record the current failures in the baseline and exit 0.")
 @click.option("--shard", metavar="K/N", help="Run only shard K of N (a stable split of the cases: N CI jobs with "
               "K = 1..N cover every case once; merge their reports with adcheck merge-reports).")
-@click.option("--format", "output_format", type=click.Choice(FORMAT_CHOICES), default="table", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False),
-              help="Write the --format report to this file; the terminal gets the table.")
-@click.option("--no-timings", is_flag=True, help="Leave out timings (byte-identical reports across runs).")
-@click.option("--no-lint", is_flag=True, help="Skip the lint and runtime probes.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-@_blame_context_device_options
 @click.option("--search", type=int, metavar="N", help="After each case's input, search up to N more (see adcheck run "
               "--search; overrides the cases' search key). A search's failure is never written to the baseline.")
 def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs, fail_on, mode, baseline_file,
           update_baseline, shard, output_format, output, no_timings, no_lint, quiet, blame, blame_primitives,
           blame_seconds, contexts, device, search):
     """Run every case: [[tool.adcheck.case]] in pyproject.toml and @adcheck.case functions in PATHS."""
-    from .baseline import write_baseline
-    from .check import apply_baseline, baseline_path, default_jobs, run_check
-    from .config import display_path, load_project
+    from .check import run_check
     from .limits import ensure_resource_limits
 
     overrides = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
@@ -328,6 +292,35 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
 
         parse_shard(shard)  # a mistyped --shard stops here, before anything is loaded
     ensure_resource_limits()
+    project = _project_cases(paths, config_file, overrides, shard)
+    baseline = _baseline_before_running(project, paths, baseline_file, update_baseline, output)
+    timings = not no_timings
+    colour = colour_enabled(sys.stdout)
+    ahead = _rendered_ahead(output_format, timings=timings, colour=colour and not output)
+    progress = _CheckProgress(len(project.cases), ahead, quiet, bar=not quiet and output_format == "table"
+                              and sys.stderr.isatty())
+    if not quiet:
+        from .check import default_jobs
+
+        jobs_setting = project.settings.overridden_by(overrides).jobs
+        at_once = min(jobs_setting or default_jobs(), len(project.cases))
+        click.echo(f"adcheck: {len(project.cases)} case(s), {at_once} at a time", err=True)
+    _prepare_compile_cache()  # after every mistake of the user's has had its one line, before any worker
+    try:
+        result = run_check(project, overrides, on_case_done=progress)
+    finally:
+        progress.close()
+    result = _settle_baseline(result, baseline, update_baseline)
+    _emit_check(result, output_format, output, timings=timings, colour=colour, ahead=ahead)
+    if update_baseline and not result.broken and not result.stopped:
+        raise SystemExit(ExitCode.OK)
+    raise SystemExit(result.exit_code)
+
+
+def _project_cases(paths, config_file, overrides, shard):
+    """The project's cases (this shard's), or one line and exit 2 when there are none to run."""
+    from .config import display_path, load_project
+
     project = load_project(list(paths), pyproject=config_file)
     if project.settings.overridden_by(overrides).device == "gpu":
         from .devices import resolve_device
@@ -338,87 +331,92 @@ def check(paths, config_file, backends, timeout, rtol, atol, memory_limit, jobs,
         raise ConfigError(f"no cases found ({where}; {len(paths)} path(s) searched for @adcheck.case)",
                           hint="add [[tool.adcheck.case]] tables or pass files with @adcheck.case functions")
     if shard is not None:
-        from dataclasses import replace
-
         from .check import shard as shard_of
 
         project = replace(project, cases=shard_of(project.cases, shard))
+    return project
+
+
+def _baseline_before_running(project, paths, baseline_file, update_baseline: bool, output) -> Path:
+    """The baseline's path, checked now (a malformed one, one a report would overwrite): a
+    mistake stops CI before the cases run, not after."""
+    from .check import baseline_path
+    from .fileio import refuse_overwriting_inputs
+
     baseline = baseline_file or baseline_path(project)
+    inputs = [project.pyproject, *paths, *(case.file for case in project.cases)]
     if not update_baseline:
         from .baseline import read_baseline
 
-        read_baseline(baseline)  # a malformed baseline stops CI now, not after every case has run
+        read_baseline(baseline)
     else:
         from .baseline import refuse_replacing_a_linked_file
-        from .fileio import refuse_overwriting_inputs
 
-        refuse_replacing_a_linked_file(baseline)  # before the cases run, not after
-        refuse_overwriting_inputs(baseline, [project.pyproject, *paths, *(case.file for case in project.cases)],
-                                  option="--baseline")
+        refuse_replacing_a_linked_file(baseline)
+        refuse_overwriting_inputs(baseline, inputs, option="--baseline")
     if output:
-        from .fileio import refuse_overwriting_inputs
+        refuse_overwriting_inputs(output, [project.pyproject, baseline, *inputs[1:]])
+    return baseline
 
-        refuse_overwriting_inputs(output, [project.pyproject, baseline, *paths,
-                                           *(case.file for case in project.cases)])
 
-    timings = not no_timings
-    colour = colour_enabled(sys.stdout)
-    ahead = _rendered_ahead(output_format, timings=timings, colour=colour and not output)
+class _CheckProgress:
+    """Each case as it ends: its text written ahead, and a bar on a terminal or a line otherwise."""
 
-    bar = CaseProgress(len(project.cases)) if not quiet and output_format == "table" and sys.stderr.isatty() else None
+    def __init__(self, total: int, ahead, quiet: bool, bar: bool):
+        self.ahead, self.quiet = ahead, quiet
+        self.bar = CaseProgress(total) if bar else None
 
-    def progress(done, total, result):
-        if ahead is not None:
-            ahead.add(result.report)
-        if bar is not None:
-            bar.update(result)
-        elif not quiet:
+    def __call__(self, done, total, result) -> None:
+        if self.ahead is not None:
+            self.ahead.add(result.report)
+        if self.bar is not None:
+            self.bar.update(result)
+        elif not self.quiet:
             state = "broken" if result.broken else ("FAIL" if result.report.failed else "pass")
             click.echo(printable(f"adcheck: [{done}/{total}] {result.report.target}: {state} ({result.seconds:.1f} s)"),
                        err=True)
 
-    if not quiet:
-        jobs_setting = project.settings.overridden_by(overrides).jobs
-        at_once = min(jobs_setting or default_jobs(), len(project.cases))
-        click.echo(f"adcheck: {len(project.cases)} case(s), {at_once} at a time", err=True)
-    _prepare_compile_cache()  # after every mistake of the user's has had its one line, before any worker
-    try:
-        result = run_check(project, overrides, on_case_done=progress)
-    finally:
-        if bar is not None:
-            bar.close()
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _settle_baseline(result, baseline: Path, update_baseline: bool):
+    """The result as the baseline sees it, or (``--update-baseline``) the baseline rewritten."""
+    from .config import display_path
+
     if result.stopped:
         click.echo(f"adcheck: interrupted; {len(result.results)} case(s) finished, {len(result.interrupted)} did not",
                    err=True)
-    elif update_baseline:
+        return result
+    if update_baseline:
+        from .baseline import write_baseline
         from .check import updated_baseline
 
         write_baseline(baseline, updated_baseline(baseline, result))
         recorded = [f for f in result.failures if f.subject != "search"]  # a search's failure is not recorded
         click.echo(f"adcheck: wrote {len(recorded)} failure(s) to {display_path(baseline, Path.cwd())}", err=True)
-    else:
-        result = apply_baseline(result, baseline)
+        return result
+    from .check import apply_baseline
 
+    return apply_baseline(result, baseline)
+
+
+def _emit_check(result, output_format: str, output, *, timings: bool, colour: bool, ahead) -> None:
+    """The check's report in its format, on stdout or in ``output`` (then the table on stdout);
+    the closing lines on stderr under a format that is not the table."""
     summary = check_summary(result)
-    if output_format == "json":
-        from .report.json import render_check
-
-        text = render_check(result, timings=timings, case=ahead)
-    else:
-        text = render(result.reports, output_format, timings=timings, colour=colour and not output,
-                      summary=summary, fail_on=result.fail_on, ahead=ahead, interrupted=_interruption(result))
+    options = RenderOptions(timings=timings, colour=colour and not output, fail_on=result.fail_on, summary=summary,
+                            interrupted=_interruption(result))
+    text = report_format(output_format).render_check(result, options, ahead)
     if output:
-        write_output(output, text if output_format != "table" else
-                     render(result.reports, "table", timings=timings, summary=summary))
-        echo_report(render(result.reports, "table", timings=timings, colour=colour, summary=summary), colour=colour)
-    else:
-        echo_report(text, colour=colour)
-        if output_format != "table" and summary:
-            for line in summary.splitlines():
-                click.echo(printable(line), err=True)
-    if update_baseline and not result.broken and not result.stopped:
-        raise SystemExit(ExitCode.OK)
-    raise SystemExit(result.exit_code)
+        write_output(output, text)
+        echo_report(report_format("table").render_check(result, replace(options, colour=colour), None), colour=colour)
+        return
+    echo_report(text, colour=colour)
+    if output_format != "table" and summary:
+        for line in summary.splitlines():
+            click.echo(printable(line), err=True)
 
 
 def _rendered_ahead(output_format: str, *, timings: bool, colour: bool):
@@ -426,15 +424,8 @@ def _rendered_ahead(output_format: str, *, timings: bool, colour: bool):
     written as the case ends, while the others compute (``report.RenderedAhead``)."""
     from .report import RenderedAhead
 
-    if output_format == "json":
-        from .report.json import case_text
-
-        return RenderedAhead(partial(case_text, timings=timings))
-    if output_format == "table":
-        from .report import table
-
-        return RenderedAhead(partial(table.render, colour=colour, timings=timings))
-    return None
+    writer = report_format(output_format).case_writer(RenderOptions(timings=timings, colour=colour))
+    return RenderedAhead(writer) if writer is not None else None
 
 
 def _interruption(result):
@@ -573,14 +564,7 @@ def main(argv=None) -> int:
     debug = "--debug" in args
     if debug:  # accepted after the command too (adcheck run ... --debug): it is the group's option
         args = ["--debug", *(arg for arg in args if arg != "--debug")]
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _interrupt)
-        # The terminal closed (or a CI runner's hang-up): as SIGTERM, the finished cases' report is
-        # still written. Under nohup (SIGHUP ignored) it stays ignored.
-        hangup = getattr(signal, "SIGHUP", None)
-        if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
-            previous[hangup] = signal.signal(hangup, _interrupt)
+    previous = _interrupt_on_termination() if threading.current_thread() is threading.main_thread() else {}
     running = None
     try:
         from .workers import RUNNING as running
@@ -590,17 +574,7 @@ def main(argv=None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C inside a command into Abort
-        if running is not None:
-            running.stop_all()
-        if isinstance(exc.__context__, EOFError):
-            # Not Ctrl-C: click also turns an EOFError into Abort, and a fork server that hung up
-            # (its fork failed: a process or memory limit) is one.
-            from .limits import worker_start_failure
-
-            click.echo(f"adcheck: error: {worker_start_failure()}", err=True)
-            return ExitCode.USAGE
-        click.echo("adcheck: interrupted", err=True)
-        return ExitCode.INTERRUPTED
+        return _interrupted(exc, running)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx is not None else "adcheck"
         click.echo(printable_line(f"adcheck: error: {exc.format_message()} (see '{command} --help')"), err=True)
@@ -627,6 +601,31 @@ def main(argv=None) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return ExitCode.OK
+
+
+def _interrupt_on_termination() -> dict:
+    """SIGTERM, and SIGHUP unless ignored (nohup), unwind like Ctrl-C: the terminal closed or a CI
+    runner's hang-up still gets the finished cases' report. The previous handlers, to put back."""
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _interrupt)}
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
+        previous[hangup] = signal.signal(hangup, _interrupt)
+    return previous
+
+
+def _interrupted(exc: BaseException, running) -> int:
+    """Every worker stopped; the exit code of an interruption (or of a fork server that hung up)."""
+    if running is not None:
+        running.stop_all()
+    if isinstance(exc.__context__, EOFError):
+        # Not Ctrl-C: click also turns an EOFError into Abort, and a fork server that hung up
+        # (its fork failed: a process or memory limit) is one.
+        from .limits import worker_start_failure
+
+        click.echo(f"adcheck: error: {worker_start_failure()}", err=True)
+        return ExitCode.USAGE
+    click.echo("adcheck: interrupted", err=True)
+    return ExitCode.INTERRUPTED
 
 
 def entry_point() -> None:

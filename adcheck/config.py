@@ -175,30 +175,7 @@ def case_from_mapping(data: dict, where: _Where, root: Path, *, target: str | No
             raise where.error("target", f"expected a string like \"funcs.py:good\", got {target!r}")
     file, attribute, display = _resolve_target(target, where, root)
 
-    given = [key for key in ("input", "inputs", "random", "inputs-from") if data.get(key) is not None]
-    if len(given) != 1:
-        raise where.error(given[1] if len(given) > 1 else "input",
-                          "give exactly one of input (one argument), inputs (a list, one per argument), random "
-                          "(shapes) or inputs-from (\"file.py:make_inputs\", a function returning the arguments)")
-    arguments: tuple[np.ndarray, ...] = ()
-    random: tuple[tuple[int, ...], ...] = ()
-    inputs_from = ""
-    if "inputs-from" in given:
-        inputs_from = _inputs_function(data["inputs-from"], where, root)
-    elif "input" in given:
-        arguments = (_argument(data["input"], where, "input"),)
-    elif "inputs" in given:
-        values = data["inputs"]
-        if not isinstance(values, (list, tuple)) or not values:
-            raise where.error("inputs", f"expected a non-empty list with one entry per argument, got {values!r}")
-        arguments = tuple(_argument(v, where, f"inputs[{i}]") for i, v in enumerate(values))
-    else:
-        shapes = data["random"]
-        if isinstance(shapes, (int, str)) and not isinstance(shapes, bool):
-            shapes = [shapes]
-        if not isinstance(shapes, (list, tuple)) or not shapes:
-            raise where.error("random", f"expected a list of shapes, one per argument, got {shapes!r}")
-        random = tuple(_shape(s, where, f"random[{i}]") for i, s in enumerate(shapes))
+    arguments, random, inputs_from = _case_inputs(data, where, root)
     n_arguments = len(arguments) or len(random)
 
     from .inputs import validate_wrt
@@ -213,14 +190,9 @@ def case_from_mapping(data: dict, where: _Where, root: Path, *, target: str | No
         raise where.error("seed", "only used with random or search")
 
     wrt = data.get("wrt")
-    if wrt is not None and inputs_from:
-        try:
-            wrt = validate_wrt(wrt, 2**31, where.key("wrt"))  # the count is checked once the function has run
-        except InputError as exc:
-            raise ConfigError(f"{where.file}: {exc}") from None
-    elif wrt is not None:
-        try:
-            wrt = validate_wrt(wrt, n_arguments, where.key("wrt"))
+    if wrt is not None:
+        try:  # (with inputs-from the count is checked once the function has run)
+            wrt = validate_wrt(wrt, 2**31 if inputs_from else n_arguments, where.key("wrt"))
         except InputError as exc:
             raise ConfigError(f"{where.file}: {exc}") from None
 
@@ -236,6 +208,31 @@ def case_from_mapping(data: dict, where: _Where, root: Path, *, target: str | No
         inputs_from=inputs_from,
         settings=settings_layer(data, where, CASE_SETTINGS),
     )
+
+
+def _case_inputs(data: dict, where: _Where, root: Path):
+    """(arguments, random shapes, inputs-from function) of a case: exactly one of its four ways
+    of giving the inputs."""
+    given = [key for key in ("input", "inputs", "random", "inputs-from") if data.get(key) is not None]
+    if len(given) != 1:
+        raise where.error(given[1] if len(given) > 1 else "input",
+                          "give exactly one of input (one argument), inputs (a list, one per argument), random "
+                          "(shapes) or inputs-from (\"file.py:make_inputs\", a function returning the arguments)")
+    if "inputs-from" in given:
+        return (), (), _inputs_function(data["inputs-from"], where, root)
+    if "input" in given:
+        return (_argument(data["input"], where, "input"),), (), ""
+    if "inputs" in given:
+        values = data["inputs"]
+        if not isinstance(values, (list, tuple)) or not values:
+            raise where.error("inputs", f"expected a non-empty list with one entry per argument, got {values!r}")
+        return tuple(_argument(v, where, f"inputs[{i}]") for i, v in enumerate(values)), (), ""
+    shapes = data["random"]
+    if isinstance(shapes, (int, str)) and not isinstance(shapes, bool):
+        shapes = [shapes]
+    if not isinstance(shapes, (list, tuple)) or not shapes:
+        raise where.error("random", f"expected a list of shapes, one per argument, got {shapes!r}")
+    return (), tuple(_shape(s, where, f"random[{i}]") for i, s in enumerate(shapes)), ""
 
 
 def _inputs_function(text, where: _Where, root: Path) -> str:

@@ -4,7 +4,7 @@ A backend's worker computes its derivative eagerly in float64 on ``--device`` (t
 report), then again in each extra context: under ``jax.jit`` or ``torch.compile``, with the
 user's code in float32, bfloat16 or float16, on the other device (``ContextResult``). Here each
 context's derivative is compared with the eager one, entry by entry, with the tolerance the
-context's precision explains (``compare.RowTolerances`` of its dtype, the absolute part a
+context's precision explains (``verdict.tolerances.RowTolerances`` of its dtype, the absolute part a
 multiple of each entry's own scale, so the verdict does not depend on units). A larger
 difference is ADC607 at the function's definition, and it fails the backend's row: the
 derivative the user runs in production is not the one the row checked.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .compare import TOLERANCES, RowTolerances, absolute_tolerance, precision_name
+from .verdict.tolerances import TOLERANCES, RowTolerances, absolute_tolerance, precision_name
 from .finite_differences import input_scales
 from .model import BackendRun, Comparison, ContextResult, Finding, Mode, RunReport, Status
 

@@ -120,15 +120,15 @@ def compare_fast(runs, n_inputs: int, rtol=None, atol=None, *, eps_rows=None, ty
     ``typical_scale`` is the inputs' typical magnitude: a step along a unit direction of that
     length is what the absolute tolerances are measured against.
     """
-    from .compare import (
+    from .verdict.messages import disagreement_sentence
+    from .verdict.reference import primal_mismatch
+    from .verdict.tolerances import (
         RowTolerances,
-        agreement_bound,
-        disagreement_sentence,
         absolute_tolerance,
-        well_estimated,
-        primal_mismatch,
+        agreement_bound,
         reference_settles,
         uniform_eps,
+        well_estimated,
     )
     from .model import BackendVerdict, Comparison, EntryMismatch, Status
 

@@ -84,7 +84,7 @@ def directional_second_order(first_derivative, products: np.ndarray, x0: np.ndar
     walk of ``g`` along that direction comes with it (``SecondOrder.walk``).
     """
     from . import finite_differences as fdm
-    from .compare import uniform_eps
+    from .verdict.tolerances import uniform_eps
 
     outside = np.geterr()  # the user's module's numpy error state: their code runs under it, adcheck's not
 
@@ -136,7 +136,13 @@ def _walk(g, x0, value, directions, walked, eps, noise) -> Witness:
 def judge_products(products, fd, fd_error, value, eps, scale, rtol=None, atol=None, screen: float = 1.0):
     """(accused, bound): the products FD settles and finds outside tolerance (or non-finite where
     FD is finite), and the tolerance of each. ``screen`` < 1 accuses more (the worker's screen)."""
-    from .compare import RowTolerances, absolute_tolerance, agreement_bound, reference_settles, well_estimated
+    from .verdict.tolerances import (
+        RowTolerances,
+        absolute_tolerance,
+        agreement_bound,
+        reference_settles,
+        well_estimated,
+    )
 
     tol = RowTolerances(eps, rtol)
     entry_atol = atol if atol is not None else absolute_tolerance(well_estimated(fd, fd_error), value, eps, scale,
@@ -161,7 +167,9 @@ def compare_fast_second_order(runs, n_inputs: int, rtol=None, atol=None, *, typi
     (reverse, ``J^T w``)."""
     from dataclasses import replace
 
-    from .compare import disagreement_sentence, uniform_eps, walk_decisions, walk_margin
+    from .verdict.messages import disagreement_sentence
+    from .verdict.taylor import walk_decisions, walk_margin
+    from .verdict.tolerances import uniform_eps
     from .fast import DETECTION_PROBABILITY, detection_threshold
     from .model import BackendVerdict, Comparison
 

@@ -26,6 +26,8 @@ import warnings
 
 import numpy as np
 
+from .verdict.tolerances import EPS
+
 # --- numpy's error state -----------------------------------------------------------------------------
 
 # adcheck's own arithmetic, whatever ``np.seterr`` the user's module called: an overflow or a NaN
@@ -91,12 +93,6 @@ def value_scale(value: np.ndarray) -> float:
 
 # --- the precision the function computes in ---------------------------------------------------------
 
-FLOAT_EPS = {
-    "float64": float(np.finfo(np.float64).eps),
-    "float32": float(np.finfo(np.float32).eps),
-    "float16": float(np.finfo(np.float16).eps),
-    "bfloat16": 2.0**-7,
-}
 
 # Relative perturbations of every input at once, smallest first, and the precision whose
 # resolution each one first exceeds. A function that computes in float64 changes its outputs
@@ -116,9 +112,9 @@ def working_precision(flat_function, x0: np.ndarray, value: np.ndarray, input_dt
     constant, a plateau) tells nothing: it gets the input dtype's eps. An output returned in a
     narrower dtype than the inputs is at least that coarse.
     """
-    base = FLOAT_EPS.get(np.dtype(input_dtype).name, FLOAT_EPS["float64"])
+    base = EPS.get(np.dtype(input_dtype).name, EPS["float64"])
     for name in output_dtypes:
-        base = max(base, FLOAT_EPS.get(name, base))
+        base = max(base, EPS.get(name, base))
     eps = np.full(value.size, base)
     known = np.zeros(value.size, dtype=bool)
     signs = np.where(np.random.default_rng(12345).random(x0.size) < 0.5, -1.0, 1.0)
@@ -139,13 +135,13 @@ def working_precision(flat_function, x0: np.ndarray, value: np.ndarray, input_dt
         first = np.isfinite(change) & (change > 0) & ~known
         for k in np.flatnonzero(first):
             # The coarsest candidate whose half-ulp the change reaches.
-            found = next((n for n in reversed(candidates) if change[k] >= 0.5 * FLOAT_EPS[n] * magnitude[k]),
+            found = next((n for n in reversed(candidates) if change[k] >= 0.5 * EPS[n] * magnitude[k]),
                          "float64")
-            eps[k] = max(base, FLOAT_EPS[found])
+            eps[k] = max(base, EPS[found])
         known |= first
         if known.all():
             break
-    coarsest = min(FLOAT_EPS, key=lambda n: abs(np.log(FLOAT_EPS[n]) - np.log(eps.max())))
+    coarsest = min(EPS, key=lambda n: abs(np.log(EPS[n]) - np.log(eps.max())))
     return coarsest, eps, bool(known.any())
 
 
@@ -264,7 +260,7 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     (``_coloured_jacobian``). ``with_convergence``: also return, per entry, whether scipy's
     iteration converged.
     """
-    eps = np.broadcast_to(np.asarray(FLOAT_EPS["float64"] if eps is None else eps, dtype=float),
+    eps = np.broadcast_to(np.asarray(EPS["float64"] if eps is None else eps, dtype=float),
                           (n_outputs,)).reshape(n_outputs, 1)
     columns = np.arange(x0.size) if columns is None else np.asarray(columns)
     jac = np.full((n_outputs, columns.size), np.nan)
@@ -278,28 +274,61 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
     if noise is not None:  # the floor is eps * magnitude: a measured noise above that raises it
         magnitude = np.maximum(magnitude, np.asarray(noise, dtype=float).reshape(n_outputs, 1) / eps)
     scales = input_scales(x0)
-    finite_values = magnitude[magnitude > 0]
-    precision = float(eps.max()) / FLOAT_EPS["float64"]
-    # scipy is given each output in a unit of its own, a power of two (exact) near the larger of
-    # its magnitude and the outputs' median: the absolute tolerance is then per output, as the
-    # rounding it stands above is. With one tolerance from the median, an entry that is exactly
-    # zero in a row of values far above the median never converged (its stencil's rounding,
-    # eps*|f_i|/h, stayed above the tolerance) and took all ten iterations on every rung.
-    if finite_values.size:
-        units = _power_of_two(np.maximum(magnitude[:, 0], np.median(finite_values)))
-        atol = ATOL_PER_VALUE * precision / typical_scale(x0)
-    else:  # every output is zero: no scale of their own to measure an absolute tolerance in
-        units, atol = np.ones(n_outputs), 0.0
-    tolerances = {"rtol": max(RTOL, 100 * float(eps.max())), "atol": atol}
+    units, tolerances = _output_units(magnitude[:, 0], eps, x0)
     own = step_scales(x0)
     if coloured and not with_convergence and columns.size == x0.size >= COLOURING_MIN_INPUTS:
         found = _coloured_jacobian(flat_function, x0, n_outputs, value, own, scales, eps, noise, magnitude[:, 0])
         if found is not None:
             return found
+    ladders = _Ladders(flat_function, x0, n_outputs, step_direction, tolerances, units, eps, magnitude)
+    jac, err, converged = ladders.climb(columns, _step_ladder(x0[columns], own[columns], scales[columns]))
+    # An input much smaller than the others is differenced on both its own scale and theirs: a
+    # formula that cancels ((1 - cos x)/x**2 at 1e-5) is a staircase on the small scale, whose
+    # smooth treads converge confidently to a slope that is not the function's. Where the two
+    # disagree, the error bar covers both, and the entry is not settled by FD alone.
+    small = np.flatnonzero(own[columns] < CROSS_CHECK_RATIO * scales[columns])
+    if small.size:
+        cols = columns[small]
+        other, other_err, _ = ladders.climb(cols, _step_ladder(x0[cols], scales[cols], scales[cols]))
+        apart = np.abs(jac[:, small] - other)
+        split = np.isfinite(apart) & (apart > ERROR_ESTIMATE_AGREEMENT * (err[:, small] + other_err))
+        # Where they agree, the narrower bar stands (an output the small input barely moves has a
+        # rounding floor eps*|f|/h that only the larger step keeps small).
+        narrower = np.isfinite(apart) & ~split & (other_err < err[:, small])
+        jac[:, small] = np.where(narrower, other, jac[:, small])
+        err[:, small] = np.where(split, np.maximum(err[:, small], apart), np.where(narrower, other_err, err[:, small]))
+    return (jac, err, converged) if with_convergence else (jac, err)
 
-    def climb(cols, ladder):
+
+def _output_units(magnitude: np.ndarray, eps: np.ndarray, x0: np.ndarray) -> tuple[np.ndarray, dict]:
+    """(each output's unit, scipy's tolerances). scipy is given each output in a unit of its own,
+    a power of two (exact) near the larger of its magnitude and the outputs' median: the absolute
+    tolerance is then per output, as the rounding it stands above is. With one tolerance from the
+    median, an entry that is exactly zero in a row of values far above the median never converged
+    (its stencil's rounding, eps*|f_i|/h, stayed above the tolerance) and took all ten iterations
+    on every rung."""
+    finite_values = magnitude[magnitude > 0]
+    precision = float(eps.max()) / EPS["float64"]
+    if finite_values.size:
+        units = _power_of_two(np.maximum(magnitude, np.median(finite_values)))
+        atol = ATOL_PER_VALUE * precision / typical_scale(x0)
+    else:  # every output is zero: no scale of their own to measure an absolute tolerance in
+        units, atol = np.ones(magnitude.size), 0.0
+    return units, {"rtol": max(RTOL, 100 * float(eps.max())), "atol": atol}
+
+
+class _Ladders:
+    """One function's columns differenced down ladders of steps, the best rung per entry kept."""
+
+    def __init__(self, flat_function, x0, n_outputs, step_direction, tolerances, units, eps, magnitude):
+        self.flat_function, self.x0, self.n_outputs = flat_function, x0, n_outputs
+        self.step_direction, self.tolerances, self.units = step_direction, tolerances, units
+        self.eps, self.magnitude = eps, magnitude  # (n_outputs, 1) each: the rounding floor's terms
+
+    def climb(self, cols, ladder):
         """The best estimate per entry of ``cols`` over the ladder's rungs, stopping per column
         once every entry of it has converged."""
+        n_outputs, x0 = self.n_outputs, self.x0
         jac = np.full((n_outputs, cols.size), np.nan)
         err = np.full((n_outputs, cols.size), np.inf)
         converged = np.zeros((n_outputs, cols.size), dtype=bool)
@@ -308,10 +337,11 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
             fresh = np.isfinite(steps[todo]) & (steps[todo] > 0)
             work = todo[fresh]
             if work.size:
-                result = _richardson_in_chunks(flat_function, x0, n_outputs, cols[work], steps[work],
-                                               step_direction, tolerances, units)
+                result = _richardson_in_chunks(self.flat_function, x0, n_outputs, cols[work], steps[work],
+                                               self.step_direction, self.tolerances, self.units)
                 last_step = steps[work] / STEP_FACTOR ** np.maximum(result.nit - 1, 0)
-                floor = ROUNDING_FLOOR_FACTOR * eps * (magnitude + np.abs(x0[cols[work]]) * np.abs(result.df)) / last_step
+                floor = (ROUNDING_FLOOR_FACTOR * self.eps * (self.magnitude + np.abs(x0[cols[work]]) * np.abs(result.df))
+                         / last_step)
                 error = np.maximum(result.error, floor)
                 better = np.isfinite(result.df) & (error < err[:, work])
                 jac[:, work] = np.where(better, result.df, jac[:, work])
@@ -321,24 +351,6 @@ def finite_difference_jacobian(flat_function, x0, n_outputs, columns=None, step_
             if todo.size == 0:
                 break
         return jac, err, converged
-
-    jac, err, converged = climb(columns, _step_ladder(x0[columns], own[columns], scales[columns]))
-    # An input much smaller than the others is differenced on both its own scale and theirs: a
-    # formula that cancels ((1 - cos x)/x**2 at 1e-5) is a staircase on the small scale, whose
-    # smooth treads converge confidently to a slope that is not the function's. Where the two
-    # disagree, the error bar covers both, and the entry is not settled by FD alone.
-    small = np.flatnonzero(own[columns] < CROSS_CHECK_RATIO * scales[columns])
-    if small.size:
-        cols = columns[small]
-        other, other_err, _ = climb(cols, _step_ladder(x0[cols], scales[cols], scales[cols]))
-        apart = np.abs(jac[:, small] - other)
-        split = np.isfinite(apart) & (apart > ERROR_ESTIMATE_AGREEMENT * (err[:, small] + other_err))
-        # Where they agree, the narrower bar stands (an output the small input barely moves has a
-        # rounding floor eps*|f|/h that only the larger step keeps small).
-        narrower = np.isfinite(apart) & ~split & (other_err < err[:, small])
-        jac[:, small] = np.where(narrower, other, jac[:, small])
-        err[:, small] = np.where(split, np.maximum(err[:, small], apart), np.where(narrower, other_err, err[:, small]))
-    return (jac, err, converged) if with_convergence else (jac, err)
 
 
 # --- structure: columns that share no output, differenced together --------------------------------
@@ -527,7 +539,7 @@ def one_sided_at_kinks(flat_function, x0, value, eps=None, noise=None):
     the central estimate alone cannot tell a kink (any value between the slopes is a valid
     subgradient) from a smooth point. The screen costs two evaluations per input.
     """
-    eps_value = FLOAT_EPS["float64"] if eps is None else float(np.max(eps))
+    eps_value = EPS["float64"] if eps is None else float(np.max(eps))
     h = max(KINK_SCREEN_STEP, 10 * np.sqrt(eps_value)) * step_scales(x0)
     columns = np.arange(x0.size)
     ahead = evaluate_points(flat_function, x0, columns, x0 + h, value.size, diagonal=True)
@@ -602,7 +614,7 @@ def complex_step_jacobian(complex_function, x0, value, columns, eps_scale=None, 
     row_scale = np.maximum(np.abs(jac), np.abs(check)).max(axis=1, keepdims=True)
     if not np.allclose(jac, check, rtol=1e-6, atol=1e-9 * float(row_scale.max(initial=0.0))):
         raise NotAnalytic("the complex-step derivative depends on the step")
-    eps = FLOAT_EPS["float64"] if eps_scale is None else eps_scale
+    eps = EPS["float64"] if eps_scale is None else eps_scale
     error = COMPLEX_ERROR_FACTOR * eps * np.maximum(np.abs(jac), 1e-3 * row_scale)
     return jac, error
 
@@ -668,7 +680,7 @@ def taylor_ladder(flat_function, x0, value, columns, eps=None, noise=None):
     cols = np.repeat(columns, TAYLOR_RUNGS)
     points = (x0[columns][:, None] + steps).ravel()
     values = evaluate_points(flat_function, x0, cols, points, value.size, diagonal=True)
-    eps = np.broadcast_to(np.asarray(FLOAT_EPS["float64"] if eps is None else eps, dtype=float), (value.size,))
+    eps = np.broadcast_to(np.asarray(EPS["float64"] if eps is None else eps, dtype=float), (value.size,))
     floor = TAYLOR_NOISE_FACTOR * eps * np.abs(value)
     noise = floor if noise is None else np.maximum(floor, np.asarray(noise, dtype=float))
     return steps, values.reshape(value.size, columns.size, TAYLOR_RUNGS), noise
@@ -699,7 +711,7 @@ def witness_ladders(flat_function, x0, value, columns, eps=None, noise=None):
     # From the input's unit, not its own magnitude: an input at 1e-8 beside inputs of order one
     # (sinc near 0) moves the value by less than its rounding on steps of its own size.
     scales = input_scales(x0)[columns]
-    eps = np.broadcast_to(np.asarray(FLOAT_EPS["float64"] if eps is None else eps, dtype=float), (value.size,))
+    eps = np.broadcast_to(np.asarray(EPS["float64"] if eps is None else eps, dtype=float), (value.size,))
     # A function that computes in float32 cannot see a step below its own ulp: there f(x + h) = f(x)
     # and the remainder is -h J exactly, which would read as a wrong derivative.
     rungs = min(WITNESS_RUNGS, 1 + int(np.floor(np.log(TAYLOR_FIRST / float(np.max(eps))) / np.log(TAYLOR_FACTOR))))

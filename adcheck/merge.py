@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from .errors import AdcheckError, ExitCode
+from .report.formats import MERGEABLE
 
 
 def _read(path: Path) -> str:
@@ -51,7 +52,7 @@ def kind_of(text: str, path: Path) -> str:
         return "sarif"
     if isinstance(data, dict) and "cases" in data:
         return "json"
-    raise AdcheckError(f"{path}: not an adcheck check report (--format json, junit or sarif)")
+    raise AdcheckError(f"{path}: not an adcheck check report (--format {', '.join(MERGEABLE)})")
 
 
 # --- the shapes the reports must have (what the merge reads of them) ------------------------------
@@ -129,7 +130,7 @@ def merge(paths: list[Path]) -> tuple[str, str, int]:
     if len(kinds) != 1:
         raise AdcheckError(f"the reports are of different formats ({', '.join(sorted(kinds))}); merge one format at a time")
     kind = kinds.pop()
-    return kind, *{"json": _merge_json, "junit": _merge_junit, "sarif": _merge_sarif}[kind](texts, paths)
+    return kind, *MERGERS[kind](texts, paths)
 
 
 def _merge_json(texts, paths) -> tuple[str, int]:
@@ -239,3 +240,7 @@ def _merge_sarif(texts, paths) -> tuple[str, int]:
     merged = {"version": documents[0]["version"], "$schema": documents[0].get("$schema"), "runs": [run]}
     failing = any(r.get("level") == "error" for r in results) or bool(failed_invocations)
     return json.dumps(merged, indent=2, ensure_ascii=False), ExitCode.FAILED if failing else ExitCode.OK
+
+
+# One merger per format the registry marks ``merges`` (``report.formats.FORMATS``).
+MERGERS = {"json": _merge_json, "junit": _merge_junit, "sarif": _merge_sarif}

@@ -6,13 +6,12 @@
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 
 import numpy as np
 
 from . import backends as backend_registry
-from .compare import compare, compare_second_order, precision_of
+from .compare import compare, compare_second_order
 from .contexts import with_stale_traces
 from .devices import resolve_device
 from .errors import AdcheckError, ExitCode
@@ -33,7 +32,8 @@ from .model import (
 )
 from .settings import Settings, choose_mode, default_memory_limit
 from .source import SourceSummary, preflight, summarize
-from .task import LocaliseJob, Task
+from .task import Blame, Describe, Estimate, Jitter, LocaliseJob, Nearby, Task, WitnessColumns
+from .verdict.reference import precision_of
 from .workers import run_tasks
 
 
@@ -81,8 +81,9 @@ def plan(target: Target, arguments: Arguments, framework: str, settings: Setting
                        rebound=rebinding.description if rebinding else "",
                        mode=mode, order=settings.order, probes=settings.lint and backend.reference,
                        memory_limit=memory_limit, module_target=arguments.module_target,
-                       contexts=tuple(c for c in (settings.contexts or ()) if c != "eager") if not backend.reference
-                       else (), eager=bool(settings.contexts), device=settings.device or "cpu")
+                       contexts=tuple(c for c in (settings.contexts or ()) if c != "eager")
+                       if backend_registry.Capability.CONTEXTS in backend.capabilities else (),
+                       eager=bool(settings.contexts), device=settings.device or "cpu")
                   for backend, rebinding in runnable)
     return Plan(tasks, skipped, tuple(b.name for b in chosen))
 
@@ -126,7 +127,7 @@ def describe_module(target: Target, summary: SourceSummary, timeout: float = 120
     from .inputs import promote
 
     placeholder = promote([np.zeros(1)], (0,))
-    task = Task("fd", target, placeholder, str(summary.framework), describe=True)
+    task = Task("fd", target, placeholder, str(summary.framework), job=Describe())
     # This is the run's first worker: the fork server starts now, as the run's tasks want it
     # (torch imported once for all of them, each worker's share of the cores: fd, and torch-fwd
     # and torch-rev in one worker or two), or the describing worker would import torch alone first.
@@ -266,7 +267,7 @@ def auto_mode(target: Target, arguments: Arguments, summary: SourceSummary, sett
 
     if settings.mode != "auto" or arguments.n_inputs <= AUTO_ALWAYS_FULL_INPUTS:
         return choose_mode(settings.mode, arguments.n_inputs), ""
-    task = Task("fd", target, arguments, str(summary.framework), estimate=True, module_target=arguments.module_target,
+    task = Task("fd", target, arguments, str(summary.framework), job=Estimate(), module_target=arguments.module_target,
                 memory_limit=settings.memory_limit or default_memory_limit(1))
     if not getattr(pool, "in_process", False):
         start_workers(1, _preloads([task]))
@@ -288,12 +289,12 @@ def _second_look(work: Plan, runs: list[BackendRun], comparison: Comparison, set
     """The runs, where an AD backend disagreed, with what may explain it other than a wrong
     derivative, measured in one more round of tasks. A run where every backend agrees pays nothing.
 
-    - The backend's own rounding noise (``workers.with_own_noise``): a derivative whose
+    - The backend's own rounding noise (``jobs.with_own_noise``): a derivative whose
       computation cancels is no wrong rule.
     - For a rebound backend (numpy code under JAX, say), the function's values near the input, and
       plain numpy's: rebound code may compute another function that agrees at the input only
       (numpy's ``eigh`` reads one triangle, ``jax.numpy``'s symmetrises), and then its derivative
-      is that other function's (``compare.judge``).
+      is that other function's (``verdict.chain.judge``).
     - The second witness, for the entries finite differences alone found wrong (``fd.witness``):
       no entry is convicted on FD's word alone.
     """
@@ -301,25 +302,25 @@ def _second_look(work: Plan, runs: list[BackendRun], comparison: Comparison, set
              if v.status == Status.DISAGREE and v.name != "fd" and not v.primal_mismatch}
     noisy = {name for name, v in wrong.items() if v.n_nonfinite < v.n_mismatches}
     rebound = {run.name for run in runs if run.name in wrong and run.rebound}
-    tasks = [dataclasses.replace(task, jitter=True, probes=False, contexts=())
+    tasks = [dataclasses.replace(task, job=Jitter(), probes=False, contexts=())
              for task in work.tasks if task.backend in noisy]
     if rebound:
-        tasks += [dataclasses.replace(task, nearby=True, probes=False, contexts=(), order=1)
+        tasks += [dataclasses.replace(task, job=Nearby(), probes=False, contexts=(), order=1)
                   for task in work.tasks if task.backend in rebound or task.backend == "fd"]
     columns = _accused_columns(wrong.values())
     if columns:
-        tasks += [dataclasses.replace(task, witness=columns, probes=False, contexts=(), order=1)
+        tasks += [dataclasses.replace(task, job=WitnessColumns(columns), probes=False, contexts=(), order=1)
                   for task in work.tasks if task.backend == "fd"]
     if not tasks:
         return runs
     found: dict[str, dict] = {}
     for task, result in zip(tasks, run_tasks(tasks, settings.timeout, pool=pool,
                                              lane=worker_lanes(tasks, pooled=pool is not None))):
-        if task.jitter and result.own_noise is not None:
+        if isinstance(task.job, Jitter) and result.own_noise is not None:
             found.setdefault(result.name, {})["own_noise"] = result.own_noise
-        elif task.nearby and result.nearby is not None:
+        elif isinstance(task.job, Nearby) and result.nearby is not None:
             found.setdefault(result.name, {})["nearby"] = result.nearby
-        elif task.witness:
+        elif isinstance(task.job, WitnessColumns):
             # A witness that could not be taken (the worker failed) still ends the provisional
             # accusations: with no second witness they are inconclusive, never convicted.
             found.setdefault(result.name, {})["witness"] = result.witness or Witness.absent(result.message)
@@ -358,8 +359,7 @@ def _blame(work: Plan, comparison, settings: Settings, pool=None, second_order=N
     wrong = [v.name for v in comparison.verdicts if v.status == Status.DISAGREE and v.name != "fd"]
     if second_order is not None:  # --order 2: a rule whose own derivative is wrong fails only there
         wrong += [v.name for v in second_order.verdicts if v.status == Status.DISAGREE and v.name not in wrong]
-    tasks = [dataclasses.replace(task, blame=True, probes=False, blame_primitives=settings.blame_primitives,
-                                 blame_seconds=settings.blame_seconds)
+    tasks = [dataclasses.replace(task, job=Blame(settings.blame_primitives, settings.blame_seconds), probes=False)
              for task in work.tasks if task.backend in wrong and not task.rebound]
     if not tasks:
         return (), []
@@ -474,9 +474,6 @@ def _faster_mode_note(runs, value) -> tuple[str, ...]:
             "forward mode one per input)",)
 
 
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
 def _preloads(tasks) -> tuple[str, ...]:
     """The frameworks worth importing once in the fork server, for the workers to inherit: JAX
     when a task runs it, torch likewise (importing is fork-safe; initialising is not, and
@@ -496,26 +493,13 @@ def start_workers(n_workers: int, preload: tuple[str, ...] = ()) -> None:
 
     The workers run side by side; each BLAS library defaults to one thread per core, so four
     workers on two cores would run eight busy threads and a linear solve would slow fourfold.
-    The fork server loads numpy (and the BLAS with it) once, so the share is set in its
-    environment when it starts, and the caller's own environment is left as it was. A server
-    already running keeps what it has.
+    The fork server loads numpy (and the BLAS with it) once, so the share goes into its
+    environment when it starts (``workers.start_fork_server``). A server already running keeps
+    what it has, and this call then touches nothing.
     """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return
     from .workers import start_fork_server
 
-    share = str(max(1, available_cores() // max(1, n_workers)))
-    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
-    try:
-        for name in _THREAD_VARIABLES:
-            os.environ.setdefault(name, share)
-        start_fork_server(preload)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    start_fork_server(preload, blas_threads=max(1, available_cores() // max(1, n_workers)))
 
 
 def _notes(arguments: Arguments, summary: SourceSummary, precision, installed: bool, target: Target) -> tuple[str, ...]:

@@ -11,32 +11,10 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, fields, replace
-from enum import StrEnum
 
+from .choices import CONTEXTS, DeviceChoice, FailOn, ModeChoice
 from .errors import AdcheckError
 from .model import Mode
-
-
-class FailOn(StrEnum):
-    """What fails a run, from most to least lenient: each level fails on everything before it too."""
-
-    ERROR = "error"  # a backend error, or a case where no AD backend could be checked
-    DISAGREE = "disagree"  # and a disagreement with the reference (or an impure function)
-    INCONCLUSIVE = "inconclusive"  # and entries nothing could verify
-    WARNING = "warning"  # and lint findings of severity error or warning
-
-    @property
-    def level(self) -> int:
-        return list(FailOn).index(self)
-
-    def includes(self, other: FailOn) -> bool:
-        return self.level >= other.level
-
-
-class ModeChoice(StrEnum):
-    AUTO = "auto"  # fast when a full FD Jacobian would cost more than AUTO_FULL_SECONDS (choose_mode)
-    FULL = "full"
-    FAST = "fast"
 
 
 DEFAULT_TIMEOUT = 120.0
@@ -81,14 +59,6 @@ class Settings:
 DEFAULTS = Settings(backends=(), timeout=DEFAULT_TIMEOUT, lint=True, mode=ModeChoice.AUTO, order=1,
                     fail_on=FailOn.DISAGREE, blame=True, blame_primitives=2000, blame_seconds=60.0, contexts=(),
                     device="cpu", search=0)
-
-CONTEXTS = ("eager", "jit", "compile", "float32", "bfloat16", "float16", "cpu", "gpu")
-
-
-class Device(StrEnum):
-    CPU = "cpu"
-    GPU = "gpu"
-    AUTO = "auto"  # the GPU when there is one, else the CPU (and the report says so)
 
 
 # --- validation: one function per kind of value, naming where it came from -------------------------
@@ -232,7 +202,7 @@ def validated(where: dict[str, str] | None = None, **values) -> Settings:
         "blame_primitives": lambda v, w: count(v, w, minimum=0),
         "blame_seconds": tolerance,  # a non-negative finite number
         "contexts": context_names,
-        "device": lambda v, w: str(choice(v, Device, w)),
+        "device": lambda v, w: str(choice(v, DeviceChoice, w)),
         "search": lambda v, w: count(v, w, minimum=0),
     }
     unknown = set(values) - set(checks)

@@ -1,4 +1,9 @@
-"""What the parent asks of a worker: one backend, one target, one set of arguments, one mode."""
+"""What the parent asks of a worker: one backend, one target, one set of arguments, one mode,
+and one job (``Task.job``): what to compute with them.
+
+Each job is a type of its own, and ``jobs.execute`` dispatches on it; what comes back is a
+``model.BackendRun`` with the fields that job fills (named on each job).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,60 @@ class LocaliseJob:
 
 
 @dataclass(frozen=True)
+class Compute:
+    """The backend's Jacobian at the input (its contexts and second order as the task asks); for
+    the reference, the runtime probes afterwards. Fills ``jacobian``/``products``, ``value``."""
+
+
+@dataclass(frozen=True)
+class Describe:
+    """Only load the target and describe it (a torch.nn.Module's parameters): ``module``."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Only time one evaluation of the function, for ``--mode auto``'s cost estimate: ``seconds``."""
+
+
+@dataclass(frozen=True)
+class Nearby:
+    """The function's values near the input (after a rebound backend disagreed): ``nearby``."""
+
+
+@dataclass(frozen=True)
+class Jitter:
+    """The Jacobian again, with its own rounding noise measured (after a disagreement):
+    ``own_noise`` (``jobs.with_own_noise``)."""
+
+
+@dataclass(frozen=True)
+class WitnessColumns:
+    """The reference only: the second witness for these columns, after FD alone accused entries
+    there: ``witness`` (``backends.fd.witness``)."""
+
+    columns: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """``--search``: compute at each of these flat inputs instead (``search.screen``): ``batch``."""
+
+    inputs: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class Blame:
+    """Check the backend's primitives one by one (after it disagreed), within a budget: at most
+    ``primitives`` primitives and ``seconds`` seconds (0: no limit). Fills ``blame``."""
+
+    primitives: int = 0
+    seconds: float = 0.0
+
+
+Job = Compute | Describe | Estimate | Nearby | Jitter | WitnessColumns | Batch | Blame
+
+
+@dataclass(frozen=True)
 class Task:
     backend: str
     target: Target
@@ -29,6 +88,7 @@ class Task:
     framework: str  # what the code is written for (model.Framework)
     flavour: str = "numpy"  # the rebinding the worker imports the user's code with (loader.rebinding_table)
     rebound: str = ""  # the same in words, "" when the code runs as written
+    job: Job = Compute()
     mode: Mode = Mode.FULL
     order: int = 1
     probes: bool = True  # the reference: run the runtime probes afterwards
@@ -37,15 +97,6 @@ class Task:
     rtol: float | None = None  # the tolerances bisection judges directional derivatives with
     atol: float | None = None
     module_target: bool = False  # the target is a torch.nn.Module: argument 0 holds its parameters
-    blame: bool = False  # check the backend's primitives one by one (after it disagreed)
-    blame_primitives: int = 0  # the budget: at most this many primitives (0: no limit)
-    blame_seconds: float = 0.0  # and at most this long (0: no limit)
     contexts: tuple[str, ...] = ()  # --contexts: also compute the derivative in these ("jit", "float32", ...)
     eager: bool = False  # --contexts: the user's own jax.jit/torch.compile run uncompiled (calling.user_compilation_off)
     device: str = "cpu"  # where JAX and torch compute: "cpu" or "gpu"
-    describe: bool = False  # only load the target and describe it (its module parameters, if any)
-    estimate: bool = False  # only time one evaluation of the function: --mode auto's cost estimate
-    nearby: bool = False  # only evaluate the function near the input: after a rebound backend disagreed
-    witness: tuple[int, ...] = ()  # the reference only: the second witness for these columns (after FD alone accused)
-    jitter: bool = False  # also measure the Jacobian's own rounding noise (after a disagreement): workers.with_own_noise
-    batch: tuple[np.ndarray, ...] = ()  # --search: compute at each of these flat inputs instead (search.screen)

@@ -36,10 +36,9 @@ import sys
 import threading
 import time
 
-import numpy as np
-
-from .backends.calling import NotApplicable, error_location, error_run, not_applicable, safe_root
-from .model import BackendRun, Mode, Status
+from .backends.calling import describe_exception, safe_root
+from .jobs import execute, failure_run
+from .model import BackendRun, Status
 from .task import Task
 
 # --- inside the worker ------------------------------------------------------------------------------
@@ -88,7 +87,7 @@ def _serve(tasks, results, watch, serves_many: bool = False) -> None:
                 _limit_memory(task.memory_limit)
             result = execute(task)
         except BaseException as exc:  # noqa: BLE001 - even adcheck's own failure must become a row
-            result = _failure_run(task, exc, start)
+            result = failure_run(task, exc, start)
         kill_descendants(os.getpid())  # what the function started ends with its task
         try:
             # Compared before what _ProcessState puts back: it puts back the state from before
@@ -219,157 +218,6 @@ def _under(path: str, root) -> bool:
         return resolved(path).is_relative_to(root)
     except (OSError, ValueError):
         return False
-
-
-def execute(task: Task) -> BackendRun:
-    """The backend's computation, then (for the reference) the runtime probes as their own step."""
-    from .backends import REGISTRY
-
-    start = time.perf_counter()
-    if task.describe:
-        return describe(task)
-    if task.estimate:
-        return time_one_evaluation(task)
-    if task.backend.startswith("jax") or task.framework in ("jax", "array-api"):
-        from .compile_cache import enable_jax_persistent_cache
-
-        enable_jax_persistent_cache()  # before anything compiles: a rerun loads what this one compiles
-    if task.batch:
-        from .search.screen import compute_batch
-
-        return compute_batch(task)
-    if task.blame:
-        from .explain.blame import blame
-
-        try:
-            return blame(task)
-        except BaseException as exc:  # noqa: BLE001 - blame explains; it must never cost the report
-            return error_run(task, exc, time.perf_counter() - start)
-    from .explain.probes import random_states
-
-    before_import = random_states() if task.probes else None  # the probes' fresh import starts here too
-    try:
-        backend = REGISTRY[task.backend]
-        if task.witness:
-            from .backends.fd import witness
-
-            result = witness(task)
-        else:
-            result = (with_own_noise(task) if task.jitter else backend.nearby(task) if task.nearby
-                      else backend.compute(task))
-    except NotApplicable as exc:
-        return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start, exc.message, exc.location)
-    except MemoryError as exc:
-        return _failure_run(task, exc, start)
-    except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
-        missing = not_applicable(exc, task.backend, safe_root(task))  # a mode the framework lacks, or None
-        if missing is not None:
-            return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start, missing.message,
-                              missing.location)
-        return error_run(task, exc, time.perf_counter() - start)
-    if task.probes and result.status == Status.REFERENCE and task.mode == Mode.FULL and not task.localise:
-        from .explain.probes import probe
-
-        try:
-            result = dataclasses.replace(result, probes=probe(task, result.value, before_import))
-        except Exception:  # noqa: BLE001 - the probes explain; they must never cost the row
-            pass
-    return result
-
-
-# The nudges of ``with_own_noise``, in ulps of each input, with alternating signs across inputs.
-JITTER_ULPS = (2.0, -2.0, 5.0, -5.0)
-
-
-def with_own_noise(task: Task) -> BackendRun:
-    """The backend's run at the input, with ``own_noise``: per entry, the largest change of its
-    Jacobian when the input moves by a few ulps.
-
-    Such a nudge moves a smooth derivative by a few ulps too; an AD computation that cancels
-    (``(x/2 cos(x/2) - sin(x/2)) / x**2`` at small x) moves by its own rounding error, which no
-    comparison can see past. The Jacobian at the input is computed again at the end: a backend
-    whose answer at the same input changes (state kept between calls) has no noise to claim.
-    """
-    from .backends import REGISTRY
-    from .finite_differences import own_error_state
-
-    compute = REGISTRY[task.backend].compute
-    plain = dataclasses.replace(task, jitter=False, nearby=False, order=1, contexts=(), probes=False)
-    base = compute(plain)
-    if base.status != Status.COMPUTED or base.jacobian is None:
-        return base
-    x0 = task.arguments.flat()
-    eps = np.finfo(x0.dtype).eps if np.issubdtype(x0.dtype, np.floating) else np.finfo(np.float64).eps
-    signs = np.where(np.arange(x0.size) % 2 == 0, 1.0, -1.0)
-    moves = []
-    for ulps in JITTER_ULPS:
-        with own_error_state():  # whatever np.seterr the user's module called
-            nudged = x0 + (ulps * eps) * signs * np.abs(x0)
-        run = compute(dataclasses.replace(plain, arguments=task.arguments.at(nudged)))
-        if run.status != Status.COMPUTED or run.jacobian is None or run.jacobian.shape != base.jacobian.shape:
-            return base
-        with own_error_state():
-            moves.append(np.abs(run.jacobian - base.jacobian))
-    again = compute(plain)
-    if again.jacobian is None or not np.array_equal(again.jacobian, base.jacobian, equal_nan=True):
-        return base
-    return dataclasses.replace(base, own_noise=np.max(moves, axis=0))
-
-
-def describe(task: Task) -> BackendRun:
-    """What the target is, as far as the parent must know before it can build the arguments:
-    the parameters of a torch.nn.Module target."""
-    from .backends.calling import as_module, module_parameters
-    from .frameworks import configure_for
-    from .loader import UserCodeLoader
-
-    start = time.perf_counter()
-    try:
-        configure_for(task.framework)
-        module = as_module(UserCodeLoader(task.target, "numpy").load())
-        described = module_parameters(module) if module is not None else None
-    except BaseException as exc:  # noqa: BLE001 - the real run reports the problem with its row
-        return error_run(task, exc, time.perf_counter() - start)
-    return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, module=described)
-
-
-def time_one_evaluation(task: Task) -> BackendRun:
-    """The function's value, and in ``seconds`` the time of one plain evaluation, for ``--mode
-    auto``: the quickest of up to three calls after the first (which pays for lazy imports and
-    compiling), so a busy machine's pause is not taken for the function's cost."""
-    from .backends.calling import load_user_function, plain_flat_function
-    from .frameworks import configure_for
-
-    start = time.perf_counter()
-    try:
-        configure_for(task.framework, task.arguments.dtype)
-        flat_function = plain_flat_function(load_user_function(task), task.arguments, task.framework)
-        x0 = task.arguments.flat().astype(np.float64)
-        value = flat_function(x0)
-        seconds = float("inf")
-        for _ in range(3):
-            timed = time.perf_counter()
-            flat_function(x0)
-            seconds = min(seconds, time.perf_counter() - timed)
-            if time.perf_counter() - start > 1.0:  # a slow function: one timing says enough
-                break
-    except BaseException as exc:  # noqa: BLE001 - the run itself reports the function's failure
-        return error_run(task, exc, time.perf_counter() - start)
-    return BackendRun(task.backend, Status.REFERENCE, seconds, value=value)
-
-
-def _failure_run(task: Task, exc: BaseException, start: float) -> BackendRun:
-    seconds = time.perf_counter() - start
-    if isinstance(exc, MemoryError):
-        return BackendRun(task.backend, Status.ERROR, seconds,
-                          "out of memory (raise --memory-limit if the function needs more)",
-                          error_location(exc, safe_root(task)))
-    if isinstance(exc, KeyboardInterrupt):
-        return BackendRun(task.backend, Status.ERROR, seconds, "interrupted")
-    try:
-        return error_run(task, exc, seconds)
-    except BaseException:  # noqa: BLE001
-        return BackendRun(task.backend, Status.ERROR, seconds, f"the worker failed: {type(exc).__name__}")
 
 
 def _send(connection, task: Task, reply: _Reply) -> None:
@@ -515,7 +363,8 @@ class _Context:
 # starts before the server has imported all of it, so what only one backend needs (scipy and the
 # probes for fd, 0.15 s) that backend's worker imports itself, beside the others: the seed
 # workload and mlp_loss ran 7-8% faster than with all of it here. Never the user's code.
-_PRELOAD = ["adcheck.quiet_server", "numpy", "adcheck.workers", "adcheck.backends.calling", "adcheck.compare"]
+_PRELOAD = ["adcheck.quiet_server", "numpy", "adcheck.workers", "adcheck.jobs", "adcheck.backends.calling",
+            "adcheck.compare"]
 
 
 def _worker_context():
@@ -560,27 +409,54 @@ def _stop_fork_server() -> None:
         pass
 
 
-def start_fork_server(preload: tuple[str, ...] = ()) -> None:
-    """Start the fork server now (with the environment the caller has set, and ``preload`` —
-    jax, torch — imported along with numpy and adcheck's worker modules, when they are installed);
-    spawn if it cannot.
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_START = threading.Lock()
 
-    The first start decides: a running server keeps what it imported (and a later call costs
-    nothing: ``adcheck check`` makes one per case)."""
-    if "forkserver" not in multiprocessing.get_all_start_methods() or _Context.forkserver_failed \
-            or _Context.server_started:
+
+def start_fork_server(preload: tuple[str, ...] = (), blas_threads: int | None = None) -> None:
+    """Start the fork server now, with ``preload`` (jax, torch) imported along with numpy and
+    adcheck's worker modules when they are installed, and ``blas_threads`` BLAS threads per
+    worker unless the user's environment sets them; spawn if it cannot.
+
+    The first start decides: a running server keeps what it imported, and a later call changes
+    nothing, the process's environment least of all (``adcheck check -j`` calls this from every
+    case thread; only the call that starts the server, under a lock, sets the thread counts for
+    the server to inherit and puts the environment back before returning)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
         return
-    import importlib.util
-    from multiprocessing import forkserver
+    with _START:
+        if _Context.forkserver_failed or _Context.server_started:
+            return
+        import importlib.util
+        from multiprocessing import forkserver
 
-    context = _worker_context()
-    extra = [name for name in preload if importlib.util.find_spec(name) is not None]
-    context.set_forkserver_preload([*_PRELOAD, *extra])
+        context = _worker_context()
+        extra = [name for name in preload if importlib.util.find_spec(name) is not None]
+        context.set_forkserver_preload([*_PRELOAD, *extra])
+        with _thread_counts(blas_threads):
+            try:
+                forkserver.ensure_running()
+                _Context.server_started = True
+            except OSError:  # e.g. "AF_UNIX path too long" under a long TMPDIR
+                _Context.forkserver_failed = True
+
+
+@contextlib.contextmanager
+def _thread_counts(threads: int | None):
+    """The BLAS thread counts in the environment while the fork server starts (it loads numpy,
+    and the BLAS reads them then), the user's own settings kept; put back afterwards."""
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
     try:
-        forkserver.ensure_running()
-        _Context.server_started = True
-    except OSError:  # e.g. "AF_UNIX path too long" under a long TMPDIR
-        _Context.forkserver_failed = True
+        if threads is not None:
+            for name in _THREAD_VARIABLES:
+                os.environ.setdefault(name, str(threads))
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class _Running:
@@ -753,63 +629,72 @@ def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_don
     """
     if getattr(pool, "in_process", False):  # adcheck.check(isolation="none"): no worker at all
         return pool.run(tasks, on_done)
-    context = _worker_context()
     lanes: dict[str, list[int]] = {}
     for index, task in enumerate(tasks):
         lanes.setdefault(lane(task) if lane is not None else f"{task.backend}#{index}", []).append(index)
     waiting = [(key.split("#")[0], queue) for key, queue in lanes.items()]  # (worker kind, task indices)
-    jobs = jobs or len(waiting)
-    results: dict[int, BackendRun] = {}
-    running: dict = {}  # results connection -> (index, worker, the lane's remaining indices)
-
-    def submit(worker: Worker, queue: list[int]) -> None:
-        index = queue.pop(0)
-        worker.submit(tasks[index])
-        running[worker.results] = (index, worker, queue)
-
-    def start_next():
-        kind, queue = waiting.pop(0)
-        first = tasks[queue[0]]
-        submit(pool.acquire(context, kind, first.target.text) if pool is not None
-               else Worker(context, kind, serves_many=len(queue) > 1), queue)
-
-    def finish(connection, result, reusable: bool):
-        index, worker, queue = running.pop(connection)
-        results[index] = result
-        if on_done:
-            on_done(result)
-        if queue and reusable:
-            submit(worker, queue)  # the lane's next task, in the same warm worker
-            return
-        if pool is not None and reusable:
-            pool.release(worker)
-        else:
-            worker.close()
-        if queue:
-            waiting.insert(0, (worker.backend, queue))  # a fresh worker for the rest of the lane
-
+    scheduler = _Scheduler(tasks, waiting, on_done, pool)
     try:
-        while waiting or running:
-            if RUNNING.stopping.is_set():
-                raise KeyboardInterrupt
-            while waiting and len(running) < jobs:
-                start_next()
-            now = time.perf_counter()
-            deadline = min(worker.started + timeout for _, worker, _ in running.values())
-            ready = multiprocessing.connection.wait(list(running), timeout=max(0.0, min(deadline - now, 0.5)))
-            for connection in ready:
-                _, worker, _ = running[connection]
-                result = worker.receive()
-                finish(connection, result, reusable=worker.reusable)
-            now = time.perf_counter()
-            for connection, (index, worker, _) in list(running.items()):
-                if now - worker.started >= timeout:
-                    finish(connection, BackendRun(tasks[index].backend, Status.ERROR, now - worker.started,
-                                                  f"timed out after {timeout:g} s (--timeout)"), reusable=False)
+        scheduler.run(jobs or len(waiting), timeout)
     finally:
         # Interrupted (Ctrl-C, SIGTERM, an error of ours): no worker may outlive adcheck.
-        for _, worker, _ in list(running.values()):
+        for _, worker, _ in list(scheduler.running.values()):
             worker.close()
     if RUNNING.stopping.is_set():
         raise KeyboardInterrupt  # the rows of killed workers say nothing about the function
-    return [results[i] for i in range(len(tasks))]
+    return [scheduler.results[i] for i in range(len(tasks))]
+
+
+class _Scheduler:
+    """``run_tasks``' bookkeeping: the lanes still waiting, the workers running, the results."""
+
+    def __init__(self, tasks: list[Task], waiting: list, on_done, pool: WorkerPool | None):
+        self.tasks, self.waiting, self.on_done, self.pool = tasks, waiting, on_done, pool
+        self.context = _worker_context()
+        self.results: dict[int, BackendRun] = {}
+        self.running: dict = {}  # results connection -> (index, worker, the lane's remaining indices)
+
+    def run(self, jobs: int, timeout: float) -> None:
+        while self.waiting or self.running:
+            if RUNNING.stopping.is_set():
+                raise KeyboardInterrupt
+            while self.waiting and len(self.running) < jobs:
+                self.start_next()
+            now = time.perf_counter()
+            deadline = min(worker.started + timeout for _, worker, _ in self.running.values())
+            ready = multiprocessing.connection.wait(list(self.running), timeout=max(0.0, min(deadline - now, 0.5)))
+            for connection in ready:
+                _, worker, _ = self.running[connection]
+                result = worker.receive()
+                self.finish(connection, result, reusable=worker.reusable)
+            now = time.perf_counter()
+            for connection, (index, worker, _) in list(self.running.items()):
+                if now - worker.started >= timeout:
+                    self.finish(connection, BackendRun(self.tasks[index].backend, Status.ERROR, now - worker.started,
+                                                       f"timed out after {timeout:g} s (--timeout)"), reusable=False)
+
+    def submit(self, worker: Worker, queue: list[int]) -> None:
+        index = queue.pop(0)
+        worker.submit(self.tasks[index])
+        self.running[worker.results] = (index, worker, queue)
+
+    def start_next(self) -> None:
+        kind, queue = self.waiting.pop(0)
+        first = self.tasks[queue[0]]
+        self.submit(self.pool.acquire(self.context, kind, first.target.text) if self.pool is not None
+                    else Worker(self.context, kind, serves_many=len(queue) > 1), queue)
+
+    def finish(self, connection, result: BackendRun, reusable: bool) -> None:
+        index, worker, queue = self.running.pop(connection)
+        self.results[index] = result
+        if self.on_done:
+            self.on_done(result)
+        if queue and reusable:
+            self.submit(worker, queue)  # the lane's next task, in the same warm worker
+            return
+        if self.pool is not None and reusable:
+            self.pool.release(worker)
+        else:
+            worker.close()
+        if queue:
+            self.waiting.insert(0, (worker.backend, queue))  # a fresh worker for the rest of the lane

@@ -1,6 +1,6 @@
 """Blame the primitive (issue 11): the derivative rule that is wrong, and the user line that called it.
 
-The worker tasks run the way ``run._blame`` runs them (``workers.execute`` -> ``blame``), several
+The worker tasks run the way ``run._blame`` runs them (``jobs.execute`` -> ``blame``), several
 at once in warm workers; the CLI tests run ``adcheck run`` end to end. Fixtures: fixtures/blame/.
 """
 
@@ -18,7 +18,7 @@ from adcheck.explain.blame.findings import describe_evidence, describe_rule
 from adcheck.explain.blame.program import Rule
 from adcheck.inputs import promote
 from adcheck.loader import parse_target
-from adcheck.task import Task
+from adcheck.task import Blame, Task
 from adcheck.workers import WorkerPool, run_tasks
 
 BLAME = FIXTURES / "blame"
@@ -31,7 +31,7 @@ def blame_task(fixture: str, function: str, backend: str, framework: str, *input
                primitives: int = 0, seconds: float = 0.0) -> Task:
     arguments = promote([np.asarray(v, dtype=float) for v in inputs], tuple(range(len(inputs))))
     return Task(backend, parse_target(f"{BLAME / fixture}:{function}"), arguments, framework, order=order,
-                probes=False, blame=True, blame_primitives=primitives, blame_seconds=seconds)
+                probes=False, job=Blame(primitives, seconds))
 
 
 def call_line(fixture: str, function: str, rule: str) -> int:

@@ -11,14 +11,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from adcheck.compare import (
-    RowTolerances,
-    absolute_tolerance,
-    agreement_bound,
-    compare,
-    taylor_decisions,
-    uniform_eps,
-)
+from adcheck.compare import compare
+from adcheck.verdict.taylor import taylor_decisions
+from adcheck.verdict.tolerances import RowTolerances, absolute_tolerance, agreement_bound, uniform_eps
 from adcheck.model import (
     BackendRun,
     ComplexStep,

@@ -14,7 +14,7 @@ from scipy.special import softmax
 
 from adcheck import finite_differences as fdm
 from adcheck.backends.calling import enable_batching, plain_flat_function
-from adcheck.compare import RowTolerances, absolute_tolerance, agreement_bound, reference_settles, uniform_eps
+from adcheck.verdict.tolerances import RowTolerances, absolute_tolerance, agreement_bound, reference_settles, uniform_eps
 from adcheck.inputs import promote
 from conftest import load_fixture
 

@@ -100,8 +100,11 @@ def test_the_cycle_finder_finds_a_cycle():
     ("adcheck.backends", "adcheck.explain"),  # the probes run as their own step in adcheck.workers
     ("adcheck.backends", "adcheck.report"),
     ("adcheck.backends", "adcheck.run"),
-    ("adcheck.finite_differences", "adcheck"),  # numpy and scipy only
+    ("adcheck.verdict.tolerances", "adcheck"),  # numpy only: the numerics below every stage read it
     ("adcheck.compare", "adcheck.backends"),
+    ("adcheck.verdict", "adcheck.backends"),
+    ("adcheck.verdict", "adcheck.run"),
+    ("adcheck.verdict", "adcheck.report"),
     ("adcheck.model", "adcheck"),
     ("adcheck.lint", "adcheck.explain"),
     ("adcheck.report", "adcheck.run"),
@@ -113,3 +116,10 @@ def test_lower_layers_do_not_import_upper_ones(lower, upper):
                        for target in targets
                        if target == upper or target.startswith(upper + "."))
     assert offenders == []
+
+
+def test_the_numerics_below_every_stage_read_nothing_of_adcheck_but_the_epsilon_table():
+    graph = import_graph()
+    own = sorted(t for t in graph["adcheck.finite_differences"] | graph["adcheck.verdict.tolerances"]
+                 if t == "adcheck" or t.startswith("adcheck."))
+    assert set(own) <= {"adcheck.verdict", "adcheck.verdict.tolerances"}, own

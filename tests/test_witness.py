@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from adcheck.compare import walk_decisions
+from adcheck.verdict.taylor import walk_decisions
 from adcheck.errors import ExitCode
 from adcheck.finite_differences import witness_ladders
 from adcheck.model import TaylorLadder

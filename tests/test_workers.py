@@ -426,3 +426,60 @@ def _running(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_result_that_cannot_be_sent_becomes_an_error_row_that_names_why():
+    from adcheck.loader import parse_target
+    from adcheck.model import BackendRun, Status
+    from adcheck.task import Task
+    from adcheck.workers import _Reply, _send
+
+    class RefusesTheFirst:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, reply):
+            if not self.sent:
+                self.sent.append(None)
+                raise TypeError("cannot pickle 'generator' object")
+            self.sent.append(reply)
+
+    connection = RefusesTheFirst()
+    task = Task(backend="jax-rev", target=parse_target("os.path:join"), arguments=None, framework="jax")
+    _send(connection, task, _Reply(run=BackendRun("jax-rev", Status.COMPUTED, 0.5)))
+    run = connection.sent[-1].run
+    assert run.status == Status.ERROR
+    assert run.message == "cannot send result: TypeError: cannot pickle 'generator' object"
+
+
+def test_starting_workers_from_many_case_threads_never_writes_the_process_environment(monkeypatch):
+    """``check -j`` starts workers from every case thread: only the call that starts the fork
+    server may set the BLAS thread counts, and it puts the environment back."""
+    import threading
+
+    from adcheck.run import start_workers
+
+    before = dict(os.environ)
+    start_workers(2)  # starts the server, or finds it running
+    assert dict(os.environ) == before
+
+    writes = []
+
+    class Recording(type(os.environ)):
+        def __setitem__(self, key, value):
+            writes.append(key)
+            super().__setitem__(key, value)
+
+        def __delitem__(self, key):
+            writes.append(key)
+            super().__delitem__(key)
+
+    recording = Recording(os.environ._data, os.environ.encodekey, os.environ.decodekey,
+                          os.environ.encodevalue, os.environ.decodevalue)
+    monkeypatch.setattr(os, "environ", recording)
+    threads = [threading.Thread(target=start_workers, args=(n, ("jax",))) for n in range(1, 9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert writes == []

@@ -2,10 +2,13 @@
 
 A backend declares its name, the code it runs as written (``native``), the code it runs through
 adcheck's rebinding of the user's imports (``rebinds``: numpy code under autograd or JAX), the
-modes and derivative orders it supports, how to tell it is installed, and the module whose
-``compute(task) -> BackendRun`` runs it (imported lazily, inside the worker process, so
-``adcheck --help`` never pays for jax or torch). ``run`` asks the registry; a combination a
-backend does not support is a ``not-applicable`` row with the reason, never a crash.
+modes and derivative orders it supports, its other capabilities (``Capability``), how to tell it
+is installed, and a loader of its implementation (``Implementation``: imported lazily, inside
+the worker process, so ``adcheck --help`` never pays for jax or torch). ``run`` asks the
+registry; a combination a backend does not support is a ``not-applicable`` row with the reason,
+never a crash. Adding a backend is one module with ``compute`` (and what its capabilities
+promise) and one ``register`` line here; ``tests/test_backend_matrix.py`` holds every entry to
+what it declares.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
 
 from ..errors import AdcheckError
-from ..model import Framework, Mode
+from ..model import BackendRun, Framework, Mode, rules_of
 
 ALL_FRAMEWORKS = frozenset(Framework)
 BOTH_MODES = frozenset(Mode)
@@ -28,18 +34,50 @@ class Rebinding:
     description: str  # "numpy rebound to jax.numpy"
 
 
+class Capability(StrEnum):
+    """What a backend can do beyond ``compute`` at the modes and orders it declares."""
+
+    NEARBY = "nearby"  # the function's values near the input as it runs the code (rebound code may differ there)
+    CONTEXTS = "contexts"  # --contexts: its derivative under jit/compile, in lower precision, on another device
+    BLAME = "blame"  # a per-primitive replay of its derivative rules (``explain.blame``, by ``rules``)
+
+
+class Implementation(Protocol):
+    """What a backend's module provides to the worker."""
+
+    def compute(self, task) -> BackendRun:
+        """The backend's run at ``task``'s input (a ``task.Task``): ``value`` and the Jacobian (full mode) or its
+        products (fast mode), the second order and contexts when the task asks and the backend
+        declares them; a reference run for the reference."""
+
+    def nearby(self, task) -> BackendRun:
+        """``Capability.NEARBY`` only: the values at ``calling.nearby_points`` (``BackendRun.nearby``)."""
+
+
+def _implementation(module: str) -> Callable[[], Implementation]:
+    """A loader of ``adcheck.backends.<module>``, called in the worker."""
+    return functools.partial(importlib.import_module, f"{__name__}.{module}")
+
+
 @dataclass(frozen=True)
 class Backend:
     name: str
     package: str  # the distribution whose presence makes the backend available
-    module: str  # adcheck.backends.<module>.compute(task) -> BackendRun
+    load: Callable[[], Implementation]  # imports the implementation (in the worker)
     description: str
     native: frozenset[Framework]
     rebinds: dict[Framework, Rebinding]
     modes: frozenset[Mode] = BOTH_MODES
     orders: frozenset[int] = frozenset({1, 2})
+    capabilities: frozenset[Capability] = frozenset()
     install_hint: str = ""
     reference: bool = False
+
+    @property
+    def rules(self) -> str | None:
+        """Whose derivative rules it runs (``model.RULES_OF_BACKEND``: jax-fwd and jax-rev share
+        JAX's): the blame replay's framework, and which backends are independent witnesses."""
+        return rules_of(self.name)
 
     def is_installed(self) -> bool:
         return _installed(self.package)
@@ -53,12 +91,17 @@ class Backend:
             return None
 
     def compute(self, task):
-        return importlib.import_module(f"adcheck.backends.{self.module}").compute(task)
+        return self.load().compute(task)
 
     def nearby(self, task):
         """The function's values near the input as this backend runs it (``calling.values_nearby``):
         rebound code that agrees at the input may compute another function a step away."""
-        return importlib.import_module(f"adcheck.backends.{self.module}").nearby(task)
+        self.check_capable(Capability.NEARBY)
+        return self.load().nearby(task)
+
+    def check_capable(self, capability: Capability) -> None:
+        if capability not in self.capabilities:
+            raise Unsupported(f"{self.name} cannot give {capability.value} ({CAPABILITY_WORDS[capability]})")
 
     @property
     def runs(self) -> tuple[str, ...]:
@@ -104,6 +147,13 @@ class Unsupported(Exception):
     """A backend cannot run this code, mode or order: the message is the reason shown."""
 
 
+CAPABILITY_WORDS = {
+    Capability.NEARBY: "the function's values near the input",
+    Capability.CONTEXTS: "its derivative in other execution contexts",
+    Capability.BLAME: "a per-primitive replay of its rules",
+}
+
+
 REGISTRY: dict[str, Backend] = {}
 
 
@@ -117,25 +167,29 @@ NUMPY_UNDER_JAX = Rebinding("jax", "numpy rebound to jax.numpy")
 AUTOGRAD_UNDER_JAX = Rebinding("jax", "autograd.numpy rebound to jax.numpy")
 TORCH_HINT = "pip install 'adcheck[torch]'"
 
-register(Backend("fd", "scipy", "fd",
+register(Backend("fd", "scipy", _implementation("fd"),
                  "adaptive Richardson finite differences (scipy.differentiate) with error estimates; complex step "
                  "and a Taylor test where those cannot settle an entry",
-                 native=ALL_FRAMEWORKS, rebinds={}, reference=True))
-register(Backend("autograd", "autograd", "autograd_backend",
+                 native=ALL_FRAMEWORKS, rebinds={}, capabilities=frozenset({Capability.NEARBY}), reference=True))
+register(Backend("autograd", "autograd", _implementation("autograd_backend"),
                  "autograd reverse mode; numpy is rebound to autograd.numpy",
-                 native=frozenset({Framework.AUTOGRAD}), rebinds={Framework.NUMPY: NUMPY_UNDER_AUTOGRAD}))
+                 native=frozenset({Framework.AUTOGRAD}), rebinds={Framework.NUMPY: NUMPY_UNDER_AUTOGRAD},
+                 capabilities=frozenset({Capability.NEARBY, Capability.BLAME})))
 for _mode, _how in (("fwd", "forward mode (jax.jvp along every input basis vector at once)"),
                     ("rev", "reverse mode (jax.vjp over the output basis)")):
-    register(Backend(f"jax-{_mode}", "jax", "jax_backend",
+    register(Backend(f"jax-{_mode}", "jax", _implementation("jax_backend"),
                      f"JAX {_how}, float64; numpy is rebound to jax.numpy",
                      native=frozenset({Framework.JAX, Framework.ARRAY_API}),
-                     rebinds={Framework.NUMPY: NUMPY_UNDER_JAX, Framework.AUTOGRAD: AUTOGRAD_UNDER_JAX}))
-register(Backend("torch-fwd", "torch", "torch_backend",
+                     rebinds={Framework.NUMPY: NUMPY_UNDER_JAX, Framework.AUTOGRAD: AUTOGRAD_UNDER_JAX},
+                     capabilities=frozenset(Capability)))
+register(Backend("torch-fwd", "torch", _implementation("torch_backend"),
                  "torch.func.jacfwd (forward mode; dual tensors for custom Functions), float64",
-                 native=frozenset({Framework.TORCH, Framework.ARRAY_API}), rebinds={}, install_hint=TORCH_HINT))
-register(Backend("torch-rev", "torch", "torch_backend",
+                 native=frozenset({Framework.TORCH, Framework.ARRAY_API}), rebinds={},
+                 capabilities=frozenset({Capability.CONTEXTS, Capability.BLAME}), install_hint=TORCH_HINT))
+register(Backend("torch-rev", "torch", _implementation("torch_backend"),
                  "torch.func.jacrev (reverse mode; autograd.grad for custom Functions), float64",
-                 native=frozenset({Framework.TORCH, Framework.ARRAY_API}), rebinds={}, install_hint=TORCH_HINT))
+                 native=frozenset({Framework.TORCH, Framework.ARRAY_API}), rebinds={},
+                 capabilities=frozenset({Capability.CONTEXTS, Capability.BLAME}), install_hint=TORCH_HINT))
 
 
 def resolve(names: tuple[str, ...]) -> list[Backend]:

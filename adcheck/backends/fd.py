@@ -15,7 +15,13 @@ import time
 import numpy as np
 
 from .. import finite_differences as fdm
-from ..compare import RowTolerances, absolute_tolerance, agreement_bound, fd_settled_columns, well_estimated
+from ..verdict.tolerances import (
+    RowTolerances,
+    absolute_tolerance,
+    agreement_bound,
+    fd_settled_columns,
+    well_estimated,
+)
 from ..frameworks import configure_for
 from ..model import (
     BackendRun,
@@ -119,7 +125,7 @@ MAX_WITNESS_COLUMNS = 256
 
 
 def witness(task) -> BackendRun:
-    """The second witness for ``task.witness``, the columns where FD alone found an AD backend
+    """The second witness for ``task.job.columns``, the columns where FD alone found an AD backend
     wrong: the Taylor remainder walked down on both sides (``finite_differences.witness_ladders``)
     and the complex step, taken without FD's say-so (FD is the witness under question here).
     Eager and in its own error state, as the reference it questions (``compute``)."""
@@ -141,7 +147,7 @@ def _witness(task, func, outside: dict, start: float) -> BackendRun:
     name, eps, _ = fdm.working_precision(flat_function, x0, value, arguments.dtype, output_dtypes(out))
     batch_source = fdm.in_users_error_state(lambda: load_user_function(task), outside)
     enable_batching(flat_function, x0, plain_flat_function(batch_source, arguments, task.framework))
-    columns = np.asarray(task.witness[:MAX_WITNESS_COLUMNS], dtype=int)
+    columns = np.asarray(task.job.columns[:MAX_WITNESS_COLUMNS], dtype=int)
     # The rounding floor only, not ``value_noise``: that measure moves every input by 1e-6 of its
     # magnitude and more, and where FD failed (cos at 1e12) such moves span whole periods and
     # read the function's own variation as noise, which would drown every remainder.

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from ..compare import EPS
+from ..verdict.tolerances import EPS
 from ..frameworks import DeviceUnavailable, configure_jax
 from ..model import BackendRun, ContextResult, Mode, Products, SecondOrder, Status
 from .calling import (
@@ -232,7 +232,7 @@ def _fast_second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> 
 # --- the same derivative in other contexts (--contexts) -------------------------------------------
 
 # The contexts that lower the precision; each context's tolerance follows from the machine
-# epsilon it computes in (compare.EPS, the one table).
+# epsilon it computes in (verdict.tolerances.EPS, the one table).
 CONTEXT_DTYPES = ("float32", "bfloat16", "float16")
 CONTEXT_WORDS = {"jit": "under jax.jit", "float32": "in float32", "bfloat16": "in bfloat16", "float16": "in float16",
                  "gpu": "on the GPU", "cpu": "on the CPU", "compile": "under torch.compile"}

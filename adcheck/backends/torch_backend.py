@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from ..compare import EPS
+from ..verdict.tolerances import EPS
 from ..frameworks import DeviceUnavailable, configure_torch, torch_device
 from ..model import BackendRun, ContextResult, Mode, Products, SecondOrder, Status
 from .calling import NotApplicable, UserCodeError, check_shapes, context_failure, context_outcome, \
@@ -305,7 +305,7 @@ def _first_line(exc: BaseException) -> str:
 # --- the same derivative in other contexts (--contexts) -------------------------------------------
 
 # The contexts that lower the precision; each context's tolerance follows from the machine
-# epsilon it computes in (compare.EPS, the one table).
+# epsilon it computes in (verdict.tolerances.EPS, the one table).
 CONTEXT_DTYPES = ("float32", "bfloat16", "float16")
 
 

@@ -362,7 +362,7 @@ def _first_difference(a: np.ndarray, b: np.ndarray) -> int:
 
 
 def _argument_findings(task) -> list[Finding]:
-    from ..compare import TOLERANCES
+    from ..verdict.tolerances import TOLERANCES
 
     path = str(resolved(task.target.file))
     line = definition_line(path, task.target.attribute.split(".")[-1], parse_user_file(path)) or 1
@@ -471,44 +471,79 @@ def _uses_jit(site: _Site) -> bool:
 
 def _snapshot(site: _Site) -> dict:
     """{key: (label, path, line, copy of the value)} for the state the target can read or write."""
-    state: dict = {}
-    seen_code: set = set()
-    seen_objects: set[int] = set()
+    return _Snapshot(site).take()
 
-    def user_function(obj) -> types.FunctionType | None:
+
+class _Snapshot:
+    """The state the target can reach: module-level instances of the user's classes, the target's
+    closure, defaults and the globals it reads, followed into the user's functions and classes."""
+
+    def __init__(self, site: _Site):
+        self.site = site
+        self.state: dict = {}
+        self.seen_code: set = set()
+        self.seen_objects: set[int] = set()
+
+    def take(self) -> dict:
+        site = self.site
+        target = site.func
+        target_line = site.target_line()
+        # Module-level instances first, so a bound method's object is named where it is defined.
+        if site.module is not None:
+            for name, value in list(vars(site.module).items()):
+                if _is_user_instance(value, site):
+                    self.visit_instance(value, f"{type(value).__name__} instance {name}", site.path,
+                                        definition_line(site.path, name, site.tree(site.path)) or 1)
+        function = self.user_function(target)
+        if function is not None:
+            self.visit_function(function)
+        bound_self = getattr(target, "__self__", None)
+        if bound_self is not None and _is_user_instance(bound_self, site):
+            self.visit_instance(bound_self, f"{type(bound_self).__name__} instance (bound to the target)", site.path,
+                                target_line)
+        if _is_user_instance(target, site):
+            self.visit_instance(target, f"{type(target).__name__} instance {site.target.attribute}", site.path,
+                                target_line)
+        self.reach_wrapper(target, site.target.attribute, site.path, target_line)
+        return self.state
+
+    def user_function(self, obj) -> types.FunctionType | None:
         for _ in range(10):  # unwrap bound methods, jit/lru_cache wrappers, autograd primitives, custom_vjp
             if isinstance(obj, types.FunctionType):
-                return obj if site.is_user_file(obj.__code__.co_filename) else None
+                return obj if self.site.is_user_file(obj.__code__.co_filename) else None
             inner = (getattr(obj, "__func__", None) or getattr(obj, "__wrapped__", None) or getattr(obj, "fun", None))
             if inner is None or inner is obj:
                 return None
             obj = inner
         return None
 
-    def add(key, label, path, line, value):
+    def add(self, key, label, path, line, value) -> None:
         try:
-            state[key] = (label, path, line, _freeze(value))
+            self.state[key] = (label, path, line, _freeze(value))
         except Exception:  # noqa: BLE001 - a value we cannot copy is a value we cannot watch
             pass
 
-    def visit_instance(obj, label, path, line):
-        if id(obj) in seen_objects:
+    def visit_instance(self, obj, label, path, line) -> None:
+        if id(obj) in self.seen_objects:
             return
-        seen_objects.add(id(obj))
+        self.seen_objects.add(id(obj))
         attributes = getattr(obj, "__dict__", None)
         if isinstance(attributes, dict):
             for attr, value in list(attributes.items()):
-                add(("attr", id(obj), attr), f"{label}: attribute {attr}", path, line, value)
-        for member in vars(type(obj)).values():
-            function = user_function(member)
-            if function is not None:
-                visit_function(function)
+                self.add(("attr", id(obj), attr), f"{label}: attribute {attr}", path, line, value)
+        self.visit_methods(type(obj))
 
-    def visit_function(function: types.FunctionType):
+    def visit_methods(self, cls) -> None:
+        for member in vars(cls).values():
+            function = self.user_function(member)
+            if function is not None:
+                self.visit_function(function)
+
+    def visit_function(self, function: types.FunctionType) -> None:
         code = function.__code__
-        if code in seen_code:
+        if code in self.seen_code:
             return
-        seen_code.add(code)
+        self.seen_code.add(code)
         path = str(resolved(code.co_filename))
         line = _def_line(code)
         for name, cell in zip(code.co_freevars, function.__closure__ or ()):
@@ -516,66 +551,49 @@ def _snapshot(site: _Site) -> dict:
                 value = cell.cell_contents
             except ValueError:  # an empty cell
                 continue
-            add(("cell", id(cell)), f"closure variable {name} of {function.__name__}", path, line, value)
-            reach(value, f"closure variable {name}", path, line)
+            self.add(("cell", id(cell)), f"closure variable {name} of {function.__name__}", path, line, value)
+            self.reach(value, f"closure variable {name}", path, line)
         for i, value in enumerate(function.__defaults__ or ()):
-            add(("default", code, i), f"default argument {i} of {function.__name__}", path, line, value)
+            self.add(("default", code, i), f"default argument {i} of {function.__name__}", path, line, value)
         for name, value in (function.__kwdefaults__ or {}).items():
-            add(("kwdefault", code, name), f"default argument {name} of {function.__name__}", path, line, value)
+            self.add(("kwdefault", code, name), f"default argument {name} of {function.__name__}", path, line, value)
+        self.visit_globals(function, path, line)
+
+    def visit_globals(self, function: types.FunctionType, path: str, line: int) -> None:
+        """The module globals ``function`` reads: values watched, the user's functions and classes followed."""
         module_globals = function.__globals__
         module_file = module_globals.get("__file__")
-        for name in sorted(_names_read(code)):
-            if name not in module_globals:
+        for name in sorted(_names_read(function.__code__)):
+            value = module_globals.get(name, _MISSING)
+            if value is _MISSING or isinstance(value, types.ModuleType):
                 continue
-            value = module_globals[name]
-            if isinstance(value, types.ModuleType):
-                continue
-            global_line = definition_line(module_file, name, site.tree(module_file)) if module_file else None
+            global_line = definition_line(module_file, name, self.site.tree(module_file)) if module_file else None
             where = str(resolved(module_file)) if module_file else path
-            if isinstance(value, type) or callable(value) and user_function(value) is not None:
-                if isinstance(value, type):
-                    for member in vars(value).values():
-                        inner = user_function(member)
-                        if inner is not None:
-                            visit_function(inner)
-                else:
-                    visit_function(user_function(value))
-                    reach_wrapper(value, name, where, global_line or line)
+            if isinstance(value, type):
+                self.visit_methods(value)
                 continue
-            add(("global", id(module_globals), name), f"global {name}", where, global_line or line, value)
-            reach(value, f"{type(value).__name__} instance {name}", where, global_line or line)
+            if callable(value) and self.user_function(value) is not None:
+                self.visit_function(self.user_function(value))
+                self.reach_wrapper(value, name, where, global_line or line)
+                continue
+            self.add(("global", id(module_globals), name), f"global {name}", where, global_line or line, value)
+            self.reach(value, f"{type(value).__name__} instance {name}", where, global_line or line)
 
-    def reach_wrapper(obj, name, path, line):
+    def reach_wrapper(self, obj, name, path, line) -> None:
         # functools.lru_cache and friends keep their cache outside __dict__: watch its size.
         info = getattr(obj, "cache_info", None)
         if callable(info):
             try:
-                add(("cache", id(obj)), f"cache of {name} (entries)", path, line, info().currsize)
-            except Exception:  # noqa: BLE001
+                self.add(("cache", id(obj)), f"cache of {name} (entries)", path, line, info().currsize)
+            except Exception:  # noqa: BLE001 - a cache whose size cannot be read is not watched
                 pass
 
-    def reach(value, label, path, line):
-        if _is_user_instance(value, site):
-            visit_instance(value, label, path, line)
+    def reach(self, value, label, path, line) -> None:
+        if _is_user_instance(value, self.site):
+            self.visit_instance(value, label, path, line)
 
-    target = site.func
-    target_line = site.target_line()
-    # Module-level instances first, so a bound method's object is named where it is defined.
-    if site.module is not None:
-        for name, value in list(vars(site.module).items()):
-            if _is_user_instance(value, site):
-                visit_instance(value, f"{type(value).__name__} instance {name}", site.path,
-                               definition_line(site.path, name, site.tree(site.path)) or 1)
-    function = user_function(target)
-    if function is not None:
-        visit_function(function)
-    bound_self = getattr(target, "__self__", None)
-    if bound_self is not None and _is_user_instance(bound_self, site):
-        visit_instance(bound_self, f"{type(bound_self).__name__} instance (bound to the target)", site.path, target_line)
-    if _is_user_instance(target, site):
-        visit_instance(target, f"{type(target).__name__} instance {site.target.attribute}", site.path, target_line)
-    reach_wrapper(target, site.target.attribute, site.path, target_line)
-    return state
+
+_MISSING = object()
 
 
 def _names_read(code: types.CodeType) -> set[str]:

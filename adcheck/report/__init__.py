@@ -1,7 +1,7 @@
-"""Turn a ``RunReport`` into text. The only formatting code; the core never prints."""
+"""Turn a ``RunReport`` into text. The only formatting code; the core never prints.
 
-FORMATS = ("table", "json", "junit", "github", "sarif", "markdown")
-
+The formats and their registry: ``formats``.
+"""
 
 class RenderedAhead:
     """Each case's report text, written as its case ends rather than all at the end.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..model import RunReport
 from .common import Interruption, problems
+from .formats import Document
 from .text import printable
 
 LEVELS = {"error": "error", "warning": "warning", "info": "notice"}
@@ -58,8 +59,14 @@ def lines_for(report: RunReport) -> list[str]:
     return lines
 
 
-def render(reports: list[RunReport], *, timings: bool = True, interrupted: Interruption | None = None) -> str:
+def render(reports: list[RunReport], *, timings: bool = True, fail_on: str = "disagree",
+           interrupted: Interruption | None = None) -> str:
+    """Each finding and failing verdict at its own level, whatever ``fail_on`` makes fail the run
+    (the exit code says that)."""
     lines = [line for report in reports for line in lines_for(report)]
     if interrupted is not None:
         lines.append(command("error", interrupted.sentence, title="adcheck: interrupted"))
     return printable("\n".join(lines))
+
+
+FORMAT = Document("github", render)

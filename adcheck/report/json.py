@@ -237,3 +237,23 @@ def check_dict(result, *, timings: bool, case=None) -> dict:
 
 def render_check(result, *, timings: bool = True, case=None) -> str:
     return dumps(check_dict(result, timings=timings, case=case or partial(case_text, timings=timings)))
+
+
+class JsonFormat:
+    """``run``: the one report's object; ``check``: every case's object under ``cases``, each
+    written as its case ends."""
+
+    name = "json"
+
+    def case_writer(self, options):
+        return partial(case_text, timings=options.timings)
+
+    def render(self, reports, options) -> str:
+        (report,) = reports  # a run is one report; a check renders through render_check
+        return render(report, timings=options.timings)
+
+    def render_check(self, result, options, ahead) -> str:
+        return render_check(result, timings=options.timings, case=ahead)
+
+
+FORMAT = JsonFormat()

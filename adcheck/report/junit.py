@@ -25,6 +25,7 @@ from .common import (
     second_order_entries_table,
     worst_entries_table,
 )
+from .formats import Document
 from .text import printable
 
 SUITE_NAME = "adcheck"
@@ -185,3 +186,6 @@ def document(root: ET.Element) -> str:
             element.set(key, printable(value))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+FORMAT = Document("junit", render)

@@ -26,6 +26,7 @@ from .common import (
     second_order_entry_name,
     worst_entries_table,
 )
+from .formats import Document
 from .text import printable
 
 ICONS = {
@@ -173,3 +174,6 @@ def render(reports: list[RunReport], *, timings: bool = True, fail_on: FailOn | 
     for report in reports:
         lines += _sections(report)
     return printable("\n".join(lines))
+
+
+FORMAT = Document("markdown", render)

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from .. import __version__
 from ..model import RunReport
 from .common import Interruption, problems
+from .formats import Document
 from .text import printable
 
 SARIF_VERSION = "2.1.0"
@@ -195,5 +196,10 @@ def _printable(value):
     return value
 
 
-def render(reports: list[RunReport], *, timings: bool = True, interrupted: Interruption | None = None) -> str:
+def render(reports: list[RunReport], *, timings: bool = True, fail_on: str = "disagree",
+           interrupted: Interruption | None = None) -> str:
+    """Each result at its own level, whatever ``fail_on`` makes fail the run (the exit code says that)."""
     return json.dumps(sarif_dict(reports, interrupted), indent=2, ensure_ascii=False)
+
+
+FORMAT = Document("sarif", render)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import click
 import numpy as np
 from tabulate import tabulate
@@ -19,6 +21,7 @@ from .common import (
     second_order_entry_name,
     worst_entries_table,
 )
+from .formats import RenderOptions, joined, with_summary
 from .text import is_printable, printable
 
 FULL_MATRIX_LIMIT = 8  # print whole Jacobians up to 8x8
@@ -301,3 +304,21 @@ def verdict_line(report: RunReport, style) -> str:
         return style(text, fg="green" if not unsure else "yellow", bold=True)
     return style(f"INCONCLUSIVE: {', '.join(unsure)} could not be verified (see above; exit 0 unless "
                  "--fail-on inconclusive)", fg="yellow", bold=True)
+
+
+class TableFormat:
+    """The terminal's report: each case's table in turn, then the check's closing lines."""
+
+    name = "table"
+
+    def case_writer(self, options: RenderOptions):
+        return partial(render, colour=options.colour, timings=options.timings)
+
+    def render(self, reports, options: RenderOptions) -> str:
+        return with_summary(joined(self.case_writer(options), reports), options.summary)
+
+    def render_check(self, result, options: RenderOptions, ahead) -> str:
+        return with_summary(joined(self.case_writer(options), result.reports, ahead), options.summary)
+
+
+FORMAT = TableFormat()

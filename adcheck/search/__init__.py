@@ -125,6 +125,7 @@ class Searcher:
     def check(self, inputs: list[tuple[frozenset, np.ndarray]]) -> list[Outcome]:
         """The outcome of each (kinds, flat input), screening the new ones in one task per backend."""
         from ..run import worker_lanes
+        from ..task import Batch
         from ..workers import run_tasks
 
         fresh, seen = [], set()
@@ -135,7 +136,7 @@ class Searcher:
                 fresh.append((kinds, flat))
         if fresh:
             batch = tuple(flat for _, flat in fresh)
-            tasks = [dataclasses.replace(task, batch=batch, probes=False) for task in self.work.tasks]
+            tasks = [dataclasses.replace(task, job=Batch(batch), probes=False) for task in self.work.tasks]
             results = {run.name: run for run in run_tasks(tasks, self.settings.timeout, pool=self.pool,
                                                           lane=worker_lanes(tasks, pooled=True))}
             for index, (kinds, flat) in enumerate(fresh):
@@ -162,7 +163,8 @@ class Searcher:
         return result
 
     def _judge(self, flat: np.ndarray, runs) -> Outcome:
-        from ..compare import compare, precision_of
+        from ..compare import compare
+        from ..verdict.reference import precision_of
         from ..finite_differences import input_scales, step_scales, typical_scale
 
         reference = next(run for run in runs if run.name == "fd")

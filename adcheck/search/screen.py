@@ -26,10 +26,11 @@ import numpy as np
 from ..backends import REGISTRY
 from ..backends.calling import NotApplicable
 from ..model import BackendRun, Status
+from ..task import Compute
 
 
 def compute_batch(task) -> BackendRun:
-    """The backend's run at each of ``task.batch``'s inputs (``BackendRun.batch``, in order)."""
+    """The backend's run at each of ``task.job.inputs`` (``BackendRun.batch``, in order)."""
     from ..backends.calling import error_run
 
     start = time.perf_counter()
@@ -41,8 +42,8 @@ def compute_batch(task) -> BackendRun:
         if batched is not None:
             return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, batch=batched)
     runs = []
-    for flat in task.batch:
-        one = dataclasses.replace(task, arguments=task.arguments.at(flat), batch=(), probes=False)
+    for flat in task.job.inputs:
+        one = dataclasses.replace(task, arguments=task.arguments.at(flat), job=Compute(), probes=False)
         began = time.perf_counter()
         try:
             run = backend.compute(one)
@@ -74,7 +75,7 @@ def _jax_vmapped(task) -> tuple[BackendRun, ...] | None:
 
     start = time.perf_counter()
     configure_jax(task.device, ())
-    points = np.stack([np.asarray(flat, dtype=task.arguments.dtype) for flat in task.batch])
+    points = np.stack([np.asarray(flat, dtype=task.arguments.dtype) for flat in task.job.inputs])
     n_inputs = points.shape[1]
     try:
         flat_function = build_flat_function(task)
@@ -96,7 +97,7 @@ def _jax_vmapped(task) -> tuple[BackendRun, ...] | None:
         values, derivatives = jax.device_get(jax.vmap(derivative)(jnp.asarray(points)))
     except Exception:  # noqa: BLE001 - not vmappable here: the input-by-input path computes (and reports) it
         return None
-    seconds = (time.perf_counter() - start) / len(task.batch)
+    seconds = (time.perf_counter() - start) / len(task.job.inputs)
     runs = []
     for value, derivative in zip(np.asarray(values, dtype=np.float64), np.asarray(derivatives, dtype=np.float64)):
         value = value.ravel()
@@ -139,9 +140,9 @@ def _quick_reference(task) -> tuple[BackendRun, ...]:
     eps = float(np.finfo(arguments.dtype).eps) if np.issubdtype(arguments.dtype, np.floating) else EPS64
     runs = []
     batching = None  # decided at the first input whose value is finite
-    for flat in task.batch:
+    for flat in task.job.inputs:
         began = time.perf_counter()
-        one = dataclasses.replace(task, arguments=arguments.at(flat), batch=())
+        one = dataclasses.replace(task, arguments=arguments.at(flat), job=Compute())
         flat_function = plain_flat_function(func, one.arguments, task.framework)
         x = one.arguments.flat().astype(np.float64)
         try:

@@ -14,30 +14,44 @@ which is the Tapenade rule taken at every primitive. Checks run in program order
 is reported, once per rule and calling line. Units (custom rules, jitted functions, Functions,
 loops) are checked whole first and looked inside only when wrong.
 
-The budget (``task.blame_primitives``, ``task.blame_seconds``) bounds the checks; when it runs out
+The budget (``task.job``: a ``task.Blame``) bounds the checks; when it runs out
 the result says how far it got.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass
 
-from ...model import BackendRun, BlameResult, Finding, Status, display_path, rules_of
+from ...model import BackendRun, BlameResult, Finding, Status, display_path
 from . import local
 from .findings import finding
 from .program import Application, Site
 
+def replay_of(rules: str):
+    """The per-primitive replay of a framework's rules (the module with ``record(task)``)."""
+    if rules == "jax":
+        from . import jax as replay
+    elif rules == "torch":
+        from . import torch as replay
+    elif rules == "autograd":
+        from . import autograd as replay
+    else:
+        raise LookupError(f"no per-primitive replay of {rules}'s rules")
+    return replay
+
+
 def blame(task) -> BackendRun:
     """Check ``task.backend``'s rules one by one; the wrong ones as findings (``BackendRun.blame``)."""
+    from ...backends import REGISTRY, Capability
+
     start = time.perf_counter()
-    framework = rules_of(task.backend)
-    if framework is None:
+    backend = REGISTRY.get(task.backend)
+    if backend is None or Capability.BLAME not in backend.capabilities:
         return BackendRun(task.backend, Status.COMPUTED, 0.0,
                           blame=BlameResult(stopped=f"{task.backend} has no per-primitive replay"))
-    replay = importlib.import_module(f"{__name__}.{framework}")
-    budget = Budget(task.blame_primitives, task.blame_seconds, start)
+    replay = replay_of(backend.rules)
+    budget = Budget(task.job.primitives, task.job.seconds, start)
     applications = replay.record(task)
     walk = Walk(task, budget, _fallback_site(task))
     walk.run(applications)

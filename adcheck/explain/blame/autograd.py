@@ -20,7 +20,7 @@ import types
 import numpy as np
 
 from ...backends import autograd_backend
-from ...finite_differences import FLOAT_EPS
+from ...verdict.tolerances import EPS
 from .local import LocalProblem, Operand
 from .program import Application, Rule, is_user, library_rule, program_moves, site_on_stack, user_root
 
@@ -257,7 +257,7 @@ def _problem(node, positions, order) -> LocalProblem | None:
     inputs = tuple(Operand(n, tuple(s)) for n, s in zip(names, shapes))
     if order == 1:
         eps = np.concatenate([np.full(int(np.prod(s)) if s else 1,
-                                      FLOAT_EPS.get(np.asarray(p).dtype.name, FLOAT_EPS["float64"]))
+                                      EPS.get(np.asarray(p).dtype.name, EPS["float64"]))
                               for s, p in zip(out_shapes, example)])
 
         def value(z):
@@ -285,7 +285,7 @@ def _problem(node, positions, order) -> LocalProblem | None:
         return np.stack([np.asarray(vjp(cotangents[:, q]), dtype=np.float64).ravel()
                          for q in range(cotangents.shape[1])])
 
-    eps = np.full(z0.size, FLOAT_EPS["float64"])
+    eps = np.full(z0.size, EPS["float64"])
     outputs = tuple(Operand("y'" if len(shapes) == 1 else f"y'{k + 1}", tuple(s)) for k, s in enumerate(shapes))
     return LocalProblem(z0=z0, value=derivative_value, eps=eps, inputs=inputs, outputs=outputs,
                         reverse=reverse_second)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ...backends import jax_backend
 from ...backends.calling import describe_exception
-from ...finite_differences import FLOAT_EPS
+from ...verdict.tolerances import EPS
 from .local import LocalProblem, Operand
 from .program import (
     Application,
@@ -317,7 +317,7 @@ def _problem(eqn, invals, positions, float_outs, forward: bool, order: int = 1) 
     out_dtypes = [np.dtype(o.dtype) for o in primal_outs]
     if not all(_inexact(d) for d in out_dtypes):
         return None
-    eps = np.concatenate([np.full(int(np.prod(s)) if s else 1, FLOAT_EPS.get(d.name, FLOAT_EPS["float64"]))
+    eps = np.concatenate([np.full(int(np.prod(s)) if s else 1, EPS.get(d.name, EPS["float64"]))
                           for s, d in zip(out_shapes, out_dtypes)])
 
     def flatten(outs):

@@ -13,7 +13,7 @@ cannot reach the Jacobian (except a NaN, which survives multiplication by zero a
 
 Reference: central finite differences along each direction with scipy's error estimate
 (``adcheck.finite_differences``), judged with the comparison's own per-dtype tolerances
-(``adcheck.compare``): scale-free, an entry's absolute tolerance a multiple of its own scale. A
+(``adcheck.verdict.tolerances``): scale-free, an entry's absolute tolerance a multiple of its own scale. A
 mismatch is then given two second opinions that may clear it: one-sided differences (a kink, where
 any value between the one-sided slopes is a valid subgradient) and the complex step where the
 primitive runs on complex numbers (a reference without cancellation). What they leave must be
@@ -30,15 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...compare import ERROR_ESTIMATE_FACTOR, RowTolerances, absolute_tolerance, agreement_bound
 from ...finite_differences import (
-    FLOAT_EPS,
     Line,
     NotAnalytic,
     complex_step_jacobian,
     finite_difference_jacobian,
     typical_scale,
 )
+from ...verdict.tolerances import EPS, ERROR_ESTIMATE_FACTOR, RowTolerances, absolute_tolerance, agreement_bound
 
 # Cotangents in reverse mode: the output basis when there are at most this many outputs (each
 # output then checked on its own), else random unit cotangents plus sampled basis vectors.
@@ -263,7 +262,7 @@ def _cotangents(n_out: int, seed: int) -> np.ndarray:
 
 
 def _bound(rule, reference, error, row_eps, row_value, terms, scale) -> np.ndarray:
-    """The comparison's agreement bound for each compared entry (``adcheck.compare``'s formula),
+    """The comparison's agreement bound for each compared entry (``verdict.tolerances``' formula),
     plus the rounding a rule's sum of terms carries."""
     row_eps = np.asarray(row_eps, dtype=float).reshape(-1)
     tol = RowTolerances(row_eps)
@@ -311,11 +310,11 @@ def _second_opinions(problem, directions, value, eps, compared: _Compared, wrong
 
 def _taylor_walk_confirms(line, value, eps, compared, k, rows, still) -> np.ndarray:
     """Of ``rows[still]``, those the Taylor remainder walked down to an ulp on both sides of the
-    operands finds wrong too (``compare.walk_decisions``): FD along the direction is one witness,
+    operands finds wrong too (``verdict.taylor.walk_decisions``): FD along the direction is one witness,
     and a rule is named wrong only on two. The walk reads the smallest steps where the remainder
     is a Taylor remainder, so a primitive that varies faster than FD's steps (sin at 4e7) is not
     accused on FD's aliasing."""
-    from ...compare import walk_decisions, walk_margin
+    from ...verdict.taylor import walk_decisions, walk_margin
     from ...finite_differences import witness_ladders
     from ...model import TaylorLadder
 
@@ -509,7 +508,7 @@ def _entry(problem, direction, value, eps, output, compared, only: int | None = 
 
 def output_eps(dtypes) -> np.ndarray:
     """Per output entry, the machine epsilon of its dtype (``dtypes``: (name, size) pairs)."""
-    parts = [np.full(size, FLOAT_EPS.get(name, FLOAT_EPS["float64"])) for name, size in dtypes]
+    parts = [np.full(size, EPS.get(name, EPS["float64"])) for name, size in dtypes]
     return np.concatenate(parts) if parts else np.zeros(0)
 
 

@@ -21,7 +21,7 @@ import types
 import numpy as np
 
 from ...backends.calling import load_user_function, output_parts, to_numpy
-from ...finite_differences import FLOAT_EPS
+from ...verdict.tolerances import EPS
 from .local import LocalProblem, Operand
 from .program import Application, Rule, is_user, library_rule, program_moves, site_on_stack, user_root, version_of
 
@@ -246,8 +246,8 @@ def _problem(op, forward, order) -> LocalProblem | None:
         return None
     out_shapes = [tuple(o.shape) for o in example]
     out_dtypes = [o.dtype for o in example]
-    eps = np.concatenate([np.full(max(o.numel(), 0), FLOAT_EPS.get(str(o.dtype).removeprefix("torch."),
-                                                                    FLOAT_EPS["float64"])) for o in example])
+    eps = np.concatenate([np.full(max(o.numel(), 0), EPS.get(str(o.dtype).removeprefix("torch."),
+                                                                    EPS["float64"])) for o in example])
 
     def flatten(outs):
         return np.concatenate([_numpy(o) for o in outs])

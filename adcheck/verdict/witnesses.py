@@ -1,0 +1,189 @@
+"""The witnesses other than finite differences, per entry: the Taylor test and the complex step,
+another framework's AD, the AD consensus, the reach of rounding noise, and the one-sided slopes
+at a kink.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model import BackendRun, Evidence, OneSided, rules_of
+from .reference import ResolvedReference
+from .taylor import TAYLOR_DISAGREE_FACTOR, taylor_decisions, walk_decisions, walk_margin
+from .tolerances import ERROR_ESTIMATE_FACTOR
+
+
+@dataclass(frozen=True)
+class SecondWitness:
+    """What the witnesses other than FD say, per entry."""
+
+    agree: np.ndarray  # the Taylor test, or where it is silent the complex step, confirms the value
+    disagree: np.ndarray  # ... finds it wrong
+    disagree_twice: np.ndarray  # the Taylor test and the complex step both find it wrong
+    estimate: np.ndarray  # the Taylor test's estimate of |J - J_true| (NaN where it has none)
+    walked: np.ndarray  # the Taylor test read the walk on both sides of the input (``model.Witness``)
+    sides: np.ndarray  # object: what the walk said on each side, for the report ("" where it did not walk)
+    by: np.ndarray  # object: which of them spoke ("" where neither)
+
+
+def second_witness(jac, reference: ResolvedReference, tolerance, resolution, wanted, accused) -> SecondWitness:
+    """The Taylor test and the complex step on ``jac``'s ``wanted`` entries.
+
+    The Taylor test reads the walk on both sides of the input (``model.Witness``) for the columns
+    it covers: it agrees or disagrees only when both sides do (on a one-sided infinite slope, x
+    log x at 0, one side's remainder is not a Taylor remainder at all). Elsewhere it reads the
+    short one-sided ladder taken for the columns FD could not settle, but never on an entry FD
+    accused: that ladder starts on the same scale as FD's steps and is fooled the same way (cos
+    at 1e12: every step spans thousands of periods, and r/h tends to -J there, a remainder that
+    looks exactly like a wrong derivative's). The Taylor test runs the
+    function as written, on real inputs; the complex step runs it on complex ones, where an
+    ``abs`` or a comparison can quietly mean something else: it speaks only where the Taylor test
+    is silent.
+    """
+    value = reference.value
+    agree, disagree, estimate = taylor_decisions(jac, value, reference.taylor, tolerance, resolution,
+                                                 wanted=wanted & ~accused)
+    witness = reference.witness
+    complex_step = reference.complex_step
+    walked = np.zeros(jac.shape, dtype=bool)
+    sides = np.full(jac.shape, "", dtype=object)
+    if witness is not None and np.size(witness.plus.columns):
+        covered = np.zeros(jac.shape[1], dtype=bool)
+        covered[np.asarray(witness.plus.columns)] = True
+        deep = wanted & covered[None, :]
+        walked = deep
+        margin = walk_margin(reference.tol.eps)
+        # Seconding FD's accusation, the walk must resolve the tolerance itself to overrule it,
+        # and convicts an error one tolerance wide; deciding alone, it asks for ten.
+        plus, minus = (tuple(np.where(accused, seconding, alone) for seconding, alone in zip(
+            walk_decisions(sign * jac, value, ladder, tolerance, tolerance, deep & accused, margin,
+                           strict=True, disagree_factor=1.0),
+            walk_decisions(sign * jac, value, ladder, tolerance, resolution, deep & ~accused, margin,
+                           strict=False, disagree_factor=TAYLOR_DISAGREE_FACTOR)))
+            for sign, ladder in ((1.0, witness.plus), (-1.0, witness.minus)))
+        def said(side):
+            return np.where(side[0], "agrees", np.where(side[1], "disagrees", "no clean h or h**2 regime"))
+
+        sides = np.where(deep, "x + h: " + said(plus).astype(object) + ", x - h: " + said(minus).astype(object), "")
+        agree = np.where(covered[None, :], plus[0] & minus[0], agree)
+        disagree = np.where(covered[None, :], plus[1] & minus[1], disagree)
+        estimate = np.where(covered[None, :], np.fmax(plus[2], minus[2]), estimate)
+        if witness.complex_step is not None:
+            complex_step = complex_step.copy()
+            complex_step[:, np.asarray(witness.complex_step.columns)] = witness.complex_step.jacobian
+    taylor_spoke = agree | disagree
+    cs_diff = np.abs(complex_step - jac)
+    # Where FD is only unsure, the complex step's agreement is a vote among the AD backends'
+    # (``ad_votes``), and the report counts the entries it alone verified.
+    cs_close = accused & np.isfinite(cs_diff) & (cs_diff <= tolerance)
+    cs_far = wanted & np.isfinite(cs_diff) & (cs_diff > TAYLOR_DISAGREE_FACTOR * tolerance)
+    by = np.where(taylor_spoke, str(Evidence.TAYLOR), np.where(cs_close | cs_far, str(Evidence.COMPLEX_STEP), ""))
+    # The complex step acquits but never convicts on its own word: a formula that cancels rounds
+    # its imaginary part as forward-mode AD rounds a quotient (``complex_step_jacobian``).
+    return SecondWitness(agree=agree | (~taylor_spoke & cs_close), disagree=disagree,
+                         disagree_twice=disagree & cs_far, estimate=estimate, walked=walked, sides=sides,
+                         by=by.astype(object))
+
+
+def independent_dissent(name: str, jac, others: dict[str, np.ndarray], reference: ResolvedReference,
+                        bound) -> np.ndarray:
+    """Per entry: an AD backend of another framework agrees with FD there and not with ``jac``."""
+    dissent = np.zeros(jac.shape, dtype=bool)
+    for other, values in others.items():
+        if (rules_of(other) or other) == (rules_of(name) or name) or values is None or values.shape != jac.shape:
+            continue
+        apart = reference.ad_atol + reference.tol.ad_rtol * np.maximum(np.abs(jac), np.abs(values))
+        dissent |= (np.isfinite(values) & (np.abs(values - reference.jacobian) <= bound)
+                    & (np.abs(values - jac) > apart))
+    return dissent
+
+
+def ad_votes(name: str, jacobian, others: dict[str, np.ndarray], reference: ResolvedReference):
+    """(verified, contested, voters) per entry: what the other AD backends and the complex step
+    say about ``jacobian`` where nothing else settled it.
+
+    verified: every voter with a finite value agrees at the tight AD tolerance; contested: some
+    voter differs. A contested entry is not a disagreement: an ill-conditioned formula rounds
+    differently in each implementation, and one framework's rule can be as wrong as another's.
+    """
+    shape = jacobian.shape
+    voters = {o: j for o, j in others.items() if o != name and j is not None and j.shape == shape}
+    if np.isfinite(reference.complex_step).any():
+        voters["complex step"] = reference.complex_step
+    agree_count = np.zeros(shape, dtype=int)
+    disagree_count = np.zeros(shape, dtype=int)
+    who = np.full(shape, "", dtype=object)
+    for other, values in voters.items():
+        both = np.isfinite(jacobian) & np.isfinite(values)
+        bound = reference.ad_atol + reference.tol.ad_rtol * np.maximum(np.abs(jacobian), np.abs(values))
+        close = both & (np.abs(jacobian - values) <= bound)
+        agree_count += close
+        disagree_count += both & ~close
+        who = np.where(close, np.where(who == "", other, who + ", " + other), who)
+    verified = (agree_count > 0) & (disagree_count == 0)
+    contested = disagree_count > 0
+    return verified, contested, who
+
+
+# --- judging one backend ------------------------------------------------------------------------------
+
+
+
+
+# A value's rounding noise counts as the formula's own when it exceeds this many ulps of the
+# value (one operation rounds by half an ulp; a formula that cancels loses digits by the
+# thousand). AD then differentiates the rounded terms: for a value g(x) r with r rounded by
+# delta, AD's derivative is off by about |g'| delta ~ noise / |x_j| (power laws), times this.
+CANCELLATION_ULPS = 64.0
+ROUNDING_REACH_FACTOR = 4.0
+
+
+def rounding_reach(reference: ResolvedReference) -> np.ndarray:
+    """Per entry, how far the value's rounding noise can move an AD derivative (0 where the
+    value is not noisy beyond ordinary rounding)."""
+    shape = reference.jacobian.shape
+    if reference.noise is None or reference.own_scales is None:
+        return np.zeros(shape)
+    noise = np.asarray(reference.noise, dtype=float).reshape(-1)
+    eps = reference.tol.eps
+    value = np.abs(np.where(np.isfinite(reference.value), reference.value, 0.0))
+    noisy = noise > CANCELLATION_ULPS * eps * value
+    scales = np.where(reference.own_scales > 0, reference.own_scales, np.inf)
+    return np.where(noisy[:, None], ROUNDING_REACH_FACTOR * noise[:, None] / scales[None, :], 0.0)
+
+
+# A backend's derivative counts as within its own rounding noise up to this many times the
+# largest move seen under ``jobs.JITTER_ULPS`` nudges (four samples of a noise's spread),
+# as long as it keeps two significant digits: a derivative whose rounding costs it more than
+# this share of its size is no answer (jnp.sinc's slope near 0, a third too small), and stays a
+# disagreement.
+OWN_NOISE_FACTOR = 4.0
+OWN_NOISE_MAX_LOSS = 1e-2
+
+
+def own_noise_reach(run: BackendRun) -> np.ndarray:
+    if run.own_noise is None or run.jacobian is None or run.own_noise.shape != run.jacobian.shape:
+        return np.zeros(() if run.jacobian is None else run.jacobian.shape)
+    return OWN_NOISE_FACTOR * np.where(np.isfinite(run.own_noise), run.own_noise, 0.0)
+
+
+def rounding_explains(diff: np.ndarray, reference: ResolvedReference) -> np.ndarray:
+    """Entries whose difference the value's own rounding noise, differentiated, explains."""
+    return np.isfinite(diff) & (diff <= rounding_reach(reference))
+
+
+
+def kink_slopes(jac, one_sided: OneSided, bound) -> tuple[np.ndarray, np.ndarray]:
+    """Entries where the one-sided derivatives differ, and where the AD value lies between them."""
+    at_kink = np.zeros(jac.shape, dtype=bool)
+    between = np.zeros(jac.shape, dtype=bool)
+    for k, column in enumerate(np.asarray(one_sided.columns)):
+        plus, minus = one_sided.plus[:, k], one_sided.minus[:, k]
+        slack = bound[:, column] + ERROR_ESTIMATE_FACTOR * (
+            np.nan_to_num(one_sided.plus_error[:, k], posinf=0.0) + np.nan_to_num(one_sided.minus_error[:, k], posinf=0.0))
+        at_kink[:, column] = np.abs(plus - minus) > slack
+        value = jac[:, column]
+        between[:, column] = (value >= np.minimum(plus, minus) - slack) & (value <= np.maximum(plus, minus) + slack)
+    return at_kink, between
