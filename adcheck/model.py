@@ -201,6 +201,7 @@ class SecondOrder:
     jacobian: np.ndarray | None = None  # its AD derivative
     fd: np.ndarray | None = None
     fd_error: np.ndarray | None = None
+    walk: Witness | None = None  # fast mode: the Taylor walk of the first derivative along accused directions
 
 
 @dataclass(frozen=True)

@@ -153,18 +153,14 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
     preflight(target, summary, None if arguments.module_target else arguments.n_arguments)
     installed = module_layout(target).installed
     mode, auto_note = auto_mode(target, arguments, summary, settings, pool)
-    if mode == Mode.FAST and settings.order == 2:
-        if settings.mode == "auto":
-            raise AdcheckError(f"--order 2 needs full Jacobians, and --mode auto chose fast mode for "
-                               f"{arguments.n_inputs} inputs: pass --mode full to insist")
-        raise AdcheckError("--order 2 needs full Jacobians: use --mode full (or leave --mode at auto)")
     work = plan(target, arguments, summary.framework, settings, mode, installed)
     runs, reference = _computed(work, target, summary, arguments, settings, progress, pool)
     precision = precision_of(reference, reference.value.size if reference is not None and reference.value is not None
                              else 0, arguments.dtype)
-    judged = _judged(work, runs, mode, arguments, settings, precision, pool)
-    notes = ([device_note] if device_note else []) + ([auto_note] if judged.mode_note and auto_note else [])
-    notes += [judged.mode_note] if judged.mode_note else []
+    judged = _judged(work, runs, mode, arguments, settings, precision, pool,
+                     _row_namer(arguments, reference, target.attribute.split(".")[-1]))
+    notes = ([device_note] if device_note else []) + ([auto_note] if mode == Mode.FAST and auto_note else [])
+    notes += judged.notes
     comparison, findings, explain_notes = _explained(work, judged, target, summary, arguments, settings, reference,
                                                      pool)
     value = reference.value if reference is not None else None
@@ -225,17 +221,28 @@ class _Judged:
     runs: list  # the runs, with what the second look measured
     comparison: Comparison
     second_order: Comparison | None
-    mode_note: str  # fast mode: what it checked ("" in full mode)
+    notes: tuple[str, ...]  # fast mode: what it checked (first and second order); none in full mode
 
 
-def _judged(work: Plan, runs, mode: Mode, arguments: Arguments, settings: Settings, precision, pool) -> _Judged:
+def _judged(work: Plan, runs, mode: Mode, arguments: Arguments, settings: Settings, precision, pool,
+            row_name) -> _Judged:
     """The comparison: fast mode's products, or full mode's entries with a second look where FD
-    alone accused (and the second derivatives under --order 2)."""
+    alone accused; and the second derivatives under --order 2 (``row_name(forward, i)`` names
+    fast mode's rows of a first derivative)."""
     x0 = arguments.flat().astype(np.float64)
     if mode == Mode.FAST:
         comparison, mode_note = _fast_comparison(work, runs, arguments, settings, precision.eps, typical_scale(x0),
                                                  pool)
-        return _Judged(runs, comparison, None, mode_note)
+        notes = (mode_note,)
+        second_order = None
+        if settings.order == 2:
+            from .fast_second_order import compare_fast_second_order
+
+            second_order, second_note = compare_fast_second_order(
+                runs, arguments.n_inputs, settings.rtol, settings.atol, typical_scale=typical_scale(x0),
+                row_name=row_name)
+            notes += (second_note,) if second_note else ()
+        return _Judged(runs, comparison, second_order, notes)
 
     def full(runs):
         return compare(runs, settings.rtol, settings.atol, eps_rows=precision.eps, input_scales=input_scales(x0),
@@ -248,7 +255,7 @@ def _judged(work: Plan, runs, mode: Mode, arguments: Arguments, settings: Settin
     second_order = None
     if settings.order == 2:
         second_order = compare_second_order(runs, settings.rtol, settings.atol, input_scales=input_scales(x0))
-    return _Judged(runs, comparison, second_order, "")
+    return _Judged(runs, comparison, second_order, ())
 
 
 def _explained(work: Plan, judged: _Judged, target: Target, summary: SourceSummary, arguments: Arguments,
@@ -304,12 +311,13 @@ def auto_mode(target: Target, arguments: Arguments, summary: SourceSummary, sett
     (timed,) = run_tasks([task], settings.timeout, pool=pool)
     if timed.status != Status.REFERENCE:  # the function fails: the run says how, in full mode's words
         return choose_mode(settings.mode, arguments.n_inputs, 0.0), ""
-    mode = choose_mode(settings.mode, arguments.n_inputs, timed.seconds)
+    mode = choose_mode(settings.mode, arguments.n_inputs, timed.seconds, settings.order)
     if mode != Mode.FAST:
         return mode, ""
-    estimate = full_jacobian_seconds(arguments.n_inputs, timed.seconds)
+    estimate = full_jacobian_seconds(arguments.n_inputs, timed.seconds, settings.order)
+    what = "Jacobians and Hessians" if settings.order == 2 else "Jacobians"
     return mode, (f"--mode auto chose fast mode: one evaluation takes {timed.seconds * 1e3:.2g} ms, so full "
-                  f"Jacobians of {arguments.n_inputs} inputs would take about {estimate:.0f} s "
+                  f"{what} of {arguments.n_inputs} inputs would take about {estimate:.0f} s "
                   "(use --mode full to insist)")
 
 
@@ -371,6 +379,12 @@ def _entry_namer(arguments: Arguments, reference, function: str):
     """``name(row, col)`` -> ``d f[0] / d x[1]``, the names the report gives the entry."""
     outputs = reference.outputs if reference is not None else ()
     return lambda row, col: f"d {output_name(outputs, function, row)} / d {arguments.column_name(col)}"
+
+
+def _row_namer(arguments: Arguments, reference, function: str):
+    """``name(forward, i)``: row i of a first derivative, an output (``J u``) or an input (``J^T w``)."""
+    outputs = reference.outputs if reference is not None else ()
+    return lambda forward, i: output_name(outputs, function, i) if forward else arguments.column_name(i)
 
 
 def _blame(work: Plan, comparison, settings: Settings, pool=None, second_order=None) -> tuple[tuple, list[str]]:

@@ -221,17 +221,19 @@ def default_memory_limit(n_workers: int) -> int:
     return max(1 << 30, total * 3 // 4 // max(1, n_workers))
 
 
-def choose_mode(choice_: ModeChoice, n_inputs: int, seconds_per_evaluation: float | None = None) -> Mode:
+def choose_mode(choice_: ModeChoice, n_inputs: int, seconds_per_evaluation: float | None = None,
+                order: int = 1) -> Mode:
     """The mode a run uses. Auto: full Jacobians unless finite differences of every column are
-    expected to cost more than ``AUTO_FULL_SECONDS`` (``full_jacobian_seconds``) from one timed
-    evaluation; without a timing, full up to ``AUTO_FAST_INPUTS`` inputs."""
+    expected to cost more than ``AUTO_FULL_SECONDS`` (``full_jacobian_seconds``, at ``order``) from
+    one timed evaluation; without a timing, full up to ``AUTO_FAST_INPUTS`` inputs."""
     from .fast import AUTO_FAST_INPUTS
 
     if choice_ != ModeChoice.AUTO:
         return Mode(str(choice_))
     if seconds_per_evaluation is None:
         return Mode.FAST if n_inputs > AUTO_FAST_INPUTS else Mode.FULL
-    return Mode.FAST if full_jacobian_seconds(n_inputs, seconds_per_evaluation) > AUTO_FULL_SECONDS else Mode.FULL
+    full = full_jacobian_seconds(n_inputs, seconds_per_evaluation, order)
+    return Mode.FAST if full > AUTO_FULL_SECONDS else Mode.FULL
 
 
 # Auto mode's budget for the finite differences of a full Jacobian: above it, fast mode (products
@@ -250,5 +252,18 @@ FD_SECONDS_PER_COLUMN = 3e-3
 AUTO_ALWAYS_FULL_INPUTS = 64
 
 
-def full_jacobian_seconds(n_inputs: int, seconds_per_evaluation: float) -> float:
-    return n_inputs * (FD_EVALUATIONS_PER_COLUMN * seconds_per_evaluation + FD_SECONDS_PER_COLUMN)
+# --order 2 in full mode differences each backend's first derivative over every input again, and
+# an evaluation of a reverse-mode gradient costs at most this many evaluations of the function
+# (the cheap gradient principle: Griewank and Walther, "Evaluating Derivatives", 2nd ed., 2008,
+# section 4.6, OPS(gradient) <= 4 OPS(f)).
+GRADIENT_EVALUATIONS = 4
+
+
+def full_jacobian_seconds(n_inputs: int, seconds_per_evaluation: float, order: int = 1) -> float:
+    """What full mode's finite differences cost: every column of the Jacobian, and at ``order``
+    2 every column of the Hessian (FD of a first derivative) too."""
+    first = n_inputs * (FD_EVALUATIONS_PER_COLUMN * seconds_per_evaluation + FD_SECONDS_PER_COLUMN)
+    if order < 2:
+        return first
+    return first + n_inputs * (FD_EVALUATIONS_PER_COLUMN * GRADIENT_EVALUATIONS * seconds_per_evaluation
+                               + FD_SECONDS_PER_COLUMN)

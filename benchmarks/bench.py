@@ -17,6 +17,7 @@ all of them; ratios are taken within each repetition and the median is reported.
     python benchmarks/bench.py              # every workload, 5 repetitions
     python benchmarks/bench.py --quick      # one repetition of the smallest workloads
     python benchmarks/bench.py --workload loop_cumprod_100 --repeat 3 --json results.json
+    python benchmarks/bench.py --torch-only --repeat 3   # the torch builds against gradcheck only
 """
 
 from __future__ import annotations
@@ -76,15 +77,30 @@ PEER_CODE = {
         "f = make_torch(torch)[{name!r}]; x = torch.from_numpy(numpy.load({path!r})).requires_grad_(); "
         "assert gradcheck(f, (x,))"
     ),
+    # gradcheck checks reverse mode only by default; adcheck's torch build checks both modes.
+    "torch gradcheck, forward AD too": (
+        "import torch; from torch.autograd import gradcheck; "
+        "f = make_torch(torch)[{name!r}]; x = torch.from_numpy(numpy.load({path!r})).requires_grad_(); "
+        "assert gradcheck(f, (x,), check_forward_ad=True)"
+    ),
 }
-PEER_PACKAGE = {"jax check_grads": "jax", "autograd check_grads": "autograd", "torch gradcheck": "torch"}
+PEER_PACKAGE = {"jax check_grads": "jax", "autograd check_grads": "autograd", "torch gradcheck": "torch",
+                "torch gradcheck, forward AD too": "torch"}
 # What any tool that runs the function pays before it computes anything: a fresh interpreter
 # importing the framework (and, for JAX, starting its CPU backend in float64). A target ratio below
 # floor / peer cannot be met in a fresh process; the table says so next to the ratio.
 FLOOR_CODE = {
     "jax": "import jax; jax.config.update('jax_enable_x64', True); import jax.numpy as jnp; jnp.ones(3) + 1",
     "torch": "import torch; torch.ones(3) + 1",
+    # Any forward-mode derivative in torch of code with a constant: a binary operation between a
+    # dual tensor and a tensor or number without a tangent takes the constant's tangent as a
+    # ZeroTensor, whose shape torch computes on meta tensors with its Python reference
+    # implementations, and their first call imports torch._dynamo. gradcheck (reverse mode, one
+    # backward pass per output) never pays it; a check of forward-mode rules always does.
+    "torch forward mode": "import torch; from torch.autograd import forward_ad as fw; "
+                          "exec('with fw.dual_level(): fw.make_dual(torch.ones(3), torch.ones(3)) * 2.0')",
 }
+FLOOR_PACKAGE = {"jax": "jax", "torch": "torch", "torch forward mode": "torch"}
 
 
 @dataclass
@@ -233,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workload", action="append", choices=sorted(INPUT_SIZES),
                         help="run only this workload (repeatable)")
     parser.add_argument("--no-peers", action="store_true", help="time adcheck only")
+    parser.add_argument("--torch-only", action="store_true",
+                        help="time only adcheck's torch build and torch's gradcheck (and torch's floors)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"kill any one measurement after this many seconds (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--json", type=Path, help="also write every sample here")
@@ -242,13 +260,16 @@ def main(argv: list[str] | None = None) -> int:
     names = options.workload or (list(QUICK) if options.quick else list(INPUT_SIZES))
     peers = [] if options.no_peers else [p for p in PEER_CODE if installed(PEER_PACKAGE[p])]
     tools = ["adcheck", *(["adcheck (torch build)"] if installed("torch") else []), *peers]
+    if options.torch_only:
+        tools = [t for t in tools if t.startswith(("adcheck (torch build)", "torch gradcheck"))]
 
     info = [*machine_info(), ("adcheck", byte_compile_adcheck())]
     print(tabulate(info, tablefmt="plain"))
     print(f"repetitions: {repeat}; workloads: {', '.join(names)}\n", flush=True)
 
     samples: dict[str, dict[str, list[Sample]]] = {n: {t: [] for t in tools} for n in names}
-    floors: dict[str, list[float]] = {f: [] for f in FLOOR_CODE if installed(f)}
+    floors: dict[str, list[float]] = {f: [] for f in FLOOR_CODE if installed(FLOOR_PACKAGE[f])
+                                      and (not options.torch_only or FLOOR_PACKAGE[f] == "torch")}
     with tempfile.TemporaryDirectory(prefix="adcheck-bench-") as directory:
         inputs = save_inputs(names, Path(directory))
         for rep in range(repeat):
@@ -273,18 +294,18 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         per_tool = samples[name]
         medians = {t: median([s.seconds for s in per_tool[t]]) for t in tools}
-        ratio_sum, ratio_jax, ratio_torch = [], [], []
-        floor_sum, floor_jax, floor_torch = [], [], []
+        ratio_sum, ratio_jax, ratio_torch, ratio_torch_forward = [], [], [], []
+        floor_sum, floor_jax, floor_torch, floor_forward = [], [], [], []
         for rep in range(repeat):
-            a = per_tool["adcheck"][rep].seconds
+            a = per_tool["adcheck"][rep].seconds if "adcheck" in per_tool else None
             j = per_tool["jax check_grads"][rep].seconds if "jax check_grads" in per_tool else None
             g = per_tool["autograd check_grads"][rep].seconds if "autograd check_grads" in per_tool else None
             jax_floor = floors.get("jax", [None] * repeat)[rep]
-            if j is not None and g is not None:
+            if a is not None and j is not None and g is not None:
                 ratio_sum.append(a / (j + g))
                 if jax_floor is not None:
                     floor_sum.append(jax_floor / (j + g))
-            if j is not None:
+            if a is not None and j is not None:
                 ratio_jax.append(a / j)
                 if jax_floor is not None:
                     floor_jax.append(jax_floor / j)
@@ -293,22 +314,31 @@ def main(argv: list[str] | None = None) -> int:
                 ratio_torch.append(per_tool["adcheck (torch build)"][rep].seconds / gradcheck)
                 if floors.get("torch", [None] * repeat)[rep] is not None:
                     floor_torch.append(floors["torch"][rep] / gradcheck)
+                if floors.get("torch forward mode", [None] * repeat)[rep] is not None:
+                    floor_forward.append(floors["torch forward mode"][rep] / gradcheck)
+            if "adcheck (torch build)" in per_tool and "torch gradcheck, forward AD too" in per_tool:
+                ratio_torch_forward.append(per_tool["adcheck (torch build)"][rep].seconds
+                                           / per_tool["torch gradcheck, forward AD too"][rep].seconds)
         failed = {t: sum(not s.ok for s in per_tool[t]) for t in tools}
         row = [name, INPUT_SIZES[name]]
         for tool in tools:
             row.append(fmt(medians[tool]) + (f" ({failed[tool]} failed)" if failed[tool] else ""))
-        row += [fmt(median(ratio_sum)), fmt(median(ratio_jax)), fmt(median(ratio_torch))]
+        row += [fmt(median(ratio_sum)), fmt(median(ratio_jax)), fmt(median(ratio_torch)),
+                fmt(median(ratio_torch_forward))]
         rows.append(row)
-        backends = sorted({b for s in per_tool["adcheck"] for b in s.backend_seconds})
-        backend_rows.append([name, *(f"{b} {fmt(median([s.backend_seconds[b] for s in per_tool['adcheck'] if b in s.backend_seconds]))}"
+        first = per_tool[next(t for t in tools if t.startswith("adcheck"))]
+        backends = sorted({b for s in first for b in s.backend_seconds})
+        backend_rows.append([name, *(f"{b} {fmt(median([s.backend_seconds[b] for s in first if b in s.backend_seconds]))}"
                                      for b in backends)])
         summary[name] = {"median_seconds": medians, "ratio_adcheck_to_jax_plus_autograd": median(ratio_sum),
                          "ratio_adcheck_to_jax": median(ratio_jax), "ratio_torch_build_to_gradcheck": median(ratio_torch),
                          "floor_to_jax_plus_autograd": median(floor_sum), "floor_to_jax": median(floor_jax),
-                         "floor_to_gradcheck": median(floor_torch), "failures": failed}
+                         "floor_to_gradcheck": median(floor_torch),
+                         "forward_mode_floor_to_gradcheck": median(floor_forward),
+                         "ratio_torch_build_to_gradcheck_forward_ad": median(ratio_torch_forward), "failures": failed}
 
     headers = ["workload", "n", *(f"{t} s" for t in tools), "adcheck / (jax+autograd)", "adcheck / jax",
-               "adcheck torch / gradcheck"]
+               "adcheck torch / gradcheck", "adcheck torch / gradcheck (fwd AD too)"]
     print(tabulate(rows, headers=headers, tablefmt="github"))
     print("\nmedian seconds per adcheck backend, as adcheck's JSON report gives them (workers run side by side):")
     print(tabulate(backend_rows, tablefmt="plain"))
@@ -341,9 +371,12 @@ def main(argv: list[str] | None = None) -> int:
                                 f"<= {TARGET_RATIO_OF_SUM}", verdict(ratio, TARGET_RATIO_OF_SUM, floor)])
         for name, result in summary.items():
             ratio, floor = result["ratio_adcheck_to_jax"], result["floor_to_jax"]
-            target_rows.append([f"{name}: adcheck / jax check_grads", fmt(ratio), fmt(floor), f"<= {TARGET_RATIO_TO_JAX}",
-                                verdict(ratio, TARGET_RATIO_TO_JAX, floor)])
-            ratio, floor = result["ratio_torch_build_to_gradcheck"], result["floor_to_gradcheck"]
+            if ratio is not None:
+                target_rows.append([f"{name}: adcheck / jax check_grads", fmt(ratio), fmt(floor),
+                                    f"<= {TARGET_RATIO_TO_JAX}", verdict(ratio, TARGET_RATIO_TO_JAX, floor)])
+            # adcheck's torch build checks forward mode too: its floor is forward mode's.
+            ratio = result["ratio_torch_build_to_gradcheck"]
+            floor = result["forward_mode_floor_to_gradcheck"] or result["floor_to_gradcheck"]
             if ratio is not None:
                 target_rows.append([f"{name} (torch build): adcheck / torch gradcheck", fmt(ratio), fmt(floor),
                                     f"<= {TARGET_RATIO_TO_TORCH}", verdict(ratio, TARGET_RATIO_TO_TORCH, floor)])

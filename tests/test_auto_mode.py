@@ -43,10 +43,18 @@ def test_thousands_of_inputs_go_fast_without_timing_the_function(monkeypatch):
     assert full_jacobian_seconds(n_inputs, 0.0) > AUTO_FULL_SECONDS
     timed = []
     real = run.run_tasks
-    monkeypatch.setattr(run, "run_tasks", lambda tasks, *a, **k: timed.extend(t for t in tasks if isinstance(t.job, Estimate))
-                        or real(tasks, *a, **k))
+    monkeypatch.setattr(run, "run_tasks", lambda tasks, *a, **k: timed.extend(
+        t for t in tasks if isinstance(t.job, Estimate)) or real(tasks, *a, **k))
     result = invoke("run", f"{FIXTURES / 'inputs_from.py'}:square_sum", "--random", str(n_inputs), "--backend",
                     "autograd", "--no-lint", "--no-timings")
     assert result.exit_code == 0, result.stderr
     assert not timed
     assert f"--mode auto chose fast mode: full Jacobians of {n_inputs} inputs would take over" in result.stdout
+
+
+def test_order_2_counts_the_hessian_columns_in_auto_modes_budget():
+    # 1000 inputs at 0.1 ms: 5 s of FD for the Jacobian, under the budget; with the Hessian's
+    # columns (each an evaluation of a first derivative) over it.
+    assert choose_mode(ModeChoice.AUTO, 1000, 1e-4) == Mode.FULL
+    assert choose_mode(ModeChoice.AUTO, 1000, 1e-4, order=2) == Mode.FAST
+    assert full_jacobian_seconds(1000, 1e-4, order=2) > 2 * full_jacobian_seconds(1000, 1e-4)

@@ -64,11 +64,14 @@ def test_check_of_an_empty_shard_exits_0_with_a_note(tmp_path, monkeypatch):
     assert "adcheck: note: --shard 2/2: no case falls in this shard (1 case(s) split 2 ways)" in result.stderr
 
 
-def test_order_2_under_auto_mode_says_what_auto_chose():
-    result = invoke("run", f"{FIXTURES / 'inputs_from.py'}:square_sum", "--random", "4100", "--order", "2")
-    assert result.exit_code == 2
-    assert "--mode auto chose fast mode for 4100 inputs: pass --mode full to insist" in result.stderr
-    assert "leave --mode at auto" not in result.stderr
+def test_order_2_under_auto_mode_says_what_auto_chose_and_checks_second_derivatives_fast():
+    result = invoke("run", f"{FIXTURES / 'inputs_from.py'}:square_sum", "--random", "4100", "--order", "2",
+                    "--no-timings")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "--mode auto chose fast mode" in result.stdout
+    assert "--order 2 in fast mode: each backend's second derivative along 4 random directions" in result.stdout
+    assert "Second derivatives" in result.stdout
+    assert "leave --mode at auto" not in result.stdout + result.stderr
 
 
 def test_check_on_a_terminal_shows_one_progress_line_with_the_failures_so_far(monkeypatch):

@@ -60,7 +60,9 @@ def _eager(task) -> BackendRun:
     finished = {"name": task.backend, "status": Status.COMPUTED, "rebound": task.rebound}
     if task.mode == Mode.FAST:
         value, products = _products(task, flat_function, x0, direction)
-        return BackendRun(seconds=time.perf_counter() - start, value=value, products=products, **finished)
+        second = _fast_second_order(task, x0, direction, value.size) if task.order == 2 else None
+        return BackendRun(seconds=time.perf_counter() - start, value=value, products=products, second_order=second,
+                          **finished)
     value, jac = _first_order(task, flat_function, x0, direction)
     check_shapes(value, jac, x0.size)
     second = _second_order(task, x0, direction, value.size) if task.order == 2 else None
@@ -190,6 +192,41 @@ def _second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> Secon
         second = jax.device_get(differentiate(first_derivative_of(build_flat_function(task)))(jnp.asarray(x0)))
         first = first_derivative_of(build_flat_function(task))
         return second_order_result(lambda x: jax.device_get(first(jnp.asarray(x))), second, x0)
+    except Exception as exc:  # noqa: BLE001 - reported on the second-order row; first order stands
+        return second_order_failure(exc, task)
+
+
+def _fast_second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> SecondOrder:
+    """Fast mode: forward over forward (jax-fwd) or reverse over reverse (jax-rev) along the shared
+    random directions (``fast_second_order``)."""
+    import jax
+    import jax.numpy as jnp
+
+    from ..fast_second_order import directional_second_order, second_order_vectors
+    from .second_order import second_order_failure
+
+    vectors = second_order_vectors(x0.size, n_outputs)
+    try:
+        flat_function = build_flat_function(task)
+        if direction == "fwd":
+            u = jnp.asarray(vectors.tangent, dtype=x0.dtype)
+
+            def first(x):
+                return jax.jvp(flat_function, (x,), (u,))[1]
+
+            products = jax.vmap(lambda v: jax.jvp(first, (jnp.asarray(x0),), (v,))[1], out_axes=1)(
+                jnp.asarray(vectors.directions.T, dtype=x0.dtype))
+        else:
+            w = jnp.asarray(vectors.cotangent)
+
+            def first(x):
+                value, pullback = jax.vjp(flat_function, x)
+                return pullback(w.astype(value.dtype).reshape(value.shape))[0]
+
+            _, pullback = jax.vjp(first, jnp.asarray(x0))
+            products = jax.vmap(lambda v: pullback(v)[0], out_axes=1)(jnp.asarray(vectors.directions.T, dtype=x0.dtype))
+        return directional_second_order(lambda x: jax.device_get(first(jnp.asarray(x))), jax.device_get(products),
+                                        x0, vectors.directions)
     except Exception as exc:  # noqa: BLE001 - reported on the second-order row; first order stands
         return second_order_failure(exc, task)
 

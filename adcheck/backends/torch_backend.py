@@ -71,7 +71,8 @@ def _eager(task, x0: np.ndarray) -> BackendRun:
     finished = {"name": task.backend, "status": Status.COMPUTED, "value": value, "method": method}
     if task.mode == Mode.FAST:
         products = Products(jv=result) if direction == "fwd" else Products(ujt=result)
-        return BackendRun(seconds=time.perf_counter() - start, products=products, **finished)
+        second = _fast_second_order(task, x0, direction, value.size) if task.order == 2 else None
+        return BackendRun(seconds=time.perf_counter() - start, products=products, second_order=second, **finished)
     jac = result.reshape(value.size, x0.size)
     check_shapes(value, jac, x0.size)
     second = _second_order(task, x0, direction, value.size) if task.order == 2 else None
@@ -243,6 +244,57 @@ def _second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> Secon
 
         second = _numpy(differentiate(first)(_tensor(x0)))
         return second_order_result(lambda x: _numpy(first(_tensor(x))), second, x0)
+    except Exception as exc:  # noqa: BLE001 - reported on the second-order row; first order stands
+        return second_order_failure(exc, task)
+
+
+def _fast_second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> SecondOrder:
+    """Fast mode along the shared random directions (``fast_second_order``): torch-fwd forward
+    over forward (``torch.func.jvp`` of ``torch.func.jvp``); torch-rev reverse over reverse with
+    classic autograd (``create_graph``), which runs old-style Functions too and whose second
+    pass is the Function's ``backward`` differentiated."""
+    import torch
+
+    from ..fast_second_order import directional_second_order, second_order_vectors
+    from .second_order import second_order_failure
+
+    vectors = second_order_vectors(x0.size, n_outputs)
+    try:
+        flat_function = _flat_function(task)
+        if direction == "fwd":
+            u = _tensor(vectors.tangent, torch.from_numpy(x0).dtype)
+
+            def first(x):
+                return torch.func.jvp(flat_function, (x,), (u,))[1]
+
+            columns = [torch.func.jvp(first, (_tensor(x0),), (_tensor(v, u.dtype),))[1]
+                       for v in vectors.directions.T]
+        else:
+            w = _tensor(vectors.cotangent)
+
+            def gradient(x, create_graph=False):
+                x = x.detach().clone().requires_grad_(True)
+                out = flat_function(x)
+                if not out.requires_grad:  # the output does not depend on x
+                    return x, torch.zeros_like(x)
+                (grad,) = torch.autograd.grad(out, x, grad_outputs=w.to(out.dtype), create_graph=create_graph,
+                                              allow_unused=True)
+                return x, torch.zeros_like(x) if grad is None else grad
+
+            def first(x):
+                return gradient(x)[1].detach()
+
+            x, grad = gradient(_tensor(x0), create_graph=True)
+            columns = []
+            for v in vectors.directions.T:
+                if not grad.requires_grad:  # the gradient does not depend on x: a zero Hessian
+                    columns.append(torch.zeros_like(x))
+                    continue
+                (hv,) = torch.autograd.grad(grad, x, grad_outputs=_tensor(v, grad.dtype), retain_graph=True,
+                                            allow_unused=True)
+                columns.append(torch.zeros_like(x) if hv is None else hv.detach())
+        products = _numpy(torch.stack(columns, dim=1))
+        return directional_second_order(lambda x: _numpy(first(_tensor(x))), products, x0, vectors.directions)
     except Exception as exc:  # noqa: BLE001 - reported on the second-order row; first order stands
         return second_order_failure(exc, task)
 

@@ -223,6 +223,11 @@ def second_order_section(report: RunReport, style, timings: bool) -> str:
         if verdict.mismatches:
             lines += ["", style(f"{verdict.name} second derivative {verdict.message}", fg="red", bold=True),
                       second_order_entries_table(report, verdict)]
+        elif (verdict.message and verdict.worst_entry is None
+              and verdict.status in (Status.AGREE, Status.DISAGREE, Status.INCONCLUSIVE)):
+            # fast mode: its products along random directions are no entries of a matrix, and the
+            # message names the worst of them
+            lines += ["", f"{verdict.name} second derivative: {verdict.status}: {verdict.message}"]
     rules = second_order_causes(report)
     if rules:
         lines += ["", "Likely causes (a derivative rule must itself be differentiable):"]
