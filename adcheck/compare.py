@@ -503,6 +503,15 @@ def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margi
                                & (changes[:, w + 1] <= TAYLOR_SHRINK * changes[:, w] + still)
                                & (changes[:, w + 2] <= TAYLOR_SHRINK * changes[:, w + 1] + still))
             valid &= np.isfinite(spread)
+            # A window whose steps left the value exactly as it was (f(x + h) == f(x): r/h = -J
+            # to the last bit, "still") measures a flat function only if the value stays put on
+            # every shorter step too. Steps that alias a periodic function land on the same value
+            # (sinc at an integer near 7.5e11, stepped by integers, inside a sum of order one)
+            # while shorter ones move it again: such a window measures nothing.
+            unmoved = ladder.values[rows, c, :] == value[rows, None]
+            flat_from = np.flip(np.cumprod(np.flip(unmoved, axis=1), axis=1), axis=1).astype(bool)
+            for w in range(last.size):
+                valid[:, w] &= ~unmoved[:, w:w + WALK_WINDOW].all(axis=1) | flat_from[:, w]
             # Only the last run of consecutive valid windows: the Taylor regime is one stretch
             # of steps that reaches down to the noise, and a window that happens to look valid
             # among the long steps (an oscillation's remainders can shrink by chance) lies

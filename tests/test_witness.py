@@ -135,3 +135,22 @@ def test_the_walk_says_nothing_about_a_one_sided_infinite_slope():
         return -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
 
     assert walk(entropy, 0.0, 0.0, 1e-9)[0] == ""  # h log h: r/h never settles
+
+
+def test_the_walk_convicts_nothing_on_steps_that_alias_a_periodic_function():
+    # sinc at an even integer near 7.5e11 beside a value of order one: the walk's first steps are
+    # integers, where sinc is (to rounding) 0 again, so f(x + h) == f(x) and r/h = -J exactly,
+    # while shorter steps move the value; the true slope is 1/x, which the walk must not convict.
+    def f(x):
+        return np.sinc(x) + 1.0
+
+    x = -7.5e11
+    assert "disagree" not in walk(f, x, 1.0 / x, 1e-6 / abs(x))
+
+
+def test_the_walk_still_convicts_a_slope_on_a_function_that_never_moves():
+    # The value stays put on every step down to an ulp: r/h = -J is then a measurement.
+    def f(x):
+        return np.ones_like(x)
+
+    assert walk(f, 0.5, 1.0, 1e-6) == ["disagree", "disagree"]
