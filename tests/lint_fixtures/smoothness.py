@@ -58,6 +58,11 @@ def smooth_norms(x, y):
     return r + jnp.sum(s) + jnp.log(jnp.exp(y).sum())
 
 
+def log_of_a_difference(x, p):
+    # log(1 - p) is -inf at p == 1 (its value, not only its slope): the domain's edge, not ADC303.
+    return jnp.sum(x * jnp.log(1 - p))  # ok: ADC303
+
+
 def modulo_and_floor_division(x):
     phase = x % 1.0  # expect: ADC301
     cell = x // 0.5  # expect: ADC301

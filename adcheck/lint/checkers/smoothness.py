@@ -1,8 +1,8 @@
 """ADC3xx, smoothness: where the derivative does not exist, or is infinite or NaN.
 
 ADC301 a non-smooth operation (information: it explains a disagreement at a kink), ADC302 a
-``where`` whose masked-out branch is NaN or infinite, ADC303 ``sqrt``/``norm``/``log``/a fractional
-power of a quantity that can be exactly zero.
+``where`` whose masked-out branch is NaN or infinite, ADC303 ``sqrt``/``norm``/a fractional power of
+a quantity that can be exactly zero (finite there, with an infinite or undefined slope).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 
 from ..names import (
-    GUARDS, LOGARITHMS, NAN_PRONE, NONSMOOTH_BUILTINS, NONSMOOTH_FUNCTIONS, NONSMOOTH_METHODS, POWER_FUNCTIONS,
+    FINITE_WITH_INFINITE_SLOPE, GUARDS, NAN_PRONE, NONSMOOTH_BUILTINS, NONSMOOTH_FUNCTIONS, NONSMOOTH_METHODS, POWER_FUNCTIONS,
     WHERE_FUNCTIONS, array_tail, last_part,
 )
 from .base import CallSite, Checker
@@ -38,7 +38,7 @@ class SmoothnessChecker(Checker):
     def _singular_call(self, site: CallSite) -> None:
         call, last, text = site.node, site.last, site.text
         arg = call.args[0]
-        if last in LOGARITHMS and self.zeroable(arg):
+        if last in FINITE_WITH_INFINITE_SLOPE and self.zeroable(arg):
             self.report("ADC303", call, f"`{text}` of a quantity that is exactly zero at some inputs: "
                                         "its derivative is infinite there")
         elif last == "norm" and (self.zeroable(arg) or self.is_difference(arg)):
