@@ -443,6 +443,9 @@ def independent_dissent(name: str, jac, others: dict[str, np.ndarray], reference
 
 
 WALK_WINDOW = 4  # consecutive rungs an estimate is read from
+# Below a window that reads an error, a rung contradicts it where h |error| is this many
+# thresholds wide and the remainder less than its share 1/WALK_CONTRADICTION of h |error|.
+WALK_CONTRADICTION = 2.0
 
 
 def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margin, strict: bool,
@@ -462,7 +465,8 @@ def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margi
     h log h (a one-sided infinite slope) changes by the same amount at every rung, and has no
     such window. Agree: within the tolerance (``strict``ly: at the far end of the uncertainty
     too), with an uncertainty within ``resolution``; disagree: ``disagree_factor`` tolerances
-    outside it, with an uncertainty under a tenth of the error. Otherwise nothing.
+    outside it, with an uncertainty under a tenth of the error, and no shorter rung contradicting
+    it (a remainder far under the h |error| it predicts there). Otherwise nothing.
     """
     shape = jacobian.shape
     agree = np.zeros(shape, dtype=bool)
@@ -524,12 +528,25 @@ def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margi
             k = last[best[picked]]
             delta = np.abs(extrapolated[picked, k])
             uncertainty = spread[picked, best[picked]]
+            # A wrong derivative's remainder goes on falling like h |error| below its window,
+            # down to the noise. A shorter rung where h |error| stands well above the noise but
+            # the remainder is far smaller says the window read no error: an oscillation's long
+            # steps whose r/h (about -J) happened to change less and less (sinc at 1.5e10). A
+            # rung whose value did not move at all is rounding (a formula that cancels to an
+            # exact 0 on the shortest steps), not a smaller remainder.
+            predicted = h[None, :] * extrapolated[picked, k][:, None]
+            beyond = np.arange(h.size)[None, :] > (k + 1)[:, None]
+            moved = ladder.values[rows[picked], c, :] != value[rows[picked], None]  # (unmoved: rounding's zero)
+            contradicted = (beyond & finite[picked] & moved
+                            & (np.abs(predicted) > WALK_CONTRADICTION * threshold[rows[picked], None])
+                            & (r[picked] * np.sign(predicted) < np.abs(predicted) / WALK_CONTRADICTION)).any(axis=1)
         at = rows[picked]
         allowed = tolerance[at, j]
         estimate[at, j] = delta + uncertainty
         close = (delta + uncertainty <= allowed) if strict else (delta <= allowed + uncertainty)
         agree[at, j] = close & (uncertainty <= resolution[at, j])
-        disagree[at, j] = (delta - uncertainty > disagree_factor * allowed) & (uncertainty <= TAYLOR_CONVERGED * delta)
+        disagree[at, j] = ((delta - uncertainty > disagree_factor * allowed) & (uncertainty <= TAYLOR_CONVERGED * delta)
+                           & ~contradicted)
     return agree, disagree, estimate
 
 
