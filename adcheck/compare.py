@@ -534,7 +534,10 @@ def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margi
             # steps whose r/h (about -J) happened to change less and less (sinc at 1.5e10). A
             # rung whose value did not move at all is rounding (a formula that cancels to an
             # exact 0 on the shortest steps), not a smaller remainder.
-            predicted = h[None, :] * extrapolated[picked, k][:, None]
+            # (the window's own trend, r/h = error + c h, carried down: a curvature term that
+            # still shows at the window's last rung shrinks the remainder as expected)
+            slope = (ratio[picked, k + 1] - extrapolated[picked, k]) / h[k + 1]
+            predicted = h[None, :] * (extrapolated[picked, k][:, None] + slope[:, None] * h[None, :])
             beyond = np.arange(h.size)[None, :] > (k + 1)[:, None]
             moved = ladder.values[rows[picked], c, :] != value[rows[picked], None]  # (unmoved: rounding's zero)
             contradicted = (beyond & finite[picked] & moved
