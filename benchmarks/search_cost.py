@@ -7,6 +7,7 @@ the medians compared. The searches use no example database (``ADCHECK_SEARCH_DAT
 repetition searches the same 200 inputs from the seed.
 
     python benchmarks/search_cost.py --repeat 3
+    python benchmarks/search_cost.py --repeat 3 --search 100 --workload mlp
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--search", type=int, default=200)
+    parser.add_argument("--workload", action="append", default=[], metavar="TEXT",
+                        help="only the workloads whose name contains TEXT (repeatable)")
     args = parser.parse_args(argv)
     adcheck = [str(Path(sys.executable).with_name("adcheck"))]
     env = dict(os.environ, NO_COLOR="1", ADCHECK_SEARCH_DATABASE="")
@@ -51,6 +54,8 @@ def main(argv=None) -> int:
     print("| workload | ordinary run s (median) | with --search s (median) | ratio | target <= 3 | inputs searched |")
     print("|---|---|---|---|---|---|")
     for name, (target, inputs) in WORKLOADS.items():
+        if args.workload and not any(text in name for text in args.workload):
+            continue
         plain, searched, tried = [], [], ""
         for _ in range(args.repeat):
             seconds, code, _ = timed([*adcheck, "run", target, *inputs, "--no-timings"], env)

@@ -202,10 +202,12 @@ RULES: MappingProxyType[str, Rule] = _catalog(
     ),
     Rule(
         "ADC303", "zero-singularity", Severity.WARNING,
-        "`sqrt`/`norm`/`log`/fractional power of a quantity that can be exactly zero",
-        "Checks for `sqrt`, `log`, `linalg.norm`, `.norm()`, `x**p` and `power(x, p)` with "
+        "`sqrt`/`norm`/fractional power of a quantity that can be exactly zero",
+        "Checks for `sqrt`, `linalg.norm`, `.norm()`, `x**p` and `power(x, p)` with "
         "`0 < p < 1` or `p < 0` applied to a sum of squares, a square, an absolute value or a "
-        "difference of inputs.",
+        "difference of inputs. Not `log`, nor a quantity used only as a denominator (`1 / r`): "
+        "where it is zero the function's value is infinite too, the edge of its domain, where no "
+        "derivative can be checked.",
         "The derivative is infinite or NaN where the quantity is zero (`x == y` for `norm(x - y)`), "
         "and backends disagree about what to return there.",
         "def dist(x, y):\n    return np.sqrt(np.sum((x - y) ** 2))",

@@ -80,7 +80,10 @@ NAN_PRONE = frozenset({
     "acosh", "reciprocal", "rsqrt", "divide", "true_divide", "power", "float_power", "pow",
 })
 POWER_FUNCTIONS = frozenset({"power", "float_power", "pow"})
-LOGARITHMS = frozenset({"sqrt", "log", "log2", "log10"})  # infinite slope where the argument is zero
+# Finite where the argument is zero, with an infinite slope there (ADC303). Not ``log``: its value
+# is infinite there too, the function's domain edge, where no derivative can be checked and a run
+# exits 2 on the value alone.
+FINITE_WITH_INFINITE_SLOPE = frozenset({"sqrt"})
 # Calls that keep their argument in a safe range: what they return is no NaN trap.
 GUARDS = frozenset({"where", "maximum", "fmax", "clip", "clamp", "clamp_min", "softplus", "exp"})
 WHERE_FUNCTIONS = frozenset({"where", "select", "piecewise"})

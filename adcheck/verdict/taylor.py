@@ -236,8 +236,11 @@ def _contradicted(r, h, k, error, moved, threshold) -> np.ndarray:
     smaller says otherwise: an oscillation's long steps whose r/h (about -J) happened to change
     less and less (sinc at 1.5e10). A rung whose value did not move at all (``moved`` false) is
     rounding (a formula that cancels to an exact 0 on the shortest steps), not a smaller
-    remainder."""
-    predicted = h[None, :] * error[:, None]
+    remainder. The window's own trend, r/h = error + c h, is carried down: a curvature term that
+    still shows at the window's last rung shrinks the remainder as expected."""
+    last_ratio = r[np.arange(r.shape[0]), k + 1] / h[k + 1]
+    slope = (last_ratio - error) / h[k + 1]
+    predicted = h[None, :] * (error[:, None] + slope[:, None] * h[None, :])
     beyond = np.arange(h.size)[None, :] > (k + 1)[:, None]
     return (beyond & moved
             & (np.abs(predicted) > WALK_CONTRADICTION * threshold[:, None])

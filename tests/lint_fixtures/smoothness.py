@@ -58,6 +58,21 @@ def smooth_norms(x, y):
     return r + jnp.sum(s) + jnp.log(jnp.exp(y).sum())
 
 
+def coulomb(x, y):
+    r = jnp.linalg.norm(x - y)  # ok: ADC303
+    return 1.0 / r + (2.0 / jnp.sqrt(jnp.sum((x - y) ** 2)))  # ok: ADC303
+
+
+def bond(x, y):
+    r = jnp.linalg.norm(x - y)  # expect: ADC303
+    return (r - 1.0) ** 2 + 1.0 / r
+
+
+def log_of_a_difference(x, p):
+    # log(1 - p) is -inf at p == 1 (its value, not only its slope): the domain's edge, not ADC303.
+    return jnp.sum(x * jnp.log(1 - p))  # ok: ADC303
+
+
 def modulo_and_floor_division(x):
     phase = x % 1.0  # expect: ADC301
     cell = x // 0.5  # expect: ADC301

@@ -1,8 +1,8 @@
 """ADC3xx, smoothness: where the derivative does not exist, or is infinite or NaN.
 
 ADC301 a non-smooth operation (information: it explains a disagreement at a kink), ADC302 a
-``where`` whose masked-out branch is NaN or infinite, ADC303 ``sqrt``/``norm``/``log``/a fractional
-power of a quantity that can be exactly zero.
+``where`` whose masked-out branch is NaN or infinite, ADC303 ``sqrt``/``norm``/a fractional power of
+a quantity that can be exactly zero (finite there, with an infinite or undefined slope).
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import ast
 
 from ..names import (
-    GUARDS, LOGARITHMS, NAN_PRONE, NONSMOOTH_BUILTINS, NONSMOOTH_FUNCTIONS, NONSMOOTH_METHODS, POWER_FUNCTIONS,
+    FINITE_WITH_INFINITE_SLOPE, GUARDS, NAN_PRONE, NONSMOOTH_BUILTINS, NONSMOOTH_FUNCTIONS, NONSMOOTH_METHODS, POWER_FUNCTIONS,
     WHERE_FUNCTIONS, array_tail, last_part,
 )
+from ..dataflow import walk_scope
 from .base import CallSite, Checker
 
 MAX_NAN_DEPTH = 3  # local assignments followed when looking for a NaN in a where-branch
@@ -32,13 +33,13 @@ class SmoothnessChecker(Checker):
             self.report("ADC301", call, f"`{text}` is not smooth: derivatives differ at its kinks")
         if tail and last in WHERE_FUNCTIONS and "random" not in tail:
             self._where(site)
-        if tail and call.args and not self.guarded(call.args[0]):
+        if tail and call.args and not self.guarded(call.args[0]) and not self.only_a_pole(call):
             self._singular_call(site)
 
     def _singular_call(self, site: CallSite) -> None:
         call, last, text = site.node, site.last, site.text
         arg = call.args[0]
-        if last in LOGARITHMS and self.zeroable(arg):
+        if last in FINITE_WITH_INFINITE_SLOPE and self.zeroable(arg):
             self.report("ADC303", call, f"`{text}` of a quantity that is exactly zero at some inputs: "
                                         "its derivative is infinite there")
         elif last == "norm" and (self.zeroable(arg) or self.is_difference(arg)):
@@ -56,7 +57,7 @@ class SmoothnessChecker(Checker):
         if method in NONSMOOTH_METHODS and site.receiver.tainted:
             self.report("ADC301", call, f"{text} is not smooth: derivatives differ at its kinks")
         receiver = call.func.value
-        if method == "norm" and (self.zeroable(receiver) or self.is_difference(receiver)):
+        if method == "norm" and (self.zeroable(receiver) or self.is_difference(receiver)) and not self.only_a_pole(call):
             self.report("ADC303", call, f"{text} of a quantity that can be exactly zero: its derivative is undefined "
                                         "(NaN) there")
 
@@ -118,6 +119,34 @@ class SmoothnessChecker(Checker):
         return None
 
     # --- what ADC302 and ADC303 ask of an expression ---
+    def only_a_pole(self, node: ast.expr) -> bool:
+        """Is ``node``'s value used only as a denominator (``sigma / r``), directly or through the one
+        local name it is assigned to? Then where it is zero the function's value is infinite too:
+        the edge of its domain (a Coulomb or Lennard-Jones energy at r == 0), not a slope that
+        alone is infinite or undefined. A run there exits 2 on the value."""
+        parents: dict[int, ast.AST] = {}
+        for statement in self.scope.body:
+            for sub in walk_scope(statement):
+                for child in ast.iter_child_nodes(sub):
+                    parents[id(child)] = sub
+
+        def denominator(expr: ast.expr) -> bool:
+            parent = parents.get(id(expr))
+            return isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div) and parent.right is expr
+
+        if denominator(node):
+            return True
+        statement = parents.get(id(node))
+        if not (isinstance(statement, ast.Assign) and statement.value is node and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)):
+            return False
+        name = statement.targets[0].id
+        if self.scope.single_assignment(name) is not node:
+            return False
+        uses = [sub for s in self.scope.body for sub in walk_scope(s)
+                if isinstance(sub, ast.Name) and sub.id == name and isinstance(sub.ctx, ast.Load)]
+        return bool(uses) and all(denominator(use) for use in uses)
+
     def guarded(self, node: ast.expr, depth: int = 0) -> bool:
         """Is the argument already clamped into a safe range (``sqrt(where(m, x, 1.0))``, ``maximum(x, eps)``)?"""
         scope = self.scope
