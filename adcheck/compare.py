@@ -93,10 +93,10 @@ def _reference_verdict(run: BackendRun, impure: str) -> BackendVerdict:
 # --- second order -------------------------------------------------------------------------------------
 
 
-def compare_second_order(runs, rtol=None, atol=None, *, eps_rows=None, input_scales=1.0) -> Comparison | None:
-    """``--order 2``: each backend's second derivative against FD of its own first derivative,
-    then against the other backends' second derivatives."""
-    verdicts, computed, resolved_by_name = [], {}, {}
+def second_order_results(runs) -> tuple[list[BackendVerdict], list]:
+    """(a row for each backend whose second order was asked and not computed, the (run, data) of
+    each whose second order was computed): what full and fast second order both judge."""
+    verdicts, computed = [], []
     for run in runs:
         data = run.second_order if run.status == Status.COMPUTED else None
         if data is None:
@@ -104,7 +104,15 @@ def compare_second_order(runs, rtol=None, atol=None, *, eps_rows=None, input_sca
         if data.status != Status.COMPUTED:
             verdicts.append(BackendVerdict(run.name, Status(data.status), run.seconds, data.message))
             continue
-        computed[run.name] = data
+        computed.append((run, data))
+    return verdicts, computed
+
+
+def compare_second_order(runs, rtol=None, atol=None, *, eps_rows=None, input_scales=1.0) -> Comparison | None:
+    """``--order 2``: each backend's second derivative against FD of its own first derivative,
+    then against the other backends' second derivatives."""
+    verdicts, found = second_order_results(runs)
+    computed, resolved_by_name = {run.name: data for run, data in found}, {}
     for name, data in computed.items():
         own = BackendRun("fd", Status.REFERENCE, value=data.value, jacobian=data.fd, error=data.fd_error)
         run = BackendRun(name, Status.COMPUTED, next(r.seconds for r in runs if r.name == name), value=data.value,

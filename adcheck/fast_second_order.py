@@ -167,20 +167,16 @@ def compare_fast_second_order(runs, n_inputs: int, rtol=None, atol=None, *, typi
     (reverse, ``J^T w``)."""
     from dataclasses import replace
 
+    from .compare import second_order_results
     from .verdict.messages import disagreement_sentence
     from .verdict.taylor import walk_decisions, walk_margin
     from .verdict.tolerances import uniform_eps
     from .fast import DETECTION_PROBABILITY, detection_threshold
     from .model import BackendVerdict, Comparison
 
-    verdicts, bounds = [], []
-    for run in runs:
-        data = run.second_order if run.status == Status.COMPUTED else None
-        if data is None:
-            continue
-        if data.status != Status.COMPUTED:
-            verdicts.append(BackendVerdict(run.name, Status(data.status), run.seconds, data.message))
-            continue
+    verdicts, found = second_order_results(runs)
+    bounds = []
+    for run, data in found:
         products, fd, fd_error, value = data.jacobian, data.fd, data.fd_error, data.value
         eps = uniform_eps(value.size)
         accused, bound = judge_products(products, fd, fd_error, value, eps, typical_scale, rtol, atol)
