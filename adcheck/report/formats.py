@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from .text import printable
 
 if TYPE_CHECKING:
     from ..check import CheckResult
@@ -75,32 +74,21 @@ class Entry:
     name: str
     module: str  # imported when the format is used
     merges: bool = False  # adcheck merge-reports can merge shards' reports of it
-    description: str = ""
 
     def load(self) -> ReportFormat:
         return importlib.import_module(self.module).FORMAT
 
 
 FORMATS: dict[str, Entry] = {entry.name: entry for entry in (
-    Entry("table", "adcheck.report.table", description="for a terminal"),
-    Entry("json", "adcheck.report.json", merges=True, description="every number, for programs"),
-    Entry("junit", "adcheck.report.junit", merges=True, description="JUnit XML, for CI test views"),
-    Entry("github", "adcheck.report.github", description="GitHub Actions annotations"),
-    Entry("sarif", "adcheck.report.sarif", merges=True, description="SARIF 2.1.0, for code scanning"),
-    Entry("markdown", "adcheck.report.markdown", description="a job summary or a pull-request comment"),
+    Entry("table", "adcheck.report.table"),
+    Entry("json", "adcheck.report.json", merges=True),
+    Entry("junit", "adcheck.report.junit", merges=True),
+    Entry("github", "adcheck.report.github"),
+    Entry("sarif", "adcheck.report.sarif", merges=True),
+    Entry("markdown", "adcheck.report.markdown"),
 )}
 MERGEABLE = tuple(name for name, entry in FORMATS.items() if entry.merges)
 
 
 def report_format(name: str) -> ReportFormat:
     return FORMATS[name].load()
-
-
-def with_summary(text: str, summary: str) -> str:
-    """A table's text followed by the check's closing lines."""
-    return text + ("\n\n" + printable(summary) if summary else "")
-
-
-def joined(writer: Callable[[RunReport], str], reports: Sequence[RunReport], ahead=None) -> str:
-    one = ahead or writer
-    return "\n\n".join(one(r) for r in reports)

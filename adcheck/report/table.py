@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import click
@@ -22,7 +23,7 @@ from .common import (
     second_order_entry_name,
     worst_entries_table,
 )
-from .formats import RenderOptions, joined, with_summary
+from .formats import RenderOptions
 from .text import is_printable, printable
 
 FULL_MATRIX_LIMIT = 8  # print whole Jacobians up to 8x8
@@ -366,10 +367,20 @@ class TableFormat:
         return partial(render, colour=options.colour, timings=options.timings)
 
     def render(self, reports, options: RenderOptions) -> str:
-        return with_summary(joined(self.case_writer(options), reports), options.summary)
+        return _with_summary(_joined(self.case_writer(options), reports), options.summary)
 
     def render_check(self, result, options: RenderOptions, ahead) -> str:
-        return with_summary(joined(self.case_writer(options), result.reports, ahead), options.summary)
+        return _with_summary(_joined(self.case_writer(options), result.reports, ahead), options.summary)
 
 
 FORMAT = TableFormat()
+
+
+def _with_summary(text: str, summary: str) -> str:
+    """A table's text followed by the check's closing lines."""
+    return text + ("\n\n" + printable(summary) if summary else "")
+
+
+def _joined(writer: Callable[[RunReport], str], reports: Sequence[RunReport], ahead=None) -> str:
+    one = ahead or writer
+    return "\n\n".join(one(r) for r in reports)

@@ -102,7 +102,6 @@ def second_witness_decides(ledger: Ledger) -> None:
     reference, jac = ledger.reference, ledger.jac
     resolution = reference.atol + reference.tol.fd_rtol * np.abs(jac)
     second = second_witness(jac, reference, ledger.tolerance, resolution, silent | ledger.accused, ledger.accused)
-    ledger.second = second
     ledger.taylor_estimate, ledger.walk_sides = second.estimate, second.sides
     convicted = ledger.accused & second.disagree
     ledger.overruled = ledger.accused & second.agree & ~second.disagree

@@ -5,13 +5,12 @@ the verdict package: what crosses out of it is a ``model.BackendVerdict``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..model import BackendRun
 from .reference import ResolvedReference
-from .witnesses import SecondWitness
 
 
 def _false(shape) -> np.ndarray:
@@ -50,7 +49,6 @@ class Ledger:
     voters: np.ndarray = None  # object: who verified a consensus entry
     taylor_estimate: np.ndarray = None  # the Taylor test's |J - J_true| (NaN where it has none)
     walk_sides: np.ndarray | None = None  # object: what the walk said on each side
-    second: SecondWitness | None = field(default=None, repr=False)
 
     def __post_init__(self):
         shape = self.jac.shape
