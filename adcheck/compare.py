@@ -20,7 +20,7 @@ import numpy as np
 from .model import FAILING, BackendRun, BackendVerdict, Comparison, Status
 from .verdict.chain import judge
 from .verdict.messages import consensus_sentence, disagreement_sentence
-from .verdict.reference import impurity, resolve_reference
+from .verdict.reference import impurity, reference_verdict, resolve_reference
 from .verdict.tolerances import uniform_eps
 
 
@@ -43,7 +43,7 @@ def compare(runs, rtol: float | None = None, atol: float | None = None, *, eps_r
     verdicts = []
     for run in runs:
         if run.status == Status.REFERENCE:
-            verdicts.append(_reference_verdict(run, impure))
+            verdicts.append(reference_verdict(run, impure))
         elif run.status == Status.COMPUTED and run.jacobian is not None:
             verdicts.append(judge(run, resolved, others, impure=impure))
         else:
@@ -80,14 +80,6 @@ def _rebinding_differs(verdicts: list[BackendVerdict], runs) -> list[BackendVerd
             if v.status == Status.DISAGREE and rebound.get(v.name) and not v.primal_mismatch else v
             for v in verdicts]
 
-
-
-def _reference_verdict(run: BackendRun, impure: str) -> BackendVerdict:
-    if impure:
-        return BackendVerdict(run.name, Status.UNUSABLE, run.seconds,
-                              f"the function's value changes between identical calls ({impure}): finite differences "
-                              "of it verify nothing", run.location)
-    return BackendVerdict(run.name, Status.REFERENCE, run.seconds, run.message, run.location)
 
 
 # --- second order -------------------------------------------------------------------------------------

@@ -98,128 +98,67 @@ def directional_second_order(first_derivative, products: np.ndarray, x0: np.ndar
         noise = fdm.value_noise(g, x0, value, eps)
         fd, fd_error = fdm.directional_derivatives(g, x0, value.size, directions, eps, noise)
         products = np.asarray(products, dtype=np.float64).reshape(value.size, directions.shape[1])
-        accused, _ = judge_products(products, fd, fd_error, value, eps, fdm.typical_scale(x0), screen=WALK_SCREEN)
-        walked = np.flatnonzero(accused.any(axis=0))
+        accused, settled = judge_products(products, fd, fd_error, value, eps, fdm.typical_scale(x0),
+                                          screen=WALK_SCREEN)
+        # Walked: where FD accuses, and where it settles nothing, so that the walk can verify it.
+        walked = np.flatnonzero((accused | ~settled).any(axis=0))
         walk = _walk(g, x0, value, directions, walked, eps, noise) if walked.size else None
     return SecondOrder(Status.COMPUTED, value=value, jacobian=products, fd=fd, fd_error=fd_error, walk=walk)
 
 
 def _walk(g, x0, value, directions, walked, eps, noise) -> Witness:
-    """The Taylor remainder walk of ``g`` along each walked direction, on both sides (``model.Witness``).
-
-    Steps from a quarter of the inputs' typical scale down by factors of 4 to an ulp of it, as
-    ``finite_differences.witness_ladders`` takes them along a basis vector."""
+    """The Taylor remainder walk of ``g`` along each walked direction, on both sides
+    (``finite_differences.direction_ladders``), as a ``model.Witness`` whose columns are directions."""
     from . import finite_differences as fdm
 
-    scale = fdm.typical_scale(x0)
-    rungs = min(fdm.WITNESS_RUNGS, 1 + int(np.floor(np.log(fdm.TAYLOR_FIRST / float(np.max(eps)))
-                                                       / np.log(fdm.TAYLOR_FACTOR))))
-    steps = fdm.TAYLOR_FIRST * scale / fdm.TAYLOR_FACTOR ** np.arange(rungs)
-    floor = fdm.TAYLOR_NOISE_FACTOR * eps * np.abs(value)
-    noise = np.maximum(floor, np.asarray(noise, dtype=float))
-    sides = []
-    for sign in (1.0, -1.0):
-        values = np.full((value.size, walked.size, rungs), np.nan)
-        for c, k in enumerate(walked):
-            for r, h in enumerate(steps):
-                try:
-                    values[:, c, r] = g(x0 + sign * h * directions[:, k])
-                except Exception:  # noqa: BLE001 - outside the domain: that rung says nothing
-                    continue
-        sides.append(TaylorLadder(walked, np.tile(steps, (walked.size, 1)), values, noise))
-    return Witness(sides[0], sides[1])
+    plus, minus = fdm.direction_ladders(g, x0, value, directions[:, walked], eps, noise)
+    return Witness(TaylorLadder(walked, *plus), TaylorLadder(walked, *minus))
 
 
-# --- the rule, shared by worker and parent ---------------------------------------------------------
+# --- the worker's screen ----------------------------------------------------------------------------
 
 
-def judge_products(products, fd, fd_error, value, eps, scale, rtol=None, atol=None, screen: float = 1.0):
-    """(accused, bound): the products FD settles and finds outside tolerance (or non-finite where
-    FD is finite), and the tolerance of each. ``screen`` < 1 accuses more (the worker's screen)."""
-    from .verdict.tolerances import (
-        RowTolerances,
-        absolute_tolerance,
-        agreement_bound,
-        reference_settles,
-        well_estimated,
-    )
+def judge_products(products, fd, fd_error, value, eps, scale, screen: float = 1.0):
+    """(accused, settled): the products FD settles and finds outside ``screen`` times the
+    tolerance (or non-finite where FD is finite), and those FD settles at all; with the parent's
+    tolerances (``verdict.products.products_reference``) at the default rtol and atol."""
+    from .verdict.products import products_reference
+    from .verdict.tolerances import agreement_bound
 
-    tol = RowTolerances(eps, rtol)
-    entry_atol = atol if atol is not None else absolute_tolerance(well_estimated(fd, fd_error), value, eps, scale,
-                                                                  tol.atol_scale)
-    settled = reference_settles(fd, fd_error, tol, entry_atol)
-    bound = agreement_bound(fd, fd_error, tol, entry_atol)
+    reference = products_reference(value, fd, fd_error, eps, None, None, scale)
+    bound = agreement_bound(fd, fd_error, reference.tol, reference.atol)
     with np.errstate(invalid="ignore"):
         diff = np.abs(products - fd)
-        accused = (settled & ~(diff <= screen * bound)) | (~np.isfinite(products) & np.isfinite(fd))
-    return accused, bound
+        accused = (reference.settled & ~(diff <= screen * bound)) | (~np.isfinite(products) & np.isfinite(fd))
+    return accused, reference.settled
 
 
-# --- comparison (parent side, pure) ---------------------------------------------------------------------
+# --- comparison (parent side) ----------------------------------------------------------------------------
 
 
 def compare_fast_second_order(runs, n_inputs: int, rtol=None, atol=None, *, typical_scale=1.0,
                               row_name=lambda forward, i: str(i)):
-    """Each backend's second directional derivatives against FD of its own first derivative, with
-    the Taylor walk as second witness; returns (Comparison or None, note).
+    """Each backend's second directional derivatives against FD of its own first derivative,
+    judged by the verdict chain with the Taylor walk as second witness
+    (``verdict.products.second_order_verdict``); returns (Comparison or None, note).
 
     ``row_name(forward, i)`` names row i of ``g``: output i (forward, ``J u``) or input i
     (reverse, ``J^T w``)."""
-    from dataclasses import replace
-
     from .compare import second_order_results
-    from .verdict.messages import disagreement_sentence
-    from .verdict.taylor import walk_decisions, walk_margin
-    from .verdict.tolerances import uniform_eps
     from .fast import DETECTION_PROBABILITY, detection_threshold
-    from .model import BackendVerdict, Comparison
+    from .model import Comparison
+    from .verdict.messages import disagreement_sentence
+    from .verdict.products import second_order_verdict
 
     verdicts, found = second_order_results(runs)
     bounds = []
     for run, data in found:
-        products, fd, fd_error, value = data.jacobian, data.fd, data.fd_error, data.value
-        eps = uniform_eps(value.size)
-        accused, bound = judge_products(products, fd, fd_error, value, eps, typical_scale, rtol, atol)
-        bounds.append(bound)
-        diff = np.abs(products - fd)
-        nonfinite = ~np.isfinite(products) & np.isfinite(fd)
-        convicted = nonfinite.copy()
-        overruled = np.zeros(products.shape, dtype=bool)
-        if data.walk is not None and data.walk.plus.columns.size:
-            margin = walk_margin(eps)
-            sides = [walk_decisions(sign * products, value, ladder, bound, bound, accused, margin, strict=True,
-                                    disagree_factor=1.0)
-                     for sign, ladder in ((1.0, data.walk.plus), (-1.0, data.walk.minus))]
-            convicted |= accused & sides[0][1] & sides[1][1]
-            overruled = accused & ~nonfinite & sides[0][0] & sides[1][0]
-        unproven = accused & ~convicted & ~overruled
         n_outputs = run.value.size if run.value is not None else 1
-        what = first_derivative_words(run.name, n_outputs)
-        judged = np.isfinite(diff) & ~unproven
-        common = {"max_abs_error": float(diff[judged].max()) if judged.any() else None,
-                  "max_rel_error": float((diff / bound)[judged].max()) if judged.any() else None,
-                  "n_mismatches": int(convicted.sum()), "n_inconclusive": int(unproven.sum()),
-                  "n_nonfinite": int(nonfinite.sum())}
-        def worst(mask):
-            return _worst(mask, diff / bound, products, fd, fd_error, run.name, what, row_name)
-
-        if convicted.any():
-            status = Status.DISAGREE
-            message = (f"differs from FD of its own first derivative ({what}): {int(convicted.sum())} of "
-                       f"{convicted.size} second directional derivatives outside tolerance, and the Taylor "
-                       f"remainder agrees; worst {worst(convicted)}")
-        elif unproven.any():
-            status = Status.INCONCLUSIVE
-            message = (f"{int(unproven.sum())} of {unproven.size} second directional derivatives differ from FD of "
-                       f"its own first derivative ({what}) and no second witness confirms it; worst "
-                       f"{worst(unproven)}")
-        else:
-            status = Status.AGREE
-            message = ""
-            if overruled.any():
-                message = (f"finite differences overruled by the Taylor remainder at {int(overruled.sum())} second "
-                           "directional derivatives")
-        verdicts.append(replace(BackendVerdict(run.name, status, run.seconds, message), **common))
+        verdict, bound = second_order_verdict(run, data, n_inputs, rtol, atol, typical_scale,
+                                              first_derivative_words(run.name, n_outputs),
+                                              lambda i: row_name(is_forward(run.name), i))
+        verdicts.append(verdict)
+        bounds.append(bound)
     if not verdicts:
         return None, ""
     failing = tuple(v.name for v in verdicts if v.status == Status.DISAGREE)
@@ -235,11 +174,3 @@ def compare_fast_second_order(runs, n_inputs: int, rtol=None, atol=None, *, typi
         note += (f"; a single wrong second-derivative entry is caught with {DETECTION_PROBABILITY:.0%} probability "
                  f"when it is off by more than {threshold:.2g}")
     return comparison, note
-
-
-def _worst(mask, ratio, products, fd, fd_error, backend, what, row_name) -> str:
-    """The worst flagged product, named: "(J^T w)[x[3]] along random direction 1: jax-rev 2.1, fd 1.7 ± 1e-9"."""
-    i, k = np.unravel_index(int(np.argmax(np.where(mask, np.nan_to_num(ratio, nan=np.inf), -1.0))), mask.shape)
-    row = row_name(is_forward(backend), int(i))
-    return (f"d({what})[{row}] along random direction {int(k)}: {backend} (actual) {products[i, k]:.6g}, "
-            f"fd (desired) {fd[i, k]:.6g} ± {fd_error[i, k]:.1e}")

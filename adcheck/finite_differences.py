@@ -728,6 +728,31 @@ def witness_ladders(flat_function, x0, value, columns, eps=None, noise=None):
     return sides[0], sides[1]
 
 
+
+def direction_ladders(flat_function, x0, value, directions, eps=None, noise=None):
+    """(plus, minus): the walk of ``witness_ladders`` along each unit column of ``directions``
+    instead of a basis vector (fast mode's products, whose "columns" are directions).
+
+    Each walk is ``witness_ladders`` on the line ``t -> f(x0 + t s w)`` (``Line``), so it starts
+    on the inputs' typical scale ``s`` and ends an ulp of it below: ``(steps, values, noise,
+    offsets)``, where ``steps`` are lengths along ``w``, ``values[i, c, k] = f_i(x0 + sign *
+    steps[c, k] * w_c)``, and ``offsets[c, k]`` is how far rounding put that point off the
+    direction (``model.TaylorLadder.offsets``): a step along a direction is exact in no input.
+    """
+    sides = ([], [])
+    for w in np.asarray(directions, dtype=float).T:
+        line = Line(flat_function, x0, w)
+        for sign, side, (taken, values, floor) in zip((1.0, -1.0), sides, witness_ladders(
+                line, np.zeros(1), value, np.zeros(1, dtype=int), eps, noise)):
+            # The point the line evaluated, x0 + t s w in floating point: its move along w is the
+            # step, what is left of it the offset (0 along a basis vector: that step is exact).
+            moves = [(x0 + sign * t * line.w) - x0 for t in taken[0]]
+            steps = np.array([abs(float(d @ w)) for d in moves])
+            offsets = np.array([np.linalg.norm(d - sign * h * w) for d, h in zip(moves, steps)])
+            side.append((steps[None, :], values, floor, offsets[None, :]))
+    return tuple((np.concatenate([t for t, _, _, _ in side]), np.concatenate([v for _, v, _, _ in side], axis=1),
+                  side[0][2], np.concatenate([o for _, _, _, o in side])) for side in sides)
+
 # --- scipy, in chunks -------------------------------------------------------------------------------
 
 # Columns per call of scipy's jacobian: scipy iterates a call until its last entry converges,

@@ -13,7 +13,19 @@ import numpy as np
 
 from .backends.calling import NotApplicable, error_location, error_run, not_applicable, safe_root
 from .model import BackendRun, Mode, Status
-from .task import Batch, Blame, Compute, Describe, Estimate, Jitter, Nearby, Task, WitnessColumns
+from .task import (
+    Batch,
+    Blame,
+    Compute,
+    Describe,
+    Estimate,
+    Jitter,
+    Localise,
+    Nearby,
+    Task,
+    WitnessColumns,
+    WitnessDirections,
+)
 
 
 def execute(task: Task) -> BackendRun:
@@ -48,10 +60,10 @@ def _computation(task: Task):
     from .backends import REGISTRY
 
     backend = REGISTRY[task.backend]
-    if isinstance(task.job, WitnessColumns):
-        from .backends.fd import witness
+    if isinstance(task.job, (WitnessColumns, WitnessDirections, Localise)):  # the reference's measurements
+        from .backends import fd
 
-        return witness
+        return {WitnessColumns: fd.witness, WitnessDirections: fd.witness_along, Localise: fd.localise}[type(task.job)]
     return {Jitter: with_own_noise, Nearby: backend.nearby, Compute: backend.compute}[type(task.job)]
 
 
@@ -74,7 +86,7 @@ def _compute(task: Task) -> BackendRun:
             return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start, missing.message,
                               missing.location)
         return error_run(task, exc, time.perf_counter() - start)
-    if task.probes and result.status == Status.REFERENCE and task.mode == Mode.FULL and not task.localise:
+    if task.probes and result.status == Status.REFERENCE and task.mode == Mode.FULL:
         from .explain.probes import probe
 
         try:

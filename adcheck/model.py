@@ -137,6 +137,9 @@ class TaylorLadder:
     steps: np.ndarray  # (len(columns), K), largest first
     values: np.ndarray  # (n_outputs, len(columns), K)
     noise: np.ndarray  # (n_outputs,): the rounding level of one evaluation of each output
+    # Walks along a direction (fast mode): (len(columns), K), the length of each step's rounding off
+    # the direction, |fl(x + h w) - x - h w| (None along a basis vector, where steps are exact).
+    offsets: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from .loader import Target, module_layout, parse_target
 from .model import (
     BackendRun,
     Comparison,
-    EntryMismatch,
     Location,
     Mode,
     RunReport,
@@ -32,7 +31,7 @@ from .model import (
 )
 from .settings import Settings, choose_mode, default_memory_limit
 from .source import SourceSummary, preflight, summarize
-from .task import Blame, Describe, Estimate, Jitter, LocaliseJob, Nearby, Task, WitnessColumns
+from .task import Blame, Describe, Estimate, Jitter, Localise, Nearby, Task, WitnessColumns, WitnessDirections
 from .verdict.reference import precision_of
 from .workers import run_tasks
 
@@ -231,8 +230,8 @@ def _judged(work: Plan, runs, mode: Mode, arguments: Arguments, settings: Settin
     fast mode's rows of a first derivative)."""
     x0 = arguments.flat().astype(np.float64)
     if mode == Mode.FAST:
-        comparison, mode_note = _fast_comparison(work, runs, arguments, settings, precision.eps, typical_scale(x0),
-                                                 pool)
+        runs, comparison, mode_note = _fast_comparison(work, runs, arguments, settings, precision.eps,
+                                                       typical_scale(x0), pool)
         notes = (mode_note,)
         second_order = None
         if settings.order == 2:
@@ -445,52 +444,35 @@ def _container_hint(arguments: Arguments) -> str:
 
 
 def _fast_comparison(work: Plan, runs, arguments: Arguments, settings: Settings, eps_rows, scale, pool=None):
-    """Products against FD; a failing reverse-mode row is then localised by bisection in FD."""
-    from .fast import compare_fast
+    """(runs, comparison, note): products against FD (``verdict.products``); where FD alone
+    accused products, or could not settle ones nothing else verified, the Taylor walk along
+    their directions as the second witness; then a failing reverse-mode row is localised by
+    bisection in FD."""
+    from .verdict.products import compare_fast, with_localised
 
-    comparison, to_localise, note = compare_fast(runs, arguments.n_inputs, settings.rtol, settings.atol,
-                                                 eps_rows=eps_rows, typical_scale=scale)
-    if not to_localise:
-        return comparison, note
-    reference = next(r for r in runs if r.status == Status.REFERENCE)
+    def judged(runs):
+        return compare_fast(runs, arguments.n_inputs, settings.rtol, settings.atol, eps_rows=eps_rows,
+                            typical_scale=scale)
+
+    fast = judged(runs)
     fd_task = next(t for t in work.tasks if t.backend == "fd")
-    jobs = {name: LocaliseJob(job["row_index"], job["row"], job["cotangent"], job["direction"])
-            for name, job in to_localise.items()}
-    atol = settings.atol if settings.atol is not None else min(job["atol"] for job in to_localise.values())
-    task = dataclasses.replace(fd_task, probes=False, localise=jobs, rtol=settings.rtol, atol=atol)
+    if fast.to_walk:
+        task = dataclasses.replace(fd_task, job=WitnessDirections(fast.to_walk), probes=False, contexts=(),
+                                   order=1)
+        (walked,) = run_tasks([task], settings.timeout, pool=pool)
+        # A walk that could not be taken still ends the provisional accusations: unproven, not convicted.
+        witness = walked.witness or Witness.absent(walked.message)
+        runs = [dataclasses.replace(run, witness=witness) if run.name == "fd" else run for run in runs]
+        fast = judged(runs)
+    if not fast.localise:
+        return runs, fast.comparison, fast.note
+    task = dataclasses.replace(fd_task, job=Localise(fast.localise, settings.rtol, fast.localise_atol), probes=False,
+                               contexts=(), order=1)
     (located,) = run_tasks([task], settings.timeout, pool=pool)
     if located.status != Status.REFERENCE:
-        return comparison, note
-    verdicts = []
-    for verdict in comparison.verdicts:
-        entries = located.localised.get(verdict.name)
-        if entries:
-            row = to_localise[verdict.name]["row_index"]
-            output = _output_of_cotangent(row, reference.value.size)
-            mismatches = tuple(
-                EntryMismatch(output if output is not None else row, e.index, e.value, e.reference,
-                              e.reference_error, abs(e.value - e.reference),
-                              abs(e.value - e.reference) / max(abs(e.reference), np.finfo(float).tiny))
-                for e in entries)
-            plural = "y" if len(mismatches) == 1 else "ies"
-            where = f"gradient entr{plural}" if output is not None else f"entr{plural} of u^T J (random cotangent {row})"
-            verdict = dataclasses.replace(
-                verdict, mismatches=mismatches, worst_entry=(mismatches[0].row, mismatches[0].col),
-                n_mismatches=len(mismatches),
-                message=f"{verdict.message}; localised by bisection to {len(mismatches)} {where}")
-        verdicts.append(verdict)
-    return dataclasses.replace(comparison, verdicts=tuple(verdicts)), note
-
-
-def _output_of_cotangent(index: int, n_outputs: int) -> int | None:
-    """The output row a cotangent picks out, when it is a basis vector (always for scalars)."""
-    from .fast import N_RANDOM, probe_vectors
-
-    if n_outputs == 1:
-        return 0
-    if index < N_RANDOM:
-        return None
-    return int(probe_vectors(1, n_outputs).sampled_rows[index - N_RANDOM])
+        return runs, fast.comparison, fast.note
+    reference = next(r for r in runs if r.status == Status.REFERENCE)
+    return runs, with_localised(fast.comparison, located.localised, fast.localise, reference.value.size), fast.note
 
 
 # Forward-versus-reverse advice only when the difference is far above run-to-run noise: each

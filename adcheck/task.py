@@ -7,23 +7,14 @@ Each job is a type of its own, and ``jobs.execute`` dispatches on it; what comes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from .fast import LocaliseRow
 from .inputs import Arguments
 from .loader import Target
 from .model import Mode
-
-
-@dataclass(frozen=True)
-class LocaliseJob:
-    """Fast mode: find the wrong entries of one backend's gradient row ``u^T J`` by bisection."""
-
-    row_index: int  # which cotangent of the shared probe vectors
-    row: np.ndarray  # the backend's u^T J
-    cotangent: np.ndarray  # u
-    direction: np.ndarray  # a direction along which the dot-product test failed
 
 
 @dataclass(frozen=True)
@@ -62,6 +53,25 @@ class WitnessColumns:
 
 
 @dataclass(frozen=True)
+class WitnessDirections:
+    """Fast mode's reference only: the second witness along these probe directions (indices
+    into ``fast.probe_vectors``' directions), after FD alone accused products along them:
+    ``witness``, whose columns are the directions (``backends.fd.witness_along``)."""
+
+    directions: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Localise:
+    """Fast mode's reference only: the wrong entries of each backend's failing gradient row, by
+    bisection in FD (``fast.bisect_row``), judged with ``rtol``/``atol``: ``localised``."""
+
+    rows: dict[str, LocaliseRow]  # per backend
+    rtol: float | None = None
+    atol: float | None = None
+
+
+@dataclass(frozen=True)
 class Batch:
     """``--search``: compute at each of these flat inputs instead (``search.screen``): ``batch``."""
 
@@ -77,7 +87,7 @@ class Blame:
     seconds: float = 0.0
 
 
-Job = Compute | Describe | Estimate | Nearby | Jitter | WitnessColumns | Batch | Blame
+Job = Compute | Describe | Estimate | Nearby | Jitter | WitnessColumns | WitnessDirections | Localise | Batch | Blame
 
 
 @dataclass(frozen=True)
@@ -93,9 +103,6 @@ class Task:
     order: int = 1
     probes: bool = True  # the reference: run the runtime probes afterwards
     memory_limit: int | None = None  # bytes
-    localise: dict[str, LocaliseJob] = field(default_factory=dict)  # the reference, fast mode: per backend
-    rtol: float | None = None  # the tolerances bisection judges directional derivatives with
-    atol: float | None = None
     module_target: bool = False  # the target is a torch.nn.Module: argument 0 holds its parameters
     contexts: tuple[str, ...] = ()  # --contexts: also compute the derivative in these ("jit", "float32", ...)
     eager: bool = False  # --contexts: the user's own jax.jit/torch.compile run uncompiled (calling.user_compilation_off)

@@ -38,8 +38,8 @@ def test_bisection_finds_the_single_wrong_gradient_entry():
         return float(true_gradient @ w), 1e-12
 
     found = bisect_row(directional, backend_row, direction, lambda value, error: 1e-9 + 1e-6 * abs(value))
-    assert [entry["index"] for entry in found] == [1234]
-    assert found[0]["reference"] == true_gradient[1234]
+    assert [entry.index for entry in found] == [1234]
+    assert found[0].reference == true_gradient[1234]
     assert len(calls) <= 2 * 12 + 1  # two halves per level, log2(4096) levels, one leaf check
 
 
@@ -87,3 +87,15 @@ def test_auto_mode_switches_to_fast_mode_when_full_jacobians_cost_too_much(n_inp
         assert len(products) == 1
         assert report["jacobians"] == {}  # products only: no Jacobian was formed
     assert {row["name"]: row["status"] for row in report["backends"]} == {"fd": "reference", "autograd": "agree"}
+
+
+def test_fast_mode_verifies_nothing_against_a_function_that_keeps_state(tmp_path):
+    path = tmp_path / "drifting.py"
+    path.write_text("import numpy as np\n\n_calls = [0]\n\n\ndef drifting(x):\n    _calls[0] += 1\n"
+                    "    return np.sum(np.sin(x)) + 1e-3 * _calls[0]\n")
+    result = invoke("run", f"{path}:drifting", "--random", "50", "--mode", "fast", "--backend", "autograd",
+                    "--backend", "jax-rev", "--no-timings", "--no-lint")
+    assert result.exit_code == 1, result.stdout
+    assert "FAIL: the function is not deterministic between calls" in result.stdout
+    assert "fd: unusable: the function's value changes between identical calls" in result.stdout
+    assert "agree" not in [line.split()[1] for line in result.stdout.splitlines() if line.startswith("autograd ")]

@@ -70,6 +70,64 @@ def test_planted_wrong_rules_still_fail_at_the_same_inputs(target, value, backen
                for f in report["findings"]), report["findings"]
 
 
+
+# --- fast mode: products along directions, the same two-witness rule ------------------------------
+
+
+@pytest.mark.parametrize("target,value", [
+    ("high_frequency", "[0.2, 0.3, 0.4]"),  # a vector output: forward products entry by entry
+    ("very_high_frequency", "[0.3, 1.2]"),
+    ("sin_far", "[4e7, 123456789.0, 1e10]"),
+])
+def test_fast_mode_does_not_accuse_on_finite_differences_alone(target, value):
+    code, report = run_json(target, value, "--no-lint", "--mode", "fast")
+    assert code == ExitCode.OK, report
+    found = statuses(report)
+    assert found and set(found.values()) <= {"agree", "inconclusive"}, found
+    assert "share is wrong" not in report["consensus"]
+
+
+def test_fast_mode_says_where_the_walk_overruled_finite_differences():
+    code, report = run_json("high_frequency", "[0.2, 0.3, 0.4]", "--no-lint", "--mode", "fast")
+    assert code == ExitCode.OK
+    assert set(statuses(report).values()) == {"agree"}
+    message = next(b["message"] for b in report["backends"] if b["name"] == "jax-rev")
+    assert "finite differences overruled at" in message and "Taylor remainder walked along the direction" in message
+
+
+@pytest.mark.parametrize("target,value,backend", [
+    ("high_frequency_dropped_term", "[0.2, 0.3, 0.4]", "jax-fwd"),
+    ("sin_far_wrong_sign", "[4e7]", "jax-rev"),  # one input: the direction is a basis vector, its steps exact
+])
+def test_fast_mode_convicts_a_planted_rule_with_the_walk_as_second_witness(target, value, backend):
+    code, report = run_json(target, value, "--no-lint", "--no-blame", "--mode", "fast")
+    assert code == ExitCode.FAILED, report
+    verdict = next(b for b in report["backends"] if b["name"] == backend)
+    assert verdict["status"] == "disagree"
+    assert "the Taylor remainder walked along the direction agrees" in verdict["message"]
+
+
+def test_a_walk_along_a_direction_drops_the_rungs_its_rounding_can_mislead():
+    from adcheck.finite_differences import direction_ladders
+    from adcheck.model import Witness
+    from adcheck.verdict.products import trusted_walk
+
+    def f(x):
+        return np.atleast_1d(np.sum(np.sin(x)))
+
+    basis = np.array([[0.0], [1.0], [0.0]])
+    oblique = np.array([[1.0], [-2.0], [3.0]]) / np.sqrt(14.0)
+    for x0, direction, exact in ((np.array([0.2, 0.3, 0.4]), basis, True),
+                                 (np.array([4e7, 1e8, 1.2e8]), oblique, False)):
+        plus, minus = direction_ladders(f, x0, f(x0), direction)
+        assert (plus[3] == 0).all() == exact  # a step along a basis vector is exact, along another not
+        ladder = TaylorLadder(np.array([0]), *plus)
+        kept = trusted_walk(Witness(ladder, ladder), reach=np.ones(1), tolerance=np.full((1, 1), 1e-6)).plus
+        dropped = np.isnan(kept.values) & ~np.isnan(ladder.values)
+        assert dropped.any() != exact
+        if not exact:  # the short steps go first: their rounding off the direction is largest against h
+            assert dropped[0, 0, -3:].any() and not dropped[0, 0, :3].any()
+
 def test_a_one_sided_infinite_slope_is_not_an_accusation():
     # The double-where entropy at an exact 0: FD grows like -log(h)/2 and never settles.
     code, report = run_json("entropy", "[0.0, 0.3, 0.7]", "--no-lint")

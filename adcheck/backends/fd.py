@@ -10,7 +10,9 @@ entry by bisection.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,7 +28,6 @@ from ..frameworks import configure_for
 from ..model import (
     BackendRun,
     ComplexStep,
-    LocalisedEntry,
     Mode,
     OneSided,
     Precision,
@@ -83,10 +84,6 @@ def _compute(task, func, outside: dict, start: float) -> BackendRun:
     batch_source = fdm.in_users_error_state(lambda: load_user_function(task), outside)
     enable_batching(flat_function, x0, plain_flat_function(batch_source, arguments, task.framework))
 
-    if task.localise:
-        localised = {backend: _localise(flat_function, x0, job, task, eps) for backend, job in task.localise.items()}
-        return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, value=value,
-                          reference=Reference(precision), localised=localised, outputs=outputs)
     if task.mode == Mode.FAST:
         from ..fast import probe_vectors
 
@@ -125,41 +122,66 @@ def nearby(task) -> BackendRun:
 MAX_WITNESS_COLUMNS = 256
 
 
-def witness(task) -> BackendRun:
+@dataclass(frozen=True)
+class _Loaded:
+    """The user's function as the measurements after a first comparison see it: plain, batched
+    where it can be, at the input, with the precision it computes in."""
+
+    func: object  # the user's function, as loaded
+    batch_source: object  # a second load of it, for the batched calls (``calling.enable_batching``)
+    flat_function: object  # flat float64 in, flat float64 out
+    x0: np.ndarray
+    out: object  # the raw value at x0
+    value: np.ndarray
+    precision: str  # "float64", "float32", ...
+    eps: np.ndarray
+
+
+def _measured(measure):
+    """A worker entry point that runs ``measure(task, loaded)`` on the loaded function, eager and
+    in adcheck's own error state, as the reference it questions (``compute``), and times it."""
+
+    def entry(task) -> BackendRun:
+        start = time.perf_counter()
+        configure_for(task.framework, task.arguments.dtype)
+        with user_compilation_off(task):
+            outside = np.geterr()
+            func = fdm.in_users_error_state(lambda: load_user_function(task), outside)
+            with fdm.own_error_state():
+                arguments = task.arguments
+                flat_function = plain_flat_function(func, arguments, task.framework)
+                x0 = arguments.flat().astype(np.float64)
+                out = flat_function.raw(x0)
+                value = flat_output(out)
+                name, eps, _ = fdm.working_precision(flat_function, x0, value, arguments.dtype, output_dtypes(out))
+                batch_source = fdm.in_users_error_state(lambda: load_user_function(task), outside)
+                enable_batching(flat_function, x0, plain_flat_function(batch_source, arguments, task.framework))
+                found = measure(task, _Loaded(func, batch_source, flat_function, x0, out, value, name, eps))
+        return dataclasses.replace(found, seconds=time.perf_counter() - start)
+
+    entry.__doc__ = measure.__doc__
+    return entry
+
+
+@_measured
+def witness(task, loaded: _Loaded) -> BackendRun:
     """The second witness for ``task.job.columns``, the columns where FD alone found an AD backend
     wrong: the Taylor remainder walked down on both sides (``finite_differences.witness_ladders``)
-    and the complex step, taken without FD's say-so (FD is the witness under question here).
-    Eager and in its own error state, as the reference it questions (``compute``)."""
-    start = time.perf_counter()
-    configure_for(task.framework, task.arguments.dtype)
-    with user_compilation_off(task):
-        outside = np.geterr()
-        func = fdm.in_users_error_state(lambda: load_user_function(task), outside)
-        with fdm.own_error_state():
-            return _witness(task, func, outside, start)
-
-
-def _witness(task, func, outside: dict, start: float) -> BackendRun:
-    arguments = task.arguments
-    flat_function = plain_flat_function(func, arguments, task.framework)
-    x0 = arguments.flat().astype(np.float64)
-    out = flat_function.raw(x0)
-    value = flat_output(out)
-    name, eps, _ = fdm.working_precision(flat_function, x0, value, arguments.dtype, output_dtypes(out))
-    complex_note = _complex_note(task, output_structure(out))
-    batch_source = fdm.in_users_error_state(lambda: load_user_function(task), outside)
-    enable_batching(flat_function, x0, plain_flat_function(batch_source, arguments, task.framework))
+    and the complex step, taken without FD's say-so (FD is the witness under question here)."""
+    arguments, flat_function, x0, value, eps = (task.arguments, loaded.flat_function, loaded.x0, loaded.value,
+                                                loaded.eps)
     columns = np.asarray(task.job.columns[:MAX_WITNESS_COLUMNS], dtype=int)
     # The rounding floor only, not ``value_noise``: that measure moves every input by 1e-6 of its
     # magnitude and more, and where FD failed (cos at 1e12) such moves span whole periods and
     # read the function's own variation as noise, which would drown every remainder.
     plus, minus = fdm.witness_ladders(flat_function, x0, value, columns, eps)
-    complex_step, note = None, complex_note
-    if name == "float64" and not note:
+    complex_step, note = None, _complex_note(task, output_structure(loaded.out))
+    if loaded.precision == "float64" and not note:
         try:
-            complex_function = plain_flat_function(func, arguments, task.framework, complex_input=True)
+            complex_function = plain_flat_function(loaded.func, arguments, task.framework, complex_input=True)
             if flat_function.batch is not None:
-                complex_source = plain_flat_function(batch_source, arguments, task.framework, complex_input=True)
+                complex_source = plain_flat_function(loaded.batch_source, arguments, task.framework,
+                                                     complex_input=True)
                 enable_batching(complex_function, x0, complex_source, complex_input=True)
             cs, cs_error = fdm.complex_step_jacobian(complex_function, x0, value, columns, float(np.max(eps)),
                                                      check_step=fdm.WITNESS_CHECK_STEP)
@@ -167,9 +189,47 @@ def _witness(task, func, outside: dict, start: float) -> BackendRun:
         except fdm.NotAnalytic as exc:
             note = str(exc)
     elif not note:
-        note = f"not tried: the function computes in {name}"
+        note = f"not tried: the function computes in {loaded.precision}"
     found = Witness(TaylorLadder(columns, *plus), TaylorLadder(columns, *minus), complex_step, note)
-    return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, value=value, witness=found)
+    return BackendRun(task.backend, Status.REFERENCE, value=value, witness=found)
+
+
+@_measured
+def witness_along(task, loaded: _Loaded) -> BackendRun:
+    """Fast mode's second witness: the Taylor remainder walked on both sides of the input along
+    the probe directions ``task.job.directions``, where FD alone found products wrong or settled
+    nothing (``finite_differences.direction_ladders``). No complex step: it would take one complex
+    evaluation of the whole function per direction for a vote the walk already casts."""
+    from ..fast import probe_vectors
+
+    walked = np.asarray(task.job.directions, dtype=int)
+    directions = probe_vectors(loaded.x0.size, loaded.value.size).directions[:, walked]
+    plus, minus = fdm.direction_ladders(loaded.flat_function, loaded.x0, loaded.value, directions, loaded.eps)
+    found = Witness(TaylorLadder(walked, *plus), TaylorLadder(walked, *minus), None,
+                    "not taken in fast mode (the Taylor walk is the second witness there)")
+    return BackendRun(task.backend, Status.REFERENCE, value=loaded.value, witness=found)
+
+
+@_measured
+def localise(task, loaded: _Loaded) -> BackendRun:
+    """Fast mode: the wrong entries of each failing gradient row of ``task.job.rows``, by
+    bisection in FD (``fast.bisect_row``): ``localised``."""
+    from ..fast import bisect_row
+
+    job, eps = task.job, float(np.max(loaded.eps))
+    tol = RowTolerances(np.array([eps]), job.rtol)
+    atol = job.atol if job.atol is not None else 0.0
+
+    def bound_for(value, error):
+        return float(agreement_bound(np.array([[value]]), np.array([[error]]), tol, atol)[0, 0])
+
+    localised = {}
+    for backend, row in job.rows.items():
+        def directional(w, u=row.cotangent):
+            return fdm.line_derivative(loaded.flat_function, loaded.x0, w, u, eps=eps)
+
+        localised[backend] = bisect_row(directional, row.row, row.direction, bound_for)
+    return BackendRun(task.backend, Status.REFERENCE, value=loaded.value, localised=localised)
 
 
 def _impure(flat_function, x0, value, eps) -> str:
@@ -242,21 +302,4 @@ def _check_against_fd(cs, fd, fd_error, settled, eps, atol) -> None:
     if np.any(settled & ~(np.abs(cs - fd) <= bound)):
         raise fdm.NotAnalytic("it differs from finite differences where those are sure (abs, a comparison, "
                               "or a conjugate in the function?)")
-
-
-def _localise(flat_function, x0, job, task, eps) -> tuple[LocalisedEntry, ...]:
-    from ..fast import bisect_row
-
-    u = job.cotangent
-    tol = RowTolerances(np.array([float(np.max(eps))]), task.rtol)
-
-    def directional(w):
-        return fdm.line_derivative(flat_function, x0, w, u, eps=float(np.max(eps)))
-
-    def bound_for(value, error):
-        return float(agreement_bound(np.array([[value]]), np.array([[error]]), tol,
-                                     task.atol if task.atol is not None else 0.0)[0, 0])
-
-    found = bisect_row(directional, job.row, job.direction, bound_for)
-    return tuple(LocalisedEntry(e["index"], e["value"], e["reference"], e["reference_error"]) for e in found)
 

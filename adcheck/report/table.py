@@ -317,10 +317,11 @@ def _random_headline(report: RunReport, failing: list[str]) -> str:
     if "fd" not in failing or report.comparison.verdict("fd").status != Status.UNUSABLE:
         return ""
     impure = next((f for f in report.findings if f.code == "ADC601"), None)
-    if impure is None:
-        return ""
     others = [name for name in failing if name != "fd"]
     also = f" (failing too: {', '.join(others)})" if others else ""
+    if impure is None:  # the reference saw it (fast mode, or --no-lint: no probes ran)
+        return ("FAIL: the function is not deterministic between calls: two identical calls return different "
+                f"values, so finite differences (fd) verify nothing (see fd's row){also}")
     if "the function is random: " in impure.message:
         why = impure.message.split("the function is random: ", 1)[1]
         return f"FAIL: the function is random (not deterministic between calls): {why}{also}"

@@ -181,10 +181,10 @@ class Searcher:
         precision = precision_of(reference, reference.value.size, self.arguments.dtype)
         rtol, atol = self.settings.rtol, self.settings.atol
         if self.mode == Mode.FAST:
-            from ..fast import compare_fast
+            from ..verdict.products import compare_fast
 
-            comparison, _, _ = compare_fast(runs, x.size, rtol, atol, eps_rows=precision.eps,
-                                            typical_scale=typical_scale(x))
+            comparison = compare_fast(runs, x.size, rtol, atol, eps_rows=precision.eps,
+                                      typical_scale=typical_scale(x)).comparison
         else:
             comparison = compare(runs, rtol, atol, eps_rows=precision.eps, input_scales=input_scales(x),
                                  own_scales=step_scales(x))

@@ -180,11 +180,19 @@ def judge(run: BackendRun, reference: ResolvedReference | None, others: dict[str
     if primal and run.rebound:
         return refuse(Status.NOT_APPLICABLE, f"with {run.rebound} the function computes other values ({primal}); "
                                              "adcheck rebound the code in this worker, and it does not mean the same there")
-    jac, ref = run.jacobian, reference.jacobian
+    return verdict_of(decide(run, run.jacobian, reference, others, impure), primal,
+                      other_function_nearby(run, reference))
+
+
+def decide(run: BackendRun, jac: np.ndarray, reference: ResolvedReference, others: dict[str, np.ndarray],
+           impure: str = "") -> Ledger:
+    """The deciders' ledger for ``jac`` (a Jacobian, or fast mode's products, whose "columns" are
+    probe directions) against ``reference``; ``run`` names the backend and carries its own noise."""
+    ref = reference.jacobian
     ledger = Ledger(run=run, reference=reference, others=others, impure=impure, jac=jac, diff=np.abs(jac - ref),
                     bound=agreement_bound(ref, reference.error, reference.tol, reference.atol),
                     tolerance=reference.atol + reference.tol.rtol * np.abs(jac),
                     usable=~impure_mask(impure, jac.shape))
-    for decide in DECIDERS:
-        decide(ledger)
-    return verdict_of(ledger, primal, other_function_nearby(run, reference))
+    for decider in DECIDERS:
+        decider(ledger)
+    return ledger

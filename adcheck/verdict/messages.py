@@ -98,10 +98,7 @@ def consensus_sentence(verdicts, reference: ResolvedReference | None, computed, 
     ad = [r for r in computed if by_name[r.name].status in (Status.AGREE, Status.KINK, Status.DISAGREE,
                                                             Status.INCONCLUSIVE)]
     if impure:
-        agreeing = len(ad) >= 2 and reference is not None and all_agree_with_each_other(ad, reference)
-        tail = "; the AD backends agree with each other" if agreeing else ""
-        return ("fd",), ("the function's value changes between identical calls (state, randomness or a cache): "
-                         f"its derivative is not defined, and no backend can be checked against it{tail}")
+        return ("fd",), impure_sentence(len(ad) >= 2 and reference is not None and all_agree_with_each_other(ad, reference))
     failing = [r.name for r in ad if by_name[r.name].status in FAILING]
     passing = [r.name for r in ad if by_name[r.name].status not in FAILING]
     if not failing:
@@ -116,6 +113,13 @@ def consensus_sentence(verdicts, reference: ResolvedReference | None, computed, 
     if len(ad) == 1:
         return tuple(failing), f"{failing[0]}, the only AD backend that ran, disagrees with finite differences"
     return tuple(failing), "the backends disagree with finite differences and with each other"
+
+
+def impure_sentence(ad_agree: bool) -> str:
+    """Why a function whose value changes between calls has no derivative to check."""
+    tail = "; the AD backends agree with each other" if ad_agree else ""
+    return ("the function's value changes between identical calls (state, randomness or a cache): "
+            f"its derivative is not defined, and no backend can be checked against it{tail}")
 
 
 def all_agree_with_each_other(runs, reference: ResolvedReference) -> bool:
@@ -217,7 +221,7 @@ def _status_and_message(ledger: Ledger, primal: str) -> tuple[Status, str]:
         message = "no usable reference: the function's value changes between identical calls"
     elif n_undecided:
         status = Status.INCONCLUSIVE
-        message = f"{n_undecided} of {size} entries could not be verified: " + _why_unverified(ledger)
+        message = f"{n_undecided} of {size} entries could not be verified: " + why_unverified(ledger)
     elif ledger.kinks.any():
         status = Status.KINK
         count = int(ledger.kinks.sum())
@@ -239,7 +243,7 @@ def _status_and_message(ledger: Ledger, primal: str) -> tuple[Status, str]:
     return status, "; ".join([message] + notes if message else notes)
 
 
-def _why_unverified(ledger: Ledger) -> str:
+def why_unverified(ledger: Ledger) -> str:
     undecided = ledger.undecided
     if (ledger.unwitnessed & undecided).any():
         return ("finite differences disagree there, but no second witness (the Taylor test, the complex step) "

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model import BackendRun, OneSided, Precision
+from ..model import BackendRun, BackendVerdict, OneSided, Precision, Status
 from .tolerances import (
     EPS,
     RowTolerances,
@@ -106,6 +106,15 @@ def impurity(reference: BackendRun | None) -> str:
     if reference.reference is not None and reference.reference.impure:
         return reference.reference.impure
     return ""
+
+
+def reference_verdict(run: BackendRun, impure: str) -> BackendVerdict:
+    """The reference's own row: unusable when the function's value changes between calls."""
+    if impure:
+        return BackendVerdict(run.name, Status.UNUSABLE, run.seconds,
+                              f"the function's value changes between identical calls ({impure}): finite differences "
+                              "of it verify nothing", run.location)
+    return BackendVerdict(run.name, Status.REFERENCE, run.seconds, run.message, run.location)
 
 
 def impure_mask(impure: str, shape) -> np.ndarray:
