@@ -36,6 +36,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 from .backends.calling import describe_exception, safe_root
 from .jobs import execute, failure_run
@@ -86,7 +87,13 @@ def _serve(tasks, results, watch, serves_many: bool = False) -> None:
         try:
             if task.memory_limit:
                 _limit_memory(task.memory_limit)
-            result = execute(task)
+            # The user's numpy warnings ("invalid value encountered in log") would print once per
+            # worker and point, above the report: FD and AD evaluate where the function misbehaves
+            # on purpose, and the report says what came of it (a value that is not finite, a NaN
+            # derivative with its primitive).
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                result = execute(task)
         except BaseException as exc:  # noqa: BLE001 - even adcheck's own failure must become a row
             result = failure_run(task, exc, start)
         kill_descendants(os.getpid())  # what the function started ends with its task

@@ -160,6 +160,20 @@ def test_a_value_that_is_not_finite_at_the_input_exits_2_in_one_line(tmp_path, s
     assert_usage_error(result, fragment, "no derivative can be checked there")
 
 
+def test_the_functions_own_warnings_from_the_workers_do_not_crowd_the_one_line(tmp_path):
+    # The workers' stderr is the terminal's: only a real process shows what they print there.
+    import subprocess
+    import sys
+
+    from conftest import CliResult
+
+    path = tmp_path / "domain.py"
+    path.write_text("import numpy as np\n\n\ndef f(x):\n    return np.log(x - 5.0) * 2.0\n")
+    done = subprocess.run([sys.executable, "-m", "adcheck", "run", f"{path}:f", "--input", "[0.5, 1.0]", "--no-lint"],
+                          capture_output=True, text=True, timeout=300)
+    assert_usage_error(CliResult(done.returncode, done.stdout, done.stderr), "is nan at f[0]")
+
+
 # --- the walk itself ------------------------------------------------------------------------------
 
 
