@@ -401,6 +401,7 @@ class RunReport:
     outputs: tuple[OutputLeaf, ...] = ()  # the output's arrays (a pytree's leaves), for naming rows
     function: str = ""  # the function's name: the root of the rows' names
     search: SearchSummary | None = None  # --search: what the search of other inputs found
+    mode: str = "full"  # the mode the run compared in ("full" or "fast": products, not Jacobians)
 
     @property
     def n_outputs(self) -> int:

@@ -177,6 +177,7 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         source=_source_location(summary),
         second_order=judged.second_order,
         timing_notes=_faster_mode_note(judged.runs, value, arguments.n_inputs, mode),
+        mode=str(mode),
     )
 
 

@@ -213,7 +213,10 @@ def summary_table(report: RunReport, style, timings: bool, verdicts=None) -> str
 
 def second_order_section(report: RunReport, style, timings: bool) -> str:
     n_out = report.output_shapes[0][0] if report.output_shapes else 0
-    what = "Hessian" if n_out == 1 else "d(J v)/dx along a fixed random v"
+    if report.mode == "fast":
+        what = "along random directions: see the note above"
+    else:
+        what = "Hessian" if n_out == 1 else "d(J v)/dx along a fixed random v"
     lines = [style(f"Second derivatives ({what}), each against FD of the backend's own first derivative:", bold=True),
              summary_table(report, style, timings, verdicts=report.second_order.verdicts)]
     for verdict in report.second_order.verdicts:
