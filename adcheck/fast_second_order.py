@@ -98,10 +98,8 @@ def directional_second_order(first_derivative, products: np.ndarray, x0: np.ndar
         noise = fdm.value_noise(g, x0, value, eps)
         fd, fd_error = fdm.directional_derivatives(g, x0, value.size, directions, eps, noise)
         products = np.asarray(products, dtype=np.float64).reshape(value.size, directions.shape[1])
-        accused, settled = judge_products(products, fd, fd_error, value, eps, fdm.typical_scale(x0),
-                                          screen=WALK_SCREEN)
-        # Walked: where FD accuses, and where it settles nothing, so that the walk can verify it.
-        walked = np.flatnonzero((accused | ~settled).any(axis=0))
+        accused, _ = judge_products(products, fd, fd_error, value, eps, fdm.typical_scale(x0), screen=WALK_SCREEN)
+        walked = np.flatnonzero(accused.any(axis=0))
         walk = _walk(g, x0, value, directions, walked, eps, noise) if walked.size else None
     return SecondOrder(Status.COMPUTED, value=value, jacobian=products, fd=fd, fd_error=fd_error, walk=walk)
 

@@ -749,6 +749,12 @@ def direction_ladders(flat_function, x0, value, directions, eps=None, noise=None
             moves = [(x0 + sign * t * line.w) - x0 for t in taken[0]]
             steps = np.array([abs(float(d @ w)) for d in moves])
             offsets = np.array([np.linalg.norm(d - sign * h * w) for d, h in zip(moves, steps)])
+            # A rung that moves an input by more than TAYLOR_FIRST of its own magnitude says nothing of
+            # the derivative there: tanh at 0.5 beside inputs of 1e30 is saturated on every step the
+            # walk can take, and its unmoved value would read as a flat function.
+            own = np.abs(x0) > 0
+            long = (steps[:, None] * np.abs(w[own])[None, :] > TAYLOR_FIRST * np.abs(x0[own])[None, :]).any(axis=1)
+            values = np.where(long[None, None, :], np.nan, values)
             side.append((steps[None, :], values, floor, offsets[None, :]))
     return tuple((np.concatenate([t for t, _, _, _ in side]), np.concatenate([v for _, v, _, _ in side], axis=1),
                   side[0][2], np.concatenate([o for _, _, _, o in side])) for side in sides)

@@ -446,9 +446,8 @@ def _container_hint(arguments: Arguments) -> str:
 
 def _fast_comparison(work: Plan, runs, arguments: Arguments, settings: Settings, eps_rows, scale, pool=None):
     """(runs, comparison, note): products against FD (``verdict.products``); where FD alone
-    accused products, or could not settle ones nothing else verified, the Taylor walk along
-    their directions as the second witness; then a failing reverse-mode row is localised by
-    bisection in FD."""
+    accused products, the Taylor walk along their directions as the second witness; then a
+    failing reverse-mode row is localised by bisection in FD."""
     from .verdict.products import compare_fast, with_localised
 
     def judged(runs):

@@ -75,9 +75,13 @@ def test_planted_wrong_rules_still_fail_at_the_same_inputs(target, value, backen
 
 
 @pytest.mark.parametrize("target,value", [
-    ("high_frequency", "[0.2, 0.3, 0.4]"),  # a vector output: forward products entry by entry
+    ("high_frequency", "[0.2, 0.3, 0.4]"),  # a vector output: forward products entry by entry, and
+    # the reverse backends' sampled rows vote on them
     ("very_high_frequency", "[0.3, 1.2]"),
     ("sin_far", "[4e7, 123456789.0, 1e10]"),
+    # Steps along a direction long against 0.5 on every rung the walk can take beside 1e30: tanh
+    # is saturated on all of them, which is no flat function.
+    ("tanh_saturated", "[1e30, -1e30, 0.5]"),
 ])
 def test_fast_mode_does_not_accuse_on_finite_differences_alone(target, value):
     code, report = run_json(target, value, "--no-lint", "--mode", "fast")

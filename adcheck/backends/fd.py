@@ -197,8 +197,8 @@ def witness(task, loaded: _Loaded) -> BackendRun:
 @_measured
 def witness_along(task, loaded: _Loaded) -> BackendRun:
     """Fast mode's second witness: the Taylor remainder walked on both sides of the input along
-    the probe directions ``task.job.directions``, where FD alone found products wrong or settled
-    nothing (``finite_differences.direction_ladders``). No complex step: it would take one complex
+    the probe directions ``task.job.directions``, where FD alone found products wrong
+    (``finite_differences.direction_ladders``). No complex step: it would take one complex
     evaluation of the whole function per direction for a vote the walk already casts."""
     from ..fast import probe_vectors
 

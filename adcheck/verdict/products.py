@@ -43,8 +43,7 @@ class FastComparison:
     localise: dict[str, LocaliseRow]  # reverse-mode rows found wrong: bisection in FD finds the entries
     localise_atol: float | None  # the tolerance bisection judges with (the tightest of the rows')
     note: str  # what fast mode checked, and the smallest wrong entry it catches
-    to_walk: tuple[int, ...]  # directions the second witness should walk: FD alone accused a product along
-    # them, or could not settle one that no other AD backend verified
+    to_walk: tuple[int, ...]  # directions where FD alone accused a product: the second look walks them
 
 
 def products_reference(value, fd, fd_error, eps, rtol, atol, scale, magnitudes=None,
@@ -187,17 +186,27 @@ class _Products:
                 self.forward_products[run.name] = run.products.jv
             elif run.products.ujt is not None:
                 self.projections[run.name] = run.products.ujt @ self.vectors.directions
-                if value.size == 1:  # u = 1: the dot products are the scalar's J V
-                    self.forward_products[run.name] = self.projections[run.name]
+                self.forward_products[run.name] = self._rows_of_jv(self.projections[run.name])
         self.forward = self._with_walk(
-            products_reference(value, jv_fd, jv_err, self.eps, rtol, atol, typical_scale), reference.witness,
-            self.forward_products)
+            products_reference(value, jv_fd, jv_err, self.eps, rtol, atol, typical_scale),
+            reference.witness, self.forward_products)
         # Each cotangent mixes outputs: its tolerances are the coarsest of theirs, its scale |U|^T |f|.
         self.projected = self._with_walk(products_reference(
             u.T @ value, u.T @ jv_fd, np.abs(u.T) @ jv_err, np.full(u.shape[1], float(np.max(self.eps))), rtol, atol,
-            typical_scale, magnitudes=np.abs(u.T) @ np.abs(value)), projected_witness(reference.witness, u),
+            typical_scale, magnitudes=np.abs(u.T) @ np.abs(value)),
+            projected_witness(reference.witness, u),
             self.projections)
         self.localise_atol: dict[str, float] = {}
+
+    def _rows_of_jv(self, projected: np.ndarray) -> np.ndarray:
+        """A reverse backend's ``U^T J V`` as rows of ``J V`` where its cotangent is a basis vector (a
+        scalar's u = 1, or a sampled output row), NaN elsewhere: a vote on forward products."""
+        n_outputs = self.reference.value.size
+        if n_outputs == 1:
+            return projected
+        rows = np.full((n_outputs, projected.shape[1]), np.nan)
+        rows[self.vectors.sampled_rows] = projected[N_RANDOM:]
+        return rows
 
     def _with_walk(self, reference: ResolvedReference, witness, products: dict) -> ResolvedReference:
         return with_trusted_walk(reference, witness, list(products.values()), self.n_inputs)
@@ -253,7 +262,10 @@ class _Products:
             n_overruled=int(ledger.overruled.sum()), primal_mismatch=primal)
         to_walk = ()
         if reference.witness is None:
-            to_walk = tuple(int(k) for k in np.flatnonzero((ledger.unwitnessed | undecided).any(axis=0)))
+            # Accused products only, as full mode walks accused columns only: the walk deciding alone
+            # where FD was merely unsure reads a value rounded to float32 inside the function (an
+            # RMSNorm's upcast, along some inputs only) as a remainder.
+            to_walk = tuple(int(k) for k in np.flatnonzero(ledger.unwitnessed.any(axis=0)))
         return _Judged(verdict, localise, to_walk)
 
     def projections_agree(self) -> bool:
@@ -342,7 +354,7 @@ def second_order_verdict(run: BackendRun, data, n_inputs: int, rtol, atol, typic
                          row_name) -> tuple[BackendVerdict, np.ndarray]:
     """(verdict, tolerances) of one backend's second directional derivatives (``model.SecondOrder``:
     its products, FD of its own first derivative ``g`` along the same directions, and the walk of
-    ``g`` the worker took where FD accused or settled nothing), judged by the chain. ``what``
+    ``g`` the worker took where FD accused products), judged by the chain. ``what``
     names ``g`` ("the gradient", "J u"); ``row_name(i)`` its row i."""
     products, value = data.jacobian, data.value
     reference = products_reference(value, data.fd, data.fd_error, uniform_eps(value.size), rtol, atol, typical_scale)
