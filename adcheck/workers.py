@@ -450,6 +450,27 @@ def start_fork_server(preload: tuple[str, ...] = (), blas_threads: int | None = 
                 _Context.forkserver_failed = True
 
 
+def available_cores() -> int:
+    """The CPUs this process may run on (a container's or ``taskset``'s share, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def start_workers(n_workers: int, preload: tuple[str, ...] = ()) -> None:
+    """Start the workers' fork server, importing ``preload``, with each worker's share of the
+    cores for BLAS threads.
+
+    The workers run side by side; each BLAS library defaults to one thread per core, so four
+    workers on two cores would run eight busy threads and a linear solve would slow fourfold.
+    The fork server loads numpy (and the BLAS with it) once, so the share goes into its
+    environment when it starts (``workers.start_fork_server``). A server already running keeps
+    what it has, and this call then touches nothing.
+    """
+    start_fork_server(preload, blas_threads=max(1, available_cores() // max(1, n_workers)))
+
+
 @contextlib.contextmanager
 def _thread_counts(threads: int | None):
     """The BLAS thread counts in the environment while the fork server starts (it loads numpy,
