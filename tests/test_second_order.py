@@ -56,8 +56,8 @@ def test_cli_order_2_exits_1_in_full_and_in_fast_mode():
 
 
 def test_torch_backends_check_second_derivatives_too():
-    report = check_target(prepare(f"{FIXTURES / 'torch_funcs.py'}:sin_times_sum", CommandLineInputs(("[0.5, 1.0, 2.0]",))),
-                          Settings(order=2, lint=False))
+    prepared = prepare(f"{FIXTURES / 'torch_funcs.py'}:sin_times_sum", CommandLineInputs(("[0.5, 1.0, 2.0]",)))
+    report = check_target(prepared, Settings(order=2, lint=False))
     second = {v.name: v.status for v in report.second_order.verdicts}
     assert second == {"torch-fwd": Status.AGREE, "torch-rev": Status.AGREE}
     assert not report.failed

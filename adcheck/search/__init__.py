@@ -108,7 +108,8 @@ class Searcher:
         from ..loader import module_layout
 
         self.work = plan(target, arguments, prepared.summary.framework,
-                         dataclasses.replace(settings, contexts=(), order=1), self.mode, module_layout(target).installed)
+                         dataclasses.replace(settings, contexts=(), order=1), self.mode,
+                         module_layout(target).installed)
         self.memo: dict[bytes, Outcome] = {}
         self.kinds: Counter = Counter()
         self.order: list[np.ndarray] = []

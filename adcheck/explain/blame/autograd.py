@@ -284,7 +284,9 @@ class _Rule:
         from autograd.tracer import getval
 
         parts = _parts(self.node.fun(*self.arguments(z), **self.node.kwargs))
-        return np.concatenate([np.asarray(getval(p), dtype=np.float64).ravel() for p in parts]) if parts else np.zeros(0)
+        if not parts:
+            return np.zeros(0)
+        return np.concatenate([np.asarray(getval(p), dtype=np.float64).ravel() for p in parts])
 
     def reverse(self, cotangents) -> np.ndarray:
         return np.stack([self.vjp(self.z0, cotangents[:, q], False) for q in range(cotangents.shape[1])])
