@@ -181,32 +181,6 @@ def baseline_path(project: Project) -> Path:
 # --- running -----------------------------------------------------------------------------------
 
 
-def case_arguments(case: Case, target, summary, timeout: float, pool=None):
-    """The case's arguments, named after the function's parameters; a torch.nn.Module target's
-    parameters first."""
-    from .inputs import promote, random_arguments
-    from .run import describe_module
-
-    if case.random:
-        raw = random_arguments(list(case.random), case.seed, where=f"{case.origin}: random")
-    elif case.inputs_from:
-        from .inputs import validate_wrt
-        from .inputs_from import inputs_from
-
-        raw = inputs_from(case.inputs_from, timeout=timeout, where=f"{case.origin}: inputs-from")
-        if case.wrt is not None:
-            validate_wrt(list(case.wrt), len(raw), f"{case.origin}: wrt")
-    else:
-        raw = list(case.arguments)
-    wrt = case.wrt if case.wrt is not None else tuple(range(len(raw)))
-    module = describe_module(target, summary, timeout, pool)
-    if module is None:
-        return promote(raw, wrt, summary.parameters)
-    parameters, names = module
-    arguments = promote([parameters, *raw], (0, *(i + 1 for i in wrt)), ("params", *names))
-    return replace(arguments, module_target=True)
-
-
 def case_settings(case: Case, project: Project, overrides: Settings) -> Settings:
     """[tool.adcheck] < the case < the command line."""
     return project.settings.overridden_by(case.settings).overridden_by(overrides)
@@ -215,21 +189,17 @@ def case_settings(case: Case, project: Project, overrides: Settings) -> Settings
 def run_case(case: Case, project: Project, overrides: Settings = Settings(), base: Path | None = None,
              pool=None) -> CaseResult:
     """Check one case; paths in the report are made relative to ``base`` (default: the cwd)."""
+    from .prepare import prepare
     from .run import check_target
-
-    from .loader import parse_target
-    from .source import summarize
 
     base = base or Path.cwd()
     start = time.perf_counter()
     try:
         settings = case_settings(case, project, overrides)
-        target = parse_target(case.run_target)
-        summary = summarize(target)
-        arguments = case_arguments(case, target, summary, settings.resolved().timeout, pool)
-        report = check_target(target, arguments, settings, summary=summary, pool=pool)
+        prepared = prepare(case, timeout=settings.resolved().timeout, pool=pool)
+        report = check_target(prepared, settings, pool=pool)
         if settings.resolved().search:
-            report = _searched(report, case, project, target, arguments, settings, summary, pool)
+            report = _searched(report, case, project, prepared, settings, pool)
     except ConfigError:
         raise
     except AdcheckError as exc:
@@ -244,15 +214,14 @@ def run_case(case: Case, project: Project, overrides: Settings = Settings(), bas
     return CaseResult(case, relative_report(report, base), time.perf_counter() - start, broken=broken)
 
 
-def _searched(report: RunReport, case: Case, project: Project, target, arguments, settings, summary,
-              pool) -> RunReport:
+def _searched(report: RunReport, case: Case, project: Project, prepared, settings, pool) -> RunReport:
     """The case's report with its ``search``; a failure at the input of one of the project's
     cases of the same function is that case's to report (``SearchFailure.kept_as``)."""
     import numpy as np
 
     from .search import search
 
-    found = search(target, arguments, settings, summary, pool, count=settings.resolved().search, seed=case.seed)
+    found = search(prepared, settings, pool, count=settings.resolved().search, seed=case.seed)
     if found.failure is not None:
         for other in project.cases:
             if other.run_target == case.run_target and other.arguments and not other.random:
@@ -343,7 +312,7 @@ def _in_turn(before, run, *arguments):
 
 def default_jobs() -> int:
     """The CPUs this process may run on (a CI container's or ``taskset``'s share, not the machine's)."""
-    from .run import available_cores
+    from .workers import available_cores
 
     return available_cores()
 
@@ -366,7 +335,7 @@ def run_check(project: Project, overrides: Settings = Settings(),
     results: list[CaseResult | None] = [None] * len(cases)
 
     # The fork server starts here, before the case threads, with what the cases' workers import.
-    from .run import start_workers
+    from .workers import start_workers
 
     start_workers(jobs * 3, _preloads(cases))
 

@@ -112,11 +112,9 @@ def run(target, inputs, random_shapes, inputs_function, seed, wrt, backends, tim
         device, search, add_case):
     """Compare the Jacobian of TARGET (file.py:func or package.module:func) across backends."""
     from .check import failures_of
-    from .inputs import build_arguments
     from .limits import ensure_resource_limits
-    from .loader import parse_target
-    from .run import check_target, describe_module
-    from .source import summarize
+    from .prepare import CommandLineInputs, prepare
+    from .run import check_target
 
     settings = _settings(backends=backends, timeout=timeout, rtol=rtol, atol=atol, memory_limit=memory_limit,
                          lint=False if no_lint else None, mode=mode, order=order, fail_on=fail_on, blame=blame,
@@ -130,21 +128,14 @@ def run(target, inputs, random_shapes, inputs_function, seed, wrt, backends, tim
 
         refuse_overwriting_inputs(output, [text[1:] for text in inputs if text.startswith("@")]
                                   + [target.rpartition(":")[0]])
-    parsed = parse_target(target)
-    summary = summarize(parsed)  # once per run: preflight, the lint and the report read it
-    _prepare_compile_cache()  # after every mistake of the user's has had its one line, before any worker
-    module = describe_module(parsed, summary, settings.resolved().timeout)
-    given = None
-    if inputs_function:
-        from .inputs_from import inputs_from
-
-        given = inputs_from(inputs_function, timeout=settings.resolved().timeout)
-    arguments = build_arguments(inputs, random_shapes, seed, wrt, names=summary.parameters, module=module, given=given)
+    # The compilation cache is readied after every mistake in the target has had its one line, before any worker.
+    prepared = prepare(target, CommandLineInputs(inputs, random_shapes, seed, wrt, inputs_function),
+                       timeout=settings.resolved().timeout, before_workers=_prepare_compile_cache)
     if settings.search:
-        report = _run_and_search(parsed, arguments, settings, summary, seed, add_case)
+        report = _run_and_search(prepared, settings, seed, add_case)
     else:
         with BackendProgress(enabled=output_format == "table") as progress:  # never over a JSON or CI format
-            report = check_target(parsed, arguments, settings, progress=progress, summary=summary)
+            report = check_target(prepared, settings, progress=progress)
     emit(report, output_format, output, timings=not no_timings, fail_on=settings.resolved().failure_policy)
     if (report.nothing_checked or report.nothing_verified) and not report.failed:
         raise SystemExit(ExitCode.USAGE)
@@ -160,7 +151,7 @@ def _prepare_compile_cache() -> None:
         click.echo(printable_line(f"adcheck: note: {notice}"), err=True)
 
 
-def _run_and_search(parsed, arguments, settings, summary, seed: int, add_case: bool):
+def _run_and_search(prepared, settings, seed: int, add_case: bool):
     """The run at the given input, then ``--search``, in the same warm workers; with
     ``--add-case``, the shrunk failure appended to the pyproject as a case (a line on stderr)."""
     from .run import check_target
@@ -169,14 +160,15 @@ def _run_and_search(parsed, arguments, settings, summary, seed: int, add_case: b
 
     pool = WorkerPool()
     try:
-        report = check_target(parsed, arguments, settings, summary=summary, pool=pool)
-        found = search(parsed, arguments, settings, summary, pool, count=settings.search, seed=seed)
+        report = check_target(prepared, settings, pool=pool)
+        found = search(prepared, settings, pool, count=settings.search, seed=seed)
     finally:
         pool.close()
     if add_case and found.failure is not None:
         from .search.cases import append_case
 
-        where = append_case(parsed, found.failure, arguments, Path.cwd(), seed=seed, count=settings.search)
+        where = append_case(prepared.target, found.failure, prepared.arguments, Path.cwd(), seed=seed,
+                            count=settings.search)
         click.echo(f"adcheck: added the shrunk input as a [[tool.adcheck.case]] to {where}", err=True)
     return replace(report, search=found)
 

@@ -18,6 +18,7 @@ import numpy as np
 from . import syntax
 from .errors import AdcheckError, ConfigError, InputError
 from .settings import Settings, validated
+from .source import module_statements
 
 PYPROJECT = "pyproject.toml"
 
@@ -297,7 +298,8 @@ def _names_bound_in(path: str, size: int, mtime: int) -> frozenset[str] | None:
     cases is parsed once, not once per case."""
     tree = syntax.parse(syntax.read_python(path), filename=path)
     names: set[str] = set()
-    for node in _module_level_statements(tree.body):
+    # A name bound under the main guard counts: the run, not the configuration, says it is missing.
+    for node in module_statements(tree.body, main_guard=True):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -310,17 +312,6 @@ def _names_bound_in(path: str, size: int, mtime: int) -> frozenset[str] | None:
             for target in targets:
                 names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
     return frozenset(names)
-
-
-def _module_level_statements(body):
-    """Statements that run at import, descending into if/try/with blocks but not into functions."""
-    for node in body:
-        yield node
-        if isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
-            for child in ("body", "orelse", "finalbody"):
-                yield from _module_level_statements(getattr(node, child, []))
-            for handler in getattr(node, "handlers", []):
-                yield from _module_level_statements(handler.body)
 
 
 def display_path(path: Path, root: Path) -> str:

@@ -64,7 +64,7 @@ def inputs_from(text: str, base: Path | None = None, timeout: float = INPUTS_FRO
 
 def _start_fork_server_for(framework: str) -> None:
     """The workers' fork server, with the framework the inputs' file is written for imported."""
-    from .run import available_cores, start_workers
+    from .workers import available_cores, start_workers
 
     start_workers(3 if available_cores() >= 3 else 2,
                   tuple(name for name in ("jax", "torch") if framework in (name, "array-api" if name == "jax" else "")))

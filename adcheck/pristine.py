@@ -396,6 +396,12 @@ class Watch:
             self.fingerprint.extend()
         self.present = set(sys.modules)
 
+    def fingerprinted_modules(self) -> dict[str, types.ModuleType]:
+        """The modules the fingerprint holds (none before the first user code): present when the
+        worker became pristine, adopted from a framework's import, or imported by adcheck's set-up.
+        They are the process's, not the user's, and outlive every task."""
+        return self.fingerprint.modules if self.fingerprint is not None else {}
+
     def task_ends(self) -> list[str]:
         """What differs from the fingerprint (empty: clean); nothing to compare if no user code ran."""
         present, self.present = self.present, None

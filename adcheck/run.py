@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 
@@ -17,7 +16,7 @@ from .devices import resolve_device
 from .errors import AdcheckError, ExitCode
 from .finite_differences import input_scales, step_scales, typical_scale
 from .inputs import Arguments
-from .loader import Target, module_layout, parse_target
+from .loader import Target, module_layout
 from .model import (
     BackendRun,
     Comparison,
@@ -30,10 +29,11 @@ from .model import (
     output_name,
 )
 from .settings import Settings, choose_mode, default_memory_limit
-from .source import SourceSummary, preflight, summarize
-from .task import Blame, Describe, Estimate, Jitter, Localise, Nearby, Task, WitnessColumns, WitnessDirections
+from .prepare import Prepared
+from .source import SourceSummary, preflight
+from .task import Blame, Estimate, Jitter, Localise, Nearby, Task, WitnessColumns, WitnessDirections
 from .verdict.reference import precision_of
-from .workers import run_tasks
+from .workers import available_cores, run_tasks, start_workers
 
 
 class FunctionCannotBeCalled(AdcheckError):
@@ -108,46 +108,14 @@ def worker_lanes(tasks, pooled: bool = False):
     return lane
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def describe_module(target: Target, summary: SourceSummary, timeout: float = 120.0, pool=None) -> tuple | None:
-    """A torch.nn.Module target's (parameters, forward's parameter names), read in a worker; else None.
-
-    The parameters become the first argument, so every backend differentiates with respect to
-    the same values, whatever the module's initialisation does on each import.
-    """
-    if not summary.maybe_module:
-        return None
-    from .inputs import promote
-
-    placeholder = promote([np.zeros(1)], (0,))
-    task = Task("fd", target, placeholder, str(summary.framework), job=Describe())
-    # This is the run's first worker: the fork server starts now, as the run's tasks want it
-    # (torch imported once for all of them, each worker's share of the cores: fd, and torch-fwd
-    # and torch-rev in one worker or two), or the describing worker would import torch alone first.
-    start_workers(3 if available_cores() >= 3 else 2, ("torch",))
-    (described,) = run_tasks([task], timeout, pool=pool)
-    return described.module
-
-
-def check_target(target: str | Target, arguments: Arguments, settings: Settings = Settings(),
-                 progress=None, summary: SourceSummary | None = None, pool=None) -> RunReport:
-    """Run every applicable backend on TARGET and compare; ``progress(done, total, name)`` is
-    called as each backend's worker finishes. ``summary``: the target's parsed source, when the
-    caller has it already (the file is parsed once per run). ``pool``: warm workers to run the
-    tasks in (``adcheck check``), else a worker per task."""
+def check_target(prepared: Prepared, settings: Settings = Settings(), progress=None, pool=None) -> RunReport:
+    """Run every applicable backend on the prepared target (``prepare.prepare``) and compare;
+    ``progress(done, total, name)`` is called as each backend's worker finishes. ``pool``: warm
+    workers to run the tasks in (``adcheck check``), else a worker per task."""
     settings = settings.resolved()
     device, device_note = resolve_device(settings.device)  # before any worker; --device gpu without one: exit 2
     settings = dataclasses.replace(settings, device=device)
-    target = parse_target(target) if isinstance(target, str) else target
-    summary = summary or summarize(target)
-    if summary.parameters and all(name.startswith("arg") for name in arguments.names):
-        arguments = arguments.with_names(summary.parameters)  # entries named after the parameters
+    target, summary, arguments = prepared.target, prepared.summary, prepared.arguments
     # Before spawning anything: a target that cannot work. (A module's forward is called by torch.)
     preflight(target, summary, None if arguments.module_target else arguments.n_arguments)
     installed = module_layout(target).installed
@@ -173,7 +141,8 @@ def check_target(target: str | Target, arguments: Arguments, settings: Settings 
         runs=tuple(judged.runs),
         comparison=comparison,
         findings=findings,
-        notes=_notes(arguments, summary, precision, installed, target) + tuple(notes + explain_notes),
+        notes=_notes(arguments, summary, precision, installed, target) + tuple(notes + explain_notes)
+              + prepared.notes,
         source=_source_location(summary),
         second_order=judged.second_order,
         timing_notes=_faster_mode_note(judged.runs, value, arguments.n_inputs, mode),
@@ -512,21 +481,6 @@ def _preloads(tasks) -> tuple[str, ...]:
         if task.backend.startswith("torch") or task.framework == "torch":
             needed.add("torch")
     return tuple(sorted(needed))
-
-
-def start_workers(n_workers: int, preload: tuple[str, ...] = ()) -> None:
-    """Start the workers' fork server, importing ``preload``, with each worker's share of the
-    cores for BLAS threads.
-
-    The workers run side by side; each BLAS library defaults to one thread per core, so four
-    workers on two cores would run eight busy threads and a linear solve would slow fourfold.
-    The fork server loads numpy (and the BLAS with it) once, so the share goes into its
-    environment when it starts (``workers.start_fork_server``). A server already running keeps
-    what it has, and this call then touches nothing.
-    """
-    from .workers import start_fork_server
-
-    start_fork_server(preload, blas_threads=max(1, available_cores() // max(1, n_workers)))
 
 
 COMPLEX_NOTE = ("complex inputs are checked as their real and imaginary parts (Re z[k], Im z[k]: two columns "

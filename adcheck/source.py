@@ -124,17 +124,18 @@ def _is_main_guard(node: ast.stmt) -> bool:
         isinstance(n, ast.Constant) and n.value == "__main__" for n in names)
 
 
-def module_statements(body):
-    """Statements that run at import (into if/try/with blocks, not functions or the main guard)."""
+def module_statements(body, main_guard: bool = False):
+    """Statements that run at import (into if/try/with blocks, not functions; into the main
+    guard only when ``main_guard``)."""
     for node in body:
-        if _is_main_guard(node):
+        if not main_guard and _is_main_guard(node):
             continue
         yield node
         if isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
             for child in ("body", "orelse", "finalbody"):
-                yield from module_statements(getattr(node, child, []))
+                yield from module_statements(getattr(node, child, []), main_guard)
             for handler in getattr(node, "handlers", []):
-                yield from module_statements(handler.body)
+                yield from module_statements(handler.body, main_guard)
 
 
 @dataclass

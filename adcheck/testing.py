@@ -13,7 +13,7 @@ module's source (``__tracebackhide__``). ``assert_jacobians_agree`` is the older
 
 from __future__ import annotations
 
-from .api import module_level_target as target_of
+from .given import module_level_target as target_of
 from .errors import InputError
 
 OPTION_NAMES = ("backends", "rtol", "atol", "timeout", "wrt", "lint", "memory_limit", "mode", "order", "fail_on",
@@ -54,7 +54,7 @@ def assert_jacobians_agree(func, *args, **options) -> None:
     too: nothing was checked.
     """
     from .check import failures_of
-    from .inputs import as_numeric_array, promote, validate_wrt
+    from .prepare import GivenValues, prepare
     from .report import table
     from .run import check_target
     from .settings import validated
@@ -65,38 +65,30 @@ def assert_jacobians_agree(func, *args, **options) -> None:
                         f"expected {', '.join(OPTION_NAMES)}")
     if not args:
         raise InputError("assert_jacobians_agree needs at least one argument to differentiate at")
-    raw = [as_numeric_array(a, f"argument {i}") for i, a in enumerate(args)]
-    wrt = options.pop("wrt", None)
-    wrt = tuple(range(len(raw))) if wrt is None else validate_wrt(wrt, len(raw), "wrt")
+    prepared = prepare(target_of(func), GivenValues(args, options.pop("wrt", None)))
     from .settings import seed as valid_seed
 
     seed = valid_seed(options.pop("seed", 0), "seed")
     settings = validated({key: key for key in options}, **options)
-    arguments = promote(raw, wrt)
     if settings.search:
-        report = _searched(target_of(func), arguments, settings, seed)
+        report = _searched(prepared, settings, seed)
     else:
-        report = check_target(target_of(func), arguments, settings)
+        report = check_target(prepared, settings)
     if report.nothing_checked or failures_of(report, settings.resolved().failure_policy):
         raise AssertionError("\n" + table.render(report, colour=False, timings=False))
 
 
-def _searched(target_text: str, arguments, settings, seed: int):
+def _searched(prepared, settings, seed: int):
     """The run and its ``search`` in the same warm workers (``adcheck run --search``)."""
     from dataclasses import replace
 
-    from .loader import parse_target
     from .run import check_target
     from .search import search
-    from .source import summarize
     from .workers import WorkerPool
 
-    target = parse_target(target_text)
-    summary = summarize(target)
     pool = WorkerPool()
     try:
-        report = check_target(target, arguments, settings, summary=summary, pool=pool)
-        return replace(report, search=search(target, arguments, settings, summary, pool, count=settings.search,
-                                             seed=seed))
+        report = check_target(prepared, settings, pool=pool)
+        return replace(report, search=search(prepared, settings, pool, count=settings.search, seed=seed))
     finally:
         pool.close()

@@ -31,12 +31,12 @@ import gc
 import multiprocessing
 import multiprocessing.connection
 import os
-import re
 import signal
 import sys
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 
 from .backends.calling import describe_exception, safe_root
 from .jobs import execute, failure_run
@@ -101,7 +101,7 @@ def _serve(tasks, results, watch, serves_many: bool = False) -> None:
             # Compared before what _ProcessState puts back: it puts back the state from before
             # adcheck's set-up (torch's default dtype), the fingerprint is from after it.
             changed = cleanliness.task_ends() if cleanliness is not None else []
-            state.restore(task)
+            state.restore(task, cleanliness.fingerprinted_modules() if cleanliness is not None else {})
         except BaseException:  # noqa: BLE001 - a worker that cannot clean up or look must not serve again
             changed = ["the worker could not put back or compare its state"]
         _send(results, task, _Reply(result, tuple(changed)))
@@ -161,7 +161,12 @@ class _ProcessState:
         self.warnings = list(warnings.filters)
         self.torch = _torch_state()
 
-    def restore(self, task: Task) -> None:
+    def restore(self, task: Task, fingerprinted: Mapping[str, object]) -> None:
+        """Put back what the task changed; a module the worker's fingerprint holds
+        (``pristine.Watch.fingerprinted_modules``) stays, whatever its name: it was there when the
+        worker became pristine, or adcheck's own set-up made it (the Cython runtime's file-less
+        ``cython_runtime`` and ``_cython_3_2_4``, which any extension's import registers once per
+        process: taken out, the next import would make new ones and the worker would retire)."""
         import random
         import warnings
 
@@ -174,12 +179,12 @@ class _ProcessState:
         packages = self.packages
         own = getattr(getattr(task, "target", None), "module", "").partition(".")[0]  # installed or not, the user's
         for name in set(sys.modules) - self.modules:
+            if name in fingerprinted and fingerprinted[name] is sys.modules[name]:
+                continue
             package = name.partition(".")[0]
             if package in packages or (package != own and _installed(getattr(sys.modules.get(package), "__file__", None))):
                 continue
             origin = getattr(sys.modules.get(name), "__file__", None)
-            if origin is None and _CYTHON_RUNTIME.fullmatch(name):
-                continue  # made by an installed extension's import, not the user's: made once per process
             if origin is None or root is None or _under(origin, root):
                 sys.modules.pop(name, None)  # the user's modules: imported afresh by the next task
         if _environment() != self.environ:  # putting it back sets every variable again: only when it changed
@@ -201,12 +206,6 @@ class _ProcessState:
 
             torch.set_rng_state(self.torch[0])
             torch.set_default_dtype(self.torch[1])
-
-
-# The modules every Cython extension's import registers without a file (``cython_runtime`` and
-# the shared ``_cython_3_2_4`` of its version): taken out after a task, the next extension import
-# makes new ones, and the worker's fingerprint (``pristine``) finds a module replaced.
-_CYTHON_RUNTIME = re.compile(r"cython_runtime|_cython_[0-9_]+")
 
 
 def _environment() -> dict:
@@ -455,6 +454,27 @@ def start_fork_server(preload: tuple[str, ...] = (), blas_threads: int | None = 
                 _Context.server_started = True
             except OSError:  # e.g. "AF_UNIX path too long" under a long TMPDIR
                 _Context.forkserver_failed = True
+
+
+def available_cores() -> int:
+    """The CPUs this process may run on (a container's or ``taskset``'s share, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def start_workers(n_workers: int, preload: tuple[str, ...] = ()) -> None:
+    """Start the workers' fork server, importing ``preload``, with each worker's share of the
+    cores for BLAS threads.
+
+    The workers run side by side; each BLAS library defaults to one thread per core, so four
+    workers on two cores would run eight busy threads and a linear solve would slow fourfold.
+    The fork server loads numpy (and the BLAS with it) once, so the share goes into its
+    environment when it starts (``workers.start_fork_server``). A server already running keeps
+    what it has, and this call then touches nothing.
+    """
+    start_fork_server(preload, blas_threads=max(1, available_cores() // max(1, n_workers)))
 
 
 @contextlib.contextmanager

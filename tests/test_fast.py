@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from adcheck.fast import bisect_row, detection_threshold, probe_vectors
-from adcheck.inputs import build_arguments
+from adcheck.prepare import CommandLineInputs, prepare
 from adcheck.model import Status
 from adcheck.run import check_target
 from adcheck.settings import Settings
@@ -44,7 +44,7 @@ def test_bisection_finds_the_single_wrong_gradient_entry():
 
 
 def fast(func, n, backends=("autograd", "jax-rev", "jax-fwd")):
-    return check_target(f"{FIXTURES / 'big_loss.py'}:{func}", build_arguments(random_shapes=(str(n),)),
+    return check_target(prepare(f"{FIXTURES / 'big_loss.py'}:{func}", CommandLineInputs(random_shapes=(str(n),))),
                         Settings(mode="fast", backends=backends, lint=False))
 
 

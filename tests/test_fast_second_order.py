@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adcheck.fast_second_order import N_DIRECTIONS, compare_fast_second_order, second_order_vectors
-from adcheck.inputs import build_arguments
+from adcheck.prepare import CommandLineInputs, prepare
 from adcheck.model import BackendRun, SecondOrder, Status, TaylorLadder, Witness
 from adcheck.run import check_target
 from adcheck.settings import Settings
@@ -21,7 +21,8 @@ def second_statuses(report) -> dict[str, Status]:
 
 def fast_run(fixture: str, func: str, backends: tuple[str, ...], size: int = 40):
     settings = Settings(order=2, mode="fast", lint=False, blame=False, backends=backends)
-    return check_target(f"{FIXTURES / fixture}:{func}", build_arguments((), (str(size),), 0, None), settings)
+    return check_target(prepare(f"{FIXTURES / fixture}:{func}", CommandLineInputs(random_shapes=(str(size),))),
+                        settings)
 
 
 def test_jax_rule_whose_own_derivative_is_wrong_fails_in_fast_mode_both_modes():

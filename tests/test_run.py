@@ -125,13 +125,13 @@ def test_tuple_outputs_are_concatenated_in_order():
 
 
 def test_large_jacobian_disagreements_are_drawn_as_a_map():
-    from adcheck.inputs import build_arguments
+    from adcheck.prepare import CommandLineInputs, prepare
     from adcheck.report import table
     from adcheck.run import check_target
     from adcheck.settings import Settings
 
     x = "[" + ",".join(str(0.5 + 0.1 * k) for k in range(12)) + "]"
-    report = check_target(f"{FIXTURES / 'wrong_cumprod_rule.py'}:running_product", build_arguments((x,)),
+    report = check_target(prepare(f"{FIXTURES / 'wrong_cumprod_rule.py'}:running_product", CommandLineInputs((x,))),
                           Settings(backends=("autograd",), lint=False))
     assert report.failed
     text = table.render(report, timings=False)

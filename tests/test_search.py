@@ -164,14 +164,10 @@ FINDS = [
 
 
 def _search_parts(fixture: str, function: str):
-    from adcheck.loader import parse_target
+    from adcheck.prepare import CommandLineInputs, prepare
     from adcheck.settings import Settings
-    from adcheck.source import summarize
 
-    target = parse_target(f"{FIXTURES / fixture}:{function}")
-    summary = summarize(target)
-    arguments = build_arguments((GIVEN,), names=summary.parameters)
-    return target, arguments, Settings().resolved(), summary
+    return prepare(f"{FIXTURES / fixture}:{function}", CommandLineInputs((GIVEN,))), Settings().resolved()
 
 
 @pytest.mark.search_acceptance
@@ -203,8 +199,7 @@ def test_search_finds_with_three_other_seeds(fixture, function, code, named, no_
     pool = WorkerPool()
     try:
         for seed in (1, 2, 3):
-            target, arguments, settings_, summary = _search_parts(fixture, function)
-            searcher = Searcher(target, arguments, settings_, summary, pool, seed)
+            searcher = Searcher(*_search_parts(fixture, function), pool, seed)
             assert searcher.find_first(200, None), seed
             assert searcher.first_failure <= 200
     finally:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from adcheck.inputs import build_arguments
+from adcheck.prepare import CommandLineInputs, prepare
 from adcheck.model import Status
 from adcheck.report import table
 from adcheck.run import check_target
@@ -14,7 +14,8 @@ OPTIONS = Settings(order=2, lint=False, backends=("jax-fwd", "jax-rev"))
 
 
 def run(func):
-    return check_target(f"{FIXTURES / 'second_order.py'}:{func}", build_arguments(("[0.5, 1.0, 2.0]",)), OPTIONS)
+    return check_target(prepare(f"{FIXTURES / 'second_order.py'}:{func}", CommandLineInputs(("[0.5, 1.0, 2.0]",))),
+                        OPTIONS)
 
 
 def test_frozen_slope_rule_passes_first_order_and_fails_second_order():
@@ -55,8 +56,8 @@ def test_cli_order_2_exits_1_in_full_and_in_fast_mode():
 
 
 def test_torch_backends_check_second_derivatives_too():
-    report = check_target(f"{FIXTURES / 'torch_funcs.py'}:sin_times_sum", build_arguments(("[0.5, 1.0, 2.0]",)),
-                          Settings(order=2, lint=False))
+    prepared = prepare(f"{FIXTURES / 'torch_funcs.py'}:sin_times_sum", CommandLineInputs(("[0.5, 1.0, 2.0]",)))
+    report = check_target(prepared, Settings(order=2, lint=False))
     second = {v.name: v.status for v in report.second_order.verdicts}
     assert second == {"torch-fwd": Status.AGREE, "torch-rev": Status.AGREE}
     assert not report.failed

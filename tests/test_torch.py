@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adcheck.inputs import build_arguments
+from adcheck.prepare import CommandLineInputs, prepare
 from adcheck.run import check_target
 from adcheck.settings import Settings
 
@@ -105,13 +105,13 @@ def test_fixed_integer_argument_reaches_torch_as_an_integer_tensor():
 
 
 def test_torch_func_is_tried_first_and_classic_autograd_takes_over_when_it_refuses():
-    arguments = build_arguments(("[1,2,3]",))
+    inputs = CommandLineInputs(("[1,2,3]",))
     options = Settings(backends=("torch-fwd", "torch-rev"), lint=False)
-    plain = check_target(f"{FIXTURES / 'torch_funcs.py'}:sin_times_sum", arguments, options)
+    plain = check_target(prepare(f"{FIXTURES / 'torch_funcs.py'}:sin_times_sum", inputs), options)
     assert plain.run("torch-fwd").method == "torch.func.jacfwd"
     assert plain.run("torch-rev").method == "torch.func.jacrev"
     # New-style Function without a vmap rule: jacrev runs it, jacfwd refuses and dual tensors take over.
-    new_style = check_target(f"{FIXTURES / 'torch_funcs.py'}:new_style_square", arguments, options)
+    new_style = check_target(prepare(f"{FIXTURES / 'torch_funcs.py'}:new_style_square", inputs), options)
     assert not new_style.failed
     assert new_style.run("torch-rev").method == "torch.func.jacrev"
     assert new_style.run("torch-fwd").method.startswith("torch.autograd.forward_ad")

@@ -457,7 +457,7 @@ def test_starting_workers_from_many_case_threads_never_writes_the_process_enviro
     server may set the BLAS thread counts, and it puts the environment back."""
     import threading
 
-    from adcheck.run import start_workers
+    from adcheck.workers import start_workers
 
     before = dict(os.environ)
     start_workers(2)  # starts the server, or finds it running

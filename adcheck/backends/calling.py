@@ -21,6 +21,7 @@ from ..errors import AdcheckError
 from ..inputs import Arguments
 from ..loader import UserCodeLoader
 from ..model import BackendRun, ContextResult, Location, Mode, Products, Status
+from ..verdict.tolerances import EPS
 from .missing_modes import describe_missing, missing_mode
 
 
@@ -544,6 +545,37 @@ def _traced_location(exc: BaseException, root: Path | None) -> Location | None:
 
 
 # --- --contexts: what the JAX and torch backends share ---------------------------------------------
+
+
+# The contexts that lower the precision; each context's tolerance follows from the machine
+# epsilon it computes in (verdict.tolerances.EPS, the one table).
+CONTEXT_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def context_eps(name: str, x0: np.ndarray) -> float:
+    """The machine epsilon context ``name`` computes in: its dtype's, else the inputs' (float64
+    unless the user's are float32), as eagerly."""
+    if name in CONTEXT_DTYPES:
+        return EPS[name]
+    return float(np.finfo(x0.dtype).eps) if np.issubdtype(x0.dtype, np.floating) else EPS["float64"]
+
+
+def in_context(name: str, task, n_inputs: int, direction: str, eps: float, derivative,
+               declined=lambda exc: "") -> ContextResult:
+    """The ``ContextResult`` of ``derivative()``, the backend's derivative computed in context
+    ``name``: not-applicable where the backend raises ``NotApplicable`` (no such context, no GPU)
+    or ``declined(exc)`` names a reason, an error with its line where the user's code failed
+    there, else the derivative (``context_outcome``)."""
+    try:
+        result = derivative()
+    except NotApplicable as exc:
+        return ContextResult(name, status=str(Status.NOT_APPLICABLE), message=exc.message, eps=eps)
+    except Exception as exc:  # noqa: BLE001 - the user's code in that context: an error with its line
+        reason = declined(exc)
+        if reason:
+            return ContextResult(name, status=str(Status.NOT_APPLICABLE), message=reason, eps=eps)
+        return context_failure(name, exc, task, eps)
+    return context_outcome(name, result, n_inputs, task.mode, direction, eps)
 
 
 def context_failure(name: str, exc: Exception, task, eps: float):

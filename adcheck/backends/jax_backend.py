@@ -19,14 +19,14 @@ import time
 
 import numpy as np
 
-from ..verdict.tolerances import EPS
 from ..frameworks import DeviceUnavailable, configure_jax
 from ..model import BackendRun, ContextResult, Mode, Products, SecondOrder, Status
 from .calling import (
+    CONTEXT_DTYPES,
     NotApplicable,
     check_shapes,
-    context_failure,
-    context_outcome,
+    context_eps,
+    in_context,
     load_user_function,
     nearby_run,
     output_parts,
@@ -233,9 +233,6 @@ def _fast_second_order(task, x0: np.ndarray, direction: str, n_outputs: int) -> 
 
 # --- the same derivative in other contexts (--contexts) -------------------------------------------
 
-# The contexts that lower the precision; each context's tolerance follows from the machine
-# epsilon it computes in (verdict.tolerances.EPS, the one table).
-CONTEXT_DTYPES = ("float32", "bfloat16", "float16")
 CONTEXT_WORDS = {"jit": "under jax.jit", "float32": "in float32", "bfloat16": "in bfloat16", "float16": "in float16",
                  "gpu": "on the GPU", "cpu": "on the CPU", "compile": "under torch.compile"}
 
@@ -248,23 +245,20 @@ def _in_context(task, name: str) -> ContextResult:
 
     direction = "fwd" if task.backend == "jax-fwd" else "rev"
     x0 = task.arguments.flat().copy()
-    eps = EPS[name] if name in CONTEXT_DTYPES else _eps_of(x0)
     # Each context changes one thing from eager: only the jit context compiles the user's own
     # jitted functions as written.
     as_written = contextlib.nullcontext() if name == "jit" else user_compilation_off(task)
-    try:
+
+    def derivative():
         with as_written, _context_settings(name, task.device) as dtype, \
                 rebinding_can_fail(task, f"run {CONTEXT_WORDS[name]}"):
             flat_function = build_flat_function(task)  # a fresh import: module-level arrays get the context's dtype
-            derivative = _derivative_function(flat_function, x0.size, direction, task.mode)
+            function = _derivative_function(flat_function, x0.size, direction, task.mode)
             if name == "jit":
-                derivative = jax.jit(derivative)
-            result = jax.device_get(derivative(_context_input(x0, dtype)))
-    except NotApplicable as exc:
-        return ContextResult(name, status=str(Status.NOT_APPLICABLE), message=exc.message, eps=eps)
-    except Exception as exc:  # noqa: BLE001 - the user's code in that context: an error with its line
-        return context_failure(name, exc, task, eps)
-    return context_outcome(name, result, x0.size, task.mode, direction, eps)
+                function = jax.jit(function)
+            return jax.device_get(function(_context_input(x0, dtype)))
+
+    return in_context(name, task, x0.size, direction, context_eps(name, x0), derivative)
 
 
 @contextlib.contextmanager
@@ -296,11 +290,6 @@ def _context_settings(name: str, device: str):
         return
     with jax.default_device(target):
         yield None
-
-
-def _eps_of(x0: np.ndarray) -> float:
-    """The precision the eager derivative computes in: the inputs' (float64 unless the user's are float32)."""
-    return float(np.finfo(x0.dtype).eps) if np.issubdtype(x0.dtype, np.floating) else EPS["float64"]
 
 
 def _gpu_for_context():

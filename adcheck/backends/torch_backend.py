@@ -28,10 +28,9 @@ import time
 
 import numpy as np
 
-from ..verdict.tolerances import EPS
 from ..frameworks import DeviceUnavailable, configure_torch, torch_device
 from ..model import BackendRun, ContextResult, Mode, Products, SecondOrder, Status
-from .calling import NotApplicable, UserCodeError, check_shapes, context_failure, context_outcome, \
+from .calling import CONTEXT_DTYPES, NotApplicable, UserCodeError, check_shapes, context_eps, in_context, \
     load_user_function, output_parts, real_parts, to_numpy, user_compilation_off
 
 TORCH_FUNC = {"fwd": "torch.func.jacfwd", "rev": "torch.func.jacrev"}
@@ -306,35 +305,24 @@ def _first_line(exc: BaseException) -> str:
 
 # --- the same derivative in other contexts (--contexts) -------------------------------------------
 
-# The contexts that lower the precision; each context's tolerance follows from the machine
-# epsilon it computes in (verdict.tolerances.EPS, the one table).
-CONTEXT_DTYPES = ("float32", "bfloat16", "float16")
-
-
 def _in_context(task, name: str, x0: np.ndarray) -> ContextResult:
     """The backend's derivative (the same mode, the same probe vectors) in context ``name``, or
     why it could not be computed there: not-applicable (no such context for torch, no GPU, no
     working torch.compile) or error (the user's code failed there, with its line)."""
-    if name in CONTEXT_DTYPES:
-        eps = EPS[name]
-    else:  # the inputs' precision, as eagerly
-        eps = float(np.finfo(x0.dtype).eps) if np.issubdtype(x0.dtype, np.floating) else EPS["float64"]
     direction = "fwd" if task.backend == "torch-fwd" else "rev"
     vectors = _vectors(task, x0.size)
     # Each context changes one thing from eager: only the compile context compiles the user's
     # own torch.compile functions as written.
     as_written = contextlib.nullcontext() if name == "compile" else user_compilation_off(task)
-    try:
+
+    def derivative():
         with as_written, _context_settings(name, task.device) as where:
-            _, result, _ = _derivative(task, x0, direction, vectors, where)
-    except NotApplicable as exc:
-        return ContextResult(name, status=str(Status.NOT_APPLICABLE), message=exc.message, eps=eps)
-    except Exception as exc:  # noqa: BLE001 - the user's code in that context: an error with its line
-        unavailable = _compiler_unavailable(exc) if name == "compile" else ""
-        if unavailable:
-            return ContextResult(name, status=str(Status.NOT_APPLICABLE), message=unavailable, eps=eps)
-        return context_failure(name, exc, task, eps)
-    return context_outcome(name, result, x0.size, task.mode, direction, eps)
+            return _derivative(task, x0, direction, vectors, where)[1]
+
+    def declined(exc) -> str:
+        return _compiler_unavailable(exc) if name == "compile" else ""
+
+    return in_context(name, task, x0.size, direction, context_eps(name, x0), derivative, declined)
 
 
 @contextlib.contextmanager

@@ -54,7 +54,7 @@ def render(report: RunReport, *, colour: bool = False, timings: bool = True) -> 
 
 
 def _render(report: RunReport, style, timings: bool) -> str:
-
+    """One run's table: the header, a row per backend and its story, the Jacobians, the findings, the verdict."""
     lines = [style(f"adcheck run {report.target}", bold=True)]
     lines.append(f"inputs: {inputs_line(report)} ({_plural(_n_inputs(report), 'value')}) -> outputs: "
                  f"{outputs_line(report)}")
@@ -63,6 +63,27 @@ def _render(report: RunReport, style, timings: bool) -> str:
     lines.append(summary_table(report, style, timings))
     if report.comparison.consensus:
         lines += ["", report.comparison.consensus + "."]
+    lines += _verdict_stories(report, style)
+    lines += _jacobian_lines(report)
+    complex_lines = table_lines(report)
+    if complex_lines:
+        lines += ["", *complex_lines]
+    if report.second_order is not None:
+        lines += ["", second_order_section(report, style, timings)]
+    second_order_failed = report.second_order is not None and report.second_order.failed
+    other = [f for f in report.findings if not f.explains and f.severity != "info"
+             and not (second_order_failed and f.code == "ADC501")]  # shown as second-order causes
+    if other:
+        lines += ["", "Findings:"] + [f"  {f.format()}" for f in other]
+    lines += ["", verdict_line(report, style)]
+    if report.search is not None:
+        lines += ["", *search_lines(report, style, style is click.style, timings)]
+    return "\n".join(lines)
+
+
+def _verdict_stories(report: RunReport, style) -> list[str]:
+    """Under the summary table, what each backend that did not simply agree has to say."""
+    lines: list[str] = []
     statuses = [v.status for v in report.comparison.verdicts]
     # "every AD backend disagrees" is one story only when each of them disagrees with the reference
     # (a row failed by a context check, ADC607, has no mismatches and tells its own story).
@@ -100,6 +121,12 @@ def _render(report: RunReport, style, timings: bool) -> str:
         elif verdict.status == Status.AGREE and verdict.n_overruled:
             # Where the second witness overruled FD, the FD column below is not the truth: say so.
             lines += ["", f"{verdict.name}: agree: {verdict.message}"]
+    return lines
+
+
+def _jacobian_lines(report: RunReport) -> list[str]:
+    """The Jacobians side by side where they are small, else a map of where each backend disagrees."""
+    lines: list[str] = []
     jacobians = _jacobians(report)
     if jacobians:
         first = next(iter(jacobians.values()))
@@ -117,20 +144,7 @@ def _render(report: RunReport, style, timings: bool) -> str:
                     drawn[verdict.name] = verdict.mismatch_mask
                     lines += ["", f"{verdict.name}: where the disagreements are (X: disagree, .: agree)"]
                     lines += block_maps(report, verdict.mismatch_mask)
-    complex_lines = table_lines(report)
-    if complex_lines:
-        lines += ["", *complex_lines]
-    if report.second_order is not None:
-        lines += ["", second_order_section(report, style, timings)]
-    second_order_failed = report.second_order is not None and report.second_order.failed
-    other = [f for f in report.findings if not f.explains and f.severity != "info"
-             and not (second_order_failed and f.code == "ADC501")]  # shown as second-order causes
-    if other:
-        lines += ["", "Findings:"] + [f"  {f.format()}" for f in other]
-    lines += ["", verdict_line(report, style)]
-    if report.search is not None:
-        lines += ["", *search_lines(report, style, style is click.style, timings)]
-    return "\n".join(lines)
+    return lines
 
 
 def search_lines(report: RunReport, style, colour: bool, timings: bool) -> list[str]:

@@ -90,12 +90,14 @@ def database_directory() -> Path | None:
 class Searcher:
     """One search: the warm workers, the memory of every input checked, the counts."""
 
-    def __init__(self, target, arguments, settings, summary, pool, seed: int):
+    def __init__(self, prepared, settings, pool, seed: int):
         from ..fast import N_RANDOM, N_SAMPLED
         from ..run import plan
         from ..settings import choose_mode
 
-        self.target, self.arguments, self.settings, self.summary, self.pool = target, arguments, settings, summary, pool
+        self.prepared, self.settings, self.pool = prepared, settings, pool
+        target, arguments = prepared.target, prepared.arguments
+        self.target, self.arguments = target, arguments
         self.seed = seed
         self.given = arguments.flat()
         # The screen: fast mode's products where they are fewer than the Jacobian's columns.
@@ -105,8 +107,9 @@ class Searcher:
             self.mode = Mode.FAST
         from ..loader import module_layout
 
-        self.work = plan(target, arguments, summary.framework, dataclasses.replace(settings, contexts=(), order=1),
-                         self.mode, module_layout(target).installed)
+        self.work = plan(target, arguments, prepared.summary.framework,
+                         dataclasses.replace(settings, contexts=(), order=1), self.mode,
+                         module_layout(target).installed)
         self.memo: dict[bytes, Outcome] = {}
         self.kinds: Counter = Counter()
         self.order: list[np.ndarray] = []
@@ -205,7 +208,7 @@ class Searcher:
         self.confirmations += 1
         quiet = dataclasses.replace(self.settings, lint=False, blame=False, contexts=())
         try:
-            report = check_target(self.target, self.arguments.at(flat), quiet, summary=self.summary, pool=self.pool)
+            report = check_target(self.prepared.at(flat), quiet, pool=self.pool)
         except AdcheckError:  # the function cannot be called there after all: its domain
             return Outcome("domain", screen_failed=True, what="raises")
         if _failing_backends(report):
@@ -328,8 +331,9 @@ def _failing_backends(report: RunReport) -> list:
     return [v for v in report.comparison.verdicts if v.name != "fd" and v.status in FAILING]
 
 
-def search(target, arguments, settings, summary, pool, *, count: int, seed: int = 0) -> SearchSummary:
-    """Check up to ``count`` more inputs of ``target`` (see the module docstring); never prints."""
+def search(prepared, settings, pool, *, count: int, seed: int = 0) -> SearchSummary:
+    """Check up to ``count`` more inputs of the ``prepare.Prepared`` target (see the module
+    docstring); never prints."""
     from ..run import check_target
 
     start = time.perf_counter()
@@ -340,12 +344,13 @@ def search(target, arguments, settings, summary, pool, *, count: int, seed: int 
         from hypothesis.database import DirectoryBasedExampleDatabase
 
         database = DirectoryBasedExampleDatabase(str(directory))
-    searcher = Searcher(target, arguments, settings, summary, pool, seed)
+    arguments = prepared.arguments
+    searcher = Searcher(prepared, settings, pool, seed)
     shrunk, shrink_calls = searcher.run(count, database)
 
     failure = None
     if shrunk is not None:
-        report = check_target(target, arguments.at(shrunk), settings, summary=summary, pool=pool)
+        report = check_target(prepared.at(shrunk), settings, pool=pool)
         failing = _failing_backends(report) or _failing_backends(searcher.memo[shrunk.tobytes()].report)
         worst = next((v for v in failing if v.worst_entry is not None), None)
         entry = report.entry_name(*worst.worst_entry) if worst is not None else ""

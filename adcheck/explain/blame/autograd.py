@@ -13,16 +13,18 @@ by node (see ``local``); a run whose trace differs (Python control flow on value
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 import types
+from collections.abc import Callable
 
 import numpy as np
 
 from ...backends import autograd_backend
 from ...complex_numbers import assemble, real_view, split
 from ...verdict.tolerances import EPS
-from .local import LocalProblem, Operand
+from .local import LocalProblem, Operand, numbered, output_eps, pieces
 from .program import Application, Rule, is_user, library_rule, program_moves, site_on_stack, user_root
 
 PUBLIC_MODULES = ("autograd.numpy", "autograd.numpy.linalg", "autograd.numpy.fft", "autograd.scipy.special",
@@ -199,29 +201,58 @@ def _public_name(fun) -> str | None:
 
 
 def _problem(node, positions, order) -> LocalProblem | None:
-    from autograd import make_vjp
     from autograd.core import primitive_vjps
-    from autograd.tracer import getval
 
     if not positions:
         return None
-    args, kwargs, fun = node.args, node.kwargs, node.fun
+    args = node.args
     complex_at = {a for a in positions if np.iscomplexobj(args[a])}
-    complex_outs = [np.iscomplexobj(p) for p in (list(node.value) if isinstance(node.value, (tuple, list))
-                                                  else [node.value])]
+    complex_outs = [np.iscomplexobj(p) for p in _parts(node.value)]
     if complex_at or any(complex_outs):
         return None if order == 2 else _complex_problem(node, positions, complex_at, complex_outs)
     shapes = [np.shape(args[a]) for a in positions]
-    dtypes = [np.asarray(args[a]).dtype for a in positions]
-    sizes = [int(np.prod(s)) if s else 1 for s in shapes]
     z0 = np.concatenate([np.asarray(args[a], dtype=np.float64).ravel() for a in positions])
-    vjpmaker = primitive_vjps[fun]
+    vjpmaker = primitive_vjps[node.fun]
+    example = _parts(node.value)
+    if not all(np.asarray(p).dtype.kind == "f" for p in example):
+        return None
+    out_shapes = [np.shape(p) for p in example]
+    rule = _Rule(node, tuple(positions), vjpmaker, z0, shapes, [np.asarray(args[a]).dtype for a in positions],
+                 out_shapes)
+    names = tuple("x" if len(positions) == 1 else f"x{a + 1}" for a in positions)
+    inputs = tuple(Operand(n, tuple(s)) for n, s in zip(names, shapes))
+    if order == 1:
+        eps = output_eps([(np.asarray(p).dtype.name, int(np.prod(s)) if s else 1) for s, p in zip(out_shapes, example)])
+        return LocalProblem(z0=z0, value=rule.value, eps=eps, inputs=inputs, outputs=numbered("y", out_shapes),
+                            reverse=rule.reverse, complex_value=rule.complex_value)
+    return LocalProblem(z0=z0, value=rule.derivative_value, eps=np.full(z0.size, EPS["float64"]), inputs=inputs,
+                        outputs=numbered("y'", shapes), reverse=rule.reverse_second)
 
-    def arguments(z, traced=False):
+
+def _parts(value) -> list:
+    """A node's outputs: its value, or the items of a tuple or list value."""
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rule:
+    """A node's registered VJP maker at the node's own arguments, as functions of the flat
+    differentiable operands; the second derivative along all-ones cotangents, through the rule."""
+
+    node: object
+    positions: tuple[int, ...]
+    vjpmaker: Callable
+    z0: np.ndarray
+    shapes: list
+    dtypes: list
+    out_shapes: list
+
+    def arguments(self, z, traced=False) -> list:
         import autograd.numpy as anp
 
-        filled, offset = list(args), 0
-        for a, shape, dtype, size in zip(positions, shapes, dtypes, sizes):
+        filled, offset = list(self.node.args), 0
+        for a, shape, dtype in zip(self.positions, self.shapes, self.dtypes):
+            size = int(np.prod(shape)) if shape else 1
             piece = z[offset:offset + size]
             if traced:
                 filled[a] = anp.reshape(piece, shape) if shape else piece[0]
@@ -231,76 +262,55 @@ def _problem(node, positions, order) -> LocalProblem | None:
             offset += size
         return filled
 
-    def outputs_of(value):
-        parts = list(value) if isinstance(value, (tuple, list)) else [value]
-        return parts
-
-    def flatten(parts):
-        return np.concatenate([np.asarray(getval(p), dtype=np.float64).ravel() for p in parts]) if parts else np.zeros(0)
-
-    example = outputs_of(node.value)
-    out_shapes = [np.shape(p) for p in example]
-    if not all(np.asarray(p).dtype.kind == "f" for p in example):
-        return None
-
-    def structure(u, like):
-        parts, offset = [], 0
-        for shape in out_shapes:
-            size = int(np.prod(shape)) if shape else 1
-            piece = np.asarray(u[offset:offset + size], dtype=np.float64).reshape(shape)
-            parts.append(piece if shape else piece[()])
-            offset += size
+    def cotangent(self, u):
+        """A flat cotangent shaped as the node's value (a tuple or list of outputs, or one)."""
+        parts = [piece if shape else piece[()] for piece, shape
+                 in zip(pieces(np.asarray(u, dtype=np.float64), self.out_shapes), self.out_shapes)]
+        like = self.node.value
         return type(like)(parts) if isinstance(like, (tuple, list)) else parts[0]
 
-    def first_derivative(z, u, traced):
+    def vjp(self, z, u, traced):
         """``J(z)^T u`` through the registered rule (autograd traces through it when ``traced``)."""
         import autograd.numpy as anp
 
-        filled = arguments(z, traced)
-        value = fun(*filled, **kwargs)
-        vjp = vjpmaker(tuple(positions), value, tuple(filled), kwargs)
-        grads = list(vjp(structure(u, node.value)))
-        pieces = []
-        for g, shape in zip(grads, shapes):
-            pieces.append(anp.ravel(g) if traced else np.asarray(g, dtype=np.float64).ravel())
-        return anp.concatenate(pieces) if traced else np.concatenate(pieces)
+        filled = self.arguments(z, traced)
+        value = self.node.fun(*filled, **self.node.kwargs)
+        grads = list(self.vjpmaker(self.positions, value, tuple(filled), self.node.kwargs)(self.cotangent(u)))
+        if traced:
+            return anp.concatenate([anp.ravel(g) for g in grads])
+        return np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in grads])
 
-    names = tuple("x" if len(positions) == 1 else f"x{a + 1}" for a in positions)
-    inputs = tuple(Operand(n, tuple(s)) for n, s in zip(names, shapes))
-    if order == 1:
-        eps = np.concatenate([np.full(int(np.prod(s)) if s else 1,
-                                      EPS.get(np.asarray(p).dtype.name, EPS["float64"]))
-                              for s, p in zip(out_shapes, example)])
+    def value(self, z) -> np.ndarray:
+        from autograd.tracer import getval
 
-        def value(z):
-            return flatten(outputs_of(fun(*arguments(z), **kwargs)))
+        parts = _parts(self.node.fun(*self.arguments(z), **self.node.kwargs))
+        if not parts:
+            return np.zeros(0)
+        return np.concatenate([np.asarray(getval(p), dtype=np.float64).ravel() for p in parts])
 
-        def reverse(cotangents):
-            return np.stack([first_derivative(z0, cotangents[:, q], False) for q in range(cotangents.shape[1])])
+    def reverse(self, cotangents) -> np.ndarray:
+        return np.stack([self.vjp(self.z0, cotangents[:, q], False) for q in range(cotangents.shape[1])])
 
-        def complex_value(z):
-            out = outputs_of(fun(*arguments(z), **kwargs))
-            return np.concatenate([np.asarray(p).ravel() for p in out])
+    def complex_value(self, z) -> np.ndarray:
+        return np.concatenate([np.asarray(p).ravel() for p in _parts(self.node.fun(*self.arguments(z),
+                                                                                  **self.node.kwargs))])
 
-        outputs = tuple(Operand("y" if len(out_shapes) == 1 else f"y{k + 1}", tuple(s))
-                        for k, s in enumerate(out_shapes))
-        return LocalProblem(z0=z0, value=value, eps=eps, inputs=inputs, outputs=outputs, reverse=reverse,
-                            complex_value=complex_value)
+    def derivative_value(self, z) -> np.ndarray:
+        return self.vjp(np.asarray(z, dtype=np.float64), self._ones(), False)
 
-    u = np.ones(sum(int(np.prod(s)) if s else 1 for s in out_shapes))
+    def reverse_second(self, cotangents) -> np.ndarray:
+        return _reverse_through(lambda z: self.vjp(z, self._ones(), True), self.z0, cotangents)
 
-    def derivative_value(z):
-        return first_derivative(np.asarray(z, dtype=np.float64), u, False)
+    def _ones(self) -> np.ndarray:
+        return np.ones(sum(int(np.prod(s)) if s else 1 for s in self.out_shapes))
 
-    def reverse_second(cotangents):
-        vjp, _ = make_vjp(lambda z: first_derivative(z, u, True))(z0)
-        return np.stack([np.asarray(vjp(cotangents[:, q]), dtype=np.float64).ravel()
-                         for q in range(cotangents.shape[1])])
 
-    eps = np.full(z0.size, EPS["float64"])
-    outputs = tuple(Operand("y'" if len(shapes) == 1 else f"y'{k + 1}", tuple(s)) for k, s in enumerate(shapes))
-    return LocalProblem(z0=z0, value=derivative_value, eps=eps, inputs=inputs, outputs=outputs,
-                        reverse=reverse_second)
+def _reverse_through(function, z0, cotangents) -> np.ndarray:
+    """The rows ``u^T J`` of ``function`` at ``z0``, one per cotangent column, by ``make_vjp``."""
+    from autograd import make_vjp
+
+    vjp, _ = make_vjp(function)(z0)
+    return np.stack([np.asarray(vjp(cotangents[:, q]), dtype=np.float64).ravel() for q in range(cotangents.shape[1])])
 
 
 def _complex_problem(node, positions, complex_at, complex_outs) -> LocalProblem:
@@ -309,7 +319,6 @@ def _complex_problem(node, positions, complex_at, complex_outs) -> LocalProblem:
     ``split``, autograd's own rules), so the node's rule runs on complex numbers exactly as in the
     backward pass, and no convention is assumed here."""
     import autograd.numpy as anp
-    from autograd import make_vjp
 
     args, kwargs, fun = node.args, node.kwargs, node.fun
     shapes = [tuple(np.shape(args[a])) for a in positions]
@@ -322,26 +331,20 @@ def _complex_problem(node, positions, complex_at, complex_outs) -> LocalProblem:
             piece = z[offset:offset + width]
             filled[a] = assemble(piece, shape, anp) if a in complex_at else anp.reshape(piece, shape)
             offset += width
-        value = fun(*filled, **kwargs)
-        parts = list(value) if isinstance(value, (tuple, list)) else [value]
         return anp.concatenate([split(p, anp) if is_complex else anp.ravel(p)
-                                for p, is_complex in zip(parts, complex_outs)])
+                                for p, is_complex in zip(_parts(fun(*filled, **kwargs)), complex_outs)])
 
-    example = node.value if isinstance(node.value, (tuple, list)) else [node.value]
-    out_shapes = [tuple(np.shape(p)) + ((2,) if c else ()) for p, c in zip(example, complex_outs)]
+    out_shapes = [tuple(np.shape(p)) + ((2,) if c else ()) for p, c in zip(_parts(node.value), complex_outs)]
     eps = np.full(sum(int(np.prod(s)) if s else 1 for s in out_shapes), EPS["float64"])
 
     def value(z):
         return np.asarray(realified(np.asarray(z, dtype=np.float64)), dtype=np.float64)
 
     def reverse(cotangents):
-        vjp, _ = make_vjp(realified)(z0)
-        return np.stack([np.asarray(vjp(cotangents[:, q]), dtype=np.float64).ravel()
-                         for q in range(cotangents.shape[1])])
+        return _reverse_through(realified, z0, cotangents)
 
     names = tuple("x" if len(positions) == 1 else f"x{a + 1}" for a in positions)
     inputs = tuple(Operand(n, s + ((2,) if a in complex_at else ()), a in complex_at)
                    for n, s, a in zip(names, shapes, positions))
-    outputs = tuple(Operand("y" if len(out_shapes) == 1 else f"y{k + 1}", s, c)
-                    for k, (s, c) in enumerate(zip(out_shapes, complex_outs)))
-    return LocalProblem(z0=z0, value=value, eps=eps, inputs=inputs, outputs=outputs, reverse=reverse)
+    return LocalProblem(z0=z0, value=value, eps=eps, inputs=inputs, outputs=numbered("y", out_shapes, complex_outs),
+                        reverse=reverse)

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 
 import numpy as np
 
 from ...backends import jax_backend
 from ...backends.calling import describe_exception
 from ...complex_numbers import real_view
-from ...verdict.tolerances import EPS
-from .local import LocalProblem, Operand
+from .local import LocalProblem, Operand, numbered, output_eps, pieces
 from .program import (
     Application,
     ReplayError,
@@ -290,9 +290,37 @@ def _problem(eqn, invals, positions, float_outs, forward: bool, order: int = 1) 
         return None
     shapes = [tuple(np.shape(invals[p])) + ((2,) if p in complex_at else ()) for p in positions]
     dtypes = [np.dtype(np.real(invals[p]).dtype) for p in positions]
-    sizes = [int(np.prod(s)) if s else 1 for s in shapes]
     z0 = np.concatenate([_real_parts(invals[p]) for p in positions])
+    call = _rule_call(eqn, invals, positions, float_outs, complex_at, complex_outs)
+    function = call if order == 1 else _derivative_of(call, invals, positions, dtypes, shapes, forward)
+    if function is None:
+        return None
+
+    def split(z, dtype_of=None):
+        return [jnp.asarray(piece, dtype=dtype_of or dtype) for piece, dtype in zip(pieces(z, shapes), dtypes)]
+
+    primal_outs = function(*split(z0))
+    out_shapes = [tuple(np.shape(o)) for o in primal_outs]
+    out_dtypes = [np.dtype(o.dtype) for o in primal_outs]
+    if not all(_inexact(d) for d in out_dtypes):
+        return None
+    products = _Products(function, split, z0, shapes, out_shapes, out_dtypes)
     names = _operand_names(eqn, positions)
+    complex_step = order == 1 and _plain(eqn) and not complex_at and not any(complex_outs)
+    return LocalProblem(
+        z0=z0, value=lambda z: _flat(jax.device_get(function(*split(z)))),
+        eps=output_eps([(d.name, int(np.prod(s)) if s else 1) for s, d in zip(out_shapes, out_dtypes)]),
+        inputs=tuple(Operand(n, s, p in complex_at) for n, s, p in zip(names, shapes, positions)),
+        outputs=numbered("y" if order == 1 else "y'", out_shapes, complex_outs),
+        forward=products.forward if forward else None, reverse=None if forward else products.reverse,
+        complex_value=_complex_value(eqn, invals, positions, float_outs, split) if complex_step else None)
+
+
+def _rule_call(eqn, invals, positions, float_outs, complex_at, complex_outs) -> Callable:
+    """The equation alone as a function of its differentiable operands (a complex one as its
+    parts, (..., 2) real), returning its inexact outputs (a complex one as its parts)."""
+    import jax
+    import jax.numpy as jnp
 
     def call(*diff):
         args = list(invals)
@@ -302,83 +330,64 @@ def _problem(eqn, invals, positions, float_outs, forward: bool, order: int = 1) 
         return [jnp.stack([jnp.real(outs[k]), jnp.imag(outs[k])], axis=-1) if is_complex else outs[k]
                 for k, is_complex in zip(float_outs, complex_outs)]
 
-    def complex_call(*diff):
-        args = [jnp.asarray(a, dtype=jnp.complex128) if _inexact(getattr(a, "dtype", np.int64)) else a for a in invals]
-        for p, d in zip(positions, diff):
-            args[p] = d
-        outs = _bind(eqn, args)
-        return [outs[k] for k in float_outs]
+    return call
 
-    function = call
-    if order == 2:
-        function = _derivative_of(call, invals, positions, dtypes, shapes, forward)
-        if function is None:
-            return None
 
-    def split(z, dtype_of=None):
-        parts, offset = [], 0
-        for shape, dtype, size in zip(shapes, dtypes, sizes):
-            piece = np.asarray(z[offset:offset + size]).reshape(shape)
-            parts.append(jnp.asarray(piece, dtype=dtype_of or dtype))
-            offset += size
-        return parts
-
-    primal_outs = function(*split(z0))
-    out_shapes = [tuple(np.shape(o)) for o in primal_outs]
-    out_dtypes = [np.dtype(o.dtype) for o in primal_outs]
-    if not all(_inexact(d) for d in out_dtypes):
-        return None
-    eps = np.concatenate([np.full(int(np.prod(s)) if s else 1, EPS.get(d.name, EPS["float64"]))
-                          for s, d in zip(out_shapes, out_dtypes)])
-
-    def flatten(outs):
-        return np.concatenate([np.asarray(o, dtype=np.float64).ravel() for o in outs]) if outs else np.zeros(0)
-
-    def value(z):
-        return flatten(jax.device_get(function(*split(z))))
-
-    def split_outputs(u):
-        parts, offset = [], 0
-        for shape, dtype in zip(out_shapes, out_dtypes):
-            size = int(np.prod(shape)) if shape else 1
-            parts.append(jnp.asarray(np.asarray(u[offset:offset + size]).reshape(shape), dtype=dtype))
-            offset += size
-        return parts
-
-    def forward_products(directions):
-        primals = split(z0)
-        columns = []
-        for k in range(directions.shape[1]):
-            _, tangents = jax.jvp(lambda *d: function(*d), primals, split(directions[:, k]))
-            columns.append(flatten(jax.device_get(tangents)))
-        return np.stack(columns, axis=1)
-
-    pullback_cache = {}
-
-    def reverse_products(cotangents):
-        if "pullback" not in pullback_cache:
-            pullback_cache["pullback"] = jax.vjp(lambda *d: function(*d), *split(z0))[1]
-        pullback = pullback_cache["pullback"]
-        rows = []
-        for q in range(cotangents.shape[1]):
-            grads = pullback(split_outputs(cotangents[:, q]))
-            rows.append(np.concatenate([np.asarray(_zero_if_none(g, s), dtype=np.float64).ravel()
-                                        for g, s in zip(grads, shapes)]))
-        return np.stack(rows)
+def _complex_value(eqn, invals, positions, float_outs, split) -> Callable:
+    """The equation on complex operands, flat in and flat out: the complex step's function."""
+    import jax
+    import jax.numpy as jnp
 
     def complex_value(z):
-        outs = complex_call(*split(z, jnp.complex128))
-        return np.concatenate([np.asarray(o).ravel() for o in jax.device_get(outs)])
+        args = [jnp.asarray(a, dtype=jnp.complex128) if _inexact(getattr(a, "dtype", np.int64)) else a for a in invals]
+        for p, d in zip(positions, split(z, jnp.complex128)):
+            args[p] = d
+        outs = _bind(eqn, args)
+        return np.concatenate([np.asarray(o).ravel() for o in jax.device_get([outs[k] for k in float_outs])])
 
-    operands = tuple(Operand(n, s, p in complex_at) for n, s, p in zip(names, shapes, positions))
-    stem = "y" if order == 1 else "y'"
-    outputs = tuple(Operand(stem if len(out_shapes) == 1 else f"{stem}{k + 1}", s, c)
-                    for k, (s, c) in enumerate(zip(out_shapes, complex_outs)))
-    complex_step = order == 1 and _plain(eqn) and not complex_at and not any(complex_outs)
-    return LocalProblem(
-        z0=z0, value=value, eps=eps, inputs=operands, outputs=outputs,
-        forward=forward_products if forward else None, reverse=None if forward else reverse_products,
-        complex_value=complex_value if complex_step else None)
+    return complex_value
+
+
+@dataclasses.dataclass
+class _Products:
+    """The rule's products at ``z0``: ``J D`` by ``jax.jvp``, ``U^T J`` by one ``jax.vjp`` whose
+    pullback is kept for every cotangent."""
+
+    function: Callable
+    split: Callable  # flat operands -> the operands, shaped and typed
+    z0: np.ndarray
+    shapes: list
+    out_shapes: list
+    out_dtypes: list
+    pullback: Callable | None = None
+
+    def forward(self, directions: np.ndarray) -> np.ndarray:
+        import jax
+
+        primals = self.split(self.z0)
+        columns = []
+        for k in range(directions.shape[1]):
+            _, tangents = jax.jvp(lambda *d: self.function(*d), primals, self.split(directions[:, k]))
+            columns.append(_flat(jax.device_get(tangents)))
+        return np.stack(columns, axis=1)
+
+    def reverse(self, cotangents: np.ndarray) -> np.ndarray:
+        import jax
+        import jax.numpy as jnp
+
+        if self.pullback is None:
+            self.pullback = jax.vjp(lambda *d: self.function(*d), *self.split(self.z0))[1]
+        rows = []
+        for q in range(cotangents.shape[1]):
+            grads = self.pullback([jnp.asarray(piece, dtype=dtype) for piece, dtype
+                                   in zip(pieces(cotangents[:, q], self.out_shapes), self.out_dtypes)])
+            rows.append(np.concatenate([np.asarray(_zero_if_none(g, s), dtype=np.float64).ravel()
+                                        for g, s in zip(grads, self.shapes)]))
+        return np.stack(rows)
+
+
+def _flat(outs) -> np.ndarray:
+    return np.concatenate([np.asarray(o, dtype=np.float64).ravel() for o in outs]) if outs else np.zeros(0)
 
 
 def _real_parts(value) -> np.ndarray:

@@ -513,6 +513,23 @@ def output_eps(dtypes) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+def pieces(z, shapes) -> list[np.ndarray]:
+    """A flat vector cut into consecutive pieces of these shapes (operands, outputs), in order."""
+    found, offset = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape)) if shape else 1
+        found.append(np.asarray(z[offset:offset + size]).reshape(shape))
+        offset += size
+    return found
+
+
+def numbered(stem: str, shapes, complex_flags=()) -> tuple[Operand, ...]:
+    """Operands named ``stem`` when there is one, else ``stem1``, ``stem2``..., in order."""
+    flags = tuple(complex_flags) or (False,) * len(shapes)
+    return tuple(Operand(stem if len(shapes) == 1 else f"{stem}{k + 1}", tuple(shape), is_complex)
+                 for k, (shape, is_complex) in enumerate(zip(shapes, flags)))
+
+
 def entry_name(operands: tuple[Operand, ...], index: int | None) -> str:
     """``x[2]``, ``b[0, 1]`` or ``x`` (one entry): flat ``index`` of the concatenated operands."""
     if index is None:

@@ -14,16 +14,17 @@ input, matched op by op (see ``local``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 import types
+from collections.abc import Callable
 
 import numpy as np
 
 from ...backends.calling import load_user_function, output_parts, real_parts, to_numpy
 from ...complex_numbers import split
-from ...verdict.tolerances import EPS
-from .local import LocalProblem, Operand
+from .local import LocalProblem, Operand, numbered, output_eps, pieces
 from .program import Application, Rule, is_user, library_rule, program_moves, site_on_stack, user_root, version_of
 
 # Ops whose derivative is not the derivative of their values by design (detach) or that are
@@ -247,7 +248,6 @@ def _forward_names(op) -> tuple[tuple[str, ...], tuple[int, ...]]:
 
 def _problem(op, forward, order) -> LocalProblem | None:
     import torch
-    from torch.utils._pytree import tree_flatten, tree_unflatten
 
     leaves, positions = op.leaves, op.positions
     # A complex operand is checked as its real and imaginary parts, (..., 2) real, and a complex
@@ -258,14 +258,46 @@ def _problem(op, forward, order) -> LocalProblem | None:
         return None
     shapes = [tuple(leaves[p].shape) + ((2,) if p in complex_at else ()) for p in positions]
     dtypes = [leaves[p].real.dtype if p in complex_at else leaves[p].dtype for p in positions]
-    sizes = [leaves[p].numel() * (2 if p in complex_at else 1) for p in positions]
     devices = [leaves[p].device for p in positions]
     z0 = np.concatenate([_numpy(leaves[p]) for p in positions])
-    complex_out = []
+    complex_out: list[bool] = []  # which outputs the last call returned complex
+    call = _rule_call(op, complex_at, complex_out)
+
+    def split(z, dtype=None):
+        return [torch.from_numpy(np.ascontiguousarray(piece)).to(device=device, dtype=dtype or leaf_dtype)
+                for piece, leaf_dtype, device in zip(pieces(z, shapes), dtypes, devices)]
+
+    function = call if order == 1 else _derivative_of(call, split(z0), forward)
+    with torch.no_grad():
+        example = function(*split(z0))
+    if not example:
+        return None
+    out_shapes = [tuple(o.shape) for o in example]
+    complex_parts = list(complex_out)
+    rule = _Products(function, split, z0, order, shapes, out_shapes, [o.dtype for o in example])
+    names = tuple("x" if len(positions) == 1 else f"x{k + 1}" for k in range(len(positions)))
+    if op.kind == "function":
+        named, _ = _forward_names(op)
+        names = named or names  # as forward calls them
+    complex_step = order == 1 and op.kind == "op" and not complex_at and not any(complex_out)
+    return LocalProblem(
+        z0=z0, value=rule.value, eps=output_eps([(str(o.dtype).removeprefix("torch."), o.numel()) for o in example]),
+        inputs=tuple(Operand(n, s, p in complex_at) for n, s, p in zip(names, shapes, positions)),
+        outputs=numbered("y" if order == 1 else "y'", out_shapes, complex_parts),
+        forward=rule.forward if forward else None, reverse=None if forward else rule.reverse,
+        complex_value=_complex_value(call, split) if complex_step else None)
+
+
+def _rule_call(op, complex_at, complex_out: list) -> Callable:
+    """The op (a Function: its ``forward``) alone as a function of its differentiable operands (a
+    complex one as its parts, (..., 2) real), returning its inexact outputs (a complex one as its
+    parts); each call sets ``complex_out`` to which outputs were complex."""
+    import torch
+    from torch.utils._pytree import tree_flatten, tree_unflatten
 
     def call(*diff):
-        filled = [leaf.clone() if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
-        for p, d in zip(positions, diff):
+        filled = [leaf.clone() if isinstance(leaf, torch.Tensor) else leaf for leaf in op.leaves]
+        for p, d in zip(op.positions, diff):
             if p in complex_at:
                 d = torch.complex(d[..., 0], d[..., 1])
             filled[p] = d.clone() if op.kind == "op" else d  # in-place ops write into a copy
@@ -276,90 +308,77 @@ def _problem(op, forward, order) -> LocalProblem | None:
         complex_out[:] = [p.is_complex() for p in parts]
         return [torch.stack([torch.real(p), torch.imag(p)], dim=-1) if p.is_complex() else p for p in parts]
 
-    def split(z, dtype=None):
-        pieces, offset = [], 0
-        for shape, leaf_dtype, size, device in zip(shapes, dtypes, sizes, devices):
-            piece = torch.from_numpy(np.ascontiguousarray(z[offset:offset + size])).reshape(shape)
-            pieces.append(piece.to(device=device, dtype=dtype or leaf_dtype))
-            offset += size
-        return pieces
+    return call
 
-    function = call
-    if order == 2:
-        function = _derivative_of(call, split(z0), forward)
 
-    with torch.no_grad():
-        example = function(*split(z0))
-    if not example:
-        return None
-    out_shapes = [tuple(o.shape) for o in example]
-    complex_parts = list(complex_out)
-    out_dtypes = [o.dtype for o in example]
-    eps = np.concatenate([np.full(max(o.numel(), 0), EPS.get(str(o.dtype).removeprefix("torch."),
-                                                                    EPS["float64"])) for o in example])
-
-    def flatten(outs):
-        return np.concatenate([_numpy(o) for o in outs])
-
-    def value(z):
-        with torch.no_grad():
-            return flatten(function(*split(z)))
-
-    def forward_products(directions):
-        from torch.autograd import forward_ad
-
-        columns = []
-        for k in range(directions.shape[1]):
-            if order == 1:
-                with forward_ad.dual_level():
-                    duals = [forward_ad.make_dual(p, t) for p, t in zip(split(z0), split(directions[:, k]))]
-                    tangents = [forward_ad.unpack_dual(o).tangent for o in function(*duals)]
-            else:
-                outs = torch.func.jvp(lambda *a: tuple(function(*a)), tuple(split(z0)), tuple(split(directions[:, k])))
-                tangents = list(outs[1])
-            columns.append(np.concatenate([np.zeros(int(np.prod(s)) if s else 1) if t is None
-                                           else _numpy(t)
-                                           for t, s in zip(tangents, out_shapes)]))
-        return np.stack(columns, axis=1)
-
-    def reverse_products(cotangents):
-        leaves_in = [p.clone().requires_grad_(True) for p in split(z0)]
-        outs = function(*leaves_in)
-        rows = []
-        for q in range(cotangents.shape[1]):
-            pieces, offset = [], 0
-            for shape, dtype in zip(out_shapes, out_dtypes):
-                size = int(np.prod(shape)) if shape else 1
-                pieces.append(torch.from_numpy(np.ascontiguousarray(cotangents[offset:offset + size, q]))
-                              .reshape(shape).to(device=outs[len(pieces)].device, dtype=dtype))
-                offset += size
-            used = [(o, g) for o, g in zip(outs, pieces) if o.requires_grad]
-            if not used:
-                rows.append(np.zeros(z0.size))
-                continue
-            grads = torch.autograd.grad([o for o, _ in used], leaves_in, grad_outputs=[g for _, g in used],
-                                        retain_graph=True, allow_unused=True)
-            rows.append(np.concatenate([np.zeros(size) if g is None else _numpy(g) for g, size in zip(grads, sizes)]))
-        return np.stack(rows)
+def _complex_value(call, split) -> Callable:
+    """The op on complex operands, flat in and flat out: the complex step's function."""
+    import torch
 
     def complex_value(z):
         with torch.no_grad():
             outs = call(*split(np.asarray(z, dtype=np.complex128), torch.complex128))
         return np.concatenate([o.detach().cpu().reshape(-1).numpy() for o in outs])
 
-    names = tuple("x" if len(positions) == 1 else f"x{k + 1}" for k in range(len(positions)))
-    if op.kind == "function":
-        named, _ = _forward_names(op)
-        names = named or names  # as forward calls them
-    stem = "y" if order == 1 else "y'"
-    return LocalProblem(
-        z0=z0, value=value, eps=eps,
-        inputs=tuple(Operand(n, s, p in complex_at) for n, s, p in zip(names, shapes, positions)),
-        outputs=tuple(Operand(stem if len(out_shapes) == 1 else f"{stem}{k + 1}", s, c)
-                      for k, (s, c) in enumerate(zip(out_shapes, complex_parts))),
-        forward=forward_products if forward else None, reverse=None if forward else reverse_products,
-        complex_value=complex_value if order == 1 and op.kind == "op" and not complex_at and not any(complex_out)
-        else None)
+    return complex_value
+
+
+@dataclasses.dataclass(frozen=True)
+class _Products:
+    """The rule's value and products at ``z0``: ``J D`` by dual tensors (``torch.func.jvp`` for a
+    second derivative), ``U^T J`` by ``torch.autograd.grad`` through one recorded graph."""
+
+    function: Callable
+    split: Callable  # flat operands -> the operands, shaped and typed, on their devices
+    z0: np.ndarray
+    order: int
+    shapes: list
+    out_shapes: list
+    out_dtypes: list
+
+    def value(self, z: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return np.concatenate([_numpy(o) for o in self.function(*self.split(z))])
+
+    def forward(self, directions: np.ndarray) -> np.ndarray:
+        import torch
+        from torch.autograd import forward_ad
+
+        columns = []
+        for k in range(directions.shape[1]):
+            if self.order == 1:
+                with forward_ad.dual_level():
+                    duals = [forward_ad.make_dual(p, t) for p, t in zip(self.split(self.z0),
+                                                                         self.split(directions[:, k]))]
+                    tangents = [forward_ad.unpack_dual(o).tangent for o in self.function(*duals)]
+            else:
+                outs = torch.func.jvp(lambda *a: tuple(self.function(*a)), tuple(self.split(self.z0)),
+                                      tuple(self.split(directions[:, k])))
+                tangents = list(outs[1])
+            columns.append(np.concatenate([np.zeros(int(np.prod(s)) if s else 1) if t is None else _numpy(t)
+                                           for t, s in zip(tangents, self.out_shapes)]))
+        return np.stack(columns, axis=1)
+
+    def reverse(self, cotangents: np.ndarray) -> np.ndarray:
+        import torch
+
+        leaves_in = [p.clone().requires_grad_(True) for p in self.split(self.z0)]
+        outs = self.function(*leaves_in)
+        rows = []
+        for q in range(cotangents.shape[1]):
+            given = [torch.from_numpy(np.ascontiguousarray(piece)).to(device=o.device, dtype=dtype)
+                     for piece, o, dtype in zip(pieces(cotangents[:, q], self.out_shapes), outs, self.out_dtypes)]
+            used = [(o, g) for o, g in zip(outs, given) if o.requires_grad]
+            if not used:
+                rows.append(np.zeros(self.z0.size))
+                continue
+            grads = torch.autograd.grad([o for o, _ in used], leaves_in, grad_outputs=[g for _, g in used],
+                                        retain_graph=True, allow_unused=True)
+            rows.append(np.concatenate([np.zeros(int(np.prod(s)) if s else 1) if g is None else _numpy(g)
+                                        for g, s in zip(grads, self.shapes)]))
+        return np.stack(rows)
 
 
 def _numpy(tensor) -> np.ndarray:
