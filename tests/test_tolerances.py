@@ -319,3 +319,9 @@ def test_a_saturated_loss_that_is_exactly_zero_passes_with_either_frameworks_tan
     assert report["jacobians"]["autograd"][0][0] != 0.0  # the situation: the frameworks differ
     assert {row["name"]: row["status"] for row in report["backends"]} == {
         "fd": "reference", "autograd": "agree", "jax-rev": "agree"}
+
+
+def test_an_output_that_underflowed_beside_tiny_inputs_keeps_a_tolerance_of_zero():
+    # x * x at 1e-310 is exactly 0: its slope 2e-310 is the function's own scale, not rounding.
+    atol = absolute_tolerance(np.zeros((1, 1)), np.zeros(1), uniform_eps(1), np.array([1e-310]), 1e-9)
+    assert atol[0, 0] == 0.0

@@ -56,6 +56,14 @@ def test_a_slope_hidden_under_a_large_value_is_not_convicted_on_saturated_steps(
     assert set(statuses(report).values()) <= {"agree", "inconclusive"}, statuses(report)
 
 
+def test_a_walk_that_the_complex_step_contradicts_convicts_nothing():
+    # Rastrigin far out: FD and the walk's long steps see x**2 alone; the complex step sees the
+    # cosine too. Two witnesses that contradict each other leave the entry unverified.
+    code, report = run_json("rastrigin_far", "[2718281.8]", "--no-lint")
+    assert code != ExitCode.FAILED, report
+    assert set(statuses(report).values()) <= {"agree", "inconclusive"}, statuses(report)
+
+
 def test_the_report_says_where_finite_differences_were_overruled_and_why():
     code, report = run_json("sin_far", "[4e7]", "--no-lint")
     assert code == ExitCode.OK
