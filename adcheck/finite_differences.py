@@ -700,6 +700,19 @@ def taylor_ladder(flat_function, x0, value, columns, eps=None, noise=None):
 # under the rounding noise are left out of the decision.
 WITNESS_RUNGS = 26
 WITNESS_CHECK_STEP = 1e-14  # the complex step's second step, relative: short against any variation FD missed
+# The walk's longest step is at most a quarter of max(|x_j|, WITNESS_NATURAL_LENGTH): the
+# transcendental functions code is written with (tanh, exp, sin, sinc) vary on a length of order
+# one in their argument, so a walk from an input's unit far above that (an input of -3.5 beside
+# one of 2.7e6: a unit of 1.9e6) starts with every tanh saturated, where r/h settles on minus the
+# saturated part's slope and reads as a wrong derivative. Inputs all far below 1 keep their unit
+# (sinc at 1.5e-8 beside inputs of order one still steps from about 0.25).
+WITNESS_NATURAL_LENGTH = 1.0
+
+
+def witness_scales(x0: np.ndarray) -> np.ndarray:
+    """Per input, the scale the walk's steps are fractions of: its unit (``input_scales``), capped
+    at ``max(|x_j|, WITNESS_NATURAL_LENGTH)``."""
+    return np.minimum(input_scales(x0), np.maximum(np.abs(x0), WITNESS_NATURAL_LENGTH))
 
 
 def witness_ladders(flat_function, x0, value, columns, eps=None, noise=None):
@@ -709,8 +722,9 @@ def witness_ladders(flat_function, x0, value, columns, eps=None, noise=None):
     positive lengths; ``values[i, c, k] = f_i(x0 + s steps[c, k] e_j)`` with s = +1 or -1.
     """
     # From the input's unit, not its own magnitude: an input at 1e-8 beside inputs of order one
-    # (sinc near 0) moves the value by less than its rounding on steps of its own size.
-    scales = input_scales(x0)[columns]
+    # (sinc near 0) moves the value by less than its rounding on steps of its own size. But not
+    # from a unit far longer than the function's own variation (``witness_scales``).
+    scales = witness_scales(x0)[columns]
     eps = np.broadcast_to(np.asarray(EPS["float64"] if eps is None else eps, dtype=float), (value.size,))
     # A function that computes in float32 cannot see a step below its own ulp: there f(x + h) = f(x)
     # and the remainder is -h J exactly, which would read as a wrong derivative.

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from adcheck.errors import ExitCode
+from adcheck.verdict.tolerances import absolute_tolerance, uniform_eps
 from conftest import FIXTURES, invoke
 
 TOLERANCES = FIXTURES / "tolerances.py"
@@ -289,3 +290,38 @@ def test_a_rule_is_judged_the_same_at_1e_minus_14_and_at_1e14(scale, rule):
     result = invoke("run", f"{FIXTURES / 'scaled_rules.py'}:{scale}_{rule}", "--input", "[0.5, 1.0, 2.0]",
                     "--backend", "autograd", "--no-blame")
     assert result.exit_code == (ExitCode.FAILED if rule == "wrong" else ExitCode.OK), result.stdout
+
+
+# --- an output with no scale of its own -------------------------------------------------------------
+
+
+def test_an_output_that_is_exactly_zero_with_no_slope_still_has_a_tolerance():
+    # Value 0 and every derivative 0: the tolerance is the rounding of a value of 1, not 0, and
+    # still far below a slope of order one.
+    atol = absolute_tolerance(np.zeros((1, 3)), np.zeros(1), uniform_eps(1), np.array([4.5, 4.5, 200.0]), 1e-9)
+    assert np.all(atol > 0)
+    assert np.all(atol < 1e-10)
+    # ... and beside an output that has a scale, that output's size sets it.
+    atol = absolute_tolerance(np.array([[0.0], [2.0]]), np.array([0.0, 1e6]), uniform_eps(2), np.ones(1), 1e-9)
+    assert atol[0, 0] > 1e-6
+
+
+def test_a_saturated_loss_that_is_exactly_zero_passes_with_either_frameworks_tanh_rule(tmp_path):
+    # log(sigmoid) where tanh has saturated: the value is exactly 0 at and around the input.
+    # autograd's tanh rule (1/cosh**2) gives the true slope, 1.2e-27; JAX's (1 - tanh**2) gives 0,
+    # as do finite differences. Both are right to what float64 can hold.
+    path = tmp_path / "saturated.py"
+    path.write_text("import numpy as np\n\n\ndef loss(w):\n    return -np.log(0.5 * (np.tanh(w[0]) + 1.0))\n")
+    result = invoke("run", f"{path}:loss", "--input", "[31.0]", "--backend", "autograd", "--backend", "jax-rev",
+                    "--format", "json", "--no-timings", "--no-lint")
+    assert result.exit_code == ExitCode.OK, result.stdout[-2000:] + result.stderr
+    report = json.loads(result.stdout)
+    assert report["jacobians"]["autograd"][0][0] != 0.0  # the situation: the frameworks differ
+    assert {row["name"]: row["status"] for row in report["backends"]} == {
+        "fd": "reference", "autograd": "agree", "jax-rev": "agree"}
+
+
+def test_an_output_that_underflowed_beside_tiny_inputs_keeps_a_tolerance_of_zero():
+    # x * x at 1e-310 is exactly 0: its slope 2e-310 is the function's own scale, not rounding.
+    atol = absolute_tolerance(np.zeros((1, 1)), np.zeros(1), uniform_eps(1), np.array([1e-310]), 1e-9)
+    assert atol[0, 0] == 0.0

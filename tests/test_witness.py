@@ -48,6 +48,22 @@ def test_correct_functions_at_hostile_inputs_pass(target, value):
     assert "share is wrong" not in report["consensus"]
 
 
+def test_a_slope_hidden_under_a_large_value_is_not_convicted_on_saturated_steps():
+    # FD's steps and the walk's first ones are of the typical magnitude (1.9e6), where tanh is
+    # saturated; short steps sink under the value's rounding. Nothing resolves the entry.
+    code, report = run_json("saturating_beside_large", "[0.3, 2.7e6]", "--no-lint")
+    assert code == ExitCode.OK, report
+    assert set(statuses(report).values()) <= {"agree", "inconclusive"}, statuses(report)
+
+
+def test_a_walk_that_the_complex_step_contradicts_convicts_nothing():
+    # Rastrigin far out: FD and the walk's long steps see x**2 alone; the complex step sees the
+    # cosine too. Two witnesses that contradict each other leave the entry unverified.
+    code, report = run_json("rastrigin_far", "[2718281.8]", "--no-lint")
+    assert code != ExitCode.FAILED, report
+    assert set(statuses(report).values()) <= {"agree", "inconclusive"}, statuses(report)
+
+
 def test_the_report_says_where_finite_differences_were_overruled_and_why():
     code, report = run_json("sin_far", "[4e7]", "--no-lint")
     assert code == ExitCode.OK
@@ -223,6 +239,28 @@ def test_the_walk_convicts_nothing_on_steps_that_alias_a_periodic_function(x):
         return np.sinc(x) + 1.0
 
     assert "disagree" not in walk(f, x, 1.0 / x, 1e-6 / abs(x))
+
+
+def test_the_walk_does_not_start_where_a_large_neighbour_saturates_the_function():
+    # -|x|**2 + 5 tanh(x[0]) at [0.3, 2.7e6]: the inputs' unit is 1.9e6, and steps of that length
+    # see tanh saturated, where r/h settles on minus tanh's slope (a wrong derivative's look).
+    # The walk starts on max(|x_0|, 1) instead, and then resolves nothing under the value's
+    # rounding (7.3e12 * eps): silent, not a conviction of the right slope.
+    def f(x):
+        return np.atleast_1d(-np.dot(x, x) + 5.0 * np.tanh(x[0]))
+
+    x0 = np.array([0.3, 2.7e6])
+    value = f(x0)
+    truth = -2 * x0[0] + 5.0 / np.cosh(x0[0]) ** 2
+    plus, minus = witness_ladders(f, x0, value, np.array([0]))
+    assert plus[0][0, 0] < 1.0  # (it was a quarter of 1.9e6)
+    for sign, side in ((1.0, plus), (-1.0, minus)):
+        jacobian = np.array([[sign * truth, 0.0]])
+        wanted = np.array([[True, False]])
+        tolerance = np.full((1, 2), 1e-6 * abs(truth))
+        _, disagree, _ = walk_decisions(jacobian, value, TaylorLadder(np.array([0]), *side), tolerance, tolerance,
+                                        wanted, 1e3, strict=True, disagree_factor=1.0)
+        assert not disagree[0, 0]
 
 
 def test_the_walk_still_convicts_a_slope_on_a_function_that_never_moves():

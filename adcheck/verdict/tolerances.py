@@ -98,11 +98,29 @@ def entry_scale(magnitudes: np.ndarray, input_scales) -> np.ndarray:
 
 
 def absolute_tolerance(magnitudes, value, eps_rows, input_scales, factor) -> np.ndarray:
-    """``factor`` times each entry's scale, plus the rounding noise of the output's value."""
+    """``factor`` times each entry's scale, plus the rounding noise of the output's value.
+
+    An output with no scale at all (its value exactly 0, and every entry of its row 0) takes the
+    rounding noise of a value the size of the largest output; where every output is 0, that of a
+    value of 1 for inputs whose unit is 1 or more (as an input at zero takes the unit 1,
+    ``finite_differences.typical_scale``). Without it the tolerance is exactly 0: a loss whose
+    terms all round to exactly 0 (a logistic loss where every prediction has saturated) is
+    differentiated to 3e-27 by one framework's rule and to 0 by another's, both right to the
+    last digit float64 can hold, and 3e-27 was a failure at err/tol 1e281. Inputs of a smaller
+    unit keep a tolerance of 0: there a value of exactly 0 is as likely its own tiny terms
+    underflowed (the square of a subnormal), whose slopes are as tiny and must still be judged.
+    """
     scales = np.broadcast_to(np.asarray(input_scales, dtype=float), (magnitudes.shape[1],))
     eps = np.asarray(eps_rows, dtype=float).reshape(-1, 1)
-    noise = VALUE_NOISE_ULPS * eps * np.abs(np.where(np.isfinite(value), value, 0.0)).reshape(-1, 1) / scales[None, :]
-    return factor * entry_scale(magnitudes, scales) + noise
+    size = np.abs(np.where(np.isfinite(value), value, 0.0)).reshape(-1, 1)
+    entries = entry_scale(magnitudes, scales)
+    unscaled = (size == 0) & ~(entries > 0).any(axis=1, keepdims=True)
+    if unscaled.any():
+        largest = float(size.max())
+        fallback = np.full(scales.shape, largest) if largest > 0 else np.where(scales >= 1.0, 1.0, 0.0)
+        size = np.where(unscaled, fallback[None, :], size)
+    noise = VALUE_NOISE_ULPS * eps * size / scales[None, :]
+    return factor * entries + noise
 
 
 def well_estimated(reference: np.ndarray, error: np.ndarray) -> np.ndarray:

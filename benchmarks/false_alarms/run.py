@@ -13,6 +13,9 @@ report, or adcheck's stderr line).
     python benchmarks/false_alarms/run.py --adcheck-src /tmp/adcheck-head   # another adcheck source tree
     python benchmarks/false_alarms/run.py --set corpus --search 100         # and 100 searched inputs each
 
+With ``--search``, each failure the search finds is marked true where ``search_findings.toml``
+lists the case (a real wrong or NaN derivative, with why) and a false accusation otherwise.
+
 The ``autograd`` set comes from ``harvest_autograd.py`` (run it first).
 """
 
@@ -35,6 +38,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 CORPUS_MANIFEST = HERE / "corpus.toml"
+# The search failures on the corpus known to be real derivative bugs, each with why.
+SEARCH_FINDINGS = HERE / "search_findings.toml"
 AUTOGRAD_MANIFEST = HERE / "work" / "autograd" / "cases.json"
 # adcheck's own default is 120 s per backend, the backends running side by side; a case that
 # takes longer than this in all is hung or starved, and counted as a timeout.
@@ -281,6 +286,13 @@ def _code_label(code: int | None) -> str:
     return "timeout" if code is None else str(code)
 
 
+def load_search_findings(path: Path = SEARCH_FINDINGS) -> dict[str, str]:
+    """Case name -> why its search failure is a real derivative bug (``search_findings.toml``)."""
+    if not path.is_file():
+        return {}
+    return {entry["name"]: entry["why"] for entry in tomllib.loads(path.read_text(encoding="utf-8")).get("finding", [])}
+
+
 def print_summary(results: list[Result], out=sys.stdout) -> None:
     by_set = collections.defaultdict(list)
     for result in results:
@@ -305,21 +317,25 @@ def print_summary(results: list[Result], out=sys.stdout) -> None:
     searched = [r for r in results if r.search is not None]
     if searched:
         total = collections.Counter()
+        known = load_search_findings()
         for r in searched:
             total["tried"] += r.search["tried"]
             total["outside the domain"] += r.search["skipped"]["outside_domain"]
             total["unverifiable"] += r.search["skipped"]["unverifiable"]
             total["flagged by the screen"] += r.search["screen_failures"]
             total["failures found"] += r.search["failure"] is not None
+            total["true"] += r.search["failure"] is not None and r.name in known
         print(f"searched: {len(searched)} cases, {total['tried']} inputs; skipped {total['outside the domain']} "
               f"outside the function's domain and {total['unverifiable']} that nothing could verify; "
-              f"{total['flagged by the screen']} flagged by the screen; {total['failures found']} failures found",
-              file=out)
+              f"{total['flagged by the screen']} flagged by the screen; {total['failures found']} failures found: "
+              f"{total['true']} true (search_findings.toml), {total['failures found'] - total['true']} "
+              f"false accusations", file=out)
         for r in searched:
             if r.search["failure"] is not None:
                 failure = r.search["failure"]
+                kind = f"true: {known[r.name]}" if r.name in known else "FALSE ACCUSATION (not in search_findings.toml)"
                 print(f"  {r.set}/{r.name}: search: {', '.join(failure['backends'])} {failure['status']} at "
-                      f"{failure['entry']} for {failure['input_line']}", file=out)
+                      f"{failure['entry']} for {failure['input_line']}\n      {kind}", file=out)
     failing = [r for r in results if r.exit_code != 0]
     if failing:
         print(file=out)
