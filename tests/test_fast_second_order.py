@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from adcheck.fast_second_order import N_DIRECTIONS, compare_fast_second_order, second_order_vectors
 from adcheck.prepare import CommandLineInputs, prepare
