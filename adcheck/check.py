@@ -188,7 +188,8 @@ def case_arguments(case: Case, target, summary, timeout: float, pool=None):
     from .run import describe_module
 
     if case.random:
-        raw = random_arguments(list(case.random), case.seed, where=f"{case.origin}: random")
+        raw = random_arguments(list(case.random), case.seed, where=f"{case.origin}: random",
+                               dtypes=list(case.random_dtypes) or None)
     elif case.inputs_from:
         from .inputs import validate_wrt
         from .inputs_from import inputs_from
