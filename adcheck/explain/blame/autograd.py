@@ -210,7 +210,7 @@ def _problem(node, positions, order) -> LocalProblem | None:
     complex_outs = [np.iscomplexobj(p) for p in (list(node.value) if isinstance(node.value, (tuple, list))
                                                   else [node.value])]
     if complex_at or any(complex_outs):
-        return None if order == 2 else _complex_problem(node, positions, complex_at, complex_outs)
+        return _complex_problem(node, positions, complex_at, complex_outs, order)
     shapes = [np.shape(args[a]) for a in positions]
     dtypes = [np.asarray(args[a]).dtype for a in positions]
     sizes = [int(np.prod(s)) if s else 1 for s in shapes]
@@ -303,11 +303,12 @@ def _problem(node, positions, order) -> LocalProblem | None:
                         reverse=reverse_second)
 
 
-def _complex_problem(node, positions, complex_at, complex_outs) -> LocalProblem:
+def _complex_problem(node, positions, complex_at, complex_outs, order: int = 1) -> LocalProblem:
     """The rule of a node with complex operands or outputs, checked as the real function of their
     parts: autograd traces ``(Re, Im) -> fun -> (Re, Im)`` (``complex_numbers.assemble`` and
     ``split``, autograd's own rules), so the node's rule runs on complex numbers exactly as in the
-    backward pass, and no convention is assumed here."""
+    backward pass, and no convention is assumed here. At order 2 the rule's derivative is that real
+    function's ``J(z)^T 1``, differentiated once more through the rule."""
     import autograd.numpy as anp
     from autograd import make_vjp
 
@@ -342,6 +343,24 @@ def _complex_problem(node, positions, complex_at, complex_outs) -> LocalProblem:
     names = tuple("x" if len(positions) == 1 else f"x{a + 1}" for a in positions)
     inputs = tuple(Operand(n, s + ((2,) if a in complex_at else ()), a in complex_at)
                    for n, s, a in zip(names, shapes, positions))
+    if order == 2:
+        u = np.ones(eps.size)
+
+        def first_derivative(z):
+            return make_vjp(realified)(z)[0](u)
+
+        def derivative_value(z):
+            return np.asarray(first_derivative(np.asarray(z, dtype=np.float64)), dtype=np.float64).ravel()
+
+        def reverse_second(cotangents):
+            vjp, _ = make_vjp(first_derivative)(z0)
+            return np.stack([np.asarray(vjp(cotangents[:, q]), dtype=np.float64).ravel()
+                             for q in range(cotangents.shape[1])])
+
+        outputs = tuple(Operand("y'" if len(inputs) == 1 else f"y'{k + 1}", o.shape, o.complex)
+                        for k, o in enumerate(inputs))
+        return LocalProblem(z0=z0, value=derivative_value, eps=np.full(z0.size, EPS["float64"]), inputs=inputs,
+                            outputs=outputs, reverse=reverse_second)
     outputs = tuple(Operand("y" if len(out_shapes) == 1 else f"y{k + 1}", s, c)
                     for k, (s, c) in enumerate(zip(out_shapes, complex_outs)))
     return LocalProblem(z0=z0, value=value, eps=eps, inputs=inputs, outputs=outputs, reverse=reverse)

@@ -283,11 +283,10 @@ def _problem(eqn, invals, positions, float_outs, forward: bool, order: int = 1) 
 
     # A complex operand is checked as its real and imaginary parts, (..., 2) real, and a complex
     # output as its parts likewise: the rule runs on complex numbers as in the program, and the
-    # check is of a real function, whatever JAX's convention (adcheck.complex_numbers).
+    # check is of a real function, whatever JAX's convention (adcheck.complex_numbers). At order 2
+    # the rule's derivative is that real function's, so complex operands need nothing more.
     complex_at = {p for p in positions if np.iscomplexobj(invals[p])}
     complex_outs = [np.issubdtype(np.dtype(eqn.outvars[k].aval.dtype), np.complexfloating) for k in float_outs]
-    if (complex_at or any(complex_outs)) and order == 2:
-        return None
     shapes = [tuple(np.shape(invals[p])) + ((2,) if p in complex_at else ()) for p in positions]
     dtypes = [np.dtype(np.real(invals[p]).dtype) for p in positions]
     sizes = [int(np.prod(s)) if s else 1 for s in shapes]
@@ -311,7 +310,7 @@ def _problem(eqn, invals, positions, float_outs, forward: bool, order: int = 1) 
 
     function = call
     if order == 2:
-        function = _derivative_of(call, invals, positions, dtypes, shapes, forward)
+        function = _derivative_of(call, z0, dtypes, shapes, forward)
         if function is None:
             return None
 
@@ -372,8 +371,10 @@ def _problem(eqn, invals, positions, float_outs, forward: bool, order: int = 1) 
 
     operands = tuple(Operand(n, s, p in complex_at) for n, s, p in zip(names, shapes, positions))
     stem = "y" if order == 1 else "y'"
+    # The rule's derivative at order 2 is output-shaped forward (J 1), operand-shaped in reverse (J^T 1).
+    complex_parts = complex_outs if order == 1 or forward else [p in complex_at for p in positions]
     outputs = tuple(Operand(stem if len(out_shapes) == 1 else f"{stem}{k + 1}", s, c)
-                    for k, (s, c) in enumerate(zip(out_shapes, complex_outs)))
+                    for k, (s, c) in enumerate(zip(out_shapes, complex_parts)))
     complex_step = order == 1 and _plain(eqn) and not complex_at and not any(complex_outs)
     return LocalProblem(
         z0=z0, value=value, eps=eps, inputs=operands, outputs=outputs,
@@ -402,9 +403,10 @@ def _zero_if_none(gradient, shape):
         return np.zeros(shape)
 
 
-def _derivative_of(call, invals, positions, dtypes, shapes, forward):
+def _derivative_of(call, z0, dtypes, shapes, forward):
     """The rule's first derivative as a function of the operands: ``J(z) 1`` (forward mode) or
-    ``J(z)^T 1`` (reverse mode); for an elementwise rule, the slope at each entry."""
+    ``J(z)^T 1`` (reverse mode); for an elementwise rule, the slope at each entry. ``call`` takes
+    the operands as real arrays (a complex one as its parts, shape (..., 2)), ``z0`` flat."""
     import jax
     import jax.numpy as jnp
 
@@ -415,7 +417,12 @@ def _derivative_of(call, invals, positions, dtypes, shapes, forward):
             return list(jax.jvp(lambda *a: call(*a), list(diff), tangents)[1])
 
         return first
-    example = call(*[invals[p] for p in positions])
+    operands, offset = [], 0
+    for shape, dtype in zip(shapes, dtypes):
+        size = int(np.prod(shape)) if shape else 1
+        operands.append(jnp.asarray(z0[offset:offset + size].reshape(shape), dtype=dtype))
+        offset += size
+    example = call(*operands)
     cotangents = [jnp.ones(np.shape(o), dtype=o.dtype) for o in example]
 
     def first(*diff):
