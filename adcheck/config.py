@@ -45,6 +45,7 @@ class Case:
     origin: str  # where the case is defined, for messages: "pyproject.toml: tool.adcheck.case[1]"
     arguments: tuple[np.ndarray, ...] = ()  # explicit inputs (empty: random shapes)
     random: tuple[tuple[int, ...], ...] = ()
+    random_dtypes: tuple[np.dtype, ...] = ()  # per random shape: float64 unless "3x4:complex128" says otherwise
     seed: int = 0
     wrt: tuple[int, ...] | None = None  # None: every argument
     inputs_from: str = ""  # "/abs/make.py:make_inputs": the arguments a function of the user's returns
@@ -145,21 +146,30 @@ def _argument(value, where: _Where, key: str) -> np.ndarray:
         raise ConfigError(f"{where.file}: {exc}") from None
 
 
-def _shape(value, where: _Where, key: str) -> tuple[int, ...]:
-    from .inputs import parse_shape
+_SHAPE_FORMS = "a shape like 100, \"3x4\" or [3, 4], or with a dtype \"3x4:complex128\""
+
+
+def _shape(value, where: _Where, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """A random argument's shape and dtype, spelt as ``--random`` takes it (``"3x4:complex128"``)
+    or as a shape alone (float64)."""
+    from .inputs import RANDOM_DTYPES, parse_random
 
     if isinstance(value, bool):
-        raise where.error(key, f"expected a shape like 100, \"3x4\" or [3, 4], got {value!r}")
+        raise where.error(key, f"expected {_SHAPE_FORMS}, got {value!r}")
     if isinstance(value, int):
         value = [value]
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         value = "x".join(map(str, value))
     if not isinstance(value, str):
-        raise where.error(key, f"expected a shape like 100, \"3x4\" or [3, 4], got {value!r}")
+        raise where.error(key, f"expected {_SHAPE_FORMS}, got {value!r}")
+    shape_text, colon, dtype_text = value.partition(":")
+    if colon and dtype_text.strip() not in RANDOM_DTYPES:
+        raise where.error(key, f"unknown dtype {dtype_text.strip()[:20]!r} in {value!r}; use one of "
+                               f"{', '.join(RANDOM_DTYPES)}")
     try:
-        return parse_shape(value)
+        return parse_random(value)
     except InputError:
-        raise where.error(key, f"expected a shape like 100, \"3x4\" or [3, 4], got {value!r}") from None
+        raise where.error(key, f"expected {_SHAPE_FORMS}, got {value!r}") from None
 
 
 def case_from_mapping(data: dict, where: _Where, root: Path, *, target: str | None = None,
@@ -203,7 +213,8 @@ def case_from_mapping(data: dict, where: _Where, root: Path, *, target: str | No
         attribute=attribute,
         origin=f"{where.file}: {where.prefix}" if where.prefix else str(where.file),
         arguments=arguments,
-        random=random,
+        random=tuple(shape for shape, _ in random),
+        random_dtypes=tuple(dtype for _, dtype in random),
         seed=seed,
         wrt=wrt,
         inputs_from=inputs_from,
@@ -233,7 +244,7 @@ def _case_inputs(data: dict, where: _Where, root: Path):
         shapes = [shapes]
     if not isinstance(shapes, (list, tuple)) or not shapes:
         raise where.error("random", f"expected a list of shapes, one per argument, got {shapes!r}")
-    return (), tuple(_shape(s, where, f"random[{i}]") for i, s in enumerate(shapes)), ""
+    return (), tuple(_shape(s, where, f"random[{i}]") for i, s in enumerate(shapes)), ""  # (shape, dtype) each
 
 
 def _inputs_function(text, where: _Where, root: Path) -> str:

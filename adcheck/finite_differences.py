@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from .verdict.tolerances import EPS
+from .verdict.tolerances import EPS, precision_name
 
 # --- numpy's error state -----------------------------------------------------------------------------
 
@@ -715,6 +715,18 @@ def witness_scales(x0: np.ndarray) -> np.ndarray:
     return np.minimum(input_scales(x0), np.maximum(np.abs(x0), WITNESS_NATURAL_LENGTH))
 
 
+# The numpy grid of a working precision coarser than float64 (bfloat16 has no numpy dtype: its
+# steps stay unrounded).
+_GRIDS = {"float32": np.float32, "float16": np.float16}
+
+
+def _working_grid(eps: float):
+    """The dtype whose grid the function's inputs are rounded to, for a working precision of
+    ``eps`` (None for float64 or a precision numpy has no dtype for)."""
+    name = precision_name(eps)
+    return _GRIDS.get(name)
+
+
 def witness_ladders(flat_function, x0, value, columns, eps=None, noise=None):
     """(plus, minus): ``(steps, values, noise)`` of the Taylor remainder walk on each side of ``x0``.
 
@@ -732,9 +744,19 @@ def witness_ladders(flat_function, x0, value, columns, eps=None, noise=None):
     nominal = TAYLOR_FIRST * scales[:, None] / TAYLOR_FACTOR ** np.arange(rungs)[None, :]
     floor = TAYLOR_NOISE_FACTOR * eps * np.abs(value)
     noise = floor if noise is None else np.maximum(floor, np.asarray(noise, dtype=float))
+    grid = _working_grid(float(np.max(eps)))
     sides = []
     for sign in (1.0, -1.0):
         points = x0[columns][:, None] + sign * nominal
+        if grid is not None:
+            # A function that computes in float32 rounds x + h to float32 on its way in (a float32
+            # input, an astype): the step it takes is the rounded one. Recorded unrounded, the
+            # step is off by up to half an ulp of x, and r/h by that over h: a noise of 1e-3 at
+            # h = 1e-4 near pi, which hid a wrong slope's h regime. Where x is on the float32
+            # grid, so is x + h after rounding, and the step recorded is the one taken (exact);
+            # where x is not, which of the two the function sees is unknown, and x + h stays.
+            on_grid = (x0[columns] == x0[columns].astype(grid))[:, None]
+            points = np.where(on_grid, points.astype(grid).astype(np.float64), points)
         taken = np.abs(points - x0[columns][:, None])
         values = evaluate_points(flat_function, x0, np.repeat(columns, rungs), points.ravel(), value.size,
                                  diagonal=True)

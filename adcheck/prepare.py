@@ -135,7 +135,8 @@ def _case_arguments(case: Case, target: Target, summary: SourceSummary, timeout:
     from .inputs import promote, random_arguments
 
     if case.random:
-        raw = random_arguments(list(case.random), case.seed, where=f"{case.origin}: random")
+        raw = random_arguments(list(case.random), case.seed, where=f"{case.origin}: random",
+                               dtypes=list(case.random_dtypes) or None)
     elif case.inputs_from:
         from .inputs import validate_wrt
         from .inputs_from import inputs_from

@@ -160,6 +160,28 @@ def test_a_planted_conjugate_fails_and_blame_names_the_rule(target, failing, rul
     assert set(failing) <= set(blamed[0]["explains"])
 
 
+SECOND_ORDER_PLANTED = [
+    ("second_order.py:bad", "jax-rev", "cexp", "2.0 * cexp(z)"),
+    ("second_order_autograd.py:bad", "autograd", "cexp", "cexp(z)"),
+    ("second_order_torch.py:bad", "torch-rev", "Exp", "Exp.apply(z)"),
+]
+
+
+@pytest.mark.parametrize("target, backend, rule, call", SECOND_ORDER_PLANTED, ids=[p[0] for p in SECOND_ORDER_PLANTED])
+def test_blame_at_order_2_names_a_rule_whose_own_derivative_is_wrong_on_complex_operands(target, backend, rule, call):
+    # The rule's values are right (first order agrees); its derivative, checked as the real map
+    # of the operands' parts, is not.
+    code, report = run_json(target, "--order", "2", "--backend", backend)
+    assert code == ExitCode.FAILED
+    assert statuses(report)[backend] == "agree"
+    blamed = [f for f in report["findings"] if f["code"] == "ADC501" and f["severity"] == "error"
+              and f["line"] == call_line(target.split(":")[0], call)]
+    assert blamed, report["findings"]
+    assert f"the derivative rule of {rule}" in blamed[0]["message"]
+    assert "its own derivative, --order 2" in blamed[0]["message"]
+    assert backend in blamed[0]["explains"]
+
+
 @pytest.mark.parametrize("target, backends", [
     ("jax_rules.py:good_jvp", ("jax-fwd", "jax-rev")),
     ("jax_rules.py:good_vjp", ("jax-rev",)),

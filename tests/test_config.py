@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from contextlib import chdir as in_directory
 from pathlib import Path
@@ -123,6 +124,7 @@ def test_unknown_case_key_names_file_and_key(tmp_path):
     ('target = "funcs.py:two"\ninputs = [1.0, "x"]', "inputs[1]", "expected a number"),
     ('target = "funcs.py:good"\nrandom = [0]', "random[0]", "shape"),
     ('target = "funcs.py:good"\nrandom = ["3y4"]', "random[0]", "shape"),
+    ('target = "funcs.py:good"\nrandom = ["3:complex256"]', "random[0]", "unknown dtype 'complex256'"),
     ('target = "funcs.py:good"\ninput = 1.0\nseed = 3', "seed", "only used with random"),
     ('target = "funcs.py:good"\ninput = 1.0\nwrt = [1]', "wrt", "does not exist"),
     ('target = "funcs.py:good"\ninput = 1.0\nbackends = ["autograf"]', "backends", "unknown backend 'autograf'"),
@@ -137,6 +139,35 @@ def test_malformed_case_is_an_error_naming_the_key(tmp_path, case, key, words):
     message = config_error(tmp_path, f"[[tool.adcheck.case]]\n{case}\n")
     assert message.startswith(f"pyproject.toml: tool.adcheck.case[1].{key}: "), message
     assert words in message
+
+
+def test_a_random_case_takes_a_dtype_as_random_does_on_the_command_line(tmp_path):
+    project_with(tmp_path, '''
+        [[tool.adcheck.case]]
+        target = "funcs.py:two"
+        random = ["3:complex128", [2, 2]]
+    ''')
+    with in_directory(tmp_path):
+        (case,) = load_project().cases
+    assert case.random == ((3,), (2, 2))
+    assert case.random_dtypes == (np.dtype(np.complex128), np.dtype(np.float64))
+
+
+def test_a_complex_random_case_is_checked_on_complex_inputs(tmp_path):
+    # z * conj(z) + z: its Wirtinger pair is reported only for a complex input.
+    project_with(tmp_path, '''
+        [[tool.adcheck.case]]
+        target = "funcs.py:conj_plus"
+        random = ["2:complex128"]
+        backends = ["autograd"]
+    ''', "import numpy as np\n\n\ndef conj_plus(z):\n    return z * np.conj(z) + z\n")
+    with in_directory(tmp_path):
+        result = invoke("check", "--format", "json", "--no-timings")
+    assert result.exit_code == ExitCode.OK, result.output
+    (case,) = json.loads(result.stdout)["cases"]
+    assert case["inputs"][0]["dtype"] == "complex128"
+    diagonal = [entry for entry in case["complex"] if entry["entry"][0] == entry["entry"][1]]
+    assert [entry["kind"] for entry in diagonal] == ["wirtinger", "wirtinger"]
 
 
 def test_invalid_toml_is_a_config_error(tmp_path):

@@ -76,7 +76,7 @@ def test_the_report_says_where_finite_differences_were_overruled_and_why():
     ("sin_far_wrong_sign", "[4e7]", "jax-rev", "_sin_jvp"),
     ("high_frequency_dropped_term", "[0.2]", "jax-fwd", "_wave_jvp"),
     ("exp_near_overflow_dropped_term", "[700.0]", "autograd", "_x_exp"),
-    ("square_subnormal_wrong_sign", "[1e-310]", "autograd", "_square"),
+    ("square_subnormal_wrong_sign", "[1e-155]", "autograd", "_square"),
 ])
 def test_planted_wrong_rules_still_fail_at_the_same_inputs(target, value, backend, rule_line):
     code, report = run_json(target, value)
@@ -147,6 +147,41 @@ def test_a_walk_along_a_direction_drops_the_rungs_its_rounding_can_mislead():
         assert dropped.any() != exact
         if not exact:  # the short steps go first: their rounding off the direction is largest against h
             assert dropped[0, 0, -3:].any() and not dropped[0, 0, :3].any()
+
+
+def test_a_wrong_rule_at_a_subnormal_value_is_blamed_at_run_time():
+    # x * x at 1e-155 is 1e-310: subnormal, and numpy keeps its 45 bits. FD and the Taylor walk
+    # (whose noise floor is the subnormal spacing, not the smallest normal number) both see the
+    # wrong sign, and the per-primitive replay names the rule, not only the static lint.
+    code, report = run_json("square_subnormal_wrong_sign", "[1e-155, 3e-156]")
+    assert code == ExitCode.FAILED, report
+    assert statuses(report)["autograd"] == "disagree"
+    assert any(f["code"] == "ADC501" and f["severity"] == "error" and "_square" in f["message"]
+               and "is wrong at the inputs it gets here" in f["message"] for f in report["findings"]), report["findings"]
+
+
+def test_a_derivative_jax_flushes_to_zero_is_no_witness():
+    # A correct numpy square at subnormal inputs: autograd's 2e-310 is right; FD sees a flat 0
+    # (the value underflows) and JAX a flushed 0. The flush seconds no accusation.
+    result = invoke("run", f"{FIXTURES / 'subnormal.py'}:square", "--input", "[1e-310, 3e-311]", "--no-lint",
+                    "--no-timings", "--format", "json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == ExitCode.OK, report
+    autograd = next(b for b in report["backends"] if b["name"] == "autograd")
+    assert autograd["status"] == "inconclusive"
+    assert "flush subnormal numbers to zero" in autograd["message"]
+
+
+def test_a_wrong_rule_at_a_subnormal_input_is_not_convicted_on_the_flush():
+    # At 1e-310 no evaluation of x * x can tell 2e-310 from -2e-310 (the value underflows on every
+    # step), and JAX's 0 is the flush: the planted sign is inconclusive, and the report says why.
+    code, report = run_json("square_subnormal_wrong_sign", "[1e-310]", "--no-lint")
+    assert code == ExitCode.OK, report
+    autograd = next(b for b in report["backends"] if b["name"] == "autograd")
+    assert autograd["status"] == "inconclusive"
+    assert "flush subnormal numbers to zero" in autograd["message"]
+    assert "flush subnormal numbers to zero" in autograd["inconclusive"][0]["evidence"]
+
 
 def test_a_one_sided_infinite_slope_is_not_an_accusation():
     # The double-where entropy at an exact 0: FD grows like -log(h)/2 and never settles.
@@ -269,3 +304,20 @@ def test_the_walk_still_convicts_a_slope_on_a_function_that_never_moves():
         return np.ones_like(x)
 
     assert walk(f, 0.5, 1.0, 1e-6) == ["disagree", "disagree"]
+
+
+def test_the_walk_steps_on_the_float32_grid_a_float32_function_rounds_to():
+    # Recorded as x + h in float64, a step is off by up to half a float32 ulp of x from the one
+    # a float32 function takes; on the grid the recorded step is the one taken.
+    x0 = np.array([np.float32(3.1), np.float32(1e3)], dtype=np.float64)
+
+    def in_float32(z):
+        return np.asarray(z, dtype=np.float64).astype(np.float32).astype(np.float64)
+
+    value = in_float32(x0)
+    plus, minus = witness_ladders(in_float32, x0, value, np.array([0, 1]), eps=np.full(2, 2.0**-23))
+    for sign, (steps, values, _) in ((1.0, plus), (-1.0, minus)):
+        for c in range(2):
+            points = x0[c] + sign * steps[c]
+            assert np.array_equal(points, points.astype(np.float32).astype(np.float64))
+            assert np.array_equal(values[c, c], points)

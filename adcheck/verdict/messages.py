@@ -11,7 +11,7 @@ import numpy as np
 from ..model import FAILING, BackendVerdict, EntryMismatch, Status
 from .ledger import Ledger
 from .reference import ResolvedReference
-from .witnesses import OWN_NOISE_FACTOR, rounding_reach
+from .witnesses import OWN_NOISE_FACTOR, flushed_entries, rounding_reach
 
 MAX_LISTED_MISMATCHES = 10  # entries a verdict lists (the rest are counted)
 
@@ -57,8 +57,10 @@ def overruled_sentence(overruled, evidence, reference: ResolvedReference) -> str
 
 
 def inconclusive_evidence(i, j, reference: ResolvedReference, taylor_estimate, tolerance, others, name,
-                          contested, explained=None, own_reach=None, accused=None, walk_sides=None) -> str:
-    """What each method said about entry (i, j), for the report of an inconclusive entry."""
+                          contested, explained=None, own_reach=None, accused=None, walk_sides=None,
+                          flushers=None) -> str:
+    """What each method said about entry (i, j), for the report of an inconclusive entry.
+    ``flushers``: per entry, the other backends whose value there is a subnormal flushed to zero."""
     if own_reach is not None:
         return (f"fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e}; {name}'s own value moves by up to "
                 f"{own_reach[i, j] / OWN_NOISE_FACTOR:.1e} when the input moves by a few ulps (rounding in its "
@@ -85,11 +87,25 @@ def inconclusive_evidence(i, j, reference: ResolvedReference, taylor_estimate, t
                      else f"Taylor: error up to {value:.1e} against a tolerance of {tolerance[i, j]:.1e}")
     else:
         parts.append("Taylor: not run")
+    if flushers is not None and flushers[i, j]:
+        parts.append(f"{flushers[i, j]} flush subnormal numbers to zero, so their value here witnesses nothing")
     if contested[i, j]:
         parts.append("the AD backends differ here")
     elif not any(o != name for o in others):
         parts.append("no other AD backend")
     return "; ".join(parts)
+
+
+def flushing_backends(ledger: Ledger) -> np.ndarray:
+    """Per entry: the other AD backends (comma-separated) whose value there is a subnormal
+    flushed to zero (``witnesses.flushed_entries``); "" where none."""
+    names = np.full(ledger.jac.shape, "", dtype=object)
+    for other, values in ledger.others.items():
+        if other == ledger.run.name or values is None or values.shape != ledger.jac.shape:
+            continue
+        flushed = flushed_entries(other, ledger.jac, ledger.reference)
+        names = np.where(flushed, np.where(names == "", other, names + ", " + other), names)
+    return names
 
 
 def consensus_sentence(verdicts, reference: ResolvedReference | None, computed, impure: str) -> tuple[tuple[str, ...], str]:
@@ -144,12 +160,13 @@ def verdict_of(ledger: Ledger, primal: str, elsewhere: str) -> BackendVerdict:
     errors = _errors(ledger)
     # Sorting keeps ``errors.ratio`` (a NaN entry is among the worst); a NaN entry's shown ratio is NaN.
     listed = listed_entries(disagree, errors.ratio, jac, reference, np.where(np.isnan(jac), np.nan, errors.ratio))
+    flushers = flushing_backends(ledger) if undecided.any() else None
     unsure = listed_entries(
         undecided & ledger.usable, np.abs(reference.fd_error), jac, reference, errors.ratio,
         evidence_for=lambda i, j: inconclusive_evidence(
             i, j, reference, ledger.taylor_estimate, ledger.tolerance, ledger.others, run.name, ledger.contested,
             ledger.explained & ~ledger.self_explained, ledger.own_reach if ledger.self_explained[i, j] else None,
-            accused=ledger.unwitnessed, walk_sides=ledger.walk_sides))
+            accused=ledger.unwitnessed, walk_sides=ledger.walk_sides, flushers=flushers))
     n_disagree = int(disagree.sum())
     if n_disagree and not primal and elsewhere:
         return BackendVerdict(
@@ -246,8 +263,12 @@ def _status_and_message(ledger: Ledger, primal: str) -> tuple[Status, str]:
 def why_unverified(ledger: Ledger) -> str:
     undecided = ledger.undecided
     if (ledger.unwitnessed & undecided).any():
+        flushers = sorted({name for entry in flushing_backends(ledger)[ledger.unwitnessed & undecided].ravel()
+                           for name in str(entry).split(", ") if name})
+        flush = (f" ({', '.join(flushers)} flush subnormal numbers to zero: where an entry, its value or its input "
+                 "is subnormal, their derivative is the flush's and seconds nothing)" if flushers else "")
         return ("finite differences disagree there, but no second witness (the Taylor test, the complex step) "
-                "confirms them, and finite differences alone convict nothing")
+                f"confirms them, and finite differences alone convict nothing{flush}")
     if ledger.self_explained.any():
         return (f"{ledger.run.name}'s own derivative carries rounding noise (its computation cancels) as large as "
                 "the difference")

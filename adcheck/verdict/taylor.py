@@ -8,6 +8,10 @@ import numpy as np
 
 
 TAYLOR_NOISE_MARGIN = 10.0  # a remainder counts when it is this many times one evaluation's noise
+# The noise of a value is at least the spacing of floats at zero: a remainder below one subnormal
+# step is no remainder. (Not finfo.tiny: numpy keeps subnormal values with their bits, and x**2
+# at 1e-155 is 1e-310 to 45 bits; a floor at tiny would call every remainder of it noise.)
+NOISE_FLOOR = float(np.finfo(np.float64).smallest_subnormal)
 WITNESS_NOISE_MARGIN = 1e3  # ... on the float64 walk down to an ulp (``model.Witness``), which has rungs to spare
 
 
@@ -26,6 +30,12 @@ TAYLOR_DISAGREE_FACTOR = 10.0  # a first-order remainder this many tolerances wi
 # slope: x log x at 0) has r/h growing without bound, by the same amount each rung: no error
 # to name, and no disagreement.
 TAYLOR_CONVERGED = 0.1
+# Seconding finite differences whose own error bar settles the entry, the walk's estimate may be
+# this uncertain, as long as its interval holds FD's measured error and lies wholly outside the
+# tolerance: two witnesses then measure the same error. (A float32 value near pi carries noise
+# that keeps the walk's uncertainty at a fifth of a 1e-3 error, twice the tolerance: alone the
+# walk decides nothing there, beside FD's ±4e-6 it confirms.)
+TAYLOR_SECONDING_CONVERGED = 0.5
 TAYLOR_SHRINK = 0.5
 TAYLOR_STILL = 1e-3
 
@@ -60,7 +70,7 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None,
     estimate = np.full(shape, np.nan)
     if ladder is None:
         return agree, disagree, estimate
-    noise = TAYLOR_NOISE_MARGIN * np.asarray(ladder.noise, dtype=float) + np.finfo(float).tiny
+    noise = TAYLOR_NOISE_MARGIN * np.asarray(ladder.noise, dtype=float) + NOISE_FLOOR
     for c, j in enumerate(np.asarray(ladder.columns)):
         pick = np.arange(shape[0]) if wanted is None else np.flatnonzero(wanted[:, j])
         if pick.size == 0:
@@ -130,7 +140,7 @@ WALK_CONTRADICTION = 2.0
 
 
 def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margin, strict: bool,
-                   disagree_factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   disagree_factor: float, measured=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(agree, disagree, estimate of |J - J_true|) from the walk down to an ulp (``model.Witness``).
 
     On that walk three regimes follow each other: steps long against the function's variation,
@@ -148,12 +158,16 @@ def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margi
     too), with an uncertainty within ``resolution``; disagree: ``disagree_factor`` tolerances
     outside it, with an uncertainty under a tenth of the error, and no shorter rung contradicting
     it (a remainder far under the h |error| it predicts there). Otherwise nothing.
+
+    ``measured``: per entry, the error |J - FD| where FD's own error bar settles it (NaN
+    elsewhere); where the walk's interval holds it, an uncertainty up to
+    ``TAYLOR_SECONDING_CONVERGED`` of the error is enough to disagree.
     """
     shape = jacobian.shape
     agree = np.zeros(shape, dtype=bool)
     disagree = np.zeros(shape, dtype=bool)
     estimate = np.full(shape, np.nan)
-    noise = TAYLOR_NOISE_MARGIN * np.asarray(ladder.noise, dtype=float) + np.finfo(float).tiny
+    noise = TAYLOR_NOISE_MARGIN * np.asarray(ladder.noise, dtype=float) + NOISE_FLOOR
     threshold = (np.broadcast_to(np.asarray(margin, dtype=float), noise.shape) / TAYLOR_NOISE_MARGIN) * noise
     for c, j in enumerate(np.asarray(ladder.columns)):
         rows = np.flatnonzero(wanted[:, j] & np.isfinite(jacobian[:, j]))
@@ -178,7 +192,11 @@ def walk_decisions(jacobian, value, ladder, tolerance, resolution, wanted, margi
         estimate[at, j] = delta + uncertainty
         close = (delta + uncertainty <= allowed) if strict else (delta <= allowed + uncertainty)
         agree[at, j] = close & (uncertainty <= resolution[at, j])
-        disagree[at, j] = ((delta - uncertainty > disagree_factor * allowed) & (uncertainty <= TAYLOR_CONVERGED * delta)
+        converged = TAYLOR_CONVERGED
+        if measured is not None:
+            consistent = np.abs(delta - measured[at, j]) <= uncertainty  # (False where NaN)
+            converged = np.where(consistent, TAYLOR_SECONDING_CONVERGED, TAYLOR_CONVERGED)
+        disagree[at, j] = ((delta - uncertainty > disagree_factor * allowed) & (uncertainty <= converged * delta)
                            & ~contradicted)
     return agree, disagree, estimate
 

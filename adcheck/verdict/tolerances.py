@@ -38,6 +38,9 @@ TOLERANCES: dict[str, Tolerance] = {
 }
 # Machine epsilon per precision: the one table (bfloat16 keeps 8 bits of significand).
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
+# The smallest normal number per precision (finfo.tiny; bfloat16 has float32's exponent range):
+# below it numbers are subnormal, which a framework that flushes to zero reads and writes as 0.
+TINY = {"float64": 2.0**-1022, "float32": 2.0**-126, "float16": 2.0**-14, "bfloat16": 2.0**-126}
 
 # k: scipy's estimate is the change between the last two Richardson iterates, which can
 # understate the true error of the last one by a small factor; 4 covers that without letting

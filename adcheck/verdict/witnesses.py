@@ -12,7 +12,7 @@ import numpy as np
 from ..model import BackendRun, Evidence, OneSided, rules_of
 from .reference import ResolvedReference
 from .taylor import TAYLOR_DISAGREE_FACTOR, taylor_decisions, walk_decisions, walk_margin
-from .tolerances import ERROR_ESTIMATE_FACTOR
+from .tolerances import ERROR_ESTIMATE_FACTOR, TINY, precision_name
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,11 @@ def second_witness(jac, reference: ResolvedReference, tolerance, resolution, wan
         margin = walk_margin(reference.tol.eps)
         # Seconding FD's accusation, the walk must resolve the tolerance itself to overrule it,
         # and convicts an error one tolerance wide; deciding alone, it asks for ten.
+        # FD's measured error, where its own bar settles the entry: the walk may confirm it.
+        measured = np.where(reference.settled, np.abs(jac - reference.jacobian), np.nan)
         plus, minus = (tuple(np.where(accused, seconding, alone) for seconding, alone in zip(
             walk_decisions(sign * jac, value, ladder, tolerance, tolerance, deep & accused, margin,
-                           strict=True, disagree_factor=1.0),
+                           strict=True, disagree_factor=1.0, measured=measured),
             walk_decisions(sign * jac, value, ladder, tolerance, resolution, deep & ~accused, margin,
                            strict=False, disagree_factor=TAYLOR_DISAGREE_FACTOR)))
             for sign, ladder in ((1.0, witness.plus), (-1.0, witness.minus)))
@@ -91,13 +93,42 @@ def second_witness(jac, reference: ResolvedReference, tolerance, resolution, wan
                          by=by.astype(object))
 
 
+# The frameworks whose kernels flush subnormal numbers to zero. XLA runs JAX's CPU and GPU code
+# with flush-to-zero and denormals-are-zero: a subnormal operand is read as 0 and a subnormal
+# result written as 0 (jnp.asarray(1e-300) * 1e-10 is 0 where numpy gives 1e-310). numpy, and so
+# autograd, keep subnormals, and so does torch on the CPU (torch.set_flush_denormal is off by
+# default).
+FLUSHES_SUBNORMALS = frozenset({"jax"})
+
+
+def flushed_entries(backend: str, jac, reference: ResolvedReference) -> np.ndarray:
+    """Per entry: where ``backend`` flushes subnormals and the entry touches one, so that its
+    derivative there is the flush's and witnesses nothing: the entry as ``jac`` (the backend
+    judged) or FD has it is subnormal, or its output's value is, or its input is. ``jac``'s
+    derivative of x*x at x = 1e-310 is 2e-310; JAX's is 0 because 2e-310 is subnormal."""
+    if (rules_of(backend) or backend) not in FLUSHES_SUBNORMALS:
+        return np.zeros(jac.shape, dtype=bool)
+    tiny = np.array([TINY[precision_name(e)] for e in reference.tol.eps]).reshape(-1, 1)
+
+    def subnormal(values):
+        magnitude = np.abs(np.where(np.isfinite(values), values, 0.0))
+        return (magnitude > 0) & (magnitude < tiny)
+
+    flushed = subnormal(jac) | subnormal(reference.jacobian) | subnormal(np.reshape(reference.value, (-1, 1)))
+    if reference.own_scales is not None:
+        flushed = flushed | (np.asarray(reference.own_scales)[None, :] < tiny)
+    return np.broadcast_to(flushed, jac.shape)
+
+
 def independent_dissent(name: str, jac, others: dict[str, np.ndarray], reference: ResolvedReference,
                         bound) -> np.ndarray:
-    """Per entry: an AD backend of another framework agrees with FD there and not with ``jac``."""
+    """Per entry: an AD backend of another framework agrees with FD there and not with ``jac``
+    (and does not flush the entry's subnormals: ``flushed_entries``)."""
     dissent = np.zeros(jac.shape, dtype=bool)
     for other, values in others.items():
         if (rules_of(other) or other) == (rules_of(name) or name) or values is None or values.shape != jac.shape:
             continue
+        values = np.where(flushed_entries(other, jac, reference), np.nan, values)
         apart = reference.ad_atol + reference.tol.ad_rtol * np.maximum(np.abs(jac), np.abs(values))
         dissent |= (np.isfinite(values) & (np.abs(values - reference.jacobian) <= bound)
                     & (np.abs(values - jac) > apart))
@@ -120,7 +151,7 @@ def ad_votes(name: str, jacobian, others: dict[str, np.ndarray], reference: Reso
     disagree_count = np.zeros(shape, dtype=int)
     who = np.full(shape, "", dtype=object)
     for other, values in voters.items():
-        both = np.isfinite(jacobian) & np.isfinite(values)
+        both = np.isfinite(jacobian) & np.isfinite(values) & ~flushed_entries(other, jacobian, reference)
         bound = reference.ad_atol + reference.tol.ad_rtol * np.maximum(np.abs(jacobian), np.abs(values))
         close = both & (np.abs(jacobian - values) <= bound)
         agree_count += close

@@ -6,6 +6,8 @@ must not fail. This script
 
 1. downloads the sdist of the *installed* autograd version into a cache directory
    (``pip download --no-deps --no-binary :all: autograd==<version>``; the wheel has no tests),
+   or, with ``--source-git GIT_DIR``, reads the tests from a git clone of HIPS/autograd at the
+   tag of that version (``v<version>``), where a package index cannot be reached,
 2. copies its ``tests/*.py`` and ``autograd_replay.py`` into one work directory,
 3. in a fresh process per test module, replaces ``check_grads`` with a recorder, runs every test
    function (each ``parametrize`` set) with autograd's conftest seed and records each call,
@@ -21,6 +23,7 @@ purpose: adcheck rebinds ``numpy``/``autograd.numpy`` in the modules under the t
 and the test modules are where the functions (and their ``np``) live.
 
     python benchmarks/false_alarms/harvest_autograd.py            # -> work/autograd/cases.json
+    python benchmarks/false_alarms/harvest_autograd.py --source-git autograd/.git   # no index
     python benchmarks/false_alarms/run.py --set autograd           # check them
 """
 
@@ -74,17 +77,39 @@ def fetch_sdist(version: str, cache: Path) -> Path:
 # --- step 2: the work directory ------------------------------------------------------------------
 
 
-def prepare_work_directory(sdist: Path, work: Path) -> list[str]:
-    """A clean ``work`` holding the sdist's ``tests/*.py`` and the replay module; the test modules."""
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+def tests_from_sdist(sdist: Path) -> dict[str, bytes]:
+    """The sdist's ``tests/*.py``, by file name."""
+    files = {}
     with tarfile.open(sdist) as archive:
         for member in archive.getmembers():
             parts = Path(member.name).parts
             if len(parts) == 3 and parts[1] == "tests" and parts[2].endswith(".py") and member.isfile():
-                source = archive.extractfile(member)
-                (work / parts[2]).write_bytes(source.read())
+                files[parts[2]] = archive.extractfile(member).read()
+    return files
+
+
+def tests_from_git(git_dir: Path, version: str) -> dict[str, bytes]:
+    """``tests/*.py`` of a HIPS/autograd git directory at the tag ``v<version>`` (the sources the
+    sdist of that version was built from), by file name."""
+    tag = f"v{version}"
+
+    def git(*arguments: str) -> bytes:
+        done = subprocess.run(["git", f"--git-dir={git_dir}", *arguments], capture_output=True, check=False)
+        if done.returncode != 0:
+            sys.exit(f"git {' '.join(arguments)} in {git_dir}: {done.stderr.decode(errors='replace').strip()}")
+        return done.stdout
+
+    listing = git("ls-tree", "--name-only", f"{tag}:tests").decode().split()
+    return {name: git("show", f"{tag}:tests/{name}") for name in listing if name.endswith(".py")}
+
+
+def prepare_work_directory(tests: dict[str, bytes], work: Path) -> list[str]:
+    """A clean ``work`` holding autograd's ``tests/*.py`` and the replay module; the test modules."""
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    for name, text in tests.items():
+        (work / name).write_bytes(text)
     shutil.copy(HERE / f"{REPLAY_MODULE}.py", work / f"{REPLAY_MODULE}.py")
     return sorted(p.stem for p in work.glob("test_*.py"))
 
@@ -364,12 +389,17 @@ def _remove_case_files(work: Path, ident: str) -> None:
         (work / name).unlink(missing_ok=True)
 
 
-def harvest(cache: Path, work: Path, jobs: int, complex_only: bool = False) -> dict:
+def harvest(cache: Path, work: Path, jobs: int, complex_only: bool = False, source_git: Path | None = None) -> dict:
     started = time.monotonic()
     version = autograd_version()
-    sdist = fetch_sdist(version, cache)
-    modules = prepare_work_directory(sdist, work)
-    print(f"autograd {version}: {len(modules)} test modules from {sdist.name} into {work}", file=sys.stderr)
+    if source_git is not None:
+        source = f"git tag v{version} of {source_git}"
+        modules = prepare_work_directory(tests_from_git(source_git, version), work)
+    else:
+        sdist = fetch_sdist(version, cache)
+        source = sdist.name
+        modules = prepare_work_directory(tests_from_sdist(sdist), work)
+    print(f"autograd {version}: {len(modules)} test modules from {source} into {work}", file=sys.stderr)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         recorded = list(pool.map(lambda m: _worker_record(m, work, version), modules))
@@ -408,7 +438,7 @@ def harvest(cache: Path, work: Path, jobs: int, complex_only: bool = False) -> d
         reasons[key] = reasons.get(key, 0) + 1
     manifest = {
         "autograd_version": version,
-        "sdist": sdist.name,
+        "sdist": source,
         "recorded_calls": len(calls),
         "recorded_by": {via: sum(1 for e in calls if e["via"] == via) for via in ("check_grads", "combo_check")},
         "cases": cases,
@@ -424,6 +454,9 @@ def harvest(cache: Path, work: Path, jobs: int, complex_only: bool = False) -> d
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the sdist is kept")
+    parser.add_argument("--source-git", type=Path, metavar="GIT_DIR",
+                        help="read autograd's tests from this git directory of HIPS/autograd at the tag "
+                             "v<installed version> instead of downloading the sdist")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK,
                         help="the directory of generated cases (emptied first)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="processes at once")
@@ -448,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.verify_all:
         verify_all(json.loads(args.verify_all.read_text()), work, max(1, args.jobs), work / ".verify")
         return 0
-    manifest = harvest(args.cache.resolve(), work, max(1, args.jobs), args.complex_only)
+    manifest = harvest(args.cache.resolve(), work, max(1, args.jobs), args.complex_only,
+                       args.source_git.resolve() if args.source_git else None)
     print(f"autograd {manifest['autograd_version']}: {manifest['recorded_calls']} check_grads calls "
           f"({manifest['recorded_by']['check_grads']} direct, {manifest['recorded_by']['combo_check']} "
           f"through combo_check); {len(manifest['cases'])} cases, {len(manifest['skipped'])} skipped:")

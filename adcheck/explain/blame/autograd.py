@@ -209,7 +209,7 @@ def _problem(node, positions, order) -> LocalProblem | None:
     complex_at = {a for a in positions if np.iscomplexobj(args[a])}
     complex_outs = [np.iscomplexobj(p) for p in _parts(node.value)]
     if complex_at or any(complex_outs):
-        return None if order == 2 else _complex_problem(node, positions, complex_at, complex_outs)
+        return _complex_problem(node, positions, complex_at, complex_outs, order)
     shapes = [np.shape(args[a]) for a in positions]
     z0 = np.concatenate([np.asarray(args[a], dtype=np.float64).ravel() for a in positions])
     vjpmaker = primitive_vjps[node.fun]
@@ -313,11 +313,12 @@ def _reverse_through(function, z0, cotangents) -> np.ndarray:
     return np.stack([np.asarray(vjp(cotangents[:, q]), dtype=np.float64).ravel() for q in range(cotangents.shape[1])])
 
 
-def _complex_problem(node, positions, complex_at, complex_outs) -> LocalProblem:
+def _complex_problem(node, positions, complex_at, complex_outs, order: int = 1) -> LocalProblem:
     """The rule of a node with complex operands or outputs, checked as the real function of their
     parts: autograd traces ``(Re, Im) -> fun -> (Re, Im)`` (``complex_numbers.assemble`` and
     ``split``, autograd's own rules), so the node's rule runs on complex numbers exactly as in the
-    backward pass, and no convention is assumed here."""
+    backward pass, and no convention is assumed here. At order 2 the rule's derivative is that real
+    function's ``J(z)^T 1``, differentiated once more through the rule."""
     import autograd.numpy as anp
 
     args, kwargs, fun = node.args, node.kwargs, node.fun
@@ -346,5 +347,19 @@ def _complex_problem(node, positions, complex_at, complex_outs) -> LocalProblem:
     names = tuple("x" if len(positions) == 1 else f"x{a + 1}" for a in positions)
     inputs = tuple(Operand(n, s + ((2,) if a in complex_at else ()), a in complex_at)
                    for n, s, a in zip(names, shapes, positions))
+    if order == 2:
+        from autograd import make_vjp
+
+        u = np.ones(eps.size)
+
+        def first_derivative(z):
+            return make_vjp(realified)(z)[0](u)
+
+        def derivative_value(z):
+            return np.asarray(first_derivative(np.asarray(z, dtype=np.float64)), dtype=np.float64).ravel()
+
+        return LocalProblem(z0=z0, value=derivative_value, eps=np.full(z0.size, EPS["float64"]), inputs=inputs,
+                            outputs=numbered("y'", [o.shape for o in inputs], [o.complex for o in inputs]),
+                            reverse=lambda cotangents: _reverse_through(first_derivative, z0, cotangents))
     return LocalProblem(z0=z0, value=value, eps=eps, inputs=inputs, outputs=numbered("y", out_shapes, complex_outs),
                         reverse=reverse)

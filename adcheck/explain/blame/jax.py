@@ -283,16 +283,15 @@ def _problem(eqn, invals, positions, float_outs, forward: bool, order: int = 1) 
 
     # A complex operand is checked as its real and imaginary parts, (..., 2) real, and a complex
     # output as its parts likewise: the rule runs on complex numbers as in the program, and the
-    # check is of a real function, whatever JAX's convention (adcheck.complex_numbers).
+    # check is of a real function, whatever JAX's convention (adcheck.complex_numbers). At order 2
+    # the rule's derivative is that real function's, so complex operands need nothing more.
     complex_at = {p for p in positions if np.iscomplexobj(invals[p])}
     complex_outs = [np.issubdtype(np.dtype(eqn.outvars[k].aval.dtype), np.complexfloating) for k in float_outs]
-    if (complex_at or any(complex_outs)) and order == 2:
-        return None
     shapes = [tuple(np.shape(invals[p])) + ((2,) if p in complex_at else ()) for p in positions]
     dtypes = [np.dtype(np.real(invals[p]).dtype) for p in positions]
     z0 = np.concatenate([_real_parts(invals[p]) for p in positions])
     call = _rule_call(eqn, invals, positions, float_outs, complex_at, complex_outs)
-    function = call if order == 1 else _derivative_of(call, invals, positions, dtypes, shapes, forward)
+    function = call if order == 1 else _derivative_of(call, z0, dtypes, shapes, forward)
     if function is None:
         return None
 
@@ -311,7 +310,9 @@ def _problem(eqn, invals, positions, float_outs, forward: bool, order: int = 1) 
         z0=z0, value=lambda z: _flat(jax.device_get(function(*split(z)))),
         eps=output_eps([(d.name, int(np.prod(s)) if s else 1) for s, d in zip(out_shapes, out_dtypes)]),
         inputs=tuple(Operand(n, s, p in complex_at) for n, s, p in zip(names, shapes, positions)),
-        outputs=numbered("y" if order == 1 else "y'", out_shapes, complex_outs),
+        # The rule's derivative at order 2 is output-shaped forward (J 1), operand-shaped in reverse (J^T 1).
+        outputs=numbered("y" if order == 1 else "y'", out_shapes,
+                         complex_outs if order == 1 or forward else [p in complex_at for p in positions]),
         forward=products.forward if forward else None, reverse=None if forward else products.reverse,
         complex_value=_complex_value(eqn, invals, positions, float_outs, split) if complex_step else None)
 
@@ -411,9 +412,10 @@ def _zero_if_none(gradient, shape):
         return np.zeros(shape)
 
 
-def _derivative_of(call, invals, positions, dtypes, shapes, forward):
+def _derivative_of(call, z0, dtypes, shapes, forward):
     """The rule's first derivative as a function of the operands: ``J(z) 1`` (forward mode) or
-    ``J(z)^T 1`` (reverse mode); for an elementwise rule, the slope at each entry."""
+    ``J(z)^T 1`` (reverse mode); for an elementwise rule, the slope at each entry. ``call`` takes
+    the operands as real arrays (a complex one as its parts, shape (..., 2)), ``z0`` flat."""
     import jax
     import jax.numpy as jnp
 
@@ -424,7 +426,7 @@ def _derivative_of(call, invals, positions, dtypes, shapes, forward):
             return list(jax.jvp(lambda *a: call(*a), list(diff), tangents)[1])
 
         return first
-    example = call(*[invals[p] for p in positions])
+    example = call(*[jnp.asarray(piece, dtype=dtype) for piece, dtype in zip(pieces(z0, shapes), dtypes)])
     cotangents = [jnp.ones(np.shape(o), dtype=o.dtype) for o in example]
 
     def first(*diff):

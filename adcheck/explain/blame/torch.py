@@ -254,8 +254,6 @@ def _problem(op, forward, order) -> LocalProblem | None:
     # output as its parts likewise: the rule then runs on complex numbers as in the program, and
     # the check is of a real function, whatever torch's convention (adcheck.complex_numbers).
     complex_at = {p for p in positions if leaves[p].is_complex()}
-    if complex_at and order == 2:
-        return None
     shapes = [tuple(leaves[p].shape) + ((2,) if p in complex_at else ()) for p in positions]
     dtypes = [leaves[p].real.dtype if p in complex_at else leaves[p].dtype for p in positions]
     devices = [leaves[p].device for p in positions]
@@ -273,7 +271,8 @@ def _problem(op, forward, order) -> LocalProblem | None:
     if not example:
         return None
     out_shapes = [tuple(o.shape) for o in example]
-    complex_parts = list(complex_out)
+    # The rule's derivative at order 2 is output-shaped forward (J 1), operand-shaped in reverse (J^T 1).
+    complex_parts = list(complex_out) if order == 1 or forward else [p in complex_at for p in positions]
     rule = _Products(function, split, z0, order, shapes, out_shapes, [o.dtype for o in example])
     names = tuple("x" if len(positions) == 1 else f"x{k + 1}" for k in range(len(positions)))
     if op.kind == "function":
