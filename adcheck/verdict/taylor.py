@@ -76,7 +76,8 @@ def taylor_decisions(jacobian, value, ladder, tolerance, resolution=None,
         if pick.size == 0:
             continue
         h = ladder.steps[c]
-        remainders = ladder.values[pick, c, :] - value[pick, None] - h[None, :] * jacobian[pick, j][:, None]
+        with np.errstate(all="ignore"):  # a rung past overflow: its remainder is not finite, and silent
+            remainders = ladder.values[pick, c, :] - value[pick, None] - h[None, :] * jacobian[pick, j][:, None]
         finite = np.isfinite(remainders)
         usable = np.isfinite(jacobian[pick, j])
         above = finite & (np.abs(np.where(finite, remainders, 0.0)) > noise[pick, None])
