@@ -106,10 +106,10 @@ def directional_second_order(first_derivative, products: np.ndarray, x0: np.ndar
 
 def _walk(g, x0, value, directions, walked, eps, noise) -> Witness:
     """The Taylor remainder walk of ``g`` along each walked direction, on both sides
-    (``finite_differences.direction_ladders``), as a ``model.Witness`` whose columns are directions."""
-    from . import finite_differences as fdm
+    (``ladders.direction_ladders``), as a ``model.Witness`` whose columns are directions."""
+    from .ladders import direction_ladders
 
-    plus, minus = fdm.direction_ladders(g, x0, value, directions[:, walked], eps, noise)
+    plus, minus = direction_ladders(g, x0, value, directions[:, walked], eps, noise)
     return Witness(TaylorLadder(walked, *plus), TaylorLadder(walked, *minus))
 
 

@@ -294,8 +294,10 @@ def test_fd_error_bar_covers_a_noisy_formula_when_told_its_noise():
 
 def test_taylor_ladder_records_each_column_at_every_rung():
     x = np.array([0.5, 2.0])
-    steps, values, noise = fdm.taylor_ladder(np.sin, x, np.sin(x), np.array([1]))
-    assert steps.shape == (1, fdm.TAYLOR_RUNGS) and values.shape == (2, 1, fdm.TAYLOR_RUNGS)
+    from adcheck import ladders
+
+    steps, values, noise = ladders.taylor_ladder(np.sin, x, np.sin(x), np.array([1]))
+    assert steps.shape == (1, ladders.TAYLOR_RUNGS) and values.shape == (2, 1, ladders.TAYLOR_RUNGS)
     np.testing.assert_allclose(values[1, 0], np.sin(2.0 + steps[0]))
     np.testing.assert_allclose(values[0, 0], np.sin(0.5))  # the other input held
     assert np.all(noise > 0)

@@ -15,7 +15,7 @@ import pytest
 
 from adcheck.verdict.taylor import walk_decisions
 from adcheck.errors import ExitCode
-from adcheck.finite_differences import witness_ladders
+from adcheck.ladders import witness_ladders
 from adcheck.model import TaylorLadder
 from conftest import FIXTURES, assert_usage_error, invoke
 
@@ -128,7 +128,7 @@ def test_fast_mode_convicts_a_planted_rule_with_the_walk_as_second_witness(targe
 
 
 def test_a_walk_along_a_direction_drops_the_rungs_its_rounding_can_mislead():
-    from adcheck.finite_differences import direction_ladders
+    from adcheck.ladders import direction_ladders
     from adcheck.model import Witness
     from adcheck.verdict.products import trusted_walk
 

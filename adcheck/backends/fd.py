@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import finite_differences as fdm
+from .. import ladders
 from ..verdict.tolerances import (
     RowTolerances,
     absolute_tolerance,
@@ -166,7 +167,7 @@ def _measured(measure):
 @_measured
 def witness(task, loaded: _Loaded) -> BackendRun:
     """The second witness for ``task.job.columns``, the columns where FD alone found an AD backend
-    wrong: the Taylor remainder walked down on both sides (``finite_differences.witness_ladders``)
+    wrong: the Taylor remainder walked down on both sides (``ladders.witness_ladders``)
     and the complex step, taken without FD's say-so (FD is the witness under question here)."""
     arguments, flat_function, x0, value, eps = (task.arguments, loaded.flat_function, loaded.x0, loaded.value,
                                                 loaded.eps)
@@ -174,7 +175,7 @@ def witness(task, loaded: _Loaded) -> BackendRun:
     # The rounding floor only, not ``value_noise``: that measure moves every input by 1e-6 of its
     # magnitude and more, and where FD failed (cos at 1e12) such moves span whole periods and
     # read the function's own variation as noise, which would drown every remainder.
-    plus, minus = fdm.witness_ladders(flat_function, x0, value, columns, eps)
+    plus, minus = ladders.witness_ladders(flat_function, x0, value, columns, eps)
     complex_step, note = None, _complex_note(task, output_structure(loaded.out))
     if loaded.precision == "float64" and not note:
         try:
@@ -184,7 +185,7 @@ def witness(task, loaded: _Loaded) -> BackendRun:
                                                      complex_input=True)
                 enable_batching(complex_function, x0, complex_source, complex_input=True)
             cs, cs_error = fdm.complex_step_jacobian(complex_function, x0, value, columns, float(np.max(eps)),
-                                                     check_step=fdm.WITNESS_CHECK_STEP)
+                                                     check_step=ladders.WITNESS_CHECK_STEP)
             complex_step = ComplexStep(columns, cs, cs_error)
         except fdm.NotAnalytic as exc:
             note = str(exc)
@@ -198,13 +199,13 @@ def witness(task, loaded: _Loaded) -> BackendRun:
 def witness_along(task, loaded: _Loaded) -> BackendRun:
     """Fast mode's second witness: the Taylor remainder walked on both sides of the input along
     the probe directions ``task.job.directions``, where FD alone found products wrong
-    (``finite_differences.direction_ladders``). No complex step: it would take one complex
+    (``ladders.direction_ladders``). No complex step: it would take one complex
     evaluation of the whole function per direction for a vote the walk already casts."""
     from ..fast import probe_vectors
 
     walked = np.asarray(task.job.directions, dtype=int)
     directions = probe_vectors(loaded.x0.size, loaded.value.size).directions[:, walked]
-    plus, minus = fdm.direction_ladders(loaded.flat_function, loaded.x0, loaded.value, directions, loaded.eps)
+    plus, minus = ladders.direction_ladders(loaded.flat_function, loaded.x0, loaded.value, directions, loaded.eps)
     found = Witness(TaylorLadder(walked, *plus), TaylorLadder(walked, *minus), None,
                     "not taken in fast mode (the Taylor walk is the second witness there)")
     return BackendRun(task.backend, Status.REFERENCE, value=loaded.value, witness=found)
@@ -289,7 +290,7 @@ def _backups(task, func, batch_source, flat_function, x0, value, jac, err, refer
             note = str(exc)
     elif not note:
         note = f"not tried: the function computes in {reference.precision.name}"
-    steps, values, noise = fdm.taylor_ladder(flat_function, x0, value, columns, eps, reference.precision.noise)
+    steps, values, noise = ladders.taylor_ladder(flat_function, x0, value, columns, eps, reference.precision.noise)
     return dataclasses.replace(reference, complex_step=complex_step, complex_step_note=note,
                                taylor=TaylorLadder(columns, steps, values, noise))
 

@@ -316,7 +316,7 @@ def _taylor_walk_confirms(line, value, eps, compared, k, rows, still) -> np.ndar
     is a Taylor remainder, so a primitive that varies faster than FD's steps (sin at 4e7) is not
     accused on FD's aliasing."""
     from ...verdict.taylor import walk_decisions, walk_margin
-    from ...finite_differences import witness_ladders
+    from ...ladders import witness_ladders
     from ...model import TaylorLadder
 
     try:
