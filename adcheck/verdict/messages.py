@@ -114,14 +114,15 @@ def consensus_sentence(verdicts, reference: ResolvedReference | None, computed, 
     ad = [r for r in computed if by_name[r.name].status in (Status.AGREE, Status.KINK, Status.DISAGREE,
                                                             Status.INCONCLUSIVE)]
     if impure:
-        return ("fd",), impure_sentence(len(ad) >= 2 and reference is not None and all_agree_with_each_other(ad, reference))
+        return ("fd",), impure_sentence(len(ad) >= 2 and reference is not None
+                                        and all_agree_with_each_other([r.jacobian for r in ad], reference))
     failing = [r.name for r in ad if by_name[r.name].status in FAILING]
     passing = [r.name for r in ad if by_name[r.name].status not in FAILING]
     if not failing:
         return (), ""
     if passing:
         return tuple(failing), disagreement_sentence(failing, passing)
-    if len(ad) >= 2 and reference is not None and all_agree_with_each_other(ad, reference):
+    if len(ad) >= 2 and reference is not None and all_agree_with_each_other([r.jacobian for r in ad], reference):
         return tuple(failing), ("every AD backend agrees with the others but not with finite differences, and a "
                                 "second witness (the Taylor remainder or the complex step) sides with finite "
                                 "differences; the function gives the same value on every call: a derivative rule "
@@ -138,10 +139,11 @@ def impure_sentence(ad_agree: bool) -> str:
             f"its derivative is not defined, and no backend can be checked against it{tail}")
 
 
-def all_agree_with_each_other(runs, reference: ResolvedReference) -> bool:
-    first = runs[0].jacobian
-    for other in runs[1:]:
-        values = other.jacobian
+def all_agree_with_each_other(values_of: list[np.ndarray], reference: ResolvedReference) -> bool:
+    """Every AD backend's values (Jacobians, or fast mode's products) equal the first's at the AD
+    tolerance of ``reference``."""
+    first = values_of[0]
+    for values in values_of[1:]:
         if values.shape != first.shape:
             return False
         bound = reference.ad_atol + np.maximum(reference.tol.ad_rtol, reference.tol.rtol) * np.abs(first)

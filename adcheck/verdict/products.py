@@ -23,7 +23,7 @@ import numpy as np
 from ..fast import DETECTION_PROBABILITY, N_RANDOM, LocaliseRow, ProbeVectors, detection_threshold, probe_vectors
 from ..model import BackendRun, BackendVerdict, Comparison, EntryMismatch, Status, TaylorLadder, Witness
 from .chain import decide
-from .messages import disagreement_sentence, impure_sentence, why_unverified
+from .messages import all_agree_with_each_other, disagreement_sentence, impure_sentence, why_unverified
 from .reference import ResolvedReference, impurity, primal_mismatch, reference_verdict
 from .tolerances import (
     RowTolerances,
@@ -151,7 +151,9 @@ def compare_fast(runs: list[BackendRun], n_inputs: int, rtol=None, atol=None, *,
     passing = [v.name for v in verdicts if v.status == Status.AGREE]
     comparison = Comparison(tuple(verdicts), failing, disagreement_sentence(failing, passing))
     if products.impure:
-        comparison = Comparison(tuple(verdicts), ("fd",), impure_sentence(products.projections_agree()))
+        projected = list(products.projections.values())
+        ad_agree = len(projected) >= 2 and all_agree_with_each_other(projected, products.projected)
+        comparison = Comparison(tuple(verdicts), ("fd",), impure_sentence(ad_agree))
     atol_of = list(products.localise_atol.values())
     return FastComparison(comparison, localise, atol if atol is not None else (min(atol_of) if atol_of else None),
                           products.note(), tuple(sorted(to_walk)))
@@ -187,15 +189,15 @@ class _Products:
             elif run.products.ujt is not None:
                 self.projections[run.name] = run.products.ujt @ self.vectors.directions
                 self.forward_products[run.name] = self._rows_of_jv(self.projections[run.name])
-        self.forward = self._with_walk(
+        self.forward = with_trusted_walk(
             products_reference(value, jv_fd, jv_err, self.eps, rtol, atol, typical_scale),
-            reference.witness, self.forward_products)
+            reference.witness, list(self.forward_products.values()), n_inputs)
         # Each cotangent mixes outputs: its tolerances are the coarsest of theirs, its scale |U|^T |f|.
-        self.projected = self._with_walk(products_reference(
+        self.projected = with_trusted_walk(products_reference(
             u.T @ value, u.T @ jv_fd, np.abs(u.T) @ jv_err, np.full(u.shape[1], float(np.max(self.eps))), rtol, atol,
             typical_scale, magnitudes=np.abs(u.T) @ np.abs(value)),
             projected_witness(reference.witness, u),
-            self.projections)
+            list(self.projections.values()), n_inputs)
         self.localise_atol: dict[str, float] = {}
 
     def _rows_of_jv(self, projected: np.ndarray) -> np.ndarray:
@@ -207,9 +209,6 @@ class _Products:
         rows = np.full((n_outputs, projected.shape[1]), np.nan)
         rows[self.vectors.sampled_rows] = projected[N_RANDOM:]
         return rows
-
-    def _with_walk(self, reference: ResolvedReference, witness, products: dict) -> ResolvedReference:
-        return with_trusted_walk(reference, witness, list(products.values()), self.n_inputs)
 
     def judge(self, run: BackendRun) -> _Judged:
         primal = primal_mismatch(run.value, self.reference.value, self.forward.tol)
@@ -267,15 +266,6 @@ class _Products:
             # RMSNorm's upcast, along some inputs only) as a remainder.
             to_walk = tuple(int(k) for k in np.flatnonzero(ledger.unwitnessed.any(axis=0)))
         return _Judged(verdict, localise, to_walk)
-
-    def projections_agree(self) -> bool:
-        """Every backend gives the same ``U^T J V`` (at the AD tolerance), two backends at least."""
-        values = list(self.projections.values())
-        if len(values) < 2:
-            return False
-        reference = self.projected
-        bound = reference.ad_atol + reference.tol.ad_rtol * np.abs(values[0])
-        return all(v.shape == values[0].shape and bool(np.all(np.abs(v - values[0]) <= bound)) for v in values[1:])
 
     def note(self) -> str:
         """What fast mode checked, and the smallest wrong entry it catches with DETECTION_PROBABILITY."""
