@@ -10,7 +10,9 @@ Each kind has its own ``ResolvedReference``; its second witness is the Taylor re
 along the accused directions on both sides of the input (``backends.fd.witness_along``), in the
 outputs' space for forward products and projected on the cotangents for reverse ones. The
 other AD backends vote where their products mean the same (every backend's ``U^T J V``; ``J V``
-of forward backends, and of reverse ones too when the output is a scalar).
+of forward backends, and of reverse ones along their sampled basis rows), and the reverse
+backends' dot-product test confirms a forward backend's ``J V`` along a direction where they
+agree on every cotangent.
 """
 
 from __future__ import annotations
@@ -181,6 +183,7 @@ class _Products:
         self.impure = impurity(reference)
         u = self.vectors.cotangents
         self.computed = [r for r in runs if r.status == Status.COMPUTED and r.products is not None]
+        self._by_name = {r.name: r for r in self.computed}
         self.projections, self.forward_products = {}, {}
         for run in self.computed:
             if run.products.jv is not None:
@@ -199,6 +202,25 @@ class _Products:
             projected_witness(reference.witness, u),
             list(self.projections.values()), n_inputs)
         self.localise_atol: dict[str, float] = {}
+
+    def _dot_product_vote(self, run: BackendRun) -> np.ndarray | None:
+        """A forward backend's own ``J V`` along the directions where its dot-product test agrees
+        with every reverse backend's (``u^T (J v)`` against ``(u^T J) v`` for every cotangent, at
+        the tight AD tolerance), NaN elsewhere: a vote on its forward products. A wrong entry
+        ``(J v)[i, k]`` moves ``u^T (J v)`` along every random cotangent, so the reverse backends'
+        independent computation confirms the column as a whole (with fast mode's detection
+        probability, as every product check here). None without a reverse backend to ask."""
+        reverse = [name for name, r in self._by_name.items() if r.products.jv is None and name != run.name]
+        if not reverse:
+            return None
+        mine, tol = self.projections[run.name], self.projected.tol
+        agreed = np.ones(mine.shape[1], dtype=bool)
+        for name in reverse:
+            theirs = self.projections[name]
+            bound = self.projected.ad_atol + tol.ad_rtol * np.maximum(np.abs(mine), np.abs(theirs))
+            with np.errstate(invalid="ignore"):
+                agreed &= np.all(np.isfinite(mine) & np.isfinite(theirs) & (np.abs(mine - theirs) <= bound), axis=0)
+        return np.where(agreed[None, :], run.products.jv, np.nan)
 
     def _rows_of_jv(self, projected: np.ndarray) -> np.ndarray:
         """A reverse backend's ``U^T J V`` as rows of ``J V`` where its cotangent is a basis vector (a
@@ -219,6 +241,9 @@ class _Products:
         forward = run.products.jv is not None
         reference, others = ((self.forward, self.forward_products) if forward else (self.projected, self.projections))
         actual = run.products.jv if forward else self.projections[run.name]
+        vote = self._dot_product_vote(run) if forward else None
+        if vote is not None:
+            others = {**others, "the reverse backends' dot-product test": vote}
         ledger = decide(run, actual, reference, others, self.impure)
         disagree, undecided = ledger.disagree, ledger.undecided
         kind = "J v" if forward else "u^T J v"
