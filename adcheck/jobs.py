@@ -102,7 +102,7 @@ JITTER_ULPS = (2.0, -2.0, 5.0, -5.0)
 
 def with_own_noise(task: Task) -> BackendRun:
     """The backend's run at the input, with ``own_noise``: per entry, the largest change of its
-    Jacobian when the input moves by a few ulps.
+    Jacobian (fast mode: of its products, ``_answer``) when the input moves by a few ulps.
 
     Such a nudge moves a smooth derivative by a few ulps too; an AD computation that cancels
     (``(x/2 cos(x/2) - sin(x/2)) / x**2`` at small x) moves by its own rounding error, which no
@@ -115,7 +115,7 @@ def with_own_noise(task: Task) -> BackendRun:
     compute = REGISTRY[task.backend].compute
     plain = dataclasses.replace(task, job=Compute(), order=1, contexts=(), probes=False)
     base = compute(plain)
-    if base.status != Status.COMPUTED or base.jacobian is None:
+    if base.status != Status.COMPUTED or _answer(base) is None:
         return base
     x0 = task.arguments.flat()
     eps = np.finfo(x0.dtype).eps if np.issubdtype(x0.dtype, np.floating) else np.finfo(np.float64).eps
@@ -125,14 +125,22 @@ def with_own_noise(task: Task) -> BackendRun:
         with own_error_state():  # whatever np.seterr the user's module called
             nudged = x0 + (ulps * eps) * signs * np.abs(x0)
         run = compute(dataclasses.replace(plain, arguments=task.arguments.at(nudged)))
-        if run.status != Status.COMPUTED or run.jacobian is None or run.jacobian.shape != base.jacobian.shape:
+        if run.status != Status.COMPUTED or _answer(run) is None or _answer(run).shape != _answer(base).shape:
             return base
         with own_error_state():
-            moves.append(np.abs(run.jacobian - base.jacobian))
+            moves.append(np.abs(_answer(run) - _answer(base)))
     again = compute(plain)
-    if again.jacobian is None or not np.array_equal(again.jacobian, base.jacobian, equal_nan=True):
+    if _answer(again) is None or not np.array_equal(_answer(again), _answer(base), equal_nan=True):
         return base
     return dataclasses.replace(base, own_noise=np.max(moves, axis=0))
+
+
+def _answer(run: BackendRun) -> np.ndarray | None:
+    """What a backend's run answered: its Jacobian, or in fast mode its products (``J V`` in
+    forward mode, ``U^T J`` in reverse mode): ``own_noise`` has that shape."""
+    if run.jacobian is not None or run.products is None:
+        return run.jacobian
+    return run.products.jv if run.products.jv is not None else run.products.ujt
 
 
 def describe(task: Task) -> BackendRun:
