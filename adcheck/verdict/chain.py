@@ -91,7 +91,10 @@ def accusation(ledger: Ledger) -> None:
     """Finite differences alone never convict: an entry outside their bar, settled or not, is
     accused, and a second witness decides it. Until one has been asked (``reference.witness`` is
     None: the first comparison of a run) the accusation stands provisionally, and the run asks
-    one (``run._second_look``)."""
+    one (``run._second_look``). A reference that is itself a derivative (``reference.exact``) is
+    no estimate to be witnessed: what differs from it disagrees."""
+    if ledger.reference.exact:
+        return
     ledger.accused = ((ledger.disagree & ~ledger.nonfinite)
                       | (ledger.outside & ~ledger.agree & ~ledger.disagree & ~ledger.explained))
     ledger.disagree &= ~ledger.accused

@@ -42,6 +42,9 @@ class ResolvedReference:
     noise: np.ndarray | None = None  # (n_outputs,) measured rounding noise of one evaluation of the value
     own_scales: np.ndarray | None = None  # (n_inputs,) finite_differences.step_scales
     witness: object | None = None  # model.Witness: the second witness, once FD alone has accused entries
+    # The reference is a derivative itself, not an estimate (``--contexts``: the backend's own eager
+    # one): a difference from it needs no second witness.
+    exact: bool = False
 
 
 def resolve_reference(reference: BackendRun, ad_jacobians: list[np.ndarray], rtol=None, atol=None,
