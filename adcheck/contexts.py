@@ -269,13 +269,14 @@ class _EntryNames:
             function=function)
         self.n_outputs = value.size if value is not None else 0
         self.n_inputs = arguments.n_inputs if arguments is not None else 0
+        self.complex_columns = arguments.complex_columns if arguments is not None else ()
 
     def entry(self, row: int, column: int, mode: Mode, backend: str) -> str:
         if mode == Mode.FULL or self.report.arguments == ():
             return self.report.entry_name(row, column) if self.report.arguments else f"({row}, {column})"
         from .fast import N_RANDOM, probe_vectors
 
-        vectors = probe_vectors(self.n_inputs, self.n_outputs)
+        vectors = probe_vectors(self.n_inputs, self.n_outputs, complex_columns=self.complex_columns)
         if backend.endswith("fwd"):  # J V: (output, direction)
             if column >= N_RANDOM:
                 return self.report.entry_name(row, int(vectors.sampled_columns[column - N_RANDOM]))

@@ -422,7 +422,7 @@ def _fast_comparison(work: Plan, runs, arguments: Arguments, settings: Settings,
 
     def judged(runs):
         return compare_fast(runs, arguments.n_inputs, settings.rtol, settings.atol, eps_rows=eps_rows,
-                            typical_scale=scale, own_scales=own_scales)
+                            typical_scale=scale, own_scales=own_scales, complex_columns=arguments.complex_columns)
 
     fast = judged(runs)
     fd_task = next(t for t in work.tasks if t.backend == "fd")

@@ -88,7 +88,7 @@ def _compute(task, func, outside: dict, start: float) -> BackendRun:
     if task.mode == Mode.FAST:
         from ..fast import probe_vectors
 
-        vectors = probe_vectors(x0.size, value.size)
+        vectors = probe_vectors(x0.size, value.size, complex_columns=arguments.complex_columns)
         jv, jv_error = fdm.directional_derivatives(flat_function, x0, value.size, vectors.directions, eps, noise)
         return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, value=value,
                           products=Products(jv=jv, jv_error=jv_error), outputs=outputs,
@@ -204,7 +204,8 @@ def witness_along(task, loaded: _Loaded) -> BackendRun:
     from ..fast import probe_vectors
 
     walked = np.asarray(task.job.directions, dtype=int)
-    directions = probe_vectors(loaded.x0.size, loaded.value.size).directions[:, walked]
+    directions = probe_vectors(loaded.x0.size, loaded.value.size,
+                               complex_columns=task.arguments.complex_columns).directions[:, walked]
     plus, minus = ladders.direction_ladders(loaded.flat_function, loaded.x0, loaded.value, directions, loaded.eps)
     found = Witness(TaylorLadder(walked, *plus), TaylorLadder(walked, *minus), None,
                     "not taken in fast mode (the Taylor walk is the second witness there)")

@@ -91,7 +91,7 @@ class Searcher:
     """One search: the warm workers, the memory of every input checked, the counts."""
 
     def __init__(self, prepared, settings, pool, seed: int):
-        from ..fast import N_RANDOM, N_SAMPLED
+        from ..fast import probe_vectors
         from ..run import plan
         from ..settings import choose_mode
 
@@ -101,7 +101,7 @@ class Searcher:
         self.seed = seed
         self.given = arguments.flat()
         # The screen: fast mode's products where they are fewer than the Jacobian's columns.
-        n_directions = N_RANDOM + min(N_SAMPLED, arguments.n_inputs)
+        n_directions = probe_vectors(arguments.n_inputs, 1, complex_columns=arguments.complex_columns).directions.shape[1]
         self.mode = Mode.FAST if arguments.n_inputs > n_directions else Mode.FULL
         if choose_mode(settings.mode, arguments.n_inputs) == Mode.FAST:
             self.mode = Mode.FAST
@@ -187,7 +187,8 @@ class Searcher:
             from ..verdict.products import compare_fast
 
             comparison = compare_fast(runs, x.size, rtol, atol, eps_rows=precision.eps,
-                                      typical_scale=typical_scale(x)).comparison
+                                      typical_scale=typical_scale(x), own_scales=step_scales(x),
+                                      complex_columns=self.arguments.complex_columns).comparison
         else:
             comparison = compare(runs, rtol, atol, eps_rows=precision.eps, input_scales=input_scales(x),
                                  own_scales=step_scales(x))

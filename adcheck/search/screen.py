@@ -80,7 +80,7 @@ def _jax_vmapped(task) -> tuple[BackendRun, ...] | None:
     try:
         flat_function = build_flat_function(task)
         n_outputs = int(np.prod(jax.eval_shape(flat_function, jnp.asarray(points[0])).shape))
-        vectors = probe_vectors(n_inputs, n_outputs)
+        vectors = probe_vectors(n_inputs, n_outputs, complex_columns=task.arguments.complex_columns)
         fast = task.mode == Mode.FAST
         if task.backend == "jax-fwd":
             tangents = jnp.asarray((vectors.directions.T if fast else np.eye(n_inputs)), dtype=points.dtype)
@@ -156,7 +156,7 @@ def _quick_reference(task) -> tuple[BackendRun, ...]:
             elif batching:
                 flat_function.batch = flat_function.try_batch
             if task.mode == Mode.FAST:
-                directions = probe_vectors(x.size, value.size).directions
+                directions = probe_vectors(x.size, value.size, complex_columns=task.arguments.complex_columns).directions
                 steps = np.full(directions.shape[1], QUICK_STEP * typical_scale(x))
             else:
                 directions = np.eye(x.size)

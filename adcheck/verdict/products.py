@@ -144,12 +144,13 @@ def with_trusted_walk(reference: ResolvedReference, witness: Witness | None, pro
 
 
 def compare_fast(runs: list[BackendRun], n_inputs: int, rtol=None, atol=None, *, eps_rows=None,
-                 typical_scale=1.0, own_scales=None) -> FastComparison:
+                 typical_scale=1.0, own_scales=None, complex_columns: tuple[int, ...] = ()) -> FastComparison:
     """Judge each backend's products against FD's (``FastComparison``). ``typical_scale`` is the
     inputs' typical magnitude: a step along a unit direction of that length is what the absolute
     tolerances are measured against; ``own_scales`` each input's own
-    (``finite_differences.step_scales``), which the value's rounding noise is differentiated on."""
-    products = _Products(runs, n_inputs, rtol, atol, eps_rows, typical_scale, own_scales)
+    (``finite_differences.step_scales``), which the value's rounding noise is differentiated on;
+    ``complex_columns`` where the complex inputs' real parts sit (``fast.probe_vectors``)."""
+    products = _Products(runs, n_inputs, rtol, atol, eps_rows, typical_scale, own_scales, complex_columns)
     verdicts, localise, to_walk = [], {}, set()
     for run in runs:
         if run.status == Status.REFERENCE:
@@ -186,13 +187,14 @@ class _Products:
     """The reference's products, the probe vectors and the two references (forward products and
     projected ones), shared by every backend's verdict in fast mode."""
 
-    def __init__(self, runs, n_inputs: int, rtol, atol, eps_rows, typical_scale, own_scales=None):
+    def __init__(self, runs, n_inputs: int, rtol, atol, eps_rows, typical_scale, own_scales=None,
+                 complex_columns=()):
         self.reference = next(r for r in runs if r.status == Status.REFERENCE)
         reference = self.reference
         self.n_inputs, self.rtol, self.atol, self.typical_scale = n_inputs, rtol, atol, typical_scale
         jv_fd, jv_err = reference.products.jv, reference.products.jv_error
         value = reference.value
-        self.vectors = probe_vectors(n_inputs, value.size)
+        self.vectors = probe_vectors(n_inputs, value.size, complex_columns=complex_columns)
         self.eps = eps_rows if eps_rows is not None else uniform_eps(value.size)
         self.impure = impurity(reference)
         u = self.vectors.cotangents
