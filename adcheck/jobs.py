@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .backends.calling import NotApplicable, error_location, error_run, not_applicable, safe_root
-from .model import BackendRun, Mode, Status
+from .model import BackendRun, JobResult, Mode, Status
 from .task import (
     Batch,
     Blame,
@@ -28,8 +28,8 @@ from .task import (
 )
 
 
-def execute(task: Task) -> BackendRun:
-    """The task's job (``task.Job``), dispatched on its type."""
+def execute(task: Task) -> JobResult:
+    """The task's job (``task.Job``), dispatched on its type; its result is of the job's ``Result`` type."""
     if isinstance(task.job, (Describe, Estimate)):  # (neither compiles anything)
         return LOAD_ONLY[type(task.job)](task)
     if task.backend.startswith("jax") or task.framework in ("jax", "array-api"):
@@ -77,14 +77,13 @@ def _compute(task: Task) -> BackendRun:
     try:
         result = _computation(task)(task)
     except NotApplicable as exc:
-        return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start, exc.message, exc.location)
+        return task.failed(Status.NOT_APPLICABLE, time.perf_counter() - start, exc.message, exc.location)
     except MemoryError as exc:
         return failure_run(task, exc, start)
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
         missing = not_applicable(exc, task.backend, safe_root(task))  # a mode the framework lacks, or None
         if missing is not None:
-            return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start, missing.message,
-                              missing.location)
+            return task.failed(Status.NOT_APPLICABLE, time.perf_counter() - start, missing.message, missing.location)
         return error_run(task, exc, time.perf_counter() - start)
     if task.probes and result.status == Status.REFERENCE and task.mode == Mode.FULL:
         from .explain.probes import probe
@@ -189,15 +188,15 @@ def time_one_evaluation(task: Task) -> BackendRun:
 LOAD_ONLY = {Describe: describe, Estimate: time_one_evaluation}
 
 
-def failure_run(task: Task, exc: BaseException, start: float) -> BackendRun:
+def failure_run(task: Task, exc: BaseException, start: float) -> JobResult:
+    """The task's job's result saying it failed with ``exc`` (adcheck's own failure included)."""
     seconds = time.perf_counter() - start
     if isinstance(exc, MemoryError):
-        return BackendRun(task.backend, Status.ERROR, seconds,
-                          "out of memory (raise --memory-limit if the function needs more)",
-                          error_location(exc, safe_root(task)))
+        return task.failed(Status.ERROR, seconds, "out of memory (raise --memory-limit if the function needs more)",
+                           error_location(exc, safe_root(task)))
     if isinstance(exc, KeyboardInterrupt):
-        return BackendRun(task.backend, Status.ERROR, seconds, "interrupted")
+        return task.failed(Status.ERROR, seconds, "interrupted")
     try:
         return error_run(task, exc, seconds)
     except BaseException:  # noqa: BLE001
-        return BackendRun(task.backend, Status.ERROR, seconds, f"the worker failed: {type(exc).__name__}")
+        return task.failed(Status.ERROR, seconds, f"the worker failed: {type(exc).__name__}")

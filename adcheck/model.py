@@ -1,8 +1,9 @@
 """Plain data passed between the stages: tasks, worker results, verdicts, findings, the run report.
 
-Nothing here prints; the CLI and ``adcheck.report`` turn these into text. Everything a worker
-sends back is a field of ``BackendRun`` that the backend must fill or leave at its documented
-default: there is no grab-bag dict for a backend to forget a mode in.
+Nothing here prints; the CLI and ``adcheck.report`` turn these into text. What a worker sends
+back is its job's own result type (``task.Job``'s ``Result``), a ``JobResult``: the compute job's
+is ``BackendRun``, whose every field a backend must fill or leave at its documented default. There
+is no grab-bag dict for a backend to forget a mode in.
 """
 
 from __future__ import annotations
@@ -246,14 +247,30 @@ class ProbeResult:
 
 
 @dataclass(frozen=True)
-class BackendRun:
-    """What one backend's worker sent back."""
+class JobResult:
+    """What every job's worker sends back, whatever the job: whose it is, how it ended, how long
+    it took. A job that failed (ERROR: the function raised, the worker died or timed out), that
+    cannot apply (NOT_APPLICABLE) or whose backend is missing (UNAVAILABLE) sends its own result
+    type (``task.Task.failed``) with only these filled, and each reader treats it so."""
 
     name: str
     status: Status  # COMPUTED, REFERENCE, ERROR, UNAVAILABLE or NOT_APPLICABLE
     seconds: float = 0.0
     message: str = ""
     location: Location | None = None
+
+    def as_row(self) -> BackendRun:
+        """The result as a backend's row in a report: itself for a compute job's run, else its
+        envelope (a failure of a job that stood for the row, such as a search's batch)."""
+        if isinstance(self, BackendRun):
+            return self
+        return BackendRun(self.name, self.status, self.seconds, self.message, self.location)
+
+
+@dataclass(frozen=True)
+class BackendRun(JobResult):
+    """What one backend's worker sent back for a compute job (``task.Compute``): a row of the report."""
+
     value: np.ndarray | None = None  # flattened primal output
     jacobian: np.ndarray | None = None  # (n_outputs, n_inputs), C order of both (full mode)
     error: np.ndarray | None = None  # FD error estimate, same shape (the reference only)

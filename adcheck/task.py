@@ -1,20 +1,22 @@
 """What the parent asks of a worker: one backend, one target, one set of arguments, one mode,
 and one job (``Task.job``): what to compute with them.
 
-Each job is a type of its own, and ``jobs.execute`` dispatches on it; what comes back is a
-``model.BackendRun`` with the fields that job fills (named on each job).
+Each job is a type of its own, and ``jobs.execute`` dispatches on it; each names its result
+type (``Result``, a ``model.JobResult``), and what comes back from a worker for the job is always
+of that type, a failure included (``Task.failed``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from .fast import LocaliseRow
 from .inputs import Arguments
 from .loader import Target
-from .model import Mode
+from .model import BackendRun, JobResult, Location, Mode, Status
 
 
 @dataclass(frozen=True)
@@ -22,20 +24,28 @@ class Compute:
     """The backend's Jacobian at the input (its contexts and second order as the task asks); for
     the reference, the runtime probes afterwards. Fills ``jacobian``/``products``, ``value``."""
 
+    Result: ClassVar[type[JobResult]] = BackendRun
+
 
 @dataclass(frozen=True)
 class Describe:
     """Only load the target and describe it (a torch.nn.Module's parameters): ``module``."""
+
+    Result: ClassVar[type[JobResult]] = BackendRun
 
 
 @dataclass(frozen=True)
 class Estimate:
     """Only time one evaluation of the function, for ``--mode auto``'s cost estimate: ``seconds``."""
 
+    Result: ClassVar[type[JobResult]] = BackendRun
+
 
 @dataclass(frozen=True)
 class Nearby:
     """The function's values near the input (after a rebound backend disagreed): ``nearby``."""
+
+    Result: ClassVar[type[JobResult]] = BackendRun
 
 
 @dataclass(frozen=True)
@@ -43,11 +53,15 @@ class Jitter:
     """The Jacobian again, with its own rounding noise measured (after a disagreement):
     ``own_noise`` (``jobs.with_own_noise``)."""
 
+    Result: ClassVar[type[JobResult]] = BackendRun
+
 
 @dataclass(frozen=True)
 class WitnessColumns:
     """The reference only: the second witness for these columns, after FD alone accused entries
     there: ``witness`` (``backends.fd.witness``)."""
+
+    Result: ClassVar[type[JobResult]] = BackendRun
 
     columns: tuple[int, ...]
 
@@ -58,6 +72,8 @@ class WitnessDirections:
     into ``fast.probe_vectors``' directions), after FD alone accused products along them:
     ``witness``, whose columns are the directions (``backends.fd.witness_along``)."""
 
+    Result: ClassVar[type[JobResult]] = BackendRun
+
     directions: tuple[int, ...]
 
 
@@ -65,6 +81,8 @@ class WitnessDirections:
 class Localise:
     """Fast mode's reference only: the wrong entries of each backend's failing gradient row, by
     bisection in FD (``fast.bisect_row``), judged with ``rtol``/``atol``: ``localised``."""
+
+    Result: ClassVar[type[JobResult]] = BackendRun
 
     rows: dict[str, LocaliseRow]  # per backend
     rtol: float | None = None
@@ -75,6 +93,8 @@ class Localise:
 class Batch:
     """``--search``: compute at each of these flat inputs instead (``search.screen``): ``batch``."""
 
+    Result: ClassVar[type[JobResult]] = BackendRun
+
     inputs: tuple[np.ndarray, ...]
 
 
@@ -82,6 +102,8 @@ class Batch:
 class Blame:
     """Check the backend's primitives one by one (after it disagreed), within a budget: at most
     ``primitives`` primitives and ``seconds`` seconds (0: no limit). Fills ``blame``."""
+
+    Result: ClassVar[type[JobResult]] = BackendRun
 
     primitives: int = 0
     seconds: float = 0.0
@@ -107,3 +129,8 @@ class Task:
     contexts: tuple[str, ...] = ()  # --contexts: also compute the derivative in these ("jit", "float32", ...)
     eager: bool = False  # --contexts: the user's own jax.jit/torch.compile run uncompiled (calling.user_compilation_off)
     device: str = "cpu"  # where JAX and torch compute: "cpu" or "gpu"
+
+    def failed(self, status: Status, seconds: float, message: str = "", location: Location | None = None) -> JobResult:
+        """The job's own result type with only the envelope filled: it failed (ERROR), or cannot
+        apply here (NOT_APPLICABLE)."""
+        return self.job.Result(self.backend, status, seconds, message, location)

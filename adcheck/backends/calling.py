@@ -443,9 +443,10 @@ def _torch_converter():
 MAX_MESSAGE = 300
 
 
-def error_run(task, exc: BaseException, seconds: float) -> BackendRun:
-    """A backend's ``error`` row: the exception in one line, and where in the user's code it rose."""
-    return BackendRun(task.backend, Status.ERROR, seconds, describe_exception(exc), error_location(exc, safe_root(task)))
+def error_run(task, exc: BaseException, seconds: float):
+    """The task's job's result (``task.Task.failed``) saying it failed: the exception in one line, and
+    where in the user's code it rose (a compute job's: the backend's ``error`` row)."""
+    return task.failed(Status.ERROR, seconds, describe_exception(exc), error_location(exc, safe_root(task)))
 
 
 def safe_root(task):
