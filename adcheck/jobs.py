@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .backends.calling import NotApplicable, error_location, error_run, not_applicable, safe_root
-from .model import BackendRun, JobResult, Mode, Status
+from .model import BackendRun, Description, JobResult, Mode, Status
 from .task import (
     Batch,
     Blame,
@@ -142,7 +142,7 @@ def _answer(run: BackendRun) -> np.ndarray | None:
     return run.products.jv if run.products.jv is not None else run.products.ujt
 
 
-def describe(task: Task) -> BackendRun:
+def describe(task: Task) -> Description:
     """What the target is, as far as the parent must know before it can build the arguments:
     the parameters of a torch.nn.Module target."""
     from .backends.calling import as_module, module_parameters
@@ -156,7 +156,7 @@ def describe(task: Task) -> BackendRun:
         described = module_parameters(module) if module is not None else None
     except BaseException as exc:  # noqa: BLE001 - the real run reports the problem with its row
         return error_run(task, exc, time.perf_counter() - start)
-    return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, module=described)
+    return Description(task.backend, Status.REFERENCE, time.perf_counter() - start, module=described)
 
 
 def time_one_evaluation(task: Task) -> BackendRun:

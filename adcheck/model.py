@@ -284,11 +284,17 @@ class BackendRun(JobResult):
     outputs: tuple = ()  # the reference: OutputLeaf per output array (the rows' names)
     blame: BlameResult | None = None  # a blame task: the primitives it found wrong
     contexts: tuple[ContextResult, ...] = ()  # --contexts: the same derivative elsewhere
-    module: tuple | None = None  # a describe task on a torch.nn.Module: (parameters, forward's parameter names)
     nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs): see task.Nearby
     own_noise: np.ndarray | None = None  # per entry, how far the Jacobian moves under ulp nudges of x: see task.Jitter
     witness: Witness | None = None  # the reference, after FD alone found entries wrong: see task.WitnessColumns
     batch: tuple[BackendRun, ...] = ()  # a --search screen task: this backend's run at each of task.Batch's inputs
+
+
+@dataclass(frozen=True)
+class Description(JobResult):
+    """What a describe job (``task.Describe``) found the target to be."""
+
+    module: tuple | None = None  # a torch.nn.Module: (its parameters, forward's parameter names); else None
 
 
 # --- verdicts ------------------------------------------------------------------------------------

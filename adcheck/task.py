@@ -16,7 +16,7 @@ import numpy as np
 from .fast import LocaliseRow
 from .inputs import Arguments
 from .loader import Target
-from .model import BackendRun, JobResult, Location, Mode, Status
+from .model import BackendRun, Description, JobResult, Location, Mode, Status
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,9 @@ class Compute:
 
 @dataclass(frozen=True)
 class Describe:
-    """Only load the target and describe it (a torch.nn.Module's parameters): ``module``."""
+    """Only load the target and describe it (a torch.nn.Module's parameters)."""
 
-    Result: ClassVar[type[JobResult]] = BackendRun
+    Result: ClassVar[type[JobResult]] = Description
 
 
 @dataclass(frozen=True)
