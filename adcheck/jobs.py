@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .backends.calling import NotApplicable, error_location, error_run, not_applicable, safe_root
-from .model import BackendRun, Description, JobResult, Mode, Status
+from .model import BackendRun, Description, JobResult, Mode, Status, Timing
 from .task import (
     Batch,
     Blame,
@@ -159,10 +159,10 @@ def describe(task: Task) -> Description:
     return Description(task.backend, Status.REFERENCE, time.perf_counter() - start, module=described)
 
 
-def time_one_evaluation(task: Task) -> BackendRun:
-    """The function's value, and in ``seconds`` the time of one plain evaluation, for ``--mode
-    auto``: the quickest of up to three calls after the first (which pays for lazy imports and
-    compiling), so a busy machine's pause is not taken for the function's cost."""
+def time_one_evaluation(task: Task) -> Timing:
+    """The time of one plain evaluation of the function, for ``--mode auto``: the quickest of up
+    to three calls after the first (which pays for lazy imports and compiling), so a busy
+    machine's pause is not taken for the function's cost."""
     from .backends.calling import load_user_function, plain_flat_function
     from .frameworks import configure_for
 
@@ -171,7 +171,7 @@ def time_one_evaluation(task: Task) -> BackendRun:
         configure_for(task.framework, task.arguments.dtype)
         flat_function = plain_flat_function(load_user_function(task), task.arguments, task.framework)
         x0 = task.arguments.flat().astype(np.float64)
-        value = flat_function(x0)
+        flat_function(x0)
         seconds = float("inf")
         for _ in range(3):
             timed = time.perf_counter()
@@ -181,7 +181,7 @@ def time_one_evaluation(task: Task) -> BackendRun:
                 break
     except BaseException as exc:  # noqa: BLE001 - the run itself reports the function's failure
         return error_run(task, exc, time.perf_counter() - start)
-    return BackendRun(task.backend, Status.REFERENCE, seconds, value=value)
+    return Timing(task.backend, Status.REFERENCE, time.perf_counter() - start, evaluation=seconds)
 
 
 # The jobs that only load the target (no framework compiles for them).

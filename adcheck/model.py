@@ -297,6 +297,13 @@ class Description(JobResult):
     module: tuple | None = None  # a torch.nn.Module: (its parameters, forward's parameter names); else None
 
 
+@dataclass(frozen=True)
+class Timing(JobResult):
+    """What an estimate job (``task.Estimate``) measured: one plain evaluation's time."""
+
+    evaluation: float = 0.0  # seconds, the quickest of a few calls after the first (jobs.time_one_evaluation)
+
+
 # --- verdicts ------------------------------------------------------------------------------------
 
 

@@ -280,12 +280,12 @@ def auto_mode(target: Target, arguments: Arguments, summary: SourceSummary, sett
     (timed,) = run_tasks([task], settings.timeout, pool=pool)
     if timed.status != Status.REFERENCE:  # the function fails: the run says how, in full mode's words
         return choose_mode(settings.mode, arguments.n_inputs, 0.0), ""
-    mode = choose_mode(settings.mode, arguments.n_inputs, timed.seconds, settings.order)
+    mode = choose_mode(settings.mode, arguments.n_inputs, timed.evaluation, settings.order)
     if mode != Mode.FAST:
         return mode, ""
-    estimate = full_jacobian_seconds(arguments.n_inputs, timed.seconds, settings.order)
+    estimate = full_jacobian_seconds(arguments.n_inputs, timed.evaluation, settings.order)
     what = "Jacobians and Hessians" if settings.order == 2 else "Jacobians"
-    return mode, (f"--mode auto chose fast mode: one evaluation takes {timed.seconds * 1e3:.2g} ms, so full "
+    return mode, (f"--mode auto chose fast mode: one evaluation takes {timed.evaluation * 1e3:.2g} ms, so full "
                   f"{what} of {arguments.n_inputs} inputs would take about {estimate:.0f} s "
                   "(use --mode full to insist)")
 

@@ -16,7 +16,7 @@ import numpy as np
 from .fast import LocaliseRow
 from .inputs import Arguments
 from .loader import Target
-from .model import BackendRun, Description, JobResult, Location, Mode, Status
+from .model import BackendRun, Description, JobResult, Location, Mode, Status, Timing
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,9 @@ class Describe:
 
 @dataclass(frozen=True)
 class Estimate:
-    """Only time one evaluation of the function, for ``--mode auto``'s cost estimate: ``seconds``."""
+    """Only time one evaluation of the function, for ``--mode auto``'s cost estimate."""
 
-    Result: ClassVar[type[JobResult]] = BackendRun
+    Result: ClassVar[type[JobResult]] = Timing
 
 
 @dataclass(frozen=True)
