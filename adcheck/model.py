@@ -287,7 +287,6 @@ class BackendRun(JobResult):
     nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs): see task.Nearby
     own_noise: np.ndarray | None = None  # per entry, how far the Jacobian moves under ulp nudges of x: see task.Jitter
     witness: Witness | None = None  # the reference, after FD alone found entries wrong: see task.WitnessColumns
-    batch: tuple[BackendRun, ...] = ()  # a --search screen task: this backend's run at each of task.Batch's inputs
 
 
 @dataclass(frozen=True)
@@ -302,6 +301,13 @@ class Timing(JobResult):
     """What an estimate job (``task.Estimate``) measured: one plain evaluation's time."""
 
     evaluation: float = 0.0  # seconds, the quickest of a few calls after the first (jobs.time_one_evaluation)
+
+
+@dataclass(frozen=True)
+class BatchResult(JobResult):
+    """What a ``--search`` screen job (``task.Batch``) computed: the backend's run at each input."""
+
+    batch: tuple[BackendRun, ...] = ()  # in the order of task.Batch's inputs (empty: the whole task failed)
 
 
 # --- verdicts ------------------------------------------------------------------------------------

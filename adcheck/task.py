@@ -16,7 +16,7 @@ import numpy as np
 from .fast import LocaliseRow
 from .inputs import Arguments
 from .loader import Target
-from .model import BackendRun, Description, JobResult, Location, Mode, Status, Timing
+from .model import BackendRun, BatchResult, Description, JobResult, Location, Mode, Status, Timing
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,9 @@ class Localise:
 
 @dataclass(frozen=True)
 class Batch:
-    """``--search``: compute at each of these flat inputs instead (``search.screen``): ``batch``."""
+    """``--search``: compute at each of these flat inputs instead (``search.screen``)."""
 
-    Result: ClassVar[type[JobResult]] = BackendRun
+    Result: ClassVar[type[JobResult]] = BatchResult
 
     inputs: tuple[np.ndarray, ...]
 
