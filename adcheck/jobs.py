@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .backends.calling import NotApplicable, error_location, error_run, not_applicable, safe_root
-from .model import BackendRun, Description, JobResult, Mode, Status, Timing
+from .model import BackendRun, BlameRun, Description, JobResult, Mode, Status, Timing
 from .task import (
     Batch,
     Blame,
@@ -45,7 +45,7 @@ def execute(task: Task) -> JobResult:
     return _compute(task)
 
 
-def _blame(task: Task) -> BackendRun:
+def _blame(task: Task) -> BlameRun:
     from .explain.blame import blame
 
     start = time.perf_counter()

@@ -282,7 +282,6 @@ class BackendRun(JobResult):
     probes: ProbeResult | None = None  # the reference only, unless --no-lint
     localised: dict[str, tuple[LocalisedEntry, ...]] = field(default_factory=dict)  # bisection, per backend
     outputs: tuple = ()  # the reference: OutputLeaf per output array (the rows' names)
-    blame: BlameResult | None = None  # a blame task: the primitives it found wrong
     contexts: tuple[ContextResult, ...] = ()  # --contexts: the same derivative elsewhere
     nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs): see task.Nearby
     own_noise: np.ndarray | None = None  # per entry, how far the Jacobian moves under ulp nudges of x: see task.Jitter
@@ -308,6 +307,13 @@ class BatchResult(JobResult):
     """What a ``--search`` screen job (``task.Batch``) computed: the backend's run at each input."""
 
     batch: tuple[BackendRun, ...] = ()  # in the order of task.Batch's inputs (empty: the whole task failed)
+
+
+@dataclass(frozen=True)
+class BlameRun(JobResult):
+    """What a blame job (``task.Blame``) found, checking a disagreeing backend's primitives."""
+
+    blame: BlameResult | None = None  # the primitives it found wrong (None: the job failed, its message says how)
 
 
 # --- verdicts ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 from .fast import LocaliseRow
 from .inputs import Arguments
 from .loader import Target
-from .model import BackendRun, BatchResult, Description, JobResult, Location, Mode, Status, Timing
+from .model import BackendRun, BatchResult, BlameRun, Description, JobResult, Location, Mode, Status, Timing
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,9 @@ class Batch:
 @dataclass(frozen=True)
 class Blame:
     """Check the backend's primitives one by one (after it disagreed), within a budget: at most
-    ``primitives`` primitives and ``seconds`` seconds (0: no limit). Fills ``blame``."""
+    ``primitives`` primitives and ``seconds`` seconds (0: no limit)."""
 
-    Result: ClassVar[type[JobResult]] = BackendRun
+    Result: ClassVar[type[JobResult]] = BlameRun
 
     primitives: int = 0
     seconds: float = 0.0
