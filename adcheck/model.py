@@ -280,7 +280,6 @@ class BackendRun(JobResult):
     second_order: SecondOrder | None = None  # --order 2
     reference: Reference | None = None  # the reference only
     probes: ProbeResult | None = None  # the reference only, unless --no-lint
-    localised: dict[str, tuple[LocalisedEntry, ...]] = field(default_factory=dict)  # bisection, per backend
     outputs: tuple = ()  # the reference: OutputLeaf per output array (the rows' names)
     contexts: tuple[ContextResult, ...] = ()  # --contexts: the same derivative elsewhere
     nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs): see task.Nearby
@@ -314,6 +313,13 @@ class BlameRun(JobResult):
     """What a blame job (``task.Blame``) found, checking a disagreeing backend's primitives."""
 
     blame: BlameResult | None = None  # the primitives it found wrong (None: the job failed, its message says how)
+
+
+@dataclass(frozen=True)
+class LocaliseResult(JobResult):
+    """What a localise job (``task.Localise``) found by bisection in FD (fast mode's reference)."""
+
+    localised: dict[str, tuple[LocalisedEntry, ...]] = field(default_factory=dict)  # per backend, its wrong entries
 
 
 # --- verdicts ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 from .fast import LocaliseRow
 from .inputs import Arguments
 from .loader import Target
-from .model import BackendRun, BatchResult, BlameRun, Description, JobResult, Location, Mode, Status, Timing
+from .model import BackendRun, BatchResult, BlameRun, Description, JobResult, LocaliseResult, Location, Mode, Status, Timing
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,9 @@ class WitnessDirections:
 @dataclass(frozen=True)
 class Localise:
     """Fast mode's reference only: the wrong entries of each backend's failing gradient row, by
-    bisection in FD (``fast.bisect_row``), judged with ``rtol``/``atol``: ``localised``."""
+    bisection in FD (``fast.bisect_row``), judged with ``rtol``/``atol``."""
 
-    Result: ClassVar[type[JobResult]] = BackendRun
+    Result: ClassVar[type[JobResult]] = LocaliseResult
 
     rows: dict[str, LocaliseRow]  # per backend
     rtol: float | None = None

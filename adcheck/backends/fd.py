@@ -29,6 +29,8 @@ from ..frameworks import configure_for
 from ..model import (
     BackendRun,
     ComplexStep,
+    JobResult,
+    LocaliseResult,
     Mode,
     OneSided,
     Precision,
@@ -142,7 +144,7 @@ def _measured(measure):
     """A worker entry point that runs ``measure(task, loaded)`` on the loaded function, eager and
     in adcheck's own error state, as the reference it questions (``compute``), and times it."""
 
-    def entry(task) -> BackendRun:
+    def entry(task) -> JobResult:
         start = time.perf_counter()
         configure_for(task.framework, task.arguments.dtype)
         with user_compilation_off(task):
@@ -213,9 +215,9 @@ def witness_along(task, loaded: _Loaded) -> BackendRun:
 
 
 @_measured
-def localise(task, loaded: _Loaded) -> BackendRun:
+def localise(task, loaded: _Loaded) -> LocaliseResult:
     """Fast mode: the wrong entries of each failing gradient row of ``task.job.rows``, by
-    bisection in FD (``fast.bisect_row``): ``localised``."""
+    bisection in FD (``fast.bisect_row``)."""
     from ..fast import bisect_row
 
     job, eps = task.job, float(np.max(loaded.eps))
@@ -231,7 +233,7 @@ def localise(task, loaded: _Loaded) -> BackendRun:
             return fdm.line_derivative(loaded.flat_function, loaded.x0, w, u, eps=eps)
 
         localised[backend] = bisect_row(directional, row.row, row.direction, bound_for)
-    return BackendRun(task.backend, Status.REFERENCE, value=loaded.value, localised=localised)
+    return LocaliseResult(task.backend, Status.REFERENCE, localised=localised)
 
 
 def _impure(flat_function, x0, value, eps) -> str:
