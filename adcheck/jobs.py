@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .backends.calling import NotApplicable, error_location, error_run, not_applicable, safe_root
-from .model import BackendRun, BlameRun, Description, JobResult, Mode, Status, Timing
+from .model import BackendRun, BlameRun, Description, JobResult, Mode, NoiseResult, Status, Timing
 from .task import (
     Batch,
     Blame,
@@ -67,9 +67,9 @@ def _computation(task: Task):
     return {Jitter: with_own_noise, Nearby: backend.nearby, Compute: backend.compute}[type(task.job)]
 
 
-def _compute(task: Task) -> BackendRun:
-    """The backend's computation at the input, then (for the reference) the runtime probes as
-    their own step."""
+def _compute(task: Task) -> JobResult:
+    """The backend's computation at the input (or a measurement around it), then (for the
+    reference's run) the runtime probes as their own step."""
     from .explain.probes import random_states
 
     start = time.perf_counter()
@@ -85,7 +85,7 @@ def _compute(task: Task) -> BackendRun:
         if missing is not None:
             return task.failed(Status.NOT_APPLICABLE, time.perf_counter() - start, missing.message, missing.location)
         return error_run(task, exc, time.perf_counter() - start)
-    if task.probes and result.status == Status.REFERENCE and task.mode == Mode.FULL:
+    if task.probes and isinstance(result, BackendRun) and result.status == Status.REFERENCE and task.mode == Mode.FULL:
         from .explain.probes import probe
 
         try:
@@ -99,9 +99,10 @@ def _compute(task: Task) -> BackendRun:
 JITTER_ULPS = (2.0, -2.0, 5.0, -5.0)
 
 
-def with_own_noise(task: Task) -> BackendRun:
-    """The backend's run at the input, with ``own_noise``: per entry, the largest change of its
-    Jacobian (fast mode: of its products, ``_answer``) when the input moves by a few ulps.
+def with_own_noise(task: Task) -> NoiseResult:
+    """The backend's own noise at the input: per entry, the largest change of its Jacobian (fast
+    mode: of its products, ``_answer``) when the input moves by a few ulps (None where it cannot
+    be measured).
 
     Such a nudge moves a smooth derivative by a few ulps too; an AD computation that cancels
     (``(x/2 cos(x/2) - sin(x/2)) / x**2`` at small x) moves by its own rounding error, which no
@@ -114,8 +115,9 @@ def with_own_noise(task: Task) -> BackendRun:
     compute = REGISTRY[task.backend].compute
     plain = dataclasses.replace(task, job=Compute(), order=1, contexts=(), probes=False)
     base = compute(plain)
+    unmeasured = NoiseResult(base.name, base.status, base.seconds, base.message, base.location)
     if base.status != Status.COMPUTED or _answer(base) is None:
-        return base
+        return unmeasured
     x0 = task.arguments.flat()
     eps = np.finfo(x0.dtype).eps if np.issubdtype(x0.dtype, np.floating) else np.finfo(np.float64).eps
     signs = np.where(np.arange(x0.size) % 2 == 0, 1.0, -1.0)
@@ -125,13 +127,13 @@ def with_own_noise(task: Task) -> BackendRun:
             nudged = x0 + (ulps * eps) * signs * np.abs(x0)
         run = compute(dataclasses.replace(plain, arguments=task.arguments.at(nudged)))
         if run.status != Status.COMPUTED or _answer(run) is None or _answer(run).shape != _answer(base).shape:
-            return base
+            return unmeasured
         with own_error_state():
             moves.append(np.abs(_answer(run) - _answer(base)))
     again = compute(plain)
     if _answer(again) is None or not np.array_equal(_answer(again), _answer(base), equal_nan=True):
-        return base
-    return dataclasses.replace(base, own_noise=np.max(moves, axis=0))
+        return unmeasured
+    return dataclasses.replace(unmeasured, own_noise=np.max(moves, axis=0))
 
 
 def _answer(run: BackendRun) -> np.ndarray | None:

@@ -247,6 +247,22 @@ class ProbeResult:
 
 
 @dataclass(frozen=True)
+class SecondLook:
+    """What the parent measured around a compute run after a first comparison (``run._second_look``,
+    fast mode's walk), from the results of the jobs it asked for then, kept beside the run they
+    are about for the second comparison to read. No worker fills it."""
+
+    own_noise: np.ndarray | None = None  # from a NoiseResult: see task.Jitter
+    nearby: np.ndarray | None = None  # from a NearbyResult: see task.Nearby
+    witness: Witness | None = None  # the reference's, from a WitnessResult: see task.WitnessColumns
+
+    @property
+    def taken(self) -> bool:
+        """Something was measured: the comparison is made again with it."""
+        return self.own_noise is not None or self.nearby is not None or self.witness is not None
+
+
+@dataclass(frozen=True)
 class JobResult:
     """What every job's worker sends back, whatever the job: whose it is, how it ended, how long
     it took. A job that failed (ERROR: the function raised, the worker died or timed out), that
@@ -282,9 +298,7 @@ class BackendRun(JobResult):
     probes: ProbeResult | None = None  # the reference only, unless --no-lint
     outputs: tuple = ()  # the reference: OutputLeaf per output array (the rows' names)
     contexts: tuple[ContextResult, ...] = ()  # --contexts: the same derivative elsewhere
-    nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs): see task.Nearby
-    own_noise: np.ndarray | None = None  # per entry, how far the Jacobian moves under ulp nudges of x: see task.Jitter
-    witness: Witness | None = None  # the reference, after FD alone found entries wrong: see task.WitnessColumns
+    second_look: SecondLook = field(default_factory=SecondLook)  # the parent's, after a disagreement (never a worker's)
 
 
 @dataclass(frozen=True)
@@ -320,6 +334,29 @@ class LocaliseResult(JobResult):
     """What a localise job (``task.Localise``) found by bisection in FD (fast mode's reference)."""
 
     localised: dict[str, tuple[LocalisedEntry, ...]] = field(default_factory=dict)  # per backend, its wrong entries
+
+
+@dataclass(frozen=True)
+class WitnessResult(JobResult):
+    """What a witness job (``task.WitnessColumns``, ``task.WitnessDirections``) took: the second
+    witness for the entries (or products) finite differences alone found wrong."""
+
+    witness: Witness | None = None  # None: the job failed, its message says how
+
+
+@dataclass(frozen=True)
+class NearbyResult(JobResult):
+    """What a nearby job (``task.Nearby``) computed: the function's values near the input, as the
+    backend runs it."""
+
+    nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs)
+
+
+@dataclass(frozen=True)
+class NoiseResult(JobResult):
+    """What a jitter job (``task.Jitter``) measured: the backend's own rounding noise."""
+
+    own_noise: np.ndarray | None = None  # per entry, how far the Jacobian moves under ulp nudges of x (None: unmeasured)
 
 
 # --- verdicts ------------------------------------------------------------------------------------

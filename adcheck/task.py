@@ -16,7 +16,21 @@ import numpy as np
 from .fast import LocaliseRow
 from .inputs import Arguments
 from .loader import Target
-from .model import BackendRun, BatchResult, BlameRun, Description, JobResult, LocaliseResult, Location, Mode, Status, Timing
+from .model import (
+    BackendRun,
+    BatchResult,
+    BlameRun,
+    Description,
+    JobResult,
+    LocaliseResult,
+    Location,
+    Mode,
+    NearbyResult,
+    NoiseResult,
+    Status,
+    Timing,
+    WitnessResult,
+)
 
 
 @dataclass(frozen=True)
@@ -43,25 +57,24 @@ class Estimate:
 
 @dataclass(frozen=True)
 class Nearby:
-    """The function's values near the input (after a rebound backend disagreed): ``nearby``."""
+    """The function's values near the input (after a rebound backend disagreed)."""
 
-    Result: ClassVar[type[JobResult]] = BackendRun
+    Result: ClassVar[type[JobResult]] = NearbyResult
 
 
 @dataclass(frozen=True)
 class Jitter:
-    """The Jacobian again, with its own rounding noise measured (after a disagreement):
-    ``own_noise`` (``jobs.with_own_noise``)."""
+    """The Jacobian's own rounding noise, measured (after a disagreement): ``jobs.with_own_noise``."""
 
-    Result: ClassVar[type[JobResult]] = BackendRun
+    Result: ClassVar[type[JobResult]] = NoiseResult
 
 
 @dataclass(frozen=True)
 class WitnessColumns:
     """The reference only: the second witness for these columns, after FD alone accused entries
-    there: ``witness`` (``backends.fd.witness``)."""
+    there (``backends.fd.witness``)."""
 
-    Result: ClassVar[type[JobResult]] = BackendRun
+    Result: ClassVar[type[JobResult]] = WitnessResult
 
     columns: tuple[int, ...]
 
@@ -69,10 +82,10 @@ class WitnessColumns:
 @dataclass(frozen=True)
 class WitnessDirections:
     """Fast mode's reference only: the second witness along these probe directions (indices
-    into ``fast.probe_vectors``' directions), after FD alone accused products along them:
-    ``witness``, whose columns are the directions (``backends.fd.witness_along``)."""
+    into ``fast.probe_vectors``' directions), after FD alone accused products along them: a
+    witness whose columns are the directions (``backends.fd.witness_along``)."""
 
-    Result: ClassVar[type[JobResult]] = BackendRun
+    Result: ClassVar[type[JobResult]] = WitnessResult
 
     directions: tuple[int, ...]
 

@@ -31,6 +31,7 @@ from ..model import (
     ComplexStep,
     JobResult,
     LocaliseResult,
+    NearbyResult,
     Mode,
     OneSided,
     Precision,
@@ -39,6 +40,7 @@ from ..model import (
     Status,
     TaylorLadder,
     Witness,
+    WitnessResult,
 )
 from .calling import (
     check_shapes,
@@ -108,7 +110,7 @@ def _compute(task, func, outside: dict, start: float) -> BackendRun:
                       error=err, reference=reference, outputs=outputs)
 
 
-def nearby(task) -> BackendRun:
+def nearby(task) -> NearbyResult:
     """Plain numpy's values near the input, for the rows of rebound backends to be held against."""
     start = time.perf_counter()
     configure_for(task.framework, task.arguments.dtype)
@@ -117,7 +119,7 @@ def nearby(task) -> BackendRun:
         flat_function = plain_flat_function(func, task.arguments, task.framework)
         with fdm.own_error_state():
             values = values_nearby(flat_function, task.arguments.flat().astype(np.float64))
-    return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, nearby=values)
+    return NearbyResult(task.backend, Status.REFERENCE, time.perf_counter() - start, nearby=values)
 
 
 # Columns the second witness walks at most (44 evaluations each, the complex step one or two
@@ -167,7 +169,7 @@ def _measured(measure):
 
 
 @_measured
-def witness(task, loaded: _Loaded) -> BackendRun:
+def witness(task, loaded: _Loaded) -> WitnessResult:
     """The second witness for ``task.job.columns``, the columns where FD alone found an AD backend
     wrong: the Taylor remainder walked down on both sides (``ladders.witness_ladders``)
     and the complex step, taken without FD's say-so (FD is the witness under question here)."""
@@ -194,11 +196,11 @@ def witness(task, loaded: _Loaded) -> BackendRun:
     elif not note:
         note = f"not tried: the function computes in {loaded.precision}"
     found = Witness(TaylorLadder(columns, *plus), TaylorLadder(columns, *minus), complex_step, note)
-    return BackendRun(task.backend, Status.REFERENCE, value=value, witness=found)
+    return WitnessResult(task.backend, Status.REFERENCE, witness=found)
 
 
 @_measured
-def witness_along(task, loaded: _Loaded) -> BackendRun:
+def witness_along(task, loaded: _Loaded) -> WitnessResult:
     """Fast mode's second witness: the Taylor remainder walked on both sides of the input along
     the probe directions ``task.job.directions``, where FD alone found products wrong
     (``ladders.direction_ladders``). No complex step: it would take one complex
@@ -211,7 +213,7 @@ def witness_along(task, loaded: _Loaded) -> BackendRun:
     plus, minus = ladders.direction_ladders(loaded.flat_function, loaded.x0, loaded.value, directions, loaded.eps)
     found = Witness(TaylorLadder(walked, *plus), TaylorLadder(walked, *minus), None,
                     "not taken in fast mode (the Taylor walk is the second witness there)")
-    return BackendRun(task.backend, Status.REFERENCE, value=loaded.value, witness=found)
+    return WitnessResult(task.backend, Status.REFERENCE, witness=found)
 
 
 @_measured
