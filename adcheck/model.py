@@ -298,7 +298,7 @@ class BackendRun(JobResult):
     probes: ProbeResult | None = None  # the reference only, unless --no-lint
     outputs: tuple = ()  # the reference: OutputLeaf per output array (the rows' names)
     contexts: tuple[ContextResult, ...] = ()  # --contexts: the same derivative elsewhere
-    second_look: SecondLook = field(default_factory=SecondLook)  # the parent's, after a disagreement (never a worker's)
+    second_look: SecondLook = field(default_factory=SecondLook)  # the parent's, after a disagreement: no worker's
 
 
 @dataclass(frozen=True)
@@ -356,7 +356,7 @@ class NearbyResult(JobResult):
 class NoiseResult(JobResult):
     """What a jitter job (``task.Jitter``) measured: the backend's own rounding noise."""
 
-    own_noise: np.ndarray | None = None  # per entry, how far the Jacobian moves under ulp nudges of x (None: unmeasured)
+    own_noise: np.ndarray | None = None  # per entry, the Jacobian's move under ulp nudges of x (None: unmeasured)
 
 
 # --- verdicts ------------------------------------------------------------------------------------
