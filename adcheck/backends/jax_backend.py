@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from ..frameworks import DeviceUnavailable, configure_jax
-from ..model import BackendRun, ContextResult, Mode, Products, SecondOrder, Status
+from ..model import BackendRun, ContextResult, Mode, NearbyResult, Products, SecondOrder, Status
 from .calling import (
     CONTEXT_DTYPES,
     NotApplicable,
@@ -69,7 +69,7 @@ def _eager(task) -> BackendRun:
     return BackendRun(seconds=time.perf_counter() - start, value=value, jacobian=jac, second_order=second, **finished)
 
 
-def nearby(task) -> BackendRun:
+def nearby(task) -> NearbyResult:
     """The function's values near the input under JAX's rebinding."""
     configure_jax(task.device, task.contexts)
     with user_compilation_off(task):

@@ -162,8 +162,8 @@ class Searcher:
         if result.batch:
             return result.batch[index]
         if name == "fd":
-            return dataclasses.replace(result, status=Status.NOT_APPLICABLE)
-        return result
+            return dataclasses.replace(result.as_row(), status=Status.NOT_APPLICABLE)
+        return result.as_row()
 
     def _judge(self, flat: np.ndarray, runs) -> Outcome:
         from ..compare import compare

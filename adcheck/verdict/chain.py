@@ -76,7 +76,7 @@ def value_rounding(ledger: Ledger) -> None:
 def own_rounding(ledger: Ledger) -> None:
     """The backend's own derivative cancels, and a few ulps' nudge of the input moves it by more
     than the difference (measured only after a disagreement) — as long as it keeps its digits."""
-    ledger.own_reach = own_noise_reach(ledger.run.own_noise, ledger.jac.shape)
+    ledger.own_reach = own_noise_reach(ledger.run.second_look.own_noise, ledger.jac.shape)
     if not ledger.disagree.any():
         return
     ref = ledger.reference.jacobian

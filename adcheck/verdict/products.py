@@ -213,13 +213,13 @@ class _Products:
         self.forward = with_trusted_walk(
             products_reference(value, jv_fd, jv_err, self.eps, rtol, atol, typical_scale, noise=noise,
                                own_scales=scales),
-            reference.witness, list(self.forward_products.values()), n_inputs)
+            reference.second_look.witness, list(self.forward_products.values()), n_inputs)
         # Each cotangent mixes outputs: its tolerances are the coarsest of theirs, its scale |U|^T |f|.
         self.projected = with_trusted_walk(products_reference(
             u.T @ value, u.T @ jv_fd, np.abs(u.T) @ jv_err, np.full(u.shape[1], float(np.max(self.eps))), rtol, atol,
             typical_scale, magnitudes=np.abs(u.T) @ np.abs(value),
             noise=None if noise is None else np.abs(u.T) @ np.asarray(noise, dtype=float), own_scales=scales),
-            projected_witness(reference.witness, u),
+            projected_witness(reference.second_look.witness, u),
             list(self.projections.values()), n_inputs)
         self.localise_atol: dict[str, float] = {}
 
@@ -261,8 +261,10 @@ class _Products:
         forward = run.products.jv is not None
         reference, others = ((self.forward, self.forward_products) if forward else (self.projected, self.projections))
         actual = run.products.jv if forward else self.projections[run.name]
-        if not forward and run.own_noise is not None and run.own_noise.shape == run.products.ujt.shape:
-            run = replace(run, own_noise=_projected_own_noise(run.own_noise, self.vectors))
+        own_noise = run.second_look.own_noise
+        if not forward and own_noise is not None and own_noise.shape == run.products.ujt.shape:
+            run = replace(run, second_look=replace(run.second_look, own_noise=_projected_own_noise(own_noise,
+                                                                                                  self.vectors)))
         vote = self._dot_product_vote(run) if forward else None
         if vote is not None:
             others = {**others, "the reverse backends' dot-product test": vote}
