@@ -20,7 +20,7 @@ from .. import complex_numbers as cx
 from ..errors import AdcheckError
 from ..inputs import Arguments
 from ..loader import UserCodeLoader
-from ..model import BackendRun, ContextResult, Location, Mode, NearbyResult, Products, Status
+from ..model import ContextResult, Location, Mode, NearbyResult, Products, Status
 from ..verdict.tolerances import EPS
 from .missing_modes import describe_missing, missing_mode
 
