@@ -62,6 +62,12 @@ def test_a_walk_that_the_complex_step_contradicts_convicts_nothing():
     code, report = run_json("rastrigin_far", "[2718281.8]", "--no-lint")
     assert code != ExitCode.FAILED, report
     assert set(statuses(report).values()) <= {"agree", "inconclusive"}, statuses(report)
+    # The report says the witnesses contradicted each other, and shows the complex step's value.
+    (row,) = [b for b in report["backends"] if b["name"] == "autograd"]
+    assert row["status"] == "inconclusive", row
+    assert "the complex step, which does not cancel, sides with the backend" in row["message"]
+    (entry,) = row["inconclusive"]
+    assert "complex step 5.4365e+06" in entry["evidence"] and "Taylor walk" in entry["evidence"]
 
 
 def test_the_report_says_where_finite_differences_were_overruled_and_why():

@@ -109,6 +109,7 @@ def second_witness_decides(ledger: Ledger) -> None:
     resolution = reference.atol + reference.tol.fd_rtol * np.abs(jac)
     second = second_witness(jac, reference, ledger.tolerance, resolution, silent | ledger.accused, ledger.accused)
     ledger.taylor_estimate, ledger.walk_sides = second.estimate, second.sides
+    ledger.contradicted, ledger.complex_step = second.contradicted & (silent | ledger.accused), second.complex_step
     convicted = ledger.accused & second.disagree
     ledger.overruled = ledger.accused & second.agree & ~second.disagree
     ledger.disagree |= convicted

@@ -43,17 +43,20 @@ class Ledger:
     accused: np.ndarray = None  # FD alone found it wrong
     overruled: np.ndarray = None  # ... and a second witness sided with the backend
     unwitnessed: np.ndarray = None  # accused, and no second witness spoke
+    contradicted: np.ndarray = None  # the Taylor test convicts, the complex step acquits
     consensus: np.ndarray = None  # verified only by the other AD backends / the complex step
     contested: np.ndarray = None  # the other AD backends give other values
     evidence: np.ndarray = None  # object: which witness decided an entry FD could not
     voters: np.ndarray = None  # object: who verified a consensus entry
     taylor_estimate: np.ndarray = None  # the Taylor test's |J - J_true| (NaN where it has none)
     walk_sides: np.ndarray | None = None  # object: what the walk said on each side
+    complex_step: np.ndarray | None = None  # the complex step the second witness took (NaN where none)
 
     def __post_init__(self):
         shape = self.jac.shape
         for name in ("agree", "disagree", "settled", "outside", "nonfinite", "kinks", "explained",
-                     "self_explained", "accused", "overruled", "unwitnessed", "consensus", "contested"):
+                     "self_explained", "accused", "overruled", "unwitnessed", "contradicted", "consensus",
+                     "contested"):
             setattr(self, name, _false(shape))
         self.own_reach = np.zeros(shape)
         self.evidence = np.full(shape, "", dtype=object)

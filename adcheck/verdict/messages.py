@@ -58,9 +58,10 @@ def overruled_sentence(overruled, evidence, reference: ResolvedReference) -> str
 
 def inconclusive_evidence(i, j, reference: ResolvedReference, taylor_estimate, tolerance, others, name,
                           contested, explained=None, own_reach=None, accused=None, walk_sides=None,
-                          flushers=None) -> str:
+                          flushers=None, complex_step=None) -> str:
     """What each method said about entry (i, j), for the report of an inconclusive entry.
-    ``flushers``: per entry, the other backends whose value there is a subnormal flushed to zero."""
+    ``flushers``: per entry, the other backends whose value there is a subnormal flushed to zero;
+    ``complex_step``: the one the second witness took, where the reference has none of its own."""
     if own_reach is not None:
         return (f"fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e}; {name}'s own value moves by up to "
                 f"{own_reach[i, j] / OWN_NOISE_FACTOR:.1e} when the input moves by a few ulps (rounding in its "
@@ -72,8 +73,11 @@ def inconclusive_evidence(i, j, reference: ResolvedReference, taylor_estimate, t
     parts = [f"fd {reference.fd[i, j]:.6g} ± {reference.fd_error[i, j]:.1e} "
              + ("(disagrees, alone)" if accused is not None and accused[i, j] else "(too wide to decide)")]
     witness_note = reference.witness.complex_step_note if reference.witness is not None else ""
-    if np.isfinite(reference.complex_step[i, j]):
-        parts.append(f"complex step {reference.complex_step[i, j]:.6g}")
+    taken = reference.complex_step[i, j]
+    if not np.isfinite(taken) and complex_step is not None:
+        taken = complex_step[i, j]
+    if np.isfinite(taken):
+        parts.append(f"complex step {taken:.6g}")
     elif witness_note or reference.complex_step_note:
         parts.append(f"complex step: {witness_note or reference.complex_step_note}")
     ladder = reference.taylor
@@ -168,7 +172,8 @@ def verdict_of(ledger: Ledger, primal: str, elsewhere: str) -> BackendVerdict:
         evidence_for=lambda i, j: inconclusive_evidence(
             i, j, reference, ledger.taylor_estimate, ledger.tolerance, ledger.others, run.name, ledger.contested,
             ledger.explained & ~ledger.self_explained, ledger.own_reach if ledger.self_explained[i, j] else None,
-            accused=ledger.unwitnessed, walk_sides=ledger.walk_sides, flushers=flushers))
+            accused=ledger.unwitnessed, walk_sides=ledger.walk_sides, flushers=flushers,
+            complex_step=ledger.complex_step))
     n_disagree = int(disagree.sum())
     if n_disagree and not primal and elsewhere:
         return BackendVerdict(
@@ -264,6 +269,9 @@ def _status_and_message(ledger: Ledger, primal: str) -> tuple[Status, str]:
 
 def why_unverified(ledger: Ledger) -> str:
     undecided = ledger.undecided
+    if (ledger.unwitnessed & ledger.contradicted & undecided).any():
+        return ("finite differences and the Taylor walk find them wrong, but the complex step, which does not "
+                "cancel, sides with the backend: witnesses that contradict each other convict nothing")
     if (ledger.unwitnessed & undecided).any():
         flushers = sorted({name for entry in flushing_backends(ledger)[ledger.unwitnessed & undecided].ravel()
                            for name in str(entry).split(", ") if name})

@@ -26,6 +26,8 @@ class SecondWitness:
     walked: np.ndarray  # the Taylor test read the walk on both sides of the input (``model.Witness``)
     sides: np.ndarray  # object: what the walk said on each side, for the report ("" where it did not walk)
     by: np.ndarray  # object: which of them spoke ("" where neither)
+    contradicted: np.ndarray  # the Taylor test finds it wrong and the complex step right: neither stands
+    complex_step: np.ndarray  # the complex-step derivative where one was taken (NaN elsewhere)
 
 
 def second_witness(jac, reference: ResolvedReference, tolerance, resolution, wanted, accused) -> SecondWitness:
@@ -90,7 +92,7 @@ def second_witness(jac, reference: ResolvedReference, tolerance, resolution, wan
     # h with the cosine's slope as the "error", while the complex step is exact there.
     return SecondWitness(agree=agree | (~taylor_spoke & cs_close), disagree=disagree & ~cs_close,
                          disagree_twice=disagree & cs_far, estimate=estimate, walked=walked, sides=sides,
-                         by=by.astype(object))
+                         by=by.astype(object), contradicted=disagree & cs_close, complex_step=complex_step)
 
 
 # The frameworks whose kernels flush subnormal numbers to zero. XLA runs JAX's CPU and GPU code
