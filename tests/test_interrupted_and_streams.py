@@ -97,8 +97,15 @@ def start_hanging_check(tmp_path: Path, *args: str) -> subprocess.Popen:
     (tmp_path / "pyproject.toml").write_text(HANGING_PROJECT)
     (tmp_path / "funcs.py").write_text(HANGING_FUNCS)
     env = {**os.environ, "FLAG_DIR": str(tmp_path)}
+    # As started from a terminal: a suite run under nohup would hand its ignored SIGHUP down, and
+    # adcheck keeps an ignored SIGHUP ignored (as nohup asks), so the hang-up would never arrive.
     return subprocess.Popen([*ADCHECK, "check", "-j", "1", "-q", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_hang_up_as_a_terminal_would)
+
+
+def _hang_up_as_a_terminal_would() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def wait_for(path: Path, timeout: float = 120) -> None:
