@@ -102,17 +102,24 @@ def test_jit_context_is_caught_in_fast_mode_too():
     assert "the jax-rev derivative under jit differs from eager by 0.047 at d (u" in finding["message"]
 
 
-def test_jit_and_float32_contexts_find_nothing_in_correct_functions():
+def test_jit_and_float32_contexts_find_nothing_in_correct_functions(tmp_path):
+    # Every correct function as a case of one project, as a user's CI would run them: one
+    # adcheck check, whose warm workers compile each context once.
     assert len(CONTEXTS.CORRECT) >= 20
+    cases = "".join(f'[[tool.adcheck.case]]\ntarget = "{FIXTURE}:{func}"\ninput = {CONTEXTS.CORRECT_INPUT}\n'
+                    'contexts = ["eager", "jit", "float32"]\n\n' for func in CONTEXTS.CORRECT)
+    (tmp_path / "pyproject.toml").write_text(f"[tool.adcheck]\nlint = false\n\n{cases}")
+    result = invoke("check", "--config", str(tmp_path / "pyproject.toml"), "--format", "json", "--no-timings")
+    check = json.loads(result.stdout)
+    assert len(check["cases"]) == len(CONTEXTS.CORRECT)
     wrong = {}
-    for func in CONTEXTS.CORRECT:
-        result, report = run_json(f"{FIXTURE}:{func}", "--input", CONTEXTS.CORRECT_INPUT,
-                                  "--contexts", "eager,jit,float32", "--no-lint")
+    for report in check["cases"]:
         problems = [f["message"] for f in context_findings(report)]
         problems += [note for note in report["notes"] if note.startswith("--contexts")]
-        if result.exit_code != 0 or problems or set(statuses(report).values()) != {"agree"}:
-            wrong[func] = (result.exit_code, statuses(report), problems)
+        if problems or set(statuses(report).values()) != {"agree"}:
+            wrong[report["target"]] = (statuses(report), problems)
     assert wrong == {}
+    assert result.exit_code == 0, (check["failures"], check["broken"])
 
 
 def test_a_jit_context_that_raises_is_a_note_with_the_line(tmp_path):
