@@ -18,13 +18,17 @@ What each input costs, and why (a search must not cost N whole runs):
    it has fewer. Inputs where the value is NaN/inf or the function raises are the function's
    domain (Stan's rule): skipped and counted, with the edges found (``domain``). Inputs where
    nothing could verify the derivative are skipped and counted too.
-3. **Confirm.** An input that fails the screen is checked again as an ordinary run (full
-   comparison, the reference's second witnesses, the backends' own rounding noise), without the
-   lint and blame; only a failure that run confirms counts. FD alone never accuses.
-4. **Shrink.** Hypothesis runs again from the same seed: the inputs it already checked are
+3. **Second look.** The inputs of a chunk that fail the screen are judged again, all at once in
+   the warm reference worker (``second_look``): the ordinary run's adaptive reference there, and
+   where FD alone still accuses, its second witness, compared with the screen's AD runs by the
+   ordinary verdict code. What this clears, an ordinary run would clear too.
+4. **Confirm.** An input the second look still convicts is checked again as an ordinary run
+   (full comparison, the reference's second witnesses, the backends' own rounding noise), without
+   the lint and blame; only a failure that run confirms counts. FD alone never accuses.
+5. **Shrink.** Hypothesis runs again from the same seed: the inputs it already checked are
    answered from memory, so it reaches the same failure at once and then shrinks it, every
    candidate screened and confirmed as above.
-5. **Report.** The shrunk input is checked as an ordinary run, with the lint, the probes and
+6. **Report.** The shrunk input is checked as an ordinary run, with the lint, the probes and
    blame, and reported in full under the search's summary.
 """
 
@@ -65,6 +69,7 @@ class Outcome:
     screen_failed: bool = False
     what: str = ""  # domain: "NaN", "inf" or "raises"
     report: RunReport | None = None  # "fail": the confirming ordinary run
+    settled_by: str = "screen"  # "screen", "second look" or "run" (a whole ordinary run); "" while flagged
 
 
 def database_directory() -> Path | None:
@@ -115,7 +120,8 @@ class Searcher:
         self.order: list[np.ndarray] = []
         self.specials: set[str] = set()
         self.screen_failures = 0
-        self.confirmations = 0
+        self.second_looks = 0  # flagged inputs the second look asked a witness about
+        self.confirmations = 0  # whole ordinary runs, for inputs the second look still convicted
         self.first_failure: int | None = None
         self.shrink_calls = 0
         self.shrinking = False
@@ -142,15 +148,24 @@ class Searcher:
             tasks = [dataclasses.replace(task, job=Batch(batch), probes=False) for task in self.work.tasks]
             results = {run.name: run for run in run_tasks(tasks, self.settings.timeout, pool=self.pool,
                                                           lane=worker_lanes(tasks, pooled=True))}
+            screened = []
             for index, (kinds, flat) in enumerate(fresh):
                 runs = [self._run_at(results.get(name), name, index) for name in self.work.order]
                 self.kinds.update(kinds)
                 self.order.append(flat)
                 self.specials |= special_values_seen(flat, self.given)
-                outcome = self._judge(flat, runs)
+                screened.append((flat, runs, len(self.order), *self._screen(flat, runs)))
+            flagged = [(flat, runs, witness) for flat, runs, _, outcome, witness in screened
+                       if outcome.verdict == "flagged"]
+            looked = iter(self._second_look(flagged))
+            for flat, _, position, outcome, _ in screened:  # in order: the first failure is the first confirmed
+                if outcome.verdict == "flagged":
+                    outcome = next(looked)
+                    if outcome.verdict == "flagged":  # the second look still convicts: a whole run decides
+                        outcome = self._confirm(flat)
                 self.memo[flat.tobytes()] = outcome
                 if outcome.verdict == "fail" and self.first_failure is None:
-                    self.first_failure = len(self.order)
+                    self.first_failure = position
         return [self.memo[flat.tobytes()] for _, flat in inputs]
 
     def _run_at(self, result, name: str, index: int):
@@ -165,58 +180,62 @@ class Searcher:
             return dataclasses.replace(result, status=Status.NOT_APPLICABLE)
         return result
 
-    def _judge(self, flat: np.ndarray, runs) -> Outcome:
-        from ..compare import compare
-        from ..verdict.reference import precision_of
-        from ..finite_differences import input_scales, step_scales, typical_scale
+    def _screen(self, flat: np.ndarray, runs) -> tuple[Outcome, object]:
+        """The screen's outcome at ``flat``, and for a "flagged" one (an AD backend outside the
+        quick reference's error bar, or failing) the second witness the second look asks for
+        (None where no witness can clear it)."""
+        from .second_look import PASS, SUSPECT, compared, verdict
 
         reference = next(run for run in runs if run.name == "fd")
         if reference.status == Status.ERROR:
-            return Outcome("domain", what="raises")  # the plain function raises here
+            return Outcome("domain", what="raises"), None  # the plain function raises here
         if reference.status != Status.REFERENCE:
-            return Outcome("unverifiable")
+            return Outcome("unverifiable"), None
         what = what_value_is(reference.value)
         if what:
-            return Outcome("domain", what=what)
+            return Outcome("domain", what=what), None
         if reference.reference is not None and reference.reference.impure:
-            return Outcome("unverifiable")
-        x = flat.astype(np.float64)
-        precision = precision_of(reference, reference.value.size, self.arguments.dtype)
-        rtol, atol = self.settings.rtol, self.settings.atol
-        if self.mode == Mode.FAST:
-            from ..verdict.products import compare_fast
+            return Outcome("unverifiable"), None
+        comparison, witness = compared(runs, flat, self.mode, self.settings, self.arguments.dtype)
+        said = verdict(comparison)
+        if said == SUSPECT:
+            self.screen_failures += 1
+            return Outcome("flagged", screen_failed=True, settled_by=""), witness
+        return Outcome("pass" if said == PASS else "unverifiable"), None
 
-            comparison = compare_fast(runs, x.size, rtol, atol, eps_rows=precision.eps,
-                                      typical_scale=typical_scale(x)).comparison
-        else:
-            comparison = compare(runs, rtol, atol, eps_rows=precision.eps, input_scales=input_scales(x),
-                                 own_scales=step_scales(x))
-        ad = [v for v in comparison.verdicts if v.name != "fd"]
-        if any(v.status in (Status.DISAGREE, Status.ERROR) for v in ad):
-            return self._confirm(flat)
-        if any(v.status in (Status.AGREE, Status.KINK) for v in ad):
-            return Outcome("pass")
-        return Outcome("unverifiable")
+    def _second_look(self, flagged: list[tuple[np.ndarray, list, object]]) -> list[Outcome]:
+        """The outcome of each input the screen flagged, by the second witness along what FD alone
+        accused, in the warm reference worker (``second_look``): settled, or still "flagged"."""
+        from .second_look import PASS, SUSPECT, second_look
+
+        self.second_looks += sum(witness is not None for _, _, witness in flagged)
+        verdicts = second_look(self.work, flagged, self.mode, self.settings, self.arguments.dtype, self.pool)
+        return [Outcome("flagged", screen_failed=True, settled_by="") if said == SUSPECT
+                else Outcome("pass" if said == PASS else "unverifiable", screen_failed=True,
+                             settled_by="second look")
+                for said in verdicts]
 
     def _confirm(self, flat: np.ndarray) -> Outcome:
-        """An ordinary run at ``flat`` (no lint, no blame): a failure only when it confirms one."""
+        """An ordinary run at ``flat`` (no lint, no blame), for an input the second look still
+        convicts: a failure only when it confirms one."""
         from ..run import check_target
 
-        self.screen_failures += 1
         if not self.shrinking and (self.first_failure is not None or self.confirmations >= MAX_CONFIRMATIONS):
-            return Outcome("flagged", screen_failed=True)  # the search has its failure, or has tried enough
+            # The search has its failure, or has tried enough.
+            return Outcome("flagged", screen_failed=True, settled_by="")
         self.confirmations += 1
         quiet = dataclasses.replace(self.settings, lint=False, blame=False, contexts=())
         try:
             report = check_target(self.prepared.at(flat), quiet, pool=self.pool)
         except AdcheckError:  # the function cannot be called there after all: its domain
-            return Outcome("domain", screen_failed=True, what="raises")
+            return Outcome("domain", screen_failed=True, what="raises", settled_by="run")
         if _failing_backends(report):
-            return Outcome("fail", screen_failed=True, report=report)
+            return Outcome("fail", screen_failed=True, report=report, settled_by="run")
         if report.run("fd") is not None and what_value_is(report.run("fd").value):
-            return Outcome("domain", screen_failed=True, what=what_value_is(report.run("fd").value))
+            return Outcome("domain", screen_failed=True, what=what_value_is(report.run("fd").value),
+                           settled_by="run")
         checked = any(v.status in (Status.AGREE, Status.KINK) for v in report.comparison.verdicts)
-        return Outcome("pass" if checked else "unverifiable", screen_failed=True)
+        return Outcome("pass" if checked else "unverifiable", screen_failed=True, settled_by="run")
 
     # --- the hypothesis side ----------------------------------------------------------------------
 
