@@ -1,6 +1,6 @@
-"""--search's second look: an input that only the screen's quick FD estimate flags is settled by
-the second witness in the warm reference worker, without a whole ordinary run; a wrong rule the
-screen flags still goes to one, and is found and shrunk."""
+"""--search's cost: an input that only the screen's quick FD estimate flags is settled by the
+second witness in the warm reference worker, without a whole ordinary run; a wrong rule the screen
+flags still goes to one, and is found and shrunk; the screen evaluates JAX code through vmap."""
 
 from __future__ import annotations
 
@@ -100,3 +100,30 @@ def test_a_planted_wrong_rule_is_still_found_and_shrunk(no_database, pool):
     found = search(prepared, Settings().resolved(), pool, count=100, seed=0)
     assert found.failure is not None and found.failure.report.failed
     assert np.any(found.failure.flat < 0) and found.confirmed >= 1
+
+
+def test_the_screen_evaluates_jax_code_without_a_batch_axis_through_vmap(monkeypatch):
+    """The MLP's ``INPUTS @ params["w1"]`` takes no trailing batch axis; the screen's reference
+    then evaluates each input's points in one ``jax.vmap`` call, and gets the same estimates
+    as one call per point."""
+    import dataclasses
+
+    from adcheck.jobs import execute
+    from adcheck.search import screen
+    from adcheck.task import Batch
+
+    searcher = _searcher(f"{REPO / 'benchmarks' / 'search_workloads.py'}:mlp_loss", _mlp_parameters(), None)
+    task = next(t for t in searcher.work.tasks if t.backend == "fd")
+    flagged = searcher.given.copy()
+    flagged[32:48] = MLP_W2
+    task = dataclasses.replace(task, job=Batch((searcher.given, flagged)), probes=False)
+    used = []
+    vmapped = screen._jax_batching
+    monkeypatch.setattr(screen, "_jax_batching", lambda *a: used.append(vmapped(*a)) or used[-1])
+    batched = execute(task).batch
+    assert used == [True]
+    monkeypatch.setattr(screen, "_jax_batching", lambda *a: False)
+    one_by_one = execute(task).batch
+    for together, alone in zip(batched, one_by_one):  # the same estimates, well within their error bars
+        assert np.all(np.abs(together.products.jv - alone.products.jv) <= 0.01 * alone.products.jv_error)
+        np.testing.assert_allclose(together.products.jv_error, alone.products.jv_error, rtol=0.01)
