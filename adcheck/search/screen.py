@@ -36,7 +36,8 @@ def compute_batch(task) -> BackendRun:
     start = time.perf_counter()
     backend = REGISTRY[task.backend]
     if backend.reference:
-        return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, batch=_quick_reference(task))
+        runs = _quick_reference(task)
+        return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, batch=runs)
     if task.backend in ("jax-fwd", "jax-rev"):
         batched = _jax_vmapped(task)
         if batched is not None:
