@@ -264,47 +264,117 @@ def cauchy_riemann(jacobian, error, rows, cols, precision: str, scale: float) ->
                 and abs(u_y + v_x) <= ERROR_ESTIMATE_FACTOR * (e_uy + e_vx) + bound)
 
 
+@dataclass(frozen=True)
+class _Known:
+    """The real Jacobian entries a run's report holds: the reference's (with its error bars) and
+    each backend's, with where each is known (all of it in full mode; fast mode: ``fast_known``)."""
+
+    jacobian: np.ndarray
+    error: np.ndarray | None
+    backends: tuple[tuple[str, np.ndarray, np.ndarray], ...]  # (name, Jacobian, known mask)
+    reference_known: np.ndarray
+
+
+def _known(report) -> _Known | None:
+    reference = report.run("fd")
+    if reference is None:
+        return None
+    if reference.jacobian is not None:
+        shape = reference.jacobian.shape
+        return _Known(reference.jacobian, reference.error,
+                      tuple((r.name, r.jacobian, np.ones(shape, dtype=bool)) for r in report.runs
+                            if r.jacobian is not None and r.jacobian.shape == shape), np.ones(shape, dtype=bool))
+    return fast_known(report)
+
+
+def fast_known(report) -> _Known | None:
+    """Fast mode's whole Jacobian entries: FD's and forward backends' along the sampled input
+    columns (a complex input entry's two columns are sampled together: ``fast.probe_vectors``),
+    reverse backends' along the sampled output rows (the whole gradient for a scalar output)."""
+    from .fast import N_RANDOM, probe_vectors
+
+    reference = report.run("fd")
+    if reference.products is None or reference.products.jv is None or reference.value is None:
+        return None
+    cols = parts(_column_widths(report))
+    real_parts = tuple(i for i, part in enumerate(cols) if part.part == "Re")
+    n_outputs, n_inputs = reference.value.size, len(cols)
+    vectors = probe_vectors(n_inputs, n_outputs, complex_columns=real_parts)
+    shape, sampled = (n_outputs, n_inputs), vectors.sampled_columns
+
+    def along_columns(jv):
+        if jv is None or jv.shape != (n_outputs, N_RANDOM + sampled.size):
+            return None
+        whole, known = np.full(shape, np.nan), np.zeros(shape, dtype=bool)
+        whole[:, sampled], known[:, sampled] = jv[:, N_RANDOM:], True
+        return whole, known
+
+    def along_rows(ujt):
+        rows = np.zeros(1, dtype=int) if n_outputs == 1 else vectors.sampled_rows
+        if ujt is None or ujt.shape[1] != n_inputs or ujt.shape[0] != (1 if n_outputs == 1 else N_RANDOM + rows.size):
+            return None
+        whole, known = np.full(shape, np.nan), np.zeros(shape, dtype=bool)
+        whole[rows], known[rows] = ujt[-rows.size:], True
+        return whole, known
+
+    backends = []
+    for run in report.runs:
+        if run.products is None:
+            continue
+        found = along_columns(run.products.jv) if run.products.jv is not None else along_rows(run.products.ujt)
+        if found is not None:
+            backends.append((run.name, *found))
+    jacobian, known = along_columns(reference.products.jv) or (None, None)
+    if jacobian is None:
+        return None
+    error, _ = along_columns(reference.products.jv_error) or (None, None)
+    return _Known(jacobian, error, tuple(backends), known)
+
+
 def complex_view(report, limit: int | None = None, only: tuple[int, int] | None = None
                  ) -> tuple[ComplexDerivative, ...]:
-    """Each (output entry, input entry) pair of a full-mode run where one is complex (the first
-    ``limit``; ``only``: the pair whose first real row and column are these), with every
-    backend's derivative in complex form and the reference's Cauchy-Riemann judgement."""
-    reference = report.run("fd")
-    if reference is None or reference.jacobian is None or not has_complex(report):
+    """Each (output entry, input entry) pair of a run where one is complex (the first ``limit``;
+    ``only``: the pair whose first real row and column are these), with every backend's
+    derivative in complex form and the reference's Cauchy-Riemann judgement. In fast mode, the
+    pairs whose entries the run computed whole (``fast_known``), each backend where it did."""
+    known = _known(report) if has_complex(report) else None
+    if known is None:
         return ()
     rows, cols = parts(_row_widths(report)), parts(_column_widths(report))
-    if len(rows) != reference.jacobian.shape[0] or len(cols) != reference.jacobian.shape[1]:
+    if (len(rows), len(cols)) != known.jacobian.shape:
         return ()  # a hand-made or truncated report: nothing to pair
-    row_groups = _groups(rows)
-    col_groups = _groups(cols)
-    precision = reference.reference.precision.name if reference.reference is not None else "float64"
-    finite = reference.jacobian[np.isfinite(reference.jacobian)]
+    precision = report.run("fd").reference.precision.name if report.run("fd").reference is not None else "float64"
+    finite = known.jacobian[np.isfinite(known.jacobian)]
     scale = float(np.max(np.abs(finite))) if finite.size else 0.0
-    jacobians = [(r.name, r.jacobian) for r in report.runs
-                 if r.jacobian is not None and r.jacobian.shape == reference.jacobian.shape]
     found = []
-    for out_rows in row_groups:
-        for in_cols in col_groups:
-            if len(out_rows) == 1 and len(in_cols) == 1:
-                continue  # real by real: the real Jacobian says it all
+    for out_rows in _groups(rows):
+        for in_cols in _groups(cols):
+            block = np.ix_(out_rows, in_cols)
+            if (len(out_rows) == 1 and len(in_cols) == 1) or not known.reference_known[block].all():
+                continue  # real by real: the real Jacobian says it all; or not computed whole (fast mode)
             if limit is not None and len(found) >= limit:
                 return tuple(found)
             if only is not None and (out_rows[0], in_cols[0]) != only:
                 continue
-            complex_input = len(in_cols) == 2
-            holomorphic = (cauchy_riemann(reference.jacobian, reference.error, out_rows, in_cols, precision, scale)
-                           if complex_input else None)
-            values = []
-            for name, jacobian in jacobians:
-                f_x, f_y = _block(jacobian, out_rows, in_cols)
-                values.append((name, *wirtinger(f_x, f_y)) if complex_input else (name, f_x, None))
-            found.append(ComplexDerivative(
-                output=report.output_name(out_rows[0]).removeprefix("Re "),
-                input=report.input_name(in_cols[0]).removeprefix("Re "),
-                row=out_rows[0], col=in_cols[0], complex_input=complex_input, holomorphic=holomorphic,
-                zero=is_zero(reference.jacobian, reference.error, out_rows, in_cols, precision, scale),
-                values=tuple(values)))
+            found.append(_derivative(report, known, out_rows, in_cols, precision, scale))
     return tuple(found)
+
+
+def _derivative(report, known: _Known, out_rows, in_cols, precision: str, scale: float) -> ComplexDerivative:
+    complex_input = len(in_cols) == 2
+    holomorphic = (cauchy_riemann(known.jacobian, known.error, out_rows, in_cols, precision, scale)
+                   if complex_input else None)
+    values = []
+    for name, jacobian, where in known.backends:
+        if not where[np.ix_(out_rows, in_cols)].all():
+            continue
+        f_x, f_y = _block(jacobian, out_rows, in_cols)
+        values.append((name, *wirtinger(f_x, f_y)) if complex_input else (name, f_x, None))
+    return ComplexDerivative(
+        output=report.output_name(out_rows[0]).removeprefix("Re "),
+        input=report.input_name(in_cols[0]).removeprefix("Re "),
+        row=out_rows[0], col=in_cols[0], complex_input=complex_input, holomorphic=holomorphic,
+        zero=is_zero(known.jacobian, known.error, out_rows, in_cols, precision, scale), values=tuple(values))
 
 
 def _groups(found: list[Part]) -> list[list[int]]:
@@ -366,7 +436,8 @@ def table_lines(report) -> list[str]:
     view = [d for d in everything if not d.zero]
     if not everything:
         return []
-    lines = ["Complex derivatives (the reference's 2x2 block decides holomorphic by Cauchy-Riemann):"]
+    where = " where fast mode computed them whole" if report.run("fd").jacobian is None else ""
+    lines = [f"Complex derivatives{where} (the reference's 2x2 block decides holomorphic by Cauchy-Riemann):"]
     for d in view[:MAX_TABLE_ENTRIES]:
         if not d.complex_input:
             lines.append(f"  {d.name}: real input, d/dx")

@@ -3,8 +3,9 @@
 A backend's worker computes its derivative eagerly in float64 on ``--device`` (the row of the
 report), then again in each extra context: under ``jax.jit`` or ``torch.compile``, with the
 user's code in float32, bfloat16 or float16, on the other device (``ContextResult``). Here each
-context's derivative is compared with the eager one, entry by entry, with the tolerance the
-context's precision explains (``verdict.tolerances.RowTolerances`` of its dtype, the absolute part a
+context's derivative is judged against the eager one by the verdict chain
+(``verdict.chain.decide``, the eager derivative an exact reference: ``eager_reference``), entry
+by entry, with the tolerance the context's precision explains (``verdict.tolerances.RowTolerances`` of its dtype, the absolute part a
 multiple of each entry's own scale, so the verdict does not depend on units). A larger
 difference is ADC607 at the function's definition, and it fails the backend's row: the
 derivative the user runs in production is not the one the row checked.
@@ -19,9 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .verdict.tolerances import TOLERANCES, RowTolerances, absolute_tolerance, precision_name
 from .finite_differences import input_scales
-from .model import BackendRun, Comparison, ContextResult, Finding, Mode, RunReport, Status
+from .model import BackendRun, BackendVerdict, Comparison, ContextResult, Finding, Mode, RunReport, Status
+from .verdict.chain import decide
+from .verdict.messages import verdict_of
+from .verdict.reference import ResolvedReference
+from .verdict.tolerances import TOLERANCES, RowTolerances, absolute_tolerance, precision_name
 
 CODE = "ADC607"
 MAX_NAMED_ENTRIES = 3  # the message names the worst few entries, then counts the rest
@@ -51,6 +55,7 @@ class ContextDifference:
     nonfinite: int  # entries NaN/inf in the context where eager is finite
     precision: str  # the context's precision: "float64", "float32", ...
     rtol: float  # the relative tolerance that precision gives
+    verdict: BackendVerdict  # the chain's verdict on the context's derivative against the eager one
 
 
 @dataclass(frozen=True)
@@ -103,23 +108,32 @@ def compare_context(run: BackendRun, result: ContextResult, x0: np.ndarray | Non
     eager, other, value, scales = _operands(run, result, x0, mode)
     if eager is None or other is None or eager.shape != other.shape or eager.size == 0:
         return None
-    eps_rows = np.full(eager.shape[0], result.eps)
-    tol = RowTolerances(eps_rows)
-    finite = np.isfinite(eager)
-    magnitudes = np.where(finite, np.abs(eager), 0.0)
-    atol = absolute_tolerance(magnitudes, value, eps_rows, scales, tol.atol_scale)
-    bound = atol + tol.rtol * magnitudes
-    diff = np.abs(other - eager)
-    nonfinite = finite & ~np.isfinite(other)
-    differs = finite & ~(diff <= bound)  # NaN compares False: a NaN where eager is finite differs
-    ratio = np.where(nonfinite, np.inf, diff / np.where(bound > 0, bound, np.finfo(float).tiny))
+    ledger = decide(BackendRun(run.name, Status.COMPUTED, location=run.location), other,
+                    eager_reference(eager, value, result.eps, scales), {})
+    differs, nonfinite = ledger.disagree, ledger.nonfinite  # (a NaN where eager is finite differs)
+    ratio = np.where(nonfinite, np.inf, ledger.diff / np.where(ledger.bound > 0, ledger.bound, np.finfo(float).tiny))
     order = np.argsort(-ratio[differs], kind="stable")
     entries = tuple((int(i), int(j)) for i, j in np.argwhere(differs)[order])
-    finite_diffs = diff[differs & ~nonfinite]
+    finite_diffs = ledger.diff[differs & ~nonfinite]
     precision = precision_name(result.eps)
     return ContextDifference(run.name, result.context, entries, int(eager.size),
                              float(finite_diffs.max()) if finite_diffs.size else 0.0, int(nonfinite.sum()),
-                             precision, float(TOLERANCES[precision].rtol))
+                             precision, float(TOLERANCES[precision].rtol), verdict_of(ledger, "", ""))
+
+
+def eager_reference(eager: np.ndarray, value, eps: float, scales) -> ResolvedReference:
+    """The backend's eager derivative as the reference a context's derivative is judged against
+    by the verdict chain: exact (no second witness asked), with the tolerance of the context's
+    precision, its absolute part a multiple of each entry's own scale."""
+    eps_rows = np.full(eager.shape[0], eps)
+    tol = RowTolerances(eps_rows)
+    finite = np.isfinite(eager)
+    atol = np.broadcast_to(absolute_tolerance(np.where(finite, np.abs(eager), 0.0), value, eps_rows, scales,
+                                              tol.atol_scale), eager.shape)
+    zero = np.zeros(eager.shape)
+    return ResolvedReference(value=value, jacobian=eager, error=zero, fd=eager, fd_error=zero, settled=finite,
+                             complex_step=np.full(eager.shape, np.nan), tol=tol, atol=atol, ad_atol=atol,
+                             user_atol=False, exact=True)
 
 
 def _operands(run: BackendRun, result: ContextResult, x0, mode: Mode):
@@ -255,13 +269,14 @@ class _EntryNames:
             function=function)
         self.n_outputs = value.size if value is not None else 0
         self.n_inputs = arguments.n_inputs if arguments is not None else 0
+        self.complex_columns = arguments.complex_columns if arguments is not None else ()
 
     def entry(self, row: int, column: int, mode: Mode, backend: str) -> str:
         if mode == Mode.FULL or self.report.arguments == ():
             return self.report.entry_name(row, column) if self.report.arguments else f"({row}, {column})"
         from .fast import N_RANDOM, probe_vectors
 
-        vectors = probe_vectors(self.n_inputs, self.n_outputs)
+        vectors = probe_vectors(self.n_inputs, self.n_outputs, complex_columns=self.complex_columns)
         if backend.endswith("fwd"):  # J V: (output, direction)
             if column >= N_RANDOM:
                 return self.report.entry_name(row, int(vectors.sampled_columns[column - N_RANDOM]))

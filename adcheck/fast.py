@@ -61,11 +61,18 @@ def _unit_random(rng, size, count):
     return vectors / np.linalg.norm(vectors, axis=0, keepdims=True)
 
 
-def probe_vectors(n_inputs: int, n_outputs: int, seed: int = VECTOR_SEED) -> ProbeVectors:
-    """The same vectors in every worker and in the parent: they come from the seed and sizes."""
+def probe_vectors(n_inputs: int, n_outputs: int, seed: int = VECTOR_SEED,
+                  complex_columns: tuple[int, ...] = ()) -> ProbeVectors:
+    """The same vectors in every worker and in the parent: they come from the seed, the sizes and
+    ``complex_columns`` (``inputs.Arguments.complex_columns``: where each complex input entry's
+    real part sits, its imaginary part next to it). A sampled column of a complex entry brings
+    its partner, so the entry's two real columns are checked whole together and its complex
+    derivative can be read (``complex_numbers``)."""
     rng = np.random.default_rng(seed)
     directions = _unit_random(rng, n_inputs, N_RANDOM)
     columns = np.sort(rng.choice(n_inputs, size=min(N_SAMPLED, n_inputs), replace=False))
+    if len(complex_columns):
+        columns = _with_partners(columns, np.asarray(complex_columns, dtype=int))
     basis = np.zeros((n_inputs, columns.size))
     basis[columns, np.arange(columns.size)] = 1.0
     if n_outputs == 1:
@@ -75,6 +82,13 @@ def probe_vectors(n_inputs: int, n_outputs: int, seed: int = VECTOR_SEED) -> Pro
     row_basis = np.zeros((n_outputs, rows.size))
     row_basis[rows, np.arange(rows.size)] = 1.0
     return ProbeVectors(np.hstack([directions, basis]), columns, np.hstack([cotangents, row_basis]), rows)
+
+
+def _with_partners(columns: np.ndarray, real_parts: np.ndarray) -> np.ndarray:
+    """``columns`` and, for each one of a complex entry, the entry's other part."""
+    real = set(real_parts.tolist())
+    partners = [c + 1 for c in columns.tolist() if c in real] + [c - 1 for c in columns.tolist() if c - 1 in real]
+    return np.unique(np.concatenate([columns, np.asarray(partners, dtype=int)]))
 
 
 def detection_threshold(bound: float, n_inputs: int, n_directions: int = N_RANDOM,

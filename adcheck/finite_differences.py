@@ -149,8 +149,15 @@ def working_precision(flat_function, x0: np.ndarray, value: np.ndarray, input_dt
 # second difference f(x+d) + f(x-d) - 2 f(x) of a smooth function falls exactly like d**2 from
 # one move to the next, and at a kink (|x| at 0) exactly like d; rounding noise does neither (a
 # formula with cancellation rounds differently at each move). What departs from both laws is
-# the noise an evaluation carries.
+# the noise an evaluation carries. Rounding that follows the value in steps (``1 - cos x`` near
+# 0, where ``cos x`` moves by a few ulps: the error is a sawtooth, linear between its jumps) is
+# symmetric about x and cancels in the second difference; the central difference
+# (f(x+d) - f(x-d)) / 2 of a smooth function follows a d + b d**3 exactly, so its departure at the
+# smallest move from that law fitted through the two larger ones is noise too, up to a share of
+# the value (beyond it the moves are too long for the law: ``sin`` at 0 beside an input of 1e8
+# is moved by whole periods, and its own variation is no rounding).
 NOISE_MOVES = (1e-6, 1e-5, 1e-4)
+CENTRAL_NOISE_MAX_SHARE = 1e-3
 NOISE_FLOOR_ULPS = 4.0  # an evaluation carries at least this many ulps of its value
 
 
@@ -160,7 +167,7 @@ def value_noise(flat_function, x0: np.ndarray, value: np.ndarray, eps) -> np.nda
     floor = NOISE_FLOOR_ULPS * eps * np.abs(np.where(np.isfinite(value), value, 0.0))
     signs = np.where(np.random.default_rng(54321).random(x0.size) < 0.5, -1.0, 1.0)
     scale = step_scales(x0)
-    seconds = []
+    seconds, centrals = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for relative in NOISE_MOVES:
@@ -173,12 +180,27 @@ def value_noise(flat_function, x0: np.ndarray, value: np.ndarray, eps) -> np.nda
             if plus.shape != value.shape or minus.shape != value.shape:
                 return floor
             seconds.append(plus + minus - 2 * value)
+            centrals.append((plus - minus) / 2)
     noise = floor.copy()
     for (small_move, small), (big_move, big) in zip(zip(NOISE_MOVES, seconds), zip(NOISE_MOVES[1:], seconds[1:])):
         ratio = small_move / big_move
         departure = np.minimum(np.abs(small - big * ratio**2), np.abs(small - big * ratio)) / 2
         noise = np.maximum(noise, np.where(np.isfinite(departure), departure, 0.0))
-    return noise
+    departure = _central_departure(NOISE_MOVES, centrals)
+    rounding = np.isfinite(departure) & (departure <= CENTRAL_NOISE_MAX_SHARE * np.abs(value))
+    return np.maximum(noise, np.where(rounding, departure, 0.0))
+
+
+def _central_departure(moves, centrals) -> np.ndarray:
+    """How far the central difference at the smallest move departs from ``a d + b d**3`` fitted
+    through the two larger ones (exactly 0 for a polynomial of degree 4, O(d**5) for a smooth
+    function)."""
+    (d1, c1), (d2, c2), (d3, c3) = zip(moves, centrals)
+    with np.errstate(all="ignore"):  # (a value that overflowed at a move: NaN, and not counted)
+        # a d + b d^3 through (d2, c2) and (d3, c3):
+        b = (c3 / d3 - c2 / d2) / (d3**2 - d2**2)
+        a = c2 / d2 - b * d2**2
+        return np.abs(c1 - (a * d1 + b * d1**3))
 
 
 # --- evaluating many points ----------------------------------------------------------------------

@@ -119,6 +119,17 @@ class Arguments:
         """The positional arguments as given (numpy leaves)."""
         return [_fill(skeleton, [leaf.value for leaf in self.leaves]) for skeleton in self.skeletons]
 
+    @functools.cached_property
+    def complex_columns(self) -> tuple[int, ...]:
+        """Where each complex entry's real part sits in the flat vector (its imaginary part next)."""
+        found, offset = [], 0
+        for leaf in self.differentiated:
+            width = cx.flat_width(leaf.value)
+            if cx.is_complex(leaf.value):
+                found += range(offset, offset + width, 2)
+            offset += width
+        return tuple(found)
+
     def flat(self) -> np.ndarray:
         """The differentiated leaves flattened and concatenated (C order)."""
         return np.concatenate([cx.real_view(leaf.value) if cx.is_complex(leaf.value) else leaf.value.ravel()

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .backends.calling import NotApplicable, error_location, error_run, not_applicable, safe_root
-from .model import BackendRun, Mode, Status
+from .model import BackendRun, BlameRun, Description, JobResult, Mode, NoiseResult, Status, Timing
 from .task import (
     AtEach,
     Batch,
@@ -29,8 +29,8 @@ from .task import (
 )
 
 
-def execute(task: Task) -> BackendRun:
-    """The task's job (``task.Job``), dispatched on its type."""
+def execute(task: Task) -> JobResult:
+    """The task's job (``task.Job``), dispatched on its type; its result is of the job's ``Result`` type."""
     if isinstance(task.job, (Describe, Estimate)):  # (neither compiles anything)
         return LOAD_ONLY[type(task.job)](task)
     if task.backend.startswith("jax") or task.framework in ("jax", "array-api"):
@@ -50,7 +50,7 @@ def execute(task: Task) -> BackendRun:
     return _compute(task)
 
 
-def _blame(task: Task) -> BackendRun:
+def _blame(task: Task) -> BlameRun:
     from .explain.blame import blame
 
     start = time.perf_counter()
@@ -72,9 +72,9 @@ def _computation(task: Task):
     return {Jitter: with_own_noise, Nearby: backend.nearby, Compute: backend.compute}[type(task.job)]
 
 
-def _compute(task: Task) -> BackendRun:
-    """The backend's computation at the input, then (for the reference) the runtime probes as
-    their own step."""
+def _compute(task: Task) -> JobResult:
+    """The backend's computation at the input (or a measurement around it), then (for the
+    reference's run) the runtime probes as their own step."""
     from .explain.probes import random_states
 
     start = time.perf_counter()
@@ -82,16 +82,15 @@ def _compute(task: Task) -> BackendRun:
     try:
         result = _computation(task)(task)
     except NotApplicable as exc:
-        return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start, exc.message, exc.location)
+        return task.failed(Status.NOT_APPLICABLE, time.perf_counter() - start, exc.message, exc.location)
     except MemoryError as exc:
         return failure_run(task, exc, start)
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
         missing = not_applicable(exc, task.backend, safe_root(task))  # a mode the framework lacks, or None
         if missing is not None:
-            return BackendRun(task.backend, Status.NOT_APPLICABLE, time.perf_counter() - start, missing.message,
-                              missing.location)
+            return task.failed(Status.NOT_APPLICABLE, time.perf_counter() - start, missing.message, missing.location)
         return error_run(task, exc, time.perf_counter() - start)
-    if task.probes and result.status == Status.REFERENCE and task.mode == Mode.FULL:
+    if task.probes and isinstance(result, BackendRun) and result.status == Status.REFERENCE and task.mode == Mode.FULL:
         from .explain.probes import probe
 
         try:
@@ -105,9 +104,10 @@ def _compute(task: Task) -> BackendRun:
 JITTER_ULPS = (2.0, -2.0, 5.0, -5.0)
 
 
-def with_own_noise(task: Task) -> BackendRun:
-    """The backend's run at the input, with ``own_noise``: per entry, the largest change of its
-    Jacobian when the input moves by a few ulps.
+def with_own_noise(task: Task) -> NoiseResult:
+    """The backend's own noise at the input: per entry, the largest change of its Jacobian (fast
+    mode: of its products, ``_answer``) when the input moves by a few ulps (None where it cannot
+    be measured).
 
     Such a nudge moves a smooth derivative by a few ulps too; an AD computation that cancels
     (``(x/2 cos(x/2) - sin(x/2)) / x**2`` at small x) moves by its own rounding error, which no
@@ -120,8 +120,9 @@ def with_own_noise(task: Task) -> BackendRun:
     compute = REGISTRY[task.backend].compute
     plain = dataclasses.replace(task, job=Compute(), order=1, contexts=(), probes=False)
     base = compute(plain)
-    if base.status != Status.COMPUTED or base.jacobian is None:
-        return base
+    unmeasured = NoiseResult(base.name, base.status, base.seconds, base.message, base.location)
+    if base.status != Status.COMPUTED or _answer(base) is None:
+        return unmeasured
     x0 = task.arguments.flat()
     eps = np.finfo(x0.dtype).eps if np.issubdtype(x0.dtype, np.floating) else np.finfo(np.float64).eps
     signs = np.where(np.arange(x0.size) % 2 == 0, 1.0, -1.0)
@@ -130,17 +131,25 @@ def with_own_noise(task: Task) -> BackendRun:
         with own_error_state():  # whatever np.seterr the user's module called
             nudged = x0 + (ulps * eps) * signs * np.abs(x0)
         run = compute(dataclasses.replace(plain, arguments=task.arguments.at(nudged)))
-        if run.status != Status.COMPUTED or run.jacobian is None or run.jacobian.shape != base.jacobian.shape:
-            return base
+        if run.status != Status.COMPUTED or _answer(run) is None or _answer(run).shape != _answer(base).shape:
+            return unmeasured
         with own_error_state():
-            moves.append(np.abs(run.jacobian - base.jacobian))
+            moves.append(np.abs(_answer(run) - _answer(base)))
     again = compute(plain)
-    if again.jacobian is None or not np.array_equal(again.jacobian, base.jacobian, equal_nan=True):
-        return base
-    return dataclasses.replace(base, own_noise=np.max(moves, axis=0))
+    if _answer(again) is None or not np.array_equal(_answer(again), _answer(base), equal_nan=True):
+        return unmeasured
+    return dataclasses.replace(unmeasured, own_noise=np.max(moves, axis=0))
 
 
-def describe(task: Task) -> BackendRun:
+def _answer(run: BackendRun) -> np.ndarray | None:
+    """What a backend's run answered: its Jacobian, or in fast mode its products (``J V`` in
+    forward mode, ``U^T J`` in reverse mode): ``own_noise`` has that shape."""
+    if run.jacobian is not None or run.products is None:
+        return run.jacobian
+    return run.products.jv if run.products.jv is not None else run.products.ujt
+
+
+def describe(task: Task) -> Description:
     """What the target is, as far as the parent must know before it can build the arguments:
     the parameters of a torch.nn.Module target."""
     from .backends.calling import as_module, module_parameters
@@ -154,13 +163,13 @@ def describe(task: Task) -> BackendRun:
         described = module_parameters(module) if module is not None else None
     except BaseException as exc:  # noqa: BLE001 - the real run reports the problem with its row
         return error_run(task, exc, time.perf_counter() - start)
-    return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, module=described)
+    return Description(task.backend, Status.REFERENCE, time.perf_counter() - start, module=described)
 
 
-def time_one_evaluation(task: Task) -> BackendRun:
-    """The function's value, and in ``seconds`` the time of one plain evaluation, for ``--mode
-    auto``: the quickest of up to three calls after the first (which pays for lazy imports and
-    compiling), so a busy machine's pause is not taken for the function's cost."""
+def time_one_evaluation(task: Task) -> Timing:
+    """The time of one plain evaluation of the function, for ``--mode auto``: the quickest of up
+    to three calls after the first (which pays for lazy imports and compiling), so a busy
+    machine's pause is not taken for the function's cost."""
     from .backends.calling import load_user_function, plain_flat_function
     from .frameworks import configure_for
 
@@ -169,7 +178,7 @@ def time_one_evaluation(task: Task) -> BackendRun:
         configure_for(task.framework, task.arguments.dtype)
         flat_function = plain_flat_function(load_user_function(task), task.arguments, task.framework)
         x0 = task.arguments.flat().astype(np.float64)
-        value = flat_function(x0)
+        flat_function(x0)
         seconds = float("inf")
         for _ in range(3):
             timed = time.perf_counter()
@@ -179,22 +188,22 @@ def time_one_evaluation(task: Task) -> BackendRun:
                 break
     except BaseException as exc:  # noqa: BLE001 - the run itself reports the function's failure
         return error_run(task, exc, time.perf_counter() - start)
-    return BackendRun(task.backend, Status.REFERENCE, seconds, value=value)
+    return Timing(task.backend, Status.REFERENCE, time.perf_counter() - start, evaluation=seconds)
 
 
 # The jobs that only load the target (no framework compiles for them).
 LOAD_ONLY = {Describe: describe, Estimate: time_one_evaluation}
 
 
-def failure_run(task: Task, exc: BaseException, start: float) -> BackendRun:
+def failure_run(task: Task, exc: BaseException, start: float) -> JobResult:
+    """The task's job's result saying it failed with ``exc`` (adcheck's own failure included)."""
     seconds = time.perf_counter() - start
     if isinstance(exc, MemoryError):
-        return BackendRun(task.backend, Status.ERROR, seconds,
-                          "out of memory (raise --memory-limit if the function needs more)",
-                          error_location(exc, safe_root(task)))
+        return task.failed(Status.ERROR, seconds, "out of memory (raise --memory-limit if the function needs more)",
+                           error_location(exc, safe_root(task)))
     if isinstance(exc, KeyboardInterrupt):
-        return BackendRun(task.backend, Status.ERROR, seconds, "interrupted")
+        return task.failed(Status.ERROR, seconds, "interrupted")
     try:
         return error_run(task, exc, seconds)
     except BaseException:  # noqa: BLE001
-        return BackendRun(task.backend, Status.ERROR, seconds, f"the worker failed: {type(exc).__name__}")
+        return task.failed(Status.ERROR, seconds, f"the worker failed: {type(exc).__name__}")

@@ -1,8 +1,9 @@
 """Plain data passed between the stages: tasks, worker results, verdicts, findings, the run report.
 
-Nothing here prints; the CLI and ``adcheck.report`` turn these into text. Everything a worker
-sends back is a field of ``BackendRun`` that the backend must fill or leave at its documented
-default: there is no grab-bag dict for a backend to forget a mode in.
+Nothing here prints; the CLI and ``adcheck.report`` turn these into text. What a worker sends
+back is its job's own result type (``task.Job``'s ``Result``), a ``JobResult``: the compute job's
+is ``BackendRun``, whose every field a backend must fill or leave at its documented default. There
+is no grab-bag dict for a backend to forget a mode in.
 """
 
 from __future__ import annotations
@@ -246,14 +247,46 @@ class ProbeResult:
 
 
 @dataclass(frozen=True)
-class BackendRun:
-    """What one backend's worker sent back."""
+class SecondLook:
+    """What the parent measured around a compute run after a first comparison (``run._second_look``,
+    fast mode's walk), from the results of the jobs it asked for then, kept beside the run they
+    are about for the second comparison to read. No worker fills it."""
+
+    own_noise: np.ndarray | None = None  # from a NoiseResult: see task.Jitter
+    nearby: np.ndarray | None = None  # from a NearbyResult: see task.Nearby
+    witness: Witness | None = None  # the reference's, from a WitnessResult: see task.WitnessColumns
+
+    @property
+    def taken(self) -> bool:
+        """Something was measured: the comparison is made again with it."""
+        return self.own_noise is not None or self.nearby is not None or self.witness is not None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What every job's worker sends back, whatever the job: whose it is, how it ended, how long
+    it took. A job that failed (ERROR: the function raised, the worker died or timed out), that
+    cannot apply (NOT_APPLICABLE) or whose backend is missing (UNAVAILABLE) sends its own result
+    type (``task.Task.failed``) with only these filled, and each reader treats it so."""
 
     name: str
     status: Status  # COMPUTED, REFERENCE, ERROR, UNAVAILABLE or NOT_APPLICABLE
     seconds: float = 0.0
     message: str = ""
     location: Location | None = None
+
+    def as_row(self) -> BackendRun:
+        """The result as a backend's row in a report: itself for a compute job's run, else its
+        envelope (a failure of a job that stood for the row, such as a search's batch)."""
+        if isinstance(self, BackendRun):
+            return self
+        return BackendRun(self.name, self.status, self.seconds, self.message, self.location)
+
+
+@dataclass(frozen=True)
+class BackendRun(JobResult):
+    """What one backend's worker sent back for a compute job (``task.Compute``): a row of the report."""
+
     value: np.ndarray | None = None  # flattened primal output
     jacobian: np.ndarray | None = None  # (n_outputs, n_inputs), C order of both (full mode)
     error: np.ndarray | None = None  # FD error estimate, same shape (the reference only)
@@ -263,15 +296,75 @@ class BackendRun:
     second_order: SecondOrder | None = None  # --order 2
     reference: Reference | None = None  # the reference only
     probes: ProbeResult | None = None  # the reference only, unless --no-lint
-    localised: dict[str, tuple[LocalisedEntry, ...]] = field(default_factory=dict)  # bisection, per backend
     outputs: tuple = ()  # the reference: OutputLeaf per output array (the rows' names)
-    blame: BlameResult | None = None  # a blame task: the primitives it found wrong
     contexts: tuple[ContextResult, ...] = ()  # --contexts: the same derivative elsewhere
-    module: tuple | None = None  # a describe task on a torch.nn.Module: (parameters, forward's parameter names)
-    nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs): see task.Nearby
-    own_noise: np.ndarray | None = None  # per entry, how far the Jacobian moves under ulp nudges of x: see task.Jitter
-    witness: Witness | None = None  # the reference, after FD alone found entries wrong: see task.WitnessColumns
-    batch: tuple[BackendRun, ...] = ()  # a --search screen task: this backend's run at each of task.Batch's inputs
+    second_look: SecondLook = field(default_factory=SecondLook)  # the parent's, after a disagreement: no worker's
+
+
+@dataclass(frozen=True)
+class Description(JobResult):
+    """What a describe job (``task.Describe``) found the target to be."""
+
+    module: tuple | None = None  # a torch.nn.Module: (its parameters, forward's parameter names); else None
+
+
+@dataclass(frozen=True)
+class Timing(JobResult):
+    """What an estimate job (``task.Estimate``) measured: one plain evaluation's time."""
+
+    evaluation: float = 0.0  # seconds, the quickest of a few calls after the first (jobs.time_one_evaluation)
+
+
+@dataclass(frozen=True)
+class BatchResult(JobResult):
+    """What a ``--search`` screen job (``task.Batch``) computed: the backend's run at each input."""
+
+    batch: tuple[BackendRun, ...] = ()  # in the order of task.Batch's inputs (empty: the whole task failed)
+
+
+@dataclass(frozen=True)
+class EachResult(JobResult):
+    """What a ``--search`` second look (``task.AtEach``) computed: each of its jobs' results, at
+    its own input."""
+
+    each: tuple[JobResult, ...] = ()  # in the order of task.AtEach's jobs (empty: the whole task failed)
+
+
+@dataclass(frozen=True)
+class BlameRun(JobResult):
+    """What a blame job (``task.Blame``) found, checking a disagreeing backend's primitives."""
+
+    blame: BlameResult | None = None  # the primitives it found wrong (None: the job failed, its message says how)
+
+
+@dataclass(frozen=True)
+class LocaliseResult(JobResult):
+    """What a localise job (``task.Localise``) found by bisection in FD (fast mode's reference)."""
+
+    localised: dict[str, tuple[LocalisedEntry, ...]] = field(default_factory=dict)  # per backend, its wrong entries
+
+
+@dataclass(frozen=True)
+class WitnessResult(JobResult):
+    """What a witness job (``task.WitnessColumns``, ``task.WitnessDirections``) took: the second
+    witness for the entries (or products) finite differences alone found wrong."""
+
+    witness: Witness | None = None  # None: the job failed, its message says how
+
+
+@dataclass(frozen=True)
+class NearbyResult(JobResult):
+    """What a nearby job (``task.Nearby``) computed: the function's values near the input, as the
+    backend runs it."""
+
+    nearby: np.ndarray | None = None  # values at calling.nearby_points(x0), (points, outputs)
+
+
+@dataclass(frozen=True)
+class NoiseResult(JobResult):
+    """What a jitter job (``task.Jitter``) measured: the backend's own rounding noise."""
+
+    own_noise: np.ndarray | None = None  # per entry, the Jacobian's move under ulp nudges of x (None: unmeasured)
 
 
 # --- verdicts ------------------------------------------------------------------------------------

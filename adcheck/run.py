@@ -23,6 +23,7 @@ from .model import (
     Location,
     Mode,
     RunReport,
+    SecondLook,
     Status,
     Witness,
     display_path,
@@ -201,7 +202,7 @@ def _judged(work: Plan, runs, mode: Mode, arguments: Arguments, settings: Settin
     x0 = arguments.flat().astype(np.float64)
     if mode == Mode.FAST:
         runs, comparison, mode_note = _fast_comparison(work, runs, arguments, settings, precision.eps,
-                                                       typical_scale(x0), pool)
+                                                       typical_scale(x0), step_scales(x0), pool)
         notes = (mode_note,)
         second_order = None
         if settings.order == 2:
@@ -219,7 +220,7 @@ def _judged(work: Plan, runs, mode: Mode, arguments: Arguments, settings: Settin
 
     comparison = full(runs)
     runs = _second_look(work, runs, comparison, settings, pool)
-    if any(run.own_noise is not None or run.nearby is not None or run.witness is not None for run in runs):
+    if any(run.second_look.taken for run in runs):
         comparison = full(runs)
     second_order = None
     if settings.order == 2:
@@ -280,12 +281,12 @@ def auto_mode(target: Target, arguments: Arguments, summary: SourceSummary, sett
     (timed,) = run_tasks([task], settings.timeout, pool=pool)
     if timed.status != Status.REFERENCE:  # the function fails: the run says how, in full mode's words
         return choose_mode(settings.mode, arguments.n_inputs, 0.0), ""
-    mode = choose_mode(settings.mode, arguments.n_inputs, timed.seconds, settings.order)
+    mode = choose_mode(settings.mode, arguments.n_inputs, timed.evaluation, settings.order)
     if mode != Mode.FAST:
         return mode, ""
-    estimate = full_jacobian_seconds(arguments.n_inputs, timed.seconds, settings.order)
+    estimate = full_jacobian_seconds(arguments.n_inputs, timed.evaluation, settings.order)
     what = "Jacobians and Hessians" if settings.order == 2 else "Jacobians"
-    return mode, (f"--mode auto chose fast mode: one evaluation takes {timed.seconds * 1e3:.2g} ms, so full "
+    return mode, (f"--mode auto chose fast mode: one evaluation takes {timed.evaluation * 1e3:.2g} ms, so full "
                   f"{what} of {arguments.n_inputs} inputs would take about {estimate:.0f} s "
                   "(use --mode full to insist)")
 
@@ -319,7 +320,7 @@ def _second_look(work: Plan, runs: list[BackendRun], comparison: Comparison, set
                   for task in work.tasks if task.backend == "fd"]
     if not tasks:
         return runs
-    found: dict[str, dict] = {}
+    found: dict[str, dict] = {}  # per backend, its SecondLook's fields
     for task, result in zip(tasks, run_tasks(tasks, settings.timeout, pool=pool,
                                              lane=worker_lanes(tasks, pooled=pool is not None))):
         if isinstance(task.job, Jitter) and result.own_noise is not None:
@@ -330,7 +331,8 @@ def _second_look(work: Plan, runs: list[BackendRun], comparison: Comparison, set
             # A witness that could not be taken (the worker failed) still ends the provisional
             # accusations: with no second witness they are inconclusive, never convicted.
             found.setdefault(result.name, {})["witness"] = result.witness or Witness.absent(result.message)
-    return [dataclasses.replace(run, **found[run.name]) if run.name in found else run for run in runs]
+    return [dataclasses.replace(run, second_look=SecondLook(**found[run.name])) if run.name in found else run
+            for run in runs]
 
 
 def _accused_columns(verdicts) -> tuple[int, ...]:
@@ -413,7 +415,8 @@ def _container_hint(arguments: Arguments) -> str:
     return f" ({first} is {kind}; for an array write a nested list of numbers)"
 
 
-def _fast_comparison(work: Plan, runs, arguments: Arguments, settings: Settings, eps_rows, scale, pool=None):
+def _fast_comparison(work: Plan, runs, arguments: Arguments, settings: Settings, eps_rows, scale, own_scales,
+                     pool=None):
     """(runs, comparison, note): products against FD (``verdict.products``); where FD alone
     accused products, the Taylor walk along their directions as the second witness; then a
     failing reverse-mode row is localised by bisection in FD."""
@@ -421,17 +424,12 @@ def _fast_comparison(work: Plan, runs, arguments: Arguments, settings: Settings,
 
     def judged(runs):
         return compare_fast(runs, arguments.n_inputs, settings.rtol, settings.atol, eps_rows=eps_rows,
-                            typical_scale=scale)
+                            typical_scale=scale, own_scales=own_scales, complex_columns=arguments.complex_columns)
 
     fast = judged(runs)
     fd_task = next(t for t in work.tasks if t.backend == "fd")
     if fast.to_walk:
-        task = dataclasses.replace(fd_task, job=WitnessDirections(fast.to_walk), probes=False, contexts=(),
-                                   order=1)
-        (walked,) = run_tasks([task], settings.timeout, pool=pool)
-        # A walk that could not be taken still ends the provisional accusations: unproven, not convicted.
-        witness = walked.witness or Witness.absent(walked.message)
-        runs = [dataclasses.replace(run, witness=witness) if run.name == "fd" else run for run in runs]
+        runs = _walked(work, runs, fast, fd_task, settings, pool)
         fast = judged(runs)
     if not fast.localise:
         return runs, fast.comparison, fast.note
@@ -442,6 +440,28 @@ def _fast_comparison(work: Plan, runs, arguments: Arguments, settings: Settings,
         return runs, fast.comparison, fast.note
     reference = next(r for r in runs if r.status == Status.REFERENCE)
     return runs, with_localised(fast.comparison, located.localised, fast.localise, reference.value.size), fast.note
+
+
+def _walked(work: Plan, runs, fast, fd_task: Task, settings: Settings, pool) -> list:
+    """Fast mode's second look, in one round of tasks: the walk along the accused directions
+    (``fd.witness_along``), and the own rounding noise of each backend FD accused
+    (``jobs.with_own_noise``): a derivative whose computation cancels is no wrong rule."""
+    accused = {v.name for v in fast.comparison.verdicts
+               if v.status == Status.DISAGREE and v.name != "fd" and not v.primal_mismatch
+               and v.n_nonfinite < v.n_mismatches}
+    tasks = [dataclasses.replace(fd_task, job=WitnessDirections(fast.to_walk), probes=False, contexts=(), order=1)]
+    tasks += [dataclasses.replace(task, job=Jitter(), probes=False, contexts=(), order=1)
+              for task in work.tasks if task.backend in accused]
+    found: dict[str, dict] = {}  # per backend, its SecondLook's fields
+    for task, result in zip(tasks, run_tasks(tasks, settings.timeout, pool=pool,
+                                             lane=worker_lanes(tasks, pooled=pool is not None))):
+        if isinstance(task.job, WitnessDirections):
+            # A walk that could not be taken still ends the provisional accusations: unproven, not convicted.
+            found["fd"] = {"witness": result.witness or Witness.absent(result.message)}
+        elif result.own_noise is not None:
+            found[result.name] = {"own_noise": result.own_noise}
+    return [dataclasses.replace(run, second_look=SecondLook(**found[run.name])) if run.name in found else run
+            for run in runs]
 
 
 # Forward-versus-reverse advice only when the difference is far above run-to-run noise: each

@@ -1,20 +1,37 @@
 """What the parent asks of a worker: one backend, one target, one set of arguments, one mode,
 and one job (``Task.job``): what to compute with them.
 
-Each job is a type of its own, and ``jobs.execute`` dispatches on it; what comes back is a
-``model.BackendRun`` with the fields that job fills (named on each job).
+Each job is a type of its own, and ``jobs.execute`` dispatches on it; each names its result
+type (``Result``, a ``model.JobResult``), and what comes back from a worker for the job is always
+of that type, a failure included (``Task.failed``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from .fast import LocaliseRow
 from .inputs import Arguments
 from .loader import Target
-from .model import Mode
+from .model import (
+    BackendRun,
+    BatchResult,
+    BlameRun,
+    Description,
+    EachResult,
+    JobResult,
+    LocaliseResult,
+    Location,
+    Mode,
+    NearbyResult,
+    NoiseResult,
+    Status,
+    Timing,
+    WitnessResult,
+)
 
 
 @dataclass(frozen=True)
@@ -22,32 +39,43 @@ class Compute:
     """The backend's Jacobian at the input (its contexts and second order as the task asks); for
     the reference, the runtime probes afterwards. Fills ``jacobian``/``products``, ``value``."""
 
+    Result: ClassVar[type[JobResult]] = BackendRun
+
 
 @dataclass(frozen=True)
 class Describe:
-    """Only load the target and describe it (a torch.nn.Module's parameters): ``module``."""
+    """Only load the target and describe it (a torch.nn.Module's parameters)."""
+
+    Result: ClassVar[type[JobResult]] = Description
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """Only time one evaluation of the function, for ``--mode auto``'s cost estimate: ``seconds``."""
+    """Only time one evaluation of the function, for ``--mode auto``'s cost estimate."""
+
+    Result: ClassVar[type[JobResult]] = Timing
 
 
 @dataclass(frozen=True)
 class Nearby:
-    """The function's values near the input (after a rebound backend disagreed): ``nearby``."""
+    """The function's values near the input (after a rebound backend disagreed)."""
+
+    Result: ClassVar[type[JobResult]] = NearbyResult
 
 
 @dataclass(frozen=True)
 class Jitter:
-    """The Jacobian again, with its own rounding noise measured (after a disagreement):
-    ``own_noise`` (``jobs.with_own_noise``)."""
+    """The Jacobian's own rounding noise, measured (after a disagreement): ``jobs.with_own_noise``."""
+
+    Result: ClassVar[type[JobResult]] = NoiseResult
 
 
 @dataclass(frozen=True)
 class WitnessColumns:
     """The reference only: the second witness for these columns, after FD alone accused entries
-    there: ``witness`` (``backends.fd.witness``)."""
+    there (``backends.fd.witness``)."""
+
+    Result: ClassVar[type[JobResult]] = WitnessResult
 
     columns: tuple[int, ...]
 
@@ -55,8 +83,10 @@ class WitnessColumns:
 @dataclass(frozen=True)
 class WitnessDirections:
     """Fast mode's reference only: the second witness along these probe directions (indices
-    into ``fast.probe_vectors``' directions), after FD alone accused products along them:
-    ``witness``, whose columns are the directions (``backends.fd.witness_along``)."""
+    into ``fast.probe_vectors``' directions), after FD alone accused products along them: a
+    witness whose columns are the directions (``backends.fd.witness_along``)."""
+
+    Result: ClassVar[type[JobResult]] = WitnessResult
 
     directions: tuple[int, ...]
 
@@ -64,7 +94,9 @@ class WitnessDirections:
 @dataclass(frozen=True)
 class Localise:
     """Fast mode's reference only: the wrong entries of each backend's failing gradient row, by
-    bisection in FD (``fast.bisect_row``), judged with ``rtol``/``atol``: ``localised``."""
+    bisection in FD (``fast.bisect_row``), judged with ``rtol``/``atol``."""
+
+    Result: ClassVar[type[JobResult]] = LocaliseResult
 
     rows: dict[str, LocaliseRow]  # per backend
     rtol: float | None = None
@@ -73,7 +105,9 @@ class Localise:
 
 @dataclass(frozen=True)
 class Batch:
-    """``--search``: compute at each of these flat inputs instead (``search.screen``): ``batch``."""
+    """``--search``: compute at each of these flat inputs instead (``search.screen``)."""
+
+    Result: ClassVar[type[JobResult]] = BatchResult
 
     inputs: tuple[np.ndarray, ...]
 
@@ -82,7 +116,9 @@ class Batch:
 class AtEach:
     """``--search``'s second look at the inputs its screen flagged: ``jobs[k]`` (the reference's
     ``Compute``, ``WitnessColumns`` or ``WitnessDirections``) at the flat input ``inputs[k]``, each
-    as the ordinary task computes it, in one task (``search.second_look``): ``batch``, in order."""
+    as the ordinary task computes it, in one task (``search.second_look``): ``each``, in order."""
+
+    Result: ClassVar[type[JobResult]] = EachResult
 
     inputs: tuple[np.ndarray, ...]
     jobs: tuple[Job, ...]
@@ -91,7 +127,9 @@ class AtEach:
 @dataclass(frozen=True)
 class Blame:
     """Check the backend's primitives one by one (after it disagreed), within a budget: at most
-    ``primitives`` primitives and ``seconds`` seconds (0: no limit). Fills ``blame``."""
+    ``primitives`` primitives and ``seconds`` seconds (0: no limit)."""
+
+    Result: ClassVar[type[JobResult]] = BlameRun
 
     primitives: int = 0
     seconds: float = 0.0
@@ -118,3 +156,8 @@ class Task:
     contexts: tuple[str, ...] = ()  # --contexts: also compute the derivative in these ("jit", "float32", ...)
     eager: bool = False  # --contexts: the user's own jax.jit/torch.compile run uncompiled (calling.user_compilation_off)
     device: str = "cpu"  # where JAX and torch compute: "cpu" or "gpu"
+
+    def failed(self, status: Status, seconds: float, message: str = "", location: Location | None = None) -> JobResult:
+        """The job's own result type with only the envelope filled: it failed (ERROR), or cannot
+        apply here (NOT_APPLICABLE)."""
+        return self.job.Result(self.backend, status, seconds, message, location)

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 
 from .backends.calling import describe_exception, safe_root
 from .jobs import execute, failure_run
-from .model import BackendRun, Status
+from .model import JobResult, Status
 from .task import Task
 
 # --- inside the worker ------------------------------------------------------------------------------
@@ -111,10 +111,10 @@ def _serve(tasks, results, watch, serves_many: bool = False) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class _Reply:
-    """A task's row, and what the task left changed in its worker (``pristine``): a worker that
+    """A task's result, and what the task left changed in its worker (``pristine``): a worker that
     reports a change serves no further task."""
 
-    run: BackendRun
+    run: JobResult
     changed: tuple[str, ...] = ()
 
 
@@ -240,8 +240,8 @@ def _send(connection, task: Task, reply: _Reply) -> None:
         try:
             connection.send(reply)
         except Exception as exc:  # noqa: BLE001 - an unpicklable value must still produce a row
-            connection.send(dataclasses.replace(reply, run=BackendRun(
-                task.backend, Status.ERROR, reply.run.seconds, f"cannot send result: {describe_exception(exc)}")))
+            connection.send(dataclasses.replace(reply, run=task.failed(
+                Status.ERROR, reply.run.seconds, f"cannot send result: {describe_exception(exc)}")))
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001 - the parent is gone or the pipe broke: nothing left to tell
@@ -590,7 +590,7 @@ class Worker:
         self.last_target = task.target.text
         self.tasks.send(task)
 
-    def receive(self) -> BackendRun:
+    def receive(self) -> JobResult:
         try:
             reply = self.results.recv()
             self.retired = bool(reply.changed)
@@ -599,7 +599,7 @@ class Worker:
             self.retired = True
             self.process.join(5)
             message = "interrupted" if RUNNING.stopping.is_set() else _death_message(self.process.exitcode)
-            return BackendRun(self.task.backend, Status.ERROR, time.perf_counter() - self.started, message)
+            return self.task.failed(Status.ERROR, time.perf_counter() - self.started, message)
 
     def close(self) -> None:
         """End the worker and everything it started."""
@@ -652,7 +652,7 @@ class WorkerPool:
 
 
 def run_tasks(tasks: list[Task], timeout: float, jobs: int | None = None, on_done=None,
-              pool: WorkerPool | None = None, lane=None) -> list[BackendRun]:
+              pool: WorkerPool | None = None, lane=None) -> list[JobResult]:
     """Run every task in a worker process, at most ``jobs`` workers at once; results in task order.
 
     ``lane(task)``: tasks of the same lane run one after another in one worker (the backends of
@@ -687,7 +687,7 @@ class _Scheduler:
     def __init__(self, tasks: list[Task], waiting: list, on_done, pool: WorkerPool | None):
         self.tasks, self.waiting, self.on_done, self.pool = tasks, waiting, on_done, pool
         self.context = _worker_context()
-        self.results: dict[int, BackendRun] = {}
+        self.results: dict[int, JobResult] = {}
         self.running: dict = {}  # results connection -> (index, worker, the lane's remaining indices)
 
     def run(self, jobs: int, timeout: float) -> None:
@@ -706,8 +706,9 @@ class _Scheduler:
             now = time.perf_counter()
             for connection, (index, worker, _) in list(self.running.items()):
                 if now - worker.started >= timeout:
-                    self.finish(connection, BackendRun(self.tasks[index].backend, Status.ERROR, now - worker.started,
-                                                       f"timed out after {timeout:g} s (--timeout)"), reusable=False)
+                    self.finish(connection, self.tasks[index].failed(Status.ERROR, now - worker.started,
+                                                                     f"timed out after {timeout:g} s (--timeout)"),
+                                reusable=False)
 
     def submit(self, worker: Worker, queue: list[int]) -> None:
         index = queue.pop(0)
@@ -720,7 +721,7 @@ class _Scheduler:
         self.submit(self.pool.acquire(self.context, kind, first.target.text) if self.pool is not None
                     else Worker(self.context, kind, serves_many=len(queue) > 1), queue)
 
-    def finish(self, connection, result: BackendRun, reusable: bool) -> None:
+    def finish(self, connection, result: JobResult, reusable: bool) -> None:
         index, worker, queue = self.running.pop(connection)
         self.results[index] = result
         if self.on_done:

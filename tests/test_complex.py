@@ -131,6 +131,60 @@ def test_fast_mode_and_second_order_run_on_the_real_parts():
     assert "jax-rev    agree" in result.stdout.split("Second derivatives")[1]
 
 
+def test_fast_mode_samples_a_complex_inputs_two_columns_together():
+    from adcheck.fast import N_RANDOM, probe_vectors
+
+    # Inputs [x (real, 3), z (complex, 4): Re z[k] at 3 + 2k]: every sampled column of z brings its partner.
+    real_parts = tuple(range(3, 11, 2))
+    for seed in range(20):
+        sampled = set(probe_vectors(11, 2, seed=seed, complex_columns=real_parts).sampled_columns.tolist())
+        assert all((c in sampled) == (c + 1 in sampled) for c in real_parts)
+        plain = probe_vectors(11, 2, seed=seed)
+        paired = probe_vectors(11, 2, seed=seed, complex_columns=real_parts)
+        # The random directions and cotangents are the same with or without the pairing.
+        np.testing.assert_array_equal(plain.directions[:, :N_RANDOM], paired.directions[:, :N_RANDOM])
+        np.testing.assert_array_equal(plain.cotangents, paired.cotangents)
+
+
+@pytest.mark.parametrize("function, derivative_of", [
+    ("exp_sum", np.exp),
+    ("polynomial", lambda z: 3 * z**2 + 4 * z - 1),
+])
+def test_fast_mode_shows_the_complex_derivatives_it_computed_whole(function, derivative_of):
+    code, report = run_json(f"functions.py:{function}", "--mode", "fast")
+    assert code == ExitCode.OK
+    shown = [e for e in report["complex"] if not e["zero"]]
+    assert shown
+    for found in shown:
+        k = found["entry"][1] // 2
+        assert found["name"] == f"d {function}[{k}] / d z[{k}]" and found["kind"] == "holomorphic"
+        assert {"fd", "jax-fwd"} <= set(found["derivatives"])
+        for backend in found["derivatives"]:
+            assert abs(derivative(found, backend, "d/dz") - derivative_of(Z[k])) <= 1e-6 * abs(derivative_of(Z[k]))
+
+
+def test_fast_mode_shows_the_wirtinger_pair_of_a_real_loss_for_every_backend():
+    code, report = run_json("functions.py:abs_squared", "--mode", "fast")
+    assert code == ExitCode.OK
+    for found in report["complex"]:
+        k = found["entry"][1] // 2
+        assert found["kind"] == "wirtinger"
+        # A scalar output: the reverse backends' gradient is the whole row, so all four show it.
+        assert set(found["derivatives"]) == {"fd", "autograd", "jax-fwd", "jax-rev"}
+        for backend in found["derivatives"]:  # |z|^2: d/dz = conj(z), d/dconj(z) = z
+            assert abs(derivative(found, backend, "d/dz") - np.conj(Z[k])) <= 1e-6
+            assert abs(derivative(found, backend, "d/dconj(z)") - Z[k]) <= 1e-6
+
+
+def test_fast_mode_fails_a_planted_conjugate_and_shows_it_in_complex_form():
+    code, report = run_json("jax_rules.py:bad_jvp", "--mode", "fast", "--no-blame")
+    assert code == ExitCode.FAILED
+    assert statuses(report)["jax-fwd"] == "disagree"
+    found = next(e for e in report["complex"] if not e["zero"])
+    fd, wrong = derivative(found, "fd", "d/dz"), derivative(found, "jax-fwd", "d/dz")
+    assert abs(wrong - np.conj(fd)) <= 1e-6 * abs(fd) and abs(wrong - fd) > 1e-3 * abs(fd)  # the planted conjugate
+
+
 # --- a planted conjugate fails, blamed on the rule --------------------------------------------------
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from adcheck.fast import bisect_row, detection_threshold, probe_vectors
+from adcheck.fast import N_RANDOM, bisect_row, detection_threshold, probe_vectors
 from adcheck.prepare import CommandLineInputs, prepare
 from adcheck.model import Status
 from adcheck.run import check_target
@@ -99,3 +99,37 @@ def test_fast_mode_verifies_nothing_against_a_function_that_keeps_state(tmp_path
     assert "FAIL: the function is not deterministic between calls" in result.stdout
     assert "fd: unusable: the function's value changes between identical calls" in result.stdout
     assert "agree" not in [line.split()[1] for line in result.stdout.splitlines() if line.startswith("autograd ")]
+
+
+def _fast_runs(jacobian: np.ndarray, fd_error: np.ndarray, reverse_jacobian: np.ndarray):
+    """The reference, a forward backend and a reverse backend of one linear map, in fast mode's
+    products, with FD's error bars ``fd_error`` on ``J V``."""
+    from adcheck.model import BackendRun, Products
+
+    vectors = probe_vectors(jacobian.shape[1], jacobian.shape[0])
+    x = np.linspace(0.5, 1.5, jacobian.shape[1])
+    value = jacobian @ x
+    jv = jacobian @ vectors.directions
+    reference = BackendRun("fd", Status.REFERENCE, value=value,
+                           products=Products(jv=jv, jv_error=np.broadcast_to(fd_error, jv.shape).copy()))
+    forward = BackendRun("jax-fwd", Status.COMPUTED, value=value, products=Products(jv=jv))
+    reverse = BackendRun("jax-rev", Status.COMPUTED, value=value,
+                         products=Products(ujt=vectors.cotangents.T @ reverse_jacobian))
+    return [reference, forward, reverse]
+
+
+def test_reverse_backends_dot_product_test_verifies_forward_products_fd_cannot_settle():
+    from adcheck.verdict.products import compare_fast
+
+    jacobian = np.diag(np.linspace(1.0, 2.0, 40))
+    error = np.zeros((40, 1))
+    error[7] = 1.0  # FD cannot settle output 7 along any direction
+    verdicts = {v.name: v for v in compare_fast(_fast_runs(jacobian, error, jacobian), 40).comparison.verdicts}
+    assert verdicts["jax-fwd"].status == Status.AGREE and verdicts["jax-fwd"].n_consensus > 0
+    # A reverse backend whose dot-product test differs confirms nothing along the random directions:
+    # those products stay open (along a sampled basis column its row still votes where it is right).
+    wrong = jacobian.copy()
+    wrong[7, 7] += 0.5
+    verdicts = {v.name: v for v in compare_fast(_fast_runs(jacobian, error, wrong), 40).comparison.verdicts}
+    assert verdicts["jax-fwd"].status == Status.INCONCLUSIVE
+    assert verdicts["jax-fwd"].n_inconclusive >= N_RANDOM

@@ -283,6 +283,24 @@ def test_value_noise_is_rounding_for_a_clean_formula_and_more_for_a_cancelling_o
     assert np.all(noisy >= 1e-9) and np.all(noisy <= 1e-6)
 
 
+def test_value_noise_sees_rounding_that_follows_the_value_in_steps():
+    # 1 - cos x at 1e-5 moves by an ulp of cos every 1e-11 of x: the rounding is a sawtooth, linear
+    # between symmetric jumps, which the second difference cancels and the central one does not.
+    x = np.array([1e-5, 0.5])
+    naive = lambda z: (1 - np.cos(z)) / z**2  # noqa: E731
+    noise = fdm.value_noise(naive, x, naive(x), np.finfo(float).eps)
+    assert noise[0] >= 1e-9  # the value's rounding is about 1e-7 (of 0.5) there
+    assert noise[1] <= 16 * np.finfo(float).eps  # and ordinary at 0.5
+
+
+def test_value_noise_does_not_read_a_functions_own_variation_as_rounding():
+    # sin at 0 beside an input of 1e8 is moved by whole periods: its central differences follow
+    # no polynomial law, and that is no rounding (its value, 0, bounds what counts).
+    x = np.array([1e8, 0.0])
+    noise = fdm.value_noise(np.sin, x, np.sin(x), np.finfo(float).eps)
+    assert noise[1] == 0.0
+
+
 def test_fd_error_bar_covers_a_noisy_formula_when_told_its_noise():
     x = np.array([0.7, 1.3])
     value = cancelling(x)

@@ -87,7 +87,7 @@ def test_second_look_without_witnesses_runs_no_task():
     from adcheck.search.second_look import SUSPECT, second_look
 
     # No witness to ask: no worker is needed (a pool of None would fail if one were asked).
-    assert second_look(None, [(np.zeros(3), [], None)] * 2, Mode.FULL, None, np.float64, None) == [SUSPECT] * 2
+    assert second_look(None, [(np.zeros(3), [], None)] * 2, Mode.FULL, None, None, None) == [SUSPECT] * 2
 
 
 @pytest.mark.search_acceptance

@@ -98,6 +98,11 @@ def test_planted_wrong_rules_still_fail_at_the_same_inputs(target, value, backen
     # Steps along a direction long against 0.5 on every rung the walk can take beside 1e30: tanh
     # is saturated on all of them, which is no flat function.
     ("tanh_saturated", "[1e30, -1e30, 0.5]"),
+    # A value that rounds in steps (which the second difference cannot see: the steps are symmetric
+    # about x), and a derivative that cancels: the formula's rounding, measured along the
+    # directions, explains what AD differs by, as in full mode.
+    ("one_minus_cos_naive", "[1e-5, 1e-3, 0.5]"),
+    ("one_minus_cos_half_angle", "[1e-5, 1e-3, 0.5]"),
 ])
 def test_fast_mode_does_not_accuse_on_finite_differences_alone(target, value):
     code, report = run_json(target, value, "--no-lint", "--mode", "fast")

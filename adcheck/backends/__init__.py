@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from ..errors import AdcheckError
-from ..model import BackendRun, Framework, Mode, rules_of
+from ..model import BackendRun, Framework, Mode, NearbyResult, rules_of
 
 ALL_FRAMEWORKS = frozenset(Framework)
 BOTH_MODES = frozenset(Mode)
@@ -50,8 +50,8 @@ class Implementation(Protocol):
         products (fast mode), the second order and contexts when the task asks and the backend
         declares them; a reference run for the reference."""
 
-    def nearby(self, task) -> BackendRun:
-        """``Capability.NEARBY`` only: the values at ``calling.nearby_points`` (``BackendRun.nearby``)."""
+    def nearby(self, task) -> NearbyResult:
+        """``Capability.NEARBY`` only: the values at ``calling.nearby_points`` (``NearbyResult.nearby``)."""
 
 
 def _implementation(module: str) -> Callable[[], Implementation]:

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ..model import BackendRun, Mode, Products, SecondOrder, Status
+from ..model import BackendRun, Mode, NearbyResult, Products, SecondOrder, Status
 from .calling import check_shapes, load_user_function, nearby_run, output_parts, real_values, rebinding_can_fail
 
 
@@ -45,7 +45,7 @@ def compute(task) -> BackendRun:
     return BackendRun(seconds=time.perf_counter() - start, jacobian=jac, second_order=second, **finished)
 
 
-def nearby(task) -> BackendRun:
+def nearby(task) -> NearbyResult:
     """The function's values near the input under autograd's rebinding."""
     return nearby_run(task, build_flat_function)
 

@@ -20,7 +20,7 @@ from .. import complex_numbers as cx
 from ..errors import AdcheckError
 from ..inputs import Arguments
 from ..loader import UserCodeLoader
-from ..model import BackendRun, ContextResult, Location, Mode, Products, Status
+from ..model import ContextResult, Location, Mode, NearbyResult, Products, Status
 from ..verdict.tolerances import EPS
 from .missing_modes import describe_missing, missing_mode
 
@@ -409,14 +409,14 @@ def nearby_points(x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x0 + move, x0 - move
 
 
-def nearby_run(task, build_flat_function) -> BackendRun:
+def nearby_run(task, build_flat_function) -> NearbyResult:
     """An AD backend's ``nearby`` job: the values at ``nearby_points`` of the function as the
     backend's rebinding runs it (``build_flat_function(task)``), timed with the build."""
     import time
 
     start = time.perf_counter()
     values = values_nearby(build_flat_function(task), task.arguments.flat().copy())
-    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, nearby=values, rebound=task.rebound)
+    return NearbyResult(task.backend, Status.COMPUTED, time.perf_counter() - start, nearby=values)
 
 
 def values_nearby(flat_function, x0: np.ndarray) -> np.ndarray | None:
@@ -443,9 +443,10 @@ def _torch_converter():
 MAX_MESSAGE = 300
 
 
-def error_run(task, exc: BaseException, seconds: float) -> BackendRun:
-    """A backend's ``error`` row: the exception in one line, and where in the user's code it rose."""
-    return BackendRun(task.backend, Status.ERROR, seconds, describe_exception(exc), error_location(exc, safe_root(task)))
+def error_run(task, exc: BaseException, seconds: float):
+    """The task's job's result (``task.Task.failed``) saying it failed: the exception in one line, and
+    where in the user's code it rose (a compute job's: the backend's ``error`` row)."""
+    return task.failed(Status.ERROR, seconds, describe_exception(exc), error_location(exc, safe_root(task)))
 
 
 def safe_root(task):

@@ -29,6 +29,9 @@ from ..frameworks import configure_for
 from ..model import (
     BackendRun,
     ComplexStep,
+    JobResult,
+    LocaliseResult,
+    NearbyResult,
     Mode,
     OneSided,
     Precision,
@@ -37,6 +40,7 @@ from ..model import (
     Status,
     TaylorLadder,
     Witness,
+    WitnessResult,
 )
 from .calling import (
     check_shapes,
@@ -88,7 +92,7 @@ def _compute(task, func, outside: dict, start: float) -> BackendRun:
     if task.mode == Mode.FAST:
         from ..fast import probe_vectors
 
-        vectors = probe_vectors(x0.size, value.size)
+        vectors = probe_vectors(x0.size, value.size, complex_columns=arguments.complex_columns)
         jv, jv_error = fdm.directional_derivatives(flat_function, x0, value.size, vectors.directions, eps, noise)
         return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, value=value,
                           products=Products(jv=jv, jv_error=jv_error), outputs=outputs,
@@ -106,7 +110,7 @@ def _compute(task, func, outside: dict, start: float) -> BackendRun:
                       error=err, reference=reference, outputs=outputs)
 
 
-def nearby(task) -> BackendRun:
+def nearby(task) -> NearbyResult:
     """Plain numpy's values near the input, for the rows of rebound backends to be held against."""
     start = time.perf_counter()
     configure_for(task.framework, task.arguments.dtype)
@@ -115,7 +119,7 @@ def nearby(task) -> BackendRun:
         flat_function = plain_flat_function(func, task.arguments, task.framework)
         with fdm.own_error_state():
             values = values_nearby(flat_function, task.arguments.flat().astype(np.float64))
-    return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, nearby=values)
+    return NearbyResult(task.backend, Status.REFERENCE, time.perf_counter() - start, nearby=values)
 
 
 # Columns the second witness walks at most (44 evaluations each, the complex step one or two
@@ -142,7 +146,7 @@ def _measured(measure):
     """A worker entry point that runs ``measure(task, loaded)`` on the loaded function, eager and
     in adcheck's own error state, as the reference it questions (``compute``), and times it."""
 
-    def entry(task) -> BackendRun:
+    def entry(task) -> JobResult:
         start = time.perf_counter()
         configure_for(task.framework, task.arguments.dtype)
         with user_compilation_off(task):
@@ -165,7 +169,7 @@ def _measured(measure):
 
 
 @_measured
-def witness(task, loaded: _Loaded) -> BackendRun:
+def witness(task, loaded: _Loaded) -> WitnessResult:
     """The second witness for ``task.job.columns``, the columns where FD alone found an AD backend
     wrong: the Taylor remainder walked down on both sides (``ladders.witness_ladders``)
     and the complex step, taken without FD's say-so (FD is the witness under question here)."""
@@ -192,11 +196,11 @@ def witness(task, loaded: _Loaded) -> BackendRun:
     elif not note:
         note = f"not tried: the function computes in {loaded.precision}"
     found = Witness(TaylorLadder(columns, *plus), TaylorLadder(columns, *minus), complex_step, note)
-    return BackendRun(task.backend, Status.REFERENCE, value=value, witness=found)
+    return WitnessResult(task.backend, Status.REFERENCE, witness=found)
 
 
 @_measured
-def witness_along(task, loaded: _Loaded) -> BackendRun:
+def witness_along(task, loaded: _Loaded) -> WitnessResult:
     """Fast mode's second witness: the Taylor remainder walked on both sides of the input along
     the probe directions ``task.job.directions``, where FD alone found products wrong
     (``ladders.direction_ladders``). No complex step: it would take one complex
@@ -204,17 +208,18 @@ def witness_along(task, loaded: _Loaded) -> BackendRun:
     from ..fast import probe_vectors
 
     walked = np.asarray(task.job.directions, dtype=int)
-    directions = probe_vectors(loaded.x0.size, loaded.value.size).directions[:, walked]
+    directions = probe_vectors(loaded.x0.size, loaded.value.size,
+                               complex_columns=task.arguments.complex_columns).directions[:, walked]
     plus, minus = ladders.direction_ladders(loaded.flat_function, loaded.x0, loaded.value, directions, loaded.eps)
     found = Witness(TaylorLadder(walked, *plus), TaylorLadder(walked, *minus), None,
                     "not taken in fast mode (the Taylor walk is the second witness there)")
-    return BackendRun(task.backend, Status.REFERENCE, value=loaded.value, witness=found)
+    return WitnessResult(task.backend, Status.REFERENCE, witness=found)
 
 
 @_measured
-def localise(task, loaded: _Loaded) -> BackendRun:
+def localise(task, loaded: _Loaded) -> LocaliseResult:
     """Fast mode: the wrong entries of each failing gradient row of ``task.job.rows``, by
-    bisection in FD (``fast.bisect_row``): ``localised``."""
+    bisection in FD (``fast.bisect_row``)."""
     from ..fast import bisect_row
 
     job, eps = task.job, float(np.max(loaded.eps))
@@ -230,7 +235,7 @@ def localise(task, loaded: _Loaded) -> BackendRun:
             return fdm.line_derivative(loaded.flat_function, loaded.x0, w, u, eps=eps)
 
         localised[backend] = bisect_row(directional, row.row, row.direction, bound_for)
-    return BackendRun(task.backend, Status.REFERENCE, value=loaded.value, localised=localised)
+    return LocaliseResult(task.backend, Status.REFERENCE, localised=localised)
 
 
 def _impure(flat_function, x0, value, eps) -> str:

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from ..frameworks import DeviceUnavailable, configure_jax
-from ..model import BackendRun, ContextResult, Mode, Products, SecondOrder, Status
+from ..model import BackendRun, ContextResult, Mode, NearbyResult, Products, SecondOrder, Status
 from .calling import (
     CONTEXT_DTYPES,
     NotApplicable,
@@ -69,7 +69,7 @@ def _eager(task) -> BackendRun:
     return BackendRun(seconds=time.perf_counter() - start, value=value, jacobian=jac, second_order=second, **finished)
 
 
-def nearby(task) -> BackendRun:
+def nearby(task) -> NearbyResult:
     """The function's values near the input under JAX's rebinding."""
     configure_jax(task.device, task.contexts)
     with user_compilation_off(task):
@@ -159,7 +159,7 @@ def _products(task, flat_function, x0, direction):
     from ..fast import probe_vectors
 
     if direction == "fwd":
-        directions = probe_vectors(x0.size, 1).directions  # the directions depend on the inputs only
+        directions = probe_vectors(x0.size, 1, complex_columns=task.arguments.complex_columns).directions  # (inputs only)
         with rebinding_can_fail(task, "run"):
             value, result = _pushforward(flat_function, jnp.asarray(x0), jnp.asarray(directions.T, dtype=x0.dtype))
         products = Products(jv=np.asarray(jax.device_get(result), dtype=np.float64))
@@ -253,7 +253,7 @@ def _in_context(task, name: str) -> ContextResult:
         with as_written, _context_settings(name, task.device) as dtype, \
                 rebinding_can_fail(task, f"run {CONTEXT_WORDS[name]}"):
             flat_function = build_flat_function(task)  # a fresh import: module-level arrays get the context's dtype
-            function = _derivative_function(flat_function, x0.size, direction, task.mode)
+            function = _derivative_function(flat_function, x0.size, direction, task.mode, task.arguments.complex_columns)
             if name == "jit":
                 function = jax.jit(function)
             return jax.device_get(function(_context_input(x0, dtype)))
@@ -307,7 +307,7 @@ def _context_input(x0: np.ndarray, dtype):
     return jnp.asarray(x0, dtype=dtype)
 
 
-def _derivative_function(flat_function, n_inputs: int, direction: str, mode: Mode):
+def _derivative_function(flat_function, n_inputs: int, direction: str, mode: Mode, complex_columns=()):
     """``x -> derivative``: the whole Jacobian, or fast mode's products along the shared probe
     vectors, computed as the eager path does, in ``x``'s dtype; jit-compilable (every shape is
     static)."""
@@ -320,7 +320,7 @@ def _derivative_function(flat_function, n_inputs: int, direction: str, mode: Mod
         if direction == "fwd":
             value, linear = jax.linearize(flat_function, x)
             if mode == Mode.FAST:
-                directions = probe_vectors(n_inputs, value.size).directions
+                directions = probe_vectors(n_inputs, value.size, complex_columns=complex_columns).directions
                 return jax.vmap(linear, in_axes=1, out_axes=1)(jnp.asarray(directions, dtype=x.dtype))
             return jax.vmap(linear, out_axes=1)(np.eye(n_inputs, dtype=x.dtype))
         value, pullback = jax.vjp(flat_function, x)

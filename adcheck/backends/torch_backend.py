@@ -119,7 +119,8 @@ def _vectors(task, n_inputs):
     from ..fast import probe_vectors
 
     if task.backend == "torch-fwd":
-        return lambda n_outputs: probe_vectors(n_inputs, n_outputs).directions
+        return lambda n_outputs: probe_vectors(n_inputs, n_outputs,
+                                            complex_columns=task.arguments.complex_columns).directions
     return lambda n_outputs: probe_vectors(n_inputs, n_outputs).cotangents
 
 

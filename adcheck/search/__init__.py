@@ -96,7 +96,7 @@ class Searcher:
     """One search: the warm workers, the memory of every input checked, the counts."""
 
     def __init__(self, prepared, settings, pool, seed: int):
-        from ..fast import N_RANDOM, N_SAMPLED
+        from ..fast import probe_vectors
         from ..run import plan
         from ..settings import choose_mode
 
@@ -106,7 +106,7 @@ class Searcher:
         self.seed = seed
         self.given = arguments.flat()
         # The screen: fast mode's products where they are fewer than the Jacobian's columns.
-        n_directions = N_RANDOM + min(N_SAMPLED, arguments.n_inputs)
+        n_directions = probe_vectors(arguments.n_inputs, 1, complex_columns=arguments.complex_columns).directions.shape[1]
         self.mode = Mode.FAST if arguments.n_inputs > n_directions else Mode.FULL
         if choose_mode(settings.mode, arguments.n_inputs) == Mode.FAST:
             self.mode = Mode.FAST
@@ -177,8 +177,8 @@ class Searcher:
         if result.batch:
             return result.batch[index]
         if name == "fd":
-            return dataclasses.replace(result, status=Status.NOT_APPLICABLE)
-        return result
+            return dataclasses.replace(result.as_row(), status=Status.NOT_APPLICABLE)
+        return result.as_row()
 
     def _screen(self, flat: np.ndarray, runs) -> tuple[Outcome, object]:
         """The screen's outcome at ``flat``, and for a "flagged" one (an AD backend outside the
@@ -196,7 +196,7 @@ class Searcher:
             return Outcome("domain", what=what), None
         if reference.reference is not None and reference.reference.impure:
             return Outcome("unverifiable"), None
-        comparison, witness = compared(runs, flat, self.mode, self.settings, self.arguments.dtype)
+        comparison, witness = compared(runs, flat, self.mode, self.settings, self.arguments)
         said = verdict(comparison)
         if said == SUSPECT:
             self.screen_failures += 1
@@ -209,7 +209,7 @@ class Searcher:
         from .second_look import PASS, SUSPECT, second_look
 
         self.second_looks += sum(witness is not None for _, _, witness in flagged)
-        verdicts = second_look(self.work, flagged, self.mode, self.settings, self.arguments.dtype, self.pool)
+        verdicts = second_look(self.work, flagged, self.mode, self.settings, self.arguments, self.pool)
         return [Outcome("flagged", screen_failed=True, settled_by="") if said == SUSPECT
                 else Outcome("pass" if said == PASS else "unverifiable", screen_failed=True,
                              settled_by="second look")

@@ -11,7 +11,7 @@ A search checks hundreds of inputs; a task per input would pay a task's round tr
 bookkeeping in the worker, hundreds of times per backend. So the parent sends each backend's
 warm worker a batch of flat inputs, and the worker computes the backend's ordinary run
 (``Backend.compute``) at each of them in turn, without probes, and sends every run back in one
-``BackendRun.batch``. Each input still gets a fresh import of the user's module, as any task does.
+``BatchResult``. Each input still gets a fresh import of the user's module, as any task does.
 A failure at one input (the function raises there, the backend cannot run it) is that input's
 row and never costs the others.
 """
@@ -25,23 +25,22 @@ import numpy as np
 
 from ..backends import REGISTRY
 from ..backends.calling import NotApplicable
-from ..model import BackendRun, Status
+from ..model import BackendRun, BatchResult, Status
 from ..task import Compute
 
 
-def compute_batch(task) -> BackendRun:
-    """The backend's run at each of ``task.job.inputs`` (``BackendRun.batch``, in order)."""
+def compute_batch(task) -> BatchResult:
+    """The backend's run at each of ``task.job.inputs`` (``BatchResult.batch``, in order)."""
     from ..backends.calling import error_run
 
     start = time.perf_counter()
     backend = REGISTRY[task.backend]
     if backend.reference:
-        runs = _quick_reference(task)
-        return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, batch=runs)
+        return BatchResult(task.backend, Status.REFERENCE, time.perf_counter() - start, batch=_quick_reference(task))
     if task.backend in ("jax-fwd", "jax-rev"):
         batched = _jax_vmapped(task)
         if batched is not None:
-            return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, batch=batched)
+            return BatchResult(task.backend, Status.COMPUTED, time.perf_counter() - start, batch=batched)
     runs = []
     for flat in task.job.inputs:
         one = dataclasses.replace(task, arguments=task.arguments.at(flat), job=Compute(), probes=False)
@@ -57,7 +56,7 @@ def compute_batch(task) -> BackendRun:
             run = error_run(one, exc, time.perf_counter() - began)
         runs.append(run)
     status = Status.REFERENCE if backend.reference else Status.COMPUTED
-    return BackendRun(task.backend, status, time.perf_counter() - start, batch=tuple(runs))
+    return BatchResult(task.backend, status, time.perf_counter() - start, batch=tuple(runs))
 
 
 def _jax_vmapped(task) -> tuple[BackendRun, ...] | None:
@@ -81,7 +80,7 @@ def _jax_vmapped(task) -> tuple[BackendRun, ...] | None:
     try:
         flat_function = build_flat_function(task)
         n_outputs = int(np.prod(jax.eval_shape(flat_function, jnp.asarray(points[0])).shape))
-        vectors = probe_vectors(n_inputs, n_outputs)
+        vectors = probe_vectors(n_inputs, n_outputs, complex_columns=task.arguments.complex_columns)
         fast = task.mode == Mode.FAST
         if task.backend == "jax-fwd":
             tangents = jnp.asarray((vectors.directions.T if fast else np.eye(n_inputs)), dtype=points.dtype)
@@ -164,7 +163,7 @@ def _quick_reference(task) -> tuple[BackendRun, ...]:
             elif batching:
                 flat_function.batch = batching
             if task.mode == Mode.FAST:
-                directions = probe_vectors(x.size, value.size).directions
+                directions = probe_vectors(x.size, value.size, complex_columns=task.arguments.complex_columns).directions
                 steps = np.full(directions.shape[1], QUICK_STEP * typical_scale(x))
             else:
                 directions = np.eye(x.size)

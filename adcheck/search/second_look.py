@@ -34,25 +34,29 @@ import time
 
 import numpy as np
 
-from ..model import FAILING, BackendRun, Mode, Status, Witness
+from ..model import FAILING, BackendRun, EachResult, JobResult, Mode, Status, Witness, WitnessResult
 
 # What the second look says of a flagged input: checked and right, nothing could verify it, or
 # still convicted (a whole ordinary run decides).
 PASS, UNVERIFIABLE, SUSPECT = "pass", "unverifiable", "suspect"
 
 
-def compute_each(task) -> BackendRun:
+def compute_each(task) -> EachResult:
     """The worker side: ``task.job.jobs[k]`` at ``task.job.inputs[k]``, each as the ordinary task
-    computes it (``jobs.execute``: a failure at one input is that input's row), in ``batch``."""
+    computes it (``jobs.execute``: a failure at one input is that input's result), in ``each``.
+    Where every one failed (the module does not import), the job failed, as the first says."""
     from ..jobs import execute
 
     start = time.perf_counter()
-    runs = tuple(execute(dataclasses.replace(task, arguments=task.arguments.at(flat), job=job, probes=False))
-                 for flat, job in zip(task.job.inputs, task.job.jobs))
-    return BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - start, batch=runs)
+    results = tuple(execute(dataclasses.replace(task, arguments=task.arguments.at(flat), job=job, probes=False))
+                    for flat, job in zip(task.job.inputs, task.job.jobs))
+    seconds = time.perf_counter() - start
+    if results and all(result.status == Status.ERROR for result in results):
+        return task.failed(Status.ERROR, seconds, results[0].message, results[0].location)
+    return EachResult(task.backend, Status.REFERENCE, seconds, each=results)
 
 
-def second_look(work, flagged: list[tuple[np.ndarray, list[BackendRun], object]], mode: Mode, settings, dtype,
+def second_look(work, flagged: list[tuple[np.ndarray, list[BackendRun], object]], mode: Mode, settings, arguments,
                 pool) -> list[str]:
     """For each flagged (flat input, the screen's runs in ``work.order``, the witness job its
     comparison asks for or None): ``PASS``, ``UNVERIFIABLE`` or ``SUSPECT``, from one task of the
@@ -67,14 +71,15 @@ def second_look(work, flagged: list[tuple[np.ndarray, list[BackendRun], object]]
         flat, runs, _ = flagged[k]
         # A witness that could not be taken ends the provisional accusations, as in an ordinary
         # run: unproven, never convicted.
-        found = (result.witness if result is not None else None) or Witness.absent(
+        found = (result.witness if isinstance(result, WitnessResult) else None) or Witness.absent(
             result.message if result is not None else "the second look's task failed")
-        runs = [dataclasses.replace(run, witness=found) if run.name == "fd" else run for run in runs]
-        verdicts[k] = verdict(compared(runs, flat, mode, settings, dtype)[0])
+        runs = [dataclasses.replace(run, second_look=dataclasses.replace(run.second_look, witness=found))
+                if run.name == "fd" else run for run in runs]
+        verdicts[k] = verdict(compared(runs, flat, mode, settings, arguments)[0])
     return verdicts
 
 
-def _each(work, settings, pool, jobs: list[tuple[np.ndarray, object]]) -> list[BackendRun | None]:
+def _each(work, settings, pool, jobs: list[tuple[np.ndarray, object]]) -> list[JobResult | None]:
     """The reference's run of each (input, job), in one task of its warm worker; None for each
     where the task as a whole failed (a timeout, a crash)."""
     from ..run import worker_lanes
@@ -85,12 +90,12 @@ def _each(work, settings, pool, jobs: list[tuple[np.ndarray, object]]) -> list[B
     task = dataclasses.replace(fd_task, job=AtEach(tuple(flat for flat, _ in jobs), tuple(job for _, job in jobs)),
                                probes=False, contexts=(), order=1)
     (result,) = run_tasks([task], settings.timeout, pool=pool, lane=worker_lanes([task], pooled=True))
-    if len(result.batch) != len(jobs):
+    if len(result.each) != len(jobs):
         return [None] * len(jobs)
-    return list(result.batch)
+    return list(result.each)
 
 
-def compared(runs: list[BackendRun], flat: np.ndarray, mode: Mode, settings, dtype):
+def compared(runs: list[BackendRun], flat: np.ndarray, mode: Mode, settings, arguments):
     """(the comparison an ordinary run makes of these runs at ``flat``, and the second witness it
     asks for next, or None: a ``WitnessColumns`` or ``WitnessDirections`` job for the columns or
     directions where FD alone accused), by the functions ``run._judged`` uses."""
@@ -101,13 +106,14 @@ def compared(runs: list[BackendRun], flat: np.ndarray, mode: Mode, settings, dty
 
     reference = next(run for run in runs if run.name == "fd")
     x = flat.astype(np.float64)
-    precision = precision_of(reference, reference.value.size, dtype)
+    precision = precision_of(reference, reference.value.size, arguments.dtype)
     rtol, atol = settings.rtol, settings.atol
-    asked = reference.witness is not None
+    asked = reference.second_look.witness is not None
     if mode == Mode.FAST:
         from ..verdict.products import compare_fast
 
-        fast = compare_fast(runs, x.size, rtol, atol, eps_rows=precision.eps, typical_scale=typical_scale(x))
+        fast = compare_fast(runs, x.size, rtol, atol, eps_rows=precision.eps, typical_scale=typical_scale(x),
+                            own_scales=step_scales(x), complex_columns=arguments.complex_columns)
         return fast.comparison, (WitnessDirections(fast.to_walk) if fast.to_walk and not asked else None)
     from ..run import _accused_columns
 

@@ -63,17 +63,20 @@ def kinks(ledger: Ledger) -> None:
 
 def value_rounding(ledger: Ledger) -> None:
     """A value computed with cancellation carries rounding noise that AD differentiates along
-    with it: such a mismatch is the formula's conditioning, not a wrong rule."""
-    if not ledger.disagree.any():  # (most backends agree everywhere: nothing to explain)
+    with it: such a mismatch is the formula's conditioning, not a wrong rule. Where FD disagrees,
+    settled or not: an unsettled bar is often that same noise, and the second witness, walking the
+    same rounded values, would read it as a remainder."""
+    against = (ledger.disagree | (ledger.outside & ~ledger.agree)) & ~ledger.nonfinite
+    if not against.any():  # (most backends agree everywhere: nothing to explain)
         return
-    ledger.explained = ledger.disagree & ~ledger.nonfinite & rounding_explains(ledger.diff, ledger.reference)
+    ledger.explained = against & rounding_explains(ledger.diff, ledger.reference)
     ledger.disagree &= ~ledger.explained
 
 
 def own_rounding(ledger: Ledger) -> None:
     """The backend's own derivative cancels, and a few ulps' nudge of the input moves it by more
     than the difference (measured only after a disagreement) — as long as it keeps its digits."""
-    ledger.own_reach = own_noise_reach(ledger.run)
+    ledger.own_reach = own_noise_reach(ledger.run.second_look.own_noise, ledger.jac.shape)
     if not ledger.disagree.any():
         return
     ref = ledger.reference.jacobian
@@ -88,7 +91,10 @@ def accusation(ledger: Ledger) -> None:
     """Finite differences alone never convict: an entry outside their bar, settled or not, is
     accused, and a second witness decides it. Until one has been asked (``reference.witness`` is
     None: the first comparison of a run) the accusation stands provisionally, and the run asks
-    one (``run._second_look``)."""
+    one (``run._second_look``). A reference that is itself a derivative (``reference.exact``) is
+    no estimate to be witnessed: what differs from it disagrees."""
+    if ledger.reference.exact:
+        return
     ledger.accused = ((ledger.disagree & ~ledger.nonfinite)
                       | (ledger.outside & ~ledger.agree & ~ledger.disagree & ~ledger.explained))
     ledger.disagree &= ~ledger.accused

@@ -10,7 +10,9 @@ Each kind has its own ``ResolvedReference``; its second witness is the Taylor re
 along the accused directions on both sides of the input (``backends.fd.witness_along``), in the
 outputs' space for forward products and projected on the cotangents for reverse ones. The
 other AD backends vote where their products mean the same (every backend's ``U^T J V``; ``J V``
-of forward backends, and of reverse ones too when the output is a scalar).
+of forward backends, and of reverse ones along their sampled basis rows), and the reverse
+backends' dot-product test confirms a forward backend's ``J V`` along a direction where they
+agree on every cotangent.
 """
 
 from __future__ import annotations
@@ -47,11 +49,14 @@ class FastComparison:
 
 
 def products_reference(value, fd, fd_error, eps, rtol, atol, scale, magnitudes=None,
-                       witness: Witness | None = None) -> ResolvedReference:
+                       witness: Witness | None = None, noise=None, own_scales=None) -> ResolvedReference:
     """The reference for one kind of product: FD's products and what settles them.
 
     ``value``: the function's value in the products' space (the outputs, or ``U^T f``);
-    ``magnitudes``: the values the absolute tolerance scales with (default ``|value|``)."""
+    ``magnitudes``: the values the absolute tolerance scales with (default ``|value|``);
+    ``noise``: the rounding noise of ``value``, and ``own_scales`` each direction's
+    (``direction_scales``): how far that noise, differentiated, moves a product
+    (``witnesses.rounding_reach``)."""
     tol = RowTolerances(eps, rtol)
     scaled = np.abs(value) if magnitudes is None else magnitudes
 
@@ -62,7 +67,17 @@ def products_reference(value, fd, fd_error, eps, rtol, atol, scale, magnitudes=N
     return ResolvedReference(
         value=value, jacobian=fd, error=fd_error, fd=fd, fd_error=fd_error,
         settled=reference_settles(fd, fd_error, tol, entry_atol), complex_step=np.full(fd.shape, np.nan), tol=tol,
-        atol=entry_atol, ad_atol=tolerance(tol.ad_atol_scale), user_atol=atol is not None, witness=witness)
+        atol=entry_atol, ad_atol=tolerance(tol.ad_atol_scale), user_atol=atol is not None, witness=witness,
+        noise=noise, own_scales=own_scales)
+
+
+def direction_scales(directions: np.ndarray, own_scales: np.ndarray) -> np.ndarray:
+    """Per direction ``v``, the scale whose reciprocal bounds how fast a value's rounding noise,
+    differentiated along ``v``, grows: ``1 / sum_j |v_j| / s_j`` (``s_j``: input j's own scale,
+    ``finite_differences.step_scales``). Along a basis vector ``e_j`` it is ``s_j``, as full mode's
+    column j; along a random direction the smallest inputs dominate."""
+    with np.errstate(divide="ignore"):
+        return 1.0 / (np.abs(directions).T @ (1.0 / np.asarray(own_scales, dtype=float)))
 
 
 def projected_witness(witness: Witness | None, cotangents: np.ndarray) -> Witness | None:
@@ -129,11 +144,13 @@ def with_trusted_walk(reference: ResolvedReference, witness: Witness | None, pro
 
 
 def compare_fast(runs: list[BackendRun], n_inputs: int, rtol=None, atol=None, *, eps_rows=None,
-                 typical_scale=1.0) -> FastComparison:
+                 typical_scale=1.0, own_scales=None, complex_columns: tuple[int, ...] = ()) -> FastComparison:
     """Judge each backend's products against FD's (``FastComparison``). ``typical_scale`` is the
     inputs' typical magnitude: a step along a unit direction of that length is what the absolute
-    tolerances are measured against."""
-    products = _Products(runs, n_inputs, rtol, atol, eps_rows, typical_scale)
+    tolerances are measured against; ``own_scales`` each input's own
+    (``finite_differences.step_scales``), which the value's rounding noise is differentiated on;
+    ``complex_columns`` where the complex inputs' real parts sit (``fast.probe_vectors``)."""
+    products = _Products(runs, n_inputs, rtol, atol, eps_rows, typical_scale, own_scales, complex_columns)
     verdicts, localise, to_walk = [], {}, set()
     for run in runs:
         if run.status == Status.REFERENCE:
@@ -170,17 +187,19 @@ class _Products:
     """The reference's products, the probe vectors and the two references (forward products and
     projected ones), shared by every backend's verdict in fast mode."""
 
-    def __init__(self, runs, n_inputs: int, rtol, atol, eps_rows, typical_scale):
+    def __init__(self, runs, n_inputs: int, rtol, atol, eps_rows, typical_scale, own_scales=None,
+                 complex_columns=()):
         self.reference = next(r for r in runs if r.status == Status.REFERENCE)
         reference = self.reference
         self.n_inputs, self.rtol, self.atol, self.typical_scale = n_inputs, rtol, atol, typical_scale
         jv_fd, jv_err = reference.products.jv, reference.products.jv_error
         value = reference.value
-        self.vectors = probe_vectors(n_inputs, value.size)
+        self.vectors = probe_vectors(n_inputs, value.size, complex_columns=complex_columns)
         self.eps = eps_rows if eps_rows is not None else uniform_eps(value.size)
         self.impure = impurity(reference)
         u = self.vectors.cotangents
         self.computed = [r for r in runs if r.status == Status.COMPUTED and r.products is not None]
+        self._by_name = {r.name: r for r in self.computed}
         self.projections, self.forward_products = {}, {}
         for run in self.computed:
             if run.products.jv is not None:
@@ -189,16 +208,39 @@ class _Products:
             elif run.products.ujt is not None:
                 self.projections[run.name] = run.products.ujt @ self.vectors.directions
                 self.forward_products[run.name] = self._rows_of_jv(self.projections[run.name])
+        noise = reference.reference.precision.noise if reference.reference is not None else None
+        scales = None if own_scales is None or noise is None else direction_scales(self.vectors.directions, own_scales)
         self.forward = with_trusted_walk(
-            products_reference(value, jv_fd, jv_err, self.eps, rtol, atol, typical_scale),
-            reference.witness, list(self.forward_products.values()), n_inputs)
+            products_reference(value, jv_fd, jv_err, self.eps, rtol, atol, typical_scale, noise=noise,
+                               own_scales=scales),
+            reference.second_look.witness, list(self.forward_products.values()), n_inputs)
         # Each cotangent mixes outputs: its tolerances are the coarsest of theirs, its scale |U|^T |f|.
         self.projected = with_trusted_walk(products_reference(
             u.T @ value, u.T @ jv_fd, np.abs(u.T) @ jv_err, np.full(u.shape[1], float(np.max(self.eps))), rtol, atol,
-            typical_scale, magnitudes=np.abs(u.T) @ np.abs(value)),
-            projected_witness(reference.witness, u),
+            typical_scale, magnitudes=np.abs(u.T) @ np.abs(value),
+            noise=None if noise is None else np.abs(u.T) @ np.asarray(noise, dtype=float), own_scales=scales),
+            projected_witness(reference.second_look.witness, u),
             list(self.projections.values()), n_inputs)
         self.localise_atol: dict[str, float] = {}
+
+    def _dot_product_vote(self, run: BackendRun) -> np.ndarray | None:
+        """A forward backend's own ``J V`` along the directions where its dot-product test agrees
+        with every reverse backend's (``u^T (J v)`` against ``(u^T J) v`` for every cotangent, at
+        the tight AD tolerance), NaN elsewhere: a vote on its forward products. A wrong entry
+        ``(J v)[i, k]`` moves ``u^T (J v)`` along every random cotangent, so the reverse backends'
+        independent computation confirms the column as a whole (with fast mode's detection
+        probability, as every product check here). None without a reverse backend to ask."""
+        reverse = [name for name, r in self._by_name.items() if r.products.jv is None and name != run.name]
+        if not reverse:
+            return None
+        mine, tol = self.projections[run.name], self.projected.tol
+        agreed = np.ones(mine.shape[1], dtype=bool)
+        for name in reverse:
+            theirs = self.projections[name]
+            bound = self.projected.ad_atol + tol.ad_rtol * np.maximum(np.abs(mine), np.abs(theirs))
+            with np.errstate(invalid="ignore"):
+                agreed &= np.all(np.isfinite(mine) & np.isfinite(theirs) & (np.abs(mine - theirs) <= bound), axis=0)
+        return np.where(agreed[None, :], run.products.jv, np.nan)
 
     def _rows_of_jv(self, projected: np.ndarray) -> np.ndarray:
         """A reverse backend's ``U^T J V`` as rows of ``J V`` where its cotangent is a basis vector (a
@@ -219,6 +261,13 @@ class _Products:
         forward = run.products.jv is not None
         reference, others = ((self.forward, self.forward_products) if forward else (self.projected, self.projections))
         actual = run.products.jv if forward else self.projections[run.name]
+        own_noise = run.second_look.own_noise
+        if not forward and own_noise is not None and own_noise.shape == run.products.ujt.shape:
+            run = replace(run, second_look=replace(run.second_look, own_noise=_projected_own_noise(own_noise,
+                                                                                                  self.vectors)))
+        vote = self._dot_product_vote(run) if forward else None
+        if vote is not None:
+            others = {**others, "the reverse backends' dot-product test": vote}
         ledger = decide(run, actual, reference, others, self.impure)
         disagree, undecided = ledger.disagree, ledger.undecided
         kind = "J v" if forward else "u^T J v"
@@ -275,6 +324,17 @@ class _Products:
         return (f"fast mode: {N_RANDOM} random directions and {self.vectors.sampled_columns.size} sampled columns; a "
                 f"single wrong Jacobian entry is caught with {DETECTION_PROBABILITY:.0%} probability when it is off "
                 f"by more than {threshold:.2g}")
+
+
+def _projected_own_noise(own_noise: np.ndarray, vectors: ProbeVectors) -> np.ndarray:
+    """A reverse backend's own noise on ``U^T J`` carried to ``U^T J V`` (a bound: the
+    directions' entries add up in size). The random cotangents all mix the same outputs, so each
+    gets the largest noise any of them showed per input: a few ulps' nudges may happen to leave
+    one projection unmoved where the derivative under it is noisy."""
+    pooled = own_noise.copy()
+    if own_noise.shape[0] > 1:  # (a scalar output has one cotangent, 1)
+        pooled[:N_RANDOM] = np.max(own_noise[:N_RANDOM], axis=0)
+    return pooled @ np.abs(vectors.directions)
 
 
 def _witnessed(ledger, disagree) -> str:

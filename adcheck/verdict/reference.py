@@ -42,6 +42,9 @@ class ResolvedReference:
     noise: np.ndarray | None = None  # (n_outputs,) measured rounding noise of one evaluation of the value
     own_scales: np.ndarray | None = None  # (n_inputs,) finite_differences.step_scales
     witness: object | None = None  # model.Witness: the second witness, once FD alone has accused entries
+    # The reference is a derivative itself, not an estimate (``--contexts``: the backend's own eager
+    # one): a difference from it needs no second witness.
+    exact: bool = False
 
 
 def resolve_reference(reference: BackendRun, ad_jacobians: list[np.ndarray], rtol=None, atol=None,
@@ -73,11 +76,11 @@ def resolve_reference(reference: BackendRun, ad_jacobians: list[np.ndarray], rto
         one_sided=extra.one_sided if extra is not None else None,
         taylor=extra.taylor if extra is not None else None,
         complex_step_note=extra.complex_step_note if extra is not None else "",
-        nearby=reference.nearby,
+        nearby=reference.second_look.nearby,
         noise=extra.precision.noise if extra is not None else None,
         own_scales=None if own_scales is None else np.broadcast_to(np.asarray(own_scales, dtype=float),
                                                                    (jac.shape[1],)),
-        witness=reference.witness)
+        witness=reference.second_look.witness)
 
 
 def _smallest_magnitude(jacobians: list[np.ndarray], shape) -> np.ndarray:
@@ -126,9 +129,10 @@ def other_function_nearby(run: BackendRun, reference: ResolvedReference) -> str:
     """For rebound code: a sentence when its values near the input differ from plain numpy's
     (numpy's ``eigh`` reads one triangle, ``jax.numpy``'s symmetrises: equal at a symmetric
     input, different a step away), else ""."""
-    if not run.rebound or run.nearby is None or reference.nearby is None or run.nearby.shape != reference.nearby.shape:
+    nearby = run.second_look.nearby
+    if not run.rebound or nearby is None or reference.nearby is None or nearby.shape != reference.nearby.shape:
         return ""
-    for values, plain in zip(run.nearby, reference.nearby):
+    for values, plain in zip(nearby, reference.nearby):
         differs = primal_mismatch(values, plain, reference.tol)
         if differs:
             return differs.replace("function value differs from plain numpy",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model import BackendRun, Evidence, OneSided, rules_of
+from ..model import Evidence, OneSided, rules_of
 from .reference import ResolvedReference
 from .taylor import TAYLOR_DISAGREE_FACTOR, taylor_decisions, walk_decisions, walk_margin
 from .tolerances import ERROR_ESTIMATE_FACTOR, TINY, precision_name
@@ -198,10 +198,11 @@ OWN_NOISE_FACTOR = 4.0
 OWN_NOISE_MAX_LOSS = 1e-2
 
 
-def own_noise_reach(run: BackendRun) -> np.ndarray:
-    if run.own_noise is None or run.jacobian is None or run.own_noise.shape != run.jacobian.shape:
-        return np.zeros(() if run.jacobian is None else run.jacobian.shape)
-    return OWN_NOISE_FACTOR * np.where(np.isfinite(run.own_noise), run.own_noise, 0.0)
+def own_noise_reach(own_noise: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """Per entry of an answer of ``shape``, how far the backend's own rounding noise reaches."""
+    if own_noise is None or own_noise.shape != shape:
+        return np.zeros(shape)
+    return OWN_NOISE_FACTOR * np.where(np.isfinite(own_noise), own_noise, 0.0)
 
 
 def rounding_explains(diff: np.ndarray, reference: ResolvedReference) -> np.ndarray:

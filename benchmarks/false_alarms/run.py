@@ -12,9 +12,19 @@ report, or adcheck's stderr line).
     python benchmarks/false_alarms/run.py --json results.json
     python benchmarks/false_alarms/run.py --adcheck-src /tmp/adcheck-head   # another adcheck source tree
     python benchmarks/false_alarms/run.py --set corpus --search 100         # and 100 searched inputs each
+    python benchmarks/false_alarms/run.py --set autograd --batch 300 -j 2   # 300 cases per `adcheck check`
 
 With ``--search``, each failure the search finds is marked true where ``search_findings.toml``
 lists the case (a real wrong or NaN derivative, with why) and a false accusation otherwise.
+
+With ``--batch N``, the cases whose inputs are arrays in ``.npz``/``.npy`` files (every case of the
+``autograd`` set) are written N at a time as ``[[tool.adcheck.case]]`` tables of a ``pyproject.toml``
+under ``work/batch/`` and run by one ``adcheck check --format json`` each: warm workers shared by the
+cases, a fresh import of the case's module for each. Each case's report in the check's JSON gives
+the same exit classification as ``adcheck run`` (broken: 2; a failure under the default
+``--fail-on``: 1; else 0). A case the check cannot express, or did not finish (an internal error
+ends the whole check; a chunk without a finished case for ``--timeout`` seconds is stopped), runs
+on its own as without ``--batch``.
 
 The ``autograd`` set comes from ``harvest_autograd.py`` (run it first).
 """
@@ -26,10 +36,12 @@ import collections
 import concurrent.futures
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -41,6 +53,8 @@ CORPUS_MANIFEST = HERE / "corpus.toml"
 # The search failures on the corpus known to be real derivative bugs, each with why.
 SEARCH_FINDINGS = HERE / "search_findings.toml"
 AUTOGRAD_MANIFEST = HERE / "work" / "autograd" / "cases.json"
+# --batch: where each chunk's pyproject.toml is written (kept, to rerun a chunk by hand).
+BATCH_DIRECTORY = HERE / "work" / "batch"
 # adcheck's own default is 120 s per backend, the backends running side by side; a case that
 # takes longer than this in all is hung or starved, and counted as a timeout.
 DEFAULT_CASE_TIMEOUT_S = 600.0
@@ -279,6 +293,233 @@ def adcheck_command(args) -> tuple[list[str], dict]:
     return ([str(beside)] if beside.exists() else ["adcheck"]), env
 
 
+# --- --batch: many cases per `adcheck check` -----------------------------------------------------
+
+# The dtypes whose arrays a TOML number (float64) or a {"$complex" = [re, im]} leaf (complex128)
+# gives back exactly; a case with any other input runs on its own.
+BATCHABLE_DTYPES = ("float64", "complex128")
+# A chunk that stopped without its JSON report (an internal error, or stopped for want of
+# progress) is split: cases this few or fewer run on their own, a larger part is batched again.
+SMALLEST_BATCH = 4
+# After SIGTERM adcheck stops every worker and writes what finished; past this, SIGKILL.
+STOP_GRACE_S = 60.0
+_PROGRESS_LINE = re.compile(r"^adcheck: \[\d+/\d+\] (?P<target>.*): (?P<state>pass|FAIL|broken) "
+                            r"\((?P<seconds>[0-9.]+) s\)$")
+
+
+def _toml_number(value) -> str:
+    # repr is the shortest decimal that reads back as the same float64, and TOML reads it so.
+    return repr(float(value))
+
+
+def _toml_array(array) -> str:
+    """An array as a TOML value ``adcheck check`` reads back bit for bit (complex entries as
+    ``{ "$complex" = [re, im] }`` leaves, README "Inputs")."""
+    if array.ndim == 0:
+        value = array[()]
+        if array.dtype.kind == "c":
+            return f'{{ "$complex" = [{_toml_number(value.real)}, {_toml_number(value.imag)}] }}'
+        return _toml_number(value)
+    return "[" + ", ".join(_toml_array(row) for row in array) + "]"
+
+
+def batch_inputs(case: Case) -> list | None:
+    """The case's arguments as arrays when all it passes is ``--input @file.npz``/``.npy`` (arrays
+    by position) with arrays that TOML carries exactly; else None (the case runs on its own)."""
+    import numpy as np
+
+    options = list(case.arguments)
+    if not options or len(options) % 2:
+        return None
+    arrays = []
+    for option, value in zip(options[::2], options[1::2]):
+        if option != "--input" or not value.startswith("@"):
+            return None
+        path = REPO / value[1:]
+        if path.suffix == ".npy":
+            arrays.append(np.load(path, allow_pickle=False))
+        elif path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                positional = [f"arr_{i}" for i in range(len(archive.files))]
+                if sorted(archive.files) != sorted(positional):
+                    return None  # one dict argument: [[tool.adcheck.case]] inputs are arrays
+                arrays += [archive[key] for key in positional]
+        else:
+            return None
+    # A non-finite or empty input is a configuration error, which would stop the whole chunk.
+    if any(a.dtype.name not in BATCHABLE_DTYPES or a.size == 0 or not np.all(np.isfinite(a)) for a in arrays):
+        return None
+    return arrays
+
+
+def _case_file(target: str) -> str:
+    """The file name of a ``path/case_x.py:case`` target: how a check's report is matched to its case."""
+    return Path(target.rpartition(":")[0]).name
+
+
+def write_chunk(chunk: list[tuple[Case, list]], config: Path) -> None:
+    """A ``pyproject.toml`` whose ``[[tool.adcheck.case]]`` tables are the chunk's cases."""
+    lines = ["# run.py --batch: one [[tool.adcheck.case]] per case, its inputs as its --input files hold them.",
+             "[tool.adcheck]", ""]
+    for case, arrays in chunk:
+        location, _, attribute = case.target.rpartition(":")
+        lines += ["[[tool.adcheck.case]]",
+                  f"target = {json.dumps(str((REPO / location).resolve()) + ':' + attribute)}",
+                  "inputs = [" + ", ".join(_toml_array(a) for a in arrays) + "]", ""]
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _result_from_check(case: Case, report: dict, check: dict, command: str, seconds: float) -> Result:
+    """The case's Result, classified as ``adcheck run`` exits on it: 2 when the check calls the case
+    broken (nothing checked, nothing verified, or the function cannot run), 1 when it lists a
+    failure of it (under the default ``--fail-on``), else 0."""
+    name = report.get("target", "")
+    broken = [b for b in check.get("broken", []) if b.get("case") == name]
+    failed = any(f.get("case") == name and not f.get("baselined") for f in check.get("failures", []))
+    code = 2 if broken else 1 if failed else 0
+    result = Result(case.set, case.name, case.target, command, code, round(seconds, 2))
+    if broken and not report.get("inputs"):
+        # The function could not be called: the check's report is a placeholder row, where
+        # ``adcheck run`` writes one line on stderr and no report.
+        result.reason = f"adcheck check: broken: {broken[0].get('message', '')}"[:400]
+        return result
+    result.verdict = report.get("verdict")
+    result.consensus = report.get("consensus", "")
+    result.odd_one_out = report.get("odd_one_out", [])
+    result.notes = report.get("notes", [])
+    result.findings = [f"{f['code']} {f['severity']} {f['path']}:{f['line']} {f['message']}"
+                       for f in report.get("findings", []) if f.get("severity") in ("error", "warning")]
+    try:
+        result.reason, result.backends = _reason_from_report(report)
+    except (KeyError, TypeError, ValueError) as exc:  # a report this script cannot summarise: keep the count
+        result.reason = f"(could not summarise the report: {type(exc).__name__}: {exc})"
+    if broken and not result.reason:
+        result.reason = f"adcheck check: broken: {broken[0].get('message', '')}"[:400]
+    return result
+
+
+def run_chunk(chunk: list[tuple[Case, list]], config: Path, adcheck: list[str], env: dict, jobs: int,
+              stall_timeout: float, on_done) -> tuple[list[Result], list[tuple[Case, list]], set[str], str]:
+    """One ``adcheck check`` over the chunk: (results, the cases without one, the case files the
+    progress lines saw finish, why the check gave no report or "")."""
+    write_chunk(chunk, config)
+    command = [*adcheck, "check", "--config", str(config), "--format", "json", "--no-timings", "-j", str(jobs)]
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    stdout: list[str] = []
+    stderr_lines: list[str] = []
+    seconds: dict[str, float] = {}
+    last_progress = [time.monotonic()]
+
+    def read_stdout() -> None:
+        stdout.append(process.stdout.read())
+
+    def read_stderr() -> None:
+        for line in process.stderr:
+            stderr_lines.append(line.rstrip("\n"))
+            match = _PROGRESS_LINE.match(stderr_lines[-1])
+            if match:
+                last_progress[0] = time.monotonic()
+                seconds[_case_file(match["target"])] = float(match["seconds"])
+                on_done(match["target"], match["state"], float(match["seconds"]))
+
+    readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
+    for reader in readers:
+        reader.start()
+    stopped = ""
+    while process.poll() is None:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            if not stopped and time.monotonic() - last_progress[0] > stall_timeout:
+                stopped = f"no case finished for {stall_timeout:.0f} s"
+                process.send_signal(signal.SIGTERM)  # adcheck stops its workers and reports what finished
+                try:
+                    process.wait(timeout=STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    _kill_group(process)
+    _kill_group(process)  # anything the check left behind
+    for reader in readers:
+        reader.join(timeout=30)
+    try:
+        check = json.loads("".join(stdout))
+    except json.JSONDecodeError:
+        check = None
+    if not isinstance(check, dict) or not isinstance(check.get("cases"), list):
+        tail = [line for line in stderr_lines if not _PROGRESS_LINE.match(line)][-3:]
+        why = stopped or f"adcheck check exited {process.returncode} without a report: " + " | ".join(tail)[:300]
+        return [], chunk, set(seconds), why
+    reports = {_case_file(report.get("target", "")): report for report in check["cases"]}
+    results, missing = [], []
+    share = (time.monotonic() - started) / max(1, len(chunk))
+    for case, arrays in chunk:
+        report = reports.get(_case_file(case.target))
+        if report is None:
+            missing.append((case, arrays))
+            continue
+        results.append(_result_from_check(case, report, check, f"{shlex.join(command)}  # {case.target}",
+                                          seconds.get(_case_file(case.target), share)))
+    return results, missing, set(seconds), stopped
+
+
+def run_batched(cases: list[Case], batch: int, adcheck: list[str], env: dict, args, report_progress) -> list[Result]:
+    """``cases`` through ``adcheck check``, ``batch`` at a time; those it cannot express or did not
+    finish, one ``adcheck run`` each. ``report_progress(result)`` for each case as it ends."""
+    batchable, alone = [], []
+    for case in cases:
+        arrays = batch_inputs(case)
+        if arrays is None:
+            alone.append(case)
+        else:
+            batchable.append((case, arrays))
+    by_file = {_case_file(case.target): case for case, _ in batchable}
+
+    def on_done(target: str, state: str, seconds: float) -> None:
+        case = by_file.get(_case_file(target))
+        print(f"[batch] {state:6s} {seconds:6.1f} s  {case.set + '/' + case.name if case else target}",
+              file=sys.stderr, flush=True)
+
+    results: list[Result] = []
+    # (chunk, is it a rerun of cases that finished in a check that then gave no report)
+    pending = [(batchable[i:i + batch], False) for i in range(0, len(batchable), batch)]
+    number = 0
+    while pending:
+        chunk, rerun = pending.pop(0)
+        config = BATCH_DIRECTORY / f"chunk_{number:03d}" / "pyproject.toml"
+        number += 1
+        print(f"[batch] {config.parent.name}: {len(chunk)} cases", file=sys.stderr, flush=True)
+        done, missing, finished_files, why = run_chunk(chunk, config, adcheck, env, args.jobs, args.timeout, on_done)
+        for result in done:
+            report_progress(result)
+        results += done
+        if not missing:
+            continue
+        print(f"[batch] {config.parent.name}: {len(missing)} cases without a report ({why or 'not in the report'})",
+              file=sys.stderr, flush=True)
+        if not why or rerun:  # nothing to gain from batching these again
+            alone += [case for case, _ in missing]
+            continue
+        # No report at all: the cases the progress lines saw finish are batched once more, and the
+        # rest, among them the case that stopped the check, are split until each runs on its own.
+        finished = [item for item in missing if _case_file(item[0].target) in finished_files]
+        unfinished = [item for item in missing if _case_file(item[0].target) not in finished_files]
+        if finished:
+            pending.append((finished, True))
+        if len(unfinished) <= SMALLEST_BATCH:
+            alone += [case for case, _ in unfinished]
+        elif unfinished:
+            half = len(unfinished) // 2
+            pending += [(unfinished[:half], False), (unfinished[half:], False)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for result in pool.map(lambda case: run_case(case, adcheck, env, args.timeout), alone):
+            report_progress(result)
+            results.append(result)
+    order = {(case.set, case.name): i for i, case in enumerate(cases)}
+    return sorted(results, key=lambda r: order[(r.set, r.name)])
+
+
 # --- reporting -----------------------------------------------------------------------------------
 
 
@@ -370,6 +611,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adcheck", help="the adcheck command (default: adcheck beside this Python)")
     parser.add_argument("--adcheck-src", metavar="DIR",
                         help="run `python -m adcheck` with DIR first on PYTHONPATH (e.g. a `git archive` of a commit)")
+    parser.add_argument("--batch", type=int, metavar="N",
+                        help="run cases N at a time in one `adcheck check` (those with --input files only; "
+                             "-j: cases at once within it)")
     parser.add_argument("--search", type=int, metavar="N",
                         help="also search N more inputs of each case (adcheck run --search N)")
     args = parser.parse_args(argv)
@@ -399,15 +643,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     started = time.monotonic()
-    results: list[Result | None] = [None] * len(cases)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {pool.submit(run_case, case, adcheck, env, args.timeout): i for i, case in enumerate(cases)}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            index = futures[future]
-            results[index] = result = future.result()
-            print(f"[{done}/{len(cases)}] exit {_code_label(result.exit_code)} {result.seconds:6.1f} s  "
-                  f"{result.set}/{result.name}", file=sys.stderr, flush=True)
-    finished = [r for r in results if r is not None]
+    done = 0
+
+    def report_progress(result: Result) -> None:
+        nonlocal done
+        done += 1
+        print(f"[{done}/{len(cases)}] exit {_code_label(result.exit_code)} {result.seconds:6.1f} s  "
+              f"{result.set}/{result.name}", file=sys.stderr, flush=True)
+
+    if args.batch:
+        finished = run_batched(cases, args.batch, adcheck, env, args, report_progress)
+    else:
+        results: list[Result | None] = [None] * len(cases)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            futures = {pool.submit(run_case, case, adcheck, env, args.timeout): i for i, case in enumerate(cases)}
+            for future in concurrent.futures.as_completed(futures):
+                results[futures[future]] = result = future.result()
+                report_progress(result)
+        finished = [r for r in results if r is not None]
     print(f"{len(finished)} cases in {time.monotonic() - started:.0f} s with {shlex.join(adcheck)}\n",
           file=sys.stderr)
     print_summary(finished)

@@ -24,7 +24,7 @@ import ast
 import time
 from dataclasses import dataclass
 
-from ...model import BackendRun, BlameResult, Finding, Status, display_path
+from ...model import BlameResult, BlameRun, Finding, Status, display_path
 from . import local
 from .findings import finding
 from .program import Application, Site
@@ -42,21 +42,21 @@ def replay_of(rules: str):
     return replay
 
 
-def blame(task) -> BackendRun:
-    """Check ``task.backend``'s rules one by one; the wrong ones as findings (``BackendRun.blame``)."""
+def blame(task) -> BlameRun:
+    """Check ``task.backend``'s rules one by one; the wrong ones as findings (``BlameRun.blame``)."""
     from ...backends import REGISTRY, Capability
 
     start = time.perf_counter()
     backend = REGISTRY.get(task.backend)
     if backend is None or Capability.BLAME not in backend.capabilities:
-        return BackendRun(task.backend, Status.COMPUTED, 0.0,
-                          blame=BlameResult(stopped=f"{task.backend} has no per-primitive replay"))
+        return BlameRun(task.backend, Status.COMPUTED, 0.0,
+                        blame=BlameResult(stopped=f"{task.backend} has no per-primitive replay"))
     replay = replay_of(backend.rules)
     budget = Budget(task.job.primitives, task.job.seconds, start)
     applications = replay.record(task)
     walk = Walk(task, budget, _fallback_site(task))
     walk.run(applications)
-    return BackendRun(task.backend, Status.COMPUTED, time.perf_counter() - start, blame=walk.result())
+    return BlameRun(task.backend, Status.COMPUTED, time.perf_counter() - start, blame=walk.result())
 
 
 @dataclass(frozen=True)
