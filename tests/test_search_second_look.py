@@ -130,3 +130,38 @@ def test_the_screen_evaluates_jax_code_without_a_batch_axis_through_vmap(monkeyp
     for together, alone in zip(batched, one_by_one):
         assert np.all(np.abs(together.products.jv - alone.products.jv) <= 0.25 * alone.products.jv_error)
         np.testing.assert_allclose(together.products.jv_error, alone.products.jv_error, rtol=0.25)
+
+
+class _Checks:
+    """A searcher's stand-in for ``search._Screening``: records the chunks it is asked to check;
+    the chunk holding ``fails`` becomes the first failure, and ``raises`` makes check raise."""
+
+    def __init__(self, fails=None, raises=None):
+        self.checked, self.first_failure, self.fails, self.raises = [], None, fails, raises
+
+    def check(self, chunk):
+        if self.raises is not None:
+            raise self.raises
+        self.checked.append(chunk)
+        if self.fails in chunk:
+            self.first_failure = 1
+
+
+def test_screening_checks_the_chunks_in_order_and_none_after_the_first_failure():
+    from adcheck.search import _Screening
+
+    searcher = _Checks(fails="b")
+    screening = _Screening(searcher)
+    for chunk in (["a"], ["b"], ["c"], []):
+        screening.put(chunk)
+    screening.finish()
+    assert searcher.checked == [["a"], ["b"]]
+
+
+def test_screening_raises_what_checking_raised_in_the_callers_thread():
+    from adcheck.search import _Screening
+
+    screening = _Screening(_Checks(raises=OSError("the worker pool is gone")))
+    screening.put(["a"])
+    with pytest.raises(OSError, match="pool is gone"):
+        screening.finish()
