@@ -132,36 +132,44 @@ def test_the_screen_evaluates_jax_code_without_a_batch_axis_through_vmap(monkeyp
         np.testing.assert_allclose(together.products.jv_error, alone.products.jv_error, rtol=0.25)
 
 
-class _Checks:
-    """A searcher's stand-in for ``search._Screening``: records the chunks it is asked to check;
-    the chunk holding ``fails`` becomes the first failure, and ``raises`` makes check raise."""
+class _Draws:
+    """A searcher's stand-in for ``search.Drawing``: hypothesis "draws" ``values`` (each a list
+    of floats), or raises ``raises`` after them."""
 
-    def __init__(self, fails=None, raises=None):
-        self.checked, self.first_failure, self.fails, self.raises = [], None, fails, raises
+    def __init__(self, values, raises=None):
+        self.values, self.raises = values, raises
 
-    def check(self, chunk):
+    def _flat(self, value):
+        return frozenset(), np.asarray(value, dtype=float)
+
+    def _hypothesis(self, condition, count, shrink, database):
+        for value in self.values[:count]:
+            condition(value)
         if self.raises is not None:
             raise self.raises
-        self.checked.append(chunk)
-        if self.fails in chunk:
-            self.first_failure = 1
 
 
-def test_screening_checks_the_chunks_in_order_and_none_after_the_first_failure():
-    from adcheck.search import _Screening
+class _AllDistinct:
+    """``search._Distinct`` outside hypothesis (whose ``assume`` is for property-based tests)."""
 
-    searcher = _Checks(fails="b")
-    screening = _Screening(searcher)
-    for chunk in (["a"], ["b"], ["c"], []):
-        screening.put(chunk)
-    screening.finish()
-    assert searcher.checked == [["a"], ["b"]]
+    def require(self, flat):
+        pass
 
 
-def test_screening_raises_what_checking_raised_in_the_callers_thread():
-    from adcheck.search import _Screening
+def test_drawing_hands_out_every_input_drawn_a_chunk_at_a_time_in_order(monkeypatch):
+    from adcheck import search
 
-    screening = _Screening(_Checks(raises=OSError("the worker pool is gone")))
-    screening.put(["a"])
-    with pytest.raises(OSError, match="pool is gone"):
-        screening.finish()
+    monkeypatch.setattr(search, "SCREEN_CHUNK", 2)
+    monkeypatch.setattr(search, "_Distinct", _AllDistinct)
+    chunks = list(search.Drawing(_Draws([[float(k)] for k in range(5)]), 5, None))
+    assert [[float(flat[0]) for _, flat in chunk] for chunk in chunks] == [[0.0, 1.0], [2.0, 3.0], [4.0]]
+
+
+def test_drawing_raises_what_the_draw_raised_in_the_callers_thread(monkeypatch):
+    from adcheck import search
+    from adcheck.search import Drawing
+
+    monkeypatch.setattr(search, "_Distinct", _AllDistinct)
+    drawing = Drawing(_Draws([[1.0]], raises=OSError("the database is gone")), 1, None)
+    with pytest.raises(OSError, match="database is gone"):
+        list(drawing)
