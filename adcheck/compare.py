@@ -20,8 +20,8 @@ import numpy as np
 from .model import FAILING, BackendRun, BackendVerdict, Comparison, Status
 from .verdict.chain import judge
 from .verdict.messages import consensus_sentence, disagreement_sentence
-from .verdict.reference import impurity, reference_verdict, resolve_reference
-from .verdict.tolerances import uniform_eps
+from .verdict.reference import ResolvedReference, impurity, reference_verdict, resolve_reference
+from .verdict.tolerances import absolute_tolerance, reference_settles, uniform_eps
 
 
 def compare(runs, rtol: float | None = None, atol: float | None = None, *, eps_rows=None,
@@ -111,8 +111,9 @@ def compare_second_order(runs, rtol=None, atol=None, *, eps_rows=None, input_sca
                          jacobian=data.jacobian)
         others = {other: d.jacobian for other, d in computed.items()}
         eps = eps_rows if eps_rows is not None and np.size(eps_rows) == data.value.size else None
-        resolved = resolve_reference(own, [d.jacobian for d in computed.values()], rtol, atol,
-                                     eps if eps is not None else uniform_eps(data.value.size), input_scales)
+        eps = eps if eps is not None else uniform_eps(data.value.size)
+        resolved = _mirrored(resolve_reference(own, [d.jacobian for d in computed.values()], rtol, atol, eps,
+                                               input_scales), eps, input_scales)
         verdict = judge(run, resolved, others)
         resolved_by_name[name] = resolved
         if verdict.status == Status.DISAGREE:
@@ -137,3 +138,30 @@ def compare_second_order(runs, rtol=None, atol=None, *, eps_rows=None, input_sca
     passing = [v.name for v in verdicts if v.status not in FAILING]
     sentence = disagreement_sentence(failing, passing, with_reference=False)
     return Comparison(tuple(verdicts), failing, f"second derivatives: {sentence}" if sentence else "")
+
+
+def _mirrored(resolved: ResolvedReference, eps_rows, input_scales) -> ResolvedReference:
+    """The scale of a second derivative's entries, which its own row does not give.
+
+    Second derivatives are symmetric: d2 f / dx_i dx_j and d2 f / dx_j dx_i are one number, so an
+    entry's absolute tolerance is the larger of its own and its mirror's in each output's n x n
+    block. And a first derivative computed as 0 (|exp(z)|^2 along Im z) is a cancellation whose
+    rounding is at the scale of the whole gradient, so the value noise of every row is that of
+    the block's largest first derivative. Without these a backend's 1e-16 on an entry whose true
+    value is 0 failed (err/tol 1.7) or stayed unverified beside backends that gave 0.
+    """
+    rows, n = resolved.jacobian.shape
+    if n == 0 or rows % n:
+        return resolved
+    value = np.abs(np.where(np.isfinite(resolved.value), resolved.value, 0.0)).reshape(rows // n, n)
+    largest = np.broadcast_to(value.max(axis=1, keepdims=True), value.shape).reshape(rows)
+
+    def scaled(atol, factor):
+        blocks = np.asarray(atol, dtype=float).reshape(rows // n, n, n)
+        mirrored = np.maximum(blocks, blocks.transpose(0, 2, 1)).reshape(rows, n)
+        noise = absolute_tolerance(np.zeros((rows, n)), largest, eps_rows, input_scales, factor)
+        return np.maximum(mirrored, noise)
+
+    atol = resolved.atol if resolved.user_atol else scaled(resolved.atol, resolved.tol.atol_scale)
+    settled = reference_settles(resolved.jacobian, resolved.error, resolved.tol, atol)
+    return replace(resolved, atol=atol, ad_atol=scaled(resolved.ad_atol, resolved.tol.ad_atol_scale), settled=settled)

@@ -352,3 +352,18 @@ def test_the_search_varies_the_real_and_imaginary_parts_of_a_complex_leaf():
     given = arguments.leaves[0].value.view(np.float64).reshape(2, 2)
     _, (drawn,) = find(input_strategy(arguments.differentiated), lambda d: np.any(d[1][0] != given))
     assert drawn.shape == (2, 2) and drawn.dtype == np.float64  # (entry, Re/Im): the flat vector's layout
+
+
+def test_order_2_judges_a_zero_hessian_row_at_the_scale_of_the_whole_hessian():
+    # |exp(z)|^2 = exp(2 Re z): the gradient along each Im z is 0 and its Hessian row too. One
+    # backend gives 1e-16 there, another 0; at the scale of the Re rows (up to 7.3) both are right,
+    # and the wrong rule beside them is still the only one that fails.
+    inputs = (json.dumps(cx.encode_json(np.array([0.3 + 0.2j, -0.5 + 1.0j]))),)
+    code, report = run_json("second_order_autograd.py:good", "--order", "2", inputs=inputs)
+    assert code == ExitCode.OK
+    assert {b["name"]: b["status"] for b in report["second_order"]["backends"]} == {
+        "autograd": "agree", "jax-fwd": "agree", "jax-rev": "agree"}
+    code, report = run_json("second_order_autograd.py:bad", "--order", "2", inputs=inputs)
+    assert code == ExitCode.FAILED
+    assert report["second_order"]["odd_one_out"] == ["autograd"]
+    assert {b["name"]: b["status"] for b in report["second_order"]["backends"]}["jax-rev"] == "agree"

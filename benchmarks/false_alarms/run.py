@@ -189,6 +189,21 @@ def _worst_mismatch_text(backend: dict) -> str:
     return ""
 
 
+def _read_report(result: Result, report: dict) -> None:
+    """What a case's JSON report says, into its result: the verdict, the consensus, the notes, the
+    findings of severity error or warning, and each backend's status with a one-line reason."""
+    result.verdict = report.get("verdict")
+    result.consensus = report.get("consensus", "")
+    result.odd_one_out = report.get("odd_one_out", [])
+    result.notes = report.get("notes", [])
+    result.findings = [f"{f['code']} {f['severity']} {f['path']}:{f['line']} {f['message']}"
+                       for f in report.get("findings", []) if f.get("severity") in ("error", "warning")]
+    try:
+        result.reason, result.backends = _reason_from_report(report)
+    except (KeyError, TypeError, ValueError) as exc:  # a report this script cannot summarise: keep the count
+        result.reason = f"(could not summarise the report: {type(exc).__name__}: {exc})"
+
+
 def _reason_from_report(report: dict) -> tuple[str, list]:
     """One line of why, and the backends that were not quiet, from adcheck's JSON report."""
     loud = []
@@ -260,16 +275,7 @@ def run_case(case: Case, adcheck: list[str], env: dict, timeout: float) -> Resul
             failure = report["search"].get("failure")
             result.search["failure"] = None if failure is None else {
                 key: failure.get(key) for key in ("input_line", "backends", "status", "entry")}
-        result.verdict = report.get("verdict")
-        result.consensus = report.get("consensus", "")
-        result.odd_one_out = report.get("odd_one_out", [])
-        result.notes = report.get("notes", [])
-        result.findings = [f"{f['code']} {f['severity']} {f['path']}:{f['line']} {f['message']}"
-                           for f in report.get("findings", []) if f.get("severity") in ("error", "warning")]
-        try:
-            result.reason, result.backends = _reason_from_report(report)
-        except (KeyError, TypeError, ValueError) as exc:  # a report this script cannot summarise: keep the count
-            result.reason = f"(could not summarise the report: {type(exc).__name__}: {exc})"
+        _read_report(result, report)
     if not result.reason and code != 0:
         adcheck_lines = [line for line in stderr_lines if line.startswith("adcheck")]
         result.reason = (adcheck_lines or stderr_lines or ["(no output)"])[-1][:400]
@@ -384,16 +390,7 @@ def _result_from_check(case: Case, report: dict, check: dict, command: str, seco
         # ``adcheck run`` writes one line on stderr and no report.
         result.reason = f"adcheck check: broken: {broken[0].get('message', '')}"[:400]
         return result
-    result.verdict = report.get("verdict")
-    result.consensus = report.get("consensus", "")
-    result.odd_one_out = report.get("odd_one_out", [])
-    result.notes = report.get("notes", [])
-    result.findings = [f"{f['code']} {f['severity']} {f['path']}:{f['line']} {f['message']}"
-                       for f in report.get("findings", []) if f.get("severity") in ("error", "warning")]
-    try:
-        result.reason, result.backends = _reason_from_report(report)
-    except (KeyError, TypeError, ValueError) as exc:  # a report this script cannot summarise: keep the count
-        result.reason = f"(could not summarise the report: {type(exc).__name__}: {exc})"
+    _read_report(result, report)
     if broken and not result.reason:
         result.reason = f"adcheck check: broken: {broken[0].get('message', '')}"[:400]
     return result
