@@ -14,6 +14,7 @@ import numpy as np
 from .backends.calling import NotApplicable, error_location, error_run, not_applicable, safe_root
 from .model import BackendRun, BlameRun, Description, JobResult, Mode, NoiseResult, Status, Timing
 from .task import (
+    AtEach,
     Batch,
     Blame,
     Compute,
@@ -40,6 +41,10 @@ def execute(task: Task) -> JobResult:
         from .search.screen import compute_batch
 
         return compute_batch(task)
+    if isinstance(task.job, AtEach):
+        from .search.second_look import compute_each
+
+        return compute_each(task)
     if isinstance(task.job, Blame):
         return _blame(task)
     return _compute(task)

@@ -323,6 +323,14 @@ class BatchResult(JobResult):
 
 
 @dataclass(frozen=True)
+class EachResult(JobResult):
+    """What a ``--search`` second look (``task.AtEach``) computed: each of its jobs' results, at
+    its own input."""
+
+    each: tuple[JobResult, ...] = ()  # in the order of task.AtEach's jobs (empty: the whole task failed)
+
+
+@dataclass(frozen=True)
 class BlameRun(JobResult):
     """What a blame job (``task.Blame``) found, checking a disagreeing backend's primitives."""
 

@@ -21,6 +21,7 @@ from .model import (
     BatchResult,
     BlameRun,
     Description,
+    EachResult,
     JobResult,
     LocaliseResult,
     Location,
@@ -112,6 +113,18 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class AtEach:
+    """``--search``'s second look at the inputs its screen flagged: ``jobs[k]`` (the reference's
+    ``Compute``, ``WitnessColumns`` or ``WitnessDirections``) at the flat input ``inputs[k]``, each
+    as the ordinary task computes it, in one task (``search.second_look``): ``each``, in order."""
+
+    Result: ClassVar[type[JobResult]] = EachResult
+
+    inputs: tuple[np.ndarray, ...]
+    jobs: tuple[Job, ...]
+
+
+@dataclass(frozen=True)
 class Blame:
     """Check the backend's primitives one by one (after it disagreed), within a budget: at most
     ``primitives`` primitives and ``seconds`` seconds (0: no limit)."""
@@ -122,7 +135,8 @@ class Blame:
     seconds: float = 0.0
 
 
-Job = Compute | Describe | Estimate | Nearby | Jitter | WitnessColumns | WitnessDirections | Localise | Batch | Blame
+Job = (Compute | Describe | Estimate | Nearby | Jitter | WitnessColumns | WitnessDirections | Localise | Batch | AtEach
+       | Blame)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from adcheck.inputs import promote
 from adcheck.loader import parse_target
 from adcheck.model import JobResult, Status
 from adcheck.task import (
+    AtEach,
     Batch,
     Blame,
     Compute,
@@ -35,7 +36,8 @@ ROW = LocaliseRow(0, np.array([1.0, 4.0]), np.array([1.0, 0.0]), np.array([0.0, 
 # One of each job, as the parent asks for it (the reference's measurements name the columns,
 # directions and rows they are about).
 JOBS = (Compute(), Describe(), Estimate(), Nearby(), Jitter(), WitnessColumns((0,)), WitnessDirections((0,)),
-        Localise({"jax-rev": ROW}, 1e-6, 0.0), Batch((np.array([0.5, 2.0]), np.array([1.0, 3.0]))), Blame())
+        Localise({"jax-rev": ROW}, 1e-6, 0.0), Batch((np.array([0.5, 2.0]), np.array([1.0, 3.0]))), Blame(),
+        AtEach((np.array([0.5, 2.0]), np.array([1.0, 3.0])), (Compute(), WitnessColumns((1,)))))
 
 MODULES = {
     "runs": "def f(x):\n    return x * x\n",

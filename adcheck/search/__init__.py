@@ -7,9 +7,11 @@ lets hypothesis shrink the first failure to the simplest input that still fails.
 
 What each input costs, and why (a search must not cost N whole runs):
 
-1. **Draw.** Hypothesis draws the N inputs first, deterministically from the seed (and replays
-   the failures its example database kept from earlier searches first), answering "passes" to
-   each so that nothing is computed yet.
+1. **Draw.** Hypothesis draws the N inputs, deterministically from the seed (and replays the
+   failures its example database kept from earlier searches first), answering "passes" to each:
+   what it draws next never depends on what was computed. It draws in a thread of its own
+   (``Drawing``), from before the run at the given input where the caller ``begin``s the
+   search then, and each chunk drawn is screened at once while hypothesis draws the next.
 2. **Screen.** Every backend's worker, kept warm in a ``WorkerPool`` across the whole search,
    computes its run at a chunk of the inputs in one task (``screen.compute_batch``); the parent
    compares them with the ordinary verdict code. The screen is fast mode's products (random
@@ -18,13 +20,17 @@ What each input costs, and why (a search must not cost N whole runs):
    it has fewer. Inputs where the value is NaN/inf or the function raises are the function's
    domain (Stan's rule): skipped and counted, with the edges found (``domain``). Inputs where
    nothing could verify the derivative are skipped and counted too.
-3. **Confirm.** An input that fails the screen is checked again as an ordinary run (full
-   comparison, the reference's second witnesses, the backends' own rounding noise), without the
-   lint and blame; only a failure that run confirms counts. FD alone never accuses.
-4. **Shrink.** Hypothesis runs again from the same seed: the inputs it already checked are
+3. **Second look.** The inputs of a chunk that fail the screen on FD alone are judged again, all
+   at once in the warm reference worker (``second_look``): the second witness along what FD
+   accused, compared with the screen's AD runs by the ordinary verdict code. What this clears,
+   an ordinary run would clear too.
+4. **Confirm.** An input the second look still convicts is checked again as an ordinary run
+   (full comparison, the reference's second witnesses, the backends' own rounding noise), without
+   the lint and blame; only a failure that run confirms counts. FD alone never accuses.
+5. **Shrink.** Hypothesis runs again from the same seed: the inputs it already checked are
    answered from memory, so it reaches the same failure at once and then shrinks it, every
    candidate screened and confirmed as above.
-5. **Report.** The shrunk input is checked as an ordinary run, with the lint, the probes and
+6. **Report.** The shrunk input is checked as an ordinary run, with the lint, the probes and
    blame, and reported in full under the search's summary.
 """
 
@@ -65,6 +71,7 @@ class Outcome:
     screen_failed: bool = False
     what: str = ""  # domain: "NaN", "inf" or "raises"
     report: RunReport | None = None  # "fail": the confirming ordinary run
+    settled_by: str = "screen"  # "screen", "second look" or "run" (a whole ordinary run); "" while flagged
 
 
 def database_directory() -> Path | None:
@@ -115,7 +122,8 @@ class Searcher:
         self.order: list[np.ndarray] = []
         self.specials: set[str] = set()
         self.screen_failures = 0
-        self.confirmations = 0
+        self.second_looks = 0  # flagged inputs the second look asked a witness about
+        self.confirmations = 0  # whole ordinary runs, for inputs the second look still convicted
         self.first_failure: int | None = None
         self.shrink_calls = 0
         self.shrinking = False
@@ -142,15 +150,24 @@ class Searcher:
             tasks = [dataclasses.replace(task, job=Batch(batch), probes=False) for task in self.work.tasks]
             results = {run.name: run for run in run_tasks(tasks, self.settings.timeout, pool=self.pool,
                                                           lane=worker_lanes(tasks, pooled=True))}
+            screened = []
             for index, (kinds, flat) in enumerate(fresh):
                 runs = [self._run_at(results.get(name), name, index) for name in self.work.order]
                 self.kinds.update(kinds)
                 self.order.append(flat)
                 self.specials |= special_values_seen(flat, self.given)
-                outcome = self._judge(flat, runs)
+                screened.append((flat, runs, len(self.order), *self._screen(flat, runs)))
+            flagged = [(flat, runs, witness) for flat, runs, _, outcome, witness in screened
+                       if outcome.verdict == "flagged"]
+            looked = iter(self._second_look(flagged))
+            for flat, _, position, outcome, _ in screened:  # in order: the first failure is the first confirmed
+                if outcome.verdict == "flagged":
+                    outcome = next(looked)
+                    if outcome.verdict == "flagged":  # the second look still convicts: a whole run decides
+                        outcome = self._confirm(flat)
                 self.memo[flat.tobytes()] = outcome
                 if outcome.verdict == "fail" and self.first_failure is None:
-                    self.first_failure = len(self.order)
+                    self.first_failure = position
         return [self.memo[flat.tobytes()] for _, flat in inputs]
 
     def _run_at(self, result, name: str, index: int):
@@ -165,59 +182,62 @@ class Searcher:
             return dataclasses.replace(result.as_row(), status=Status.NOT_APPLICABLE)
         return result.as_row()
 
-    def _judge(self, flat: np.ndarray, runs) -> Outcome:
-        from ..compare import compare
-        from ..verdict.reference import precision_of
-        from ..finite_differences import input_scales, step_scales, typical_scale
+    def _screen(self, flat: np.ndarray, runs) -> tuple[Outcome, object]:
+        """The screen's outcome at ``flat``, and for a "flagged" one (an AD backend outside the
+        quick reference's error bar, or failing) the second witness the second look asks for
+        (None where no witness can clear it)."""
+        from .second_look import PASS, SUSPECT, compared, verdict
 
         reference = next(run for run in runs if run.name == "fd")
         if reference.status == Status.ERROR:
-            return Outcome("domain", what="raises")  # the plain function raises here
+            return Outcome("domain", what="raises"), None  # the plain function raises here
         if reference.status != Status.REFERENCE:
-            return Outcome("unverifiable")
+            return Outcome("unverifiable"), None
         what = what_value_is(reference.value)
         if what:
-            return Outcome("domain", what=what)
+            return Outcome("domain", what=what), None
         if reference.reference is not None and reference.reference.impure:
-            return Outcome("unverifiable")
-        x = flat.astype(np.float64)
-        precision = precision_of(reference, reference.value.size, self.arguments.dtype)
-        rtol, atol = self.settings.rtol, self.settings.atol
-        if self.mode == Mode.FAST:
-            from ..verdict.products import compare_fast
+            return Outcome("unverifiable"), None
+        comparison, witness = compared(runs, flat, self.mode, self.settings, self.arguments)
+        said = verdict(comparison)
+        if said == SUSPECT:
+            self.screen_failures += 1
+            return Outcome("flagged", screen_failed=True, settled_by=""), witness
+        return Outcome("pass" if said == PASS else "unverifiable"), None
 
-            comparison = compare_fast(runs, x.size, rtol, atol, eps_rows=precision.eps,
-                                      typical_scale=typical_scale(x), own_scales=step_scales(x),
-                                      complex_columns=self.arguments.complex_columns).comparison
-        else:
-            comparison = compare(runs, rtol, atol, eps_rows=precision.eps, input_scales=input_scales(x),
-                                 own_scales=step_scales(x))
-        ad = [v for v in comparison.verdicts if v.name != "fd"]
-        if any(v.status in (Status.DISAGREE, Status.ERROR) for v in ad):
-            return self._confirm(flat)
-        if any(v.status in (Status.AGREE, Status.KINK) for v in ad):
-            return Outcome("pass")
-        return Outcome("unverifiable")
+    def _second_look(self, flagged: list[tuple[np.ndarray, list, object]]) -> list[Outcome]:
+        """The outcome of each input the screen flagged, by the second witness along what FD alone
+        accused, in the warm reference worker (``second_look``): settled, or still "flagged"."""
+        from .second_look import PASS, SUSPECT, second_look
+
+        self.second_looks += sum(witness is not None for _, _, witness in flagged)
+        verdicts = second_look(self.work, flagged, self.mode, self.settings, self.arguments, self.pool)
+        return [Outcome("flagged", screen_failed=True, settled_by="") if said == SUSPECT
+                else Outcome("pass" if said == PASS else "unverifiable", screen_failed=True,
+                             settled_by="second look")
+                for said in verdicts]
 
     def _confirm(self, flat: np.ndarray) -> Outcome:
-        """An ordinary run at ``flat`` (no lint, no blame): a failure only when it confirms one."""
+        """An ordinary run at ``flat`` (no lint, no blame), for an input the second look still
+        convicts: a failure only when it confirms one."""
         from ..run import check_target
 
-        self.screen_failures += 1
         if not self.shrinking and (self.first_failure is not None or self.confirmations >= MAX_CONFIRMATIONS):
-            return Outcome("flagged", screen_failed=True)  # the search has its failure, or has tried enough
+            # The search has its failure, or has tried enough.
+            return Outcome("flagged", screen_failed=True, settled_by="")
         self.confirmations += 1
         quiet = dataclasses.replace(self.settings, lint=False, blame=False, contexts=())
         try:
             report = check_target(self.prepared.at(flat), quiet, pool=self.pool)
         except AdcheckError:  # the function cannot be called there after all: its domain
-            return Outcome("domain", screen_failed=True, what="raises")
+            return Outcome("domain", screen_failed=True, what="raises", settled_by="run")
         if _failing_backends(report):
-            return Outcome("fail", screen_failed=True, report=report)
+            return Outcome("fail", screen_failed=True, report=report, settled_by="run")
         if report.run("fd") is not None and what_value_is(report.run("fd").value):
-            return Outcome("domain", screen_failed=True, what=what_value_is(report.run("fd").value))
+            return Outcome("domain", screen_failed=True, what=what_value_is(report.run("fd").value),
+                           settled_by="run")
         checked = any(v.status in (Status.AGREE, Status.KINK) for v in report.comparison.verdicts)
-        return Outcome("pass" if checked else "unverifiable", screen_failed=True)
+        return Outcome("pass" if checked else "unverifiable", screen_failed=True, settled_by="run")
 
     # --- the hypothesis side ----------------------------------------------------------------------
 
@@ -251,28 +271,18 @@ class Searcher:
         text = json.dumps([self.target.text, repr(info), self.given.tobytes().hex(), list(KINDS)])
         return hashlib.sha256(text.encode()).digest()
 
-    def run(self, count: int, database) -> tuple[np.ndarray | None, int]:
+    def run(self, count: int, database, drawing: "Drawing | None" = None) -> tuple[np.ndarray | None, int]:
         """Search ``count`` inputs; the shrunk failing input (or None) and the shrink's calls."""
-        if not self.find_first(count, database):
+        if not self.find_first(count, database, drawing):
             return None, 0
         return self.shrink(count, database)
 
-    def find_first(self, count: int, database) -> bool:
-        """Draw ``count`` inputs and screen them a chunk at a time, up to the first confirmed failure."""
-        drawn: list[tuple[frozenset, np.ndarray]] = []
-        distinct = _Distinct()
-
-        def record(value) -> bool:
-            kinds, flat = self._flat(value)
-            distinct.require(flat)
-            drawn.append((kinds, flat))
-            return False  # nothing is computed while drawing: every draw "passes"
-
-        self._hypothesis(record, count, False, database)
-        for start in range(0, len(drawn), SCREEN_CHUNK):
-            self.check(drawn[start:start + SCREEN_CHUNK])
-            if self.first_failure is not None:
-                break
+    def find_first(self, count: int, database, drawing: "Drawing | None" = None) -> bool:
+        """Screen ``count`` drawn inputs a chunk at a time, each as soon as it is drawn, up to the
+        first confirmed failure; ``drawing``: the draw already under way (``begin``)."""
+        for chunk in drawing if drawing is not None else Drawing(self, count, database):
+            if self.first_failure is None:  # (the draw still ends before shrinking draws again)
+                self.check(chunk)
         self.searched, self.searched_kinds = len(self.order), Counter(self.kinds)  # before shrinking adds any
         return self.first_failure is not None
 
@@ -312,6 +322,55 @@ class Searcher:
         return first, self.shrink_calls
 
 
+class Drawing:
+    """The inputs hypothesis draws for a search, drawn in a thread of their own and handed out a
+    chunk at a time (iterate over it) as they come, so that the caller screens each chunk while
+    hypothesis draws the next, and ``begin`` can start drawing before the run at the given input
+    (the parent mostly waits on the workers then). Drawing is the parent's work, screening
+    mostly the workers': on the 50-parameter MLP (two cores, load average 8) drawing 200 inputs
+    took 1.9 s and screening them 3.2 s. What hypothesis draws never depends on what was
+    computed (every draw "passes"), and the thread touches nothing of the searcher's but what
+    drawing reads. Iterating to the end waits for the draw and raises what it raised."""
+
+    def __init__(self, searcher: Searcher, count: int, database):
+        import queue
+        import threading
+
+        self.chunks: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._draw, args=(searcher, count, database),
+                                       name="adcheck-search-draw", daemon=True)
+        self.thread.start()
+
+    def _draw(self, searcher: Searcher, count: int, database) -> None:
+        drawn: list[tuple[frozenset, np.ndarray]] = []
+        distinct = _Distinct()
+
+        def record(value) -> bool:
+            kinds, flat = searcher._flat(value)
+            distinct.require(flat)
+            drawn.append((kinds, flat))
+            if len(drawn) % SCREEN_CHUNK == 0:
+                self.chunks.put(drawn[-SCREEN_CHUNK:])
+            return False  # nothing is computed while drawing: every draw "passes"
+
+        try:
+            searcher._hypothesis(record, count, False, database)
+            if len(drawn) % SCREEN_CHUNK:
+                self.chunks.put(drawn[len(drawn) - len(drawn) % SCREEN_CHUNK:])
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread, at the end
+            self.error = exc
+        finally:
+            self.chunks.put(None)
+
+    def __iter__(self):
+        while (chunk := self.chunks.get()) is not None:
+            yield chunk
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 class _Distinct:
     """Hypothesis draws the same simple input (all zeros) many times early on; a repeat is
     rejected (``assume``), so it counts neither towards N nor as an input tried."""
@@ -332,22 +391,35 @@ def _failing_backends(report: RunReport) -> list:
     return [v for v in report.comparison.verdicts if v.name != "fd" and v.status in FAILING]
 
 
-def search(prepared, settings, pool, *, count: int, seed: int = 0) -> SearchSummary:
+def begin(prepared, settings, pool, *, count: int, seed: int = 0) -> tuple[Searcher, Drawing]:
+    """A search of ``count`` inputs with its draw under way (``Drawing``): for ``search``'s
+    ``begun``, started before the run at the given input, which the draw then overlaps."""
+    searcher = Searcher(prepared, settings.resolved(), pool, seed)
+    return searcher, Drawing(searcher, count, _database())
+
+
+def _database():
+    """Hypothesis's example database under the cache directory, or None (``database_directory``)."""
+    directory = database_directory()
+    if directory is None:
+        return None
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    return DirectoryBasedExampleDatabase(str(directory))
+
+
+def search(prepared, settings, pool, *, count: int, seed: int = 0,
+           begun: tuple[Searcher, Drawing] | None = None) -> SearchSummary:
     """Check up to ``count`` more inputs of the ``prepare.Prepared`` target (see the module
-    docstring); never prints."""
+    docstring); ``begun``: what ``begin`` started with the same arguments. Never prints."""
     from ..run import check_target
 
     start = time.perf_counter()
     settings = settings.resolved()
     directory = database_directory()
-    database = None
-    if directory is not None:
-        from hypothesis.database import DirectoryBasedExampleDatabase
-
-        database = DirectoryBasedExampleDatabase(str(directory))
     arguments = prepared.arguments
-    searcher = Searcher(prepared, settings, pool, seed)
-    shrunk, shrink_calls = searcher.run(count, database)
+    searcher, drawing = begun if begun is not None else begin(prepared, settings, pool, count=count, seed=seed)
+    shrunk, shrink_calls = searcher.run(count, _database(), drawing)
 
     failure = None
     if shrunk is not None:

@@ -36,7 +36,8 @@ def compute_batch(task) -> BatchResult:
     start = time.perf_counter()
     backend = REGISTRY[task.backend]
     if backend.reference:
-        return BatchResult(task.backend, Status.REFERENCE, time.perf_counter() - start, batch=_quick_reference(task))
+        runs = _quick_reference(task)
+        return BatchResult(task.backend, Status.REFERENCE, time.perf_counter() - start, batch=runs)
     if task.backend in ("jax-fwd", "jax-rev"):
         batched = _jax_vmapped(task)
         if batched is not None:
@@ -125,21 +126,20 @@ def _quick_reference(task) -> tuple[BackendRun, ...]:
     """The reference at each input of the batch from central differences at steps h and h/2
     (``QUICK_STEP``): the Jacobian (full mode) or the products along fast mode's directions, each
     with an error bar; the value; an error row where the function raises. One import of the
-    user's module for the whole batch; each input's points in one call where the function takes a
-    batch axis."""
-    from ..backends.calling import enable_batching, flat_output, load_user_function, plain_flat_function
-    from ..fast import probe_vectors
-    from ..finite_differences import step_scales, typical_scale
+    user's module for the whole batch. Where the function takes a batch axis (or JAX's ``vmap``
+    gives it one), the points of every input of the batch go in one call (``_Differences``): on
+    the 50-parameter MLP, a call per input was most of the screen's time (an eager ``vmap`` costs
+    the same for 96 points as for 4800)."""
+    from ..backends.calling import enable_batching, error_run, flat_output, load_user_function, plain_flat_function
     from ..frameworks import configure_for
     from ..model import Mode, Precision, Products, Reference
-    from ..backends.calling import error_run
 
     arguments = task.arguments
     configure_for(task.framework, arguments.dtype)
     func = load_user_function(task)
     eps = float(np.finfo(arguments.dtype).eps) if np.issubdtype(arguments.dtype, np.floating) else EPS64
-    runs = []
-    batching = None  # decided at the first input whose value is finite
+    runs: list[BackendRun | _Differences] = []
+    batching = None  # decided at the first input whose value is finite: True, JAX's vmapped call, or False
     for flat in task.job.inputs:
         began = time.perf_counter()
         one = dataclasses.replace(task, arguments=arguments.at(flat), job=Compute())
@@ -151,37 +151,155 @@ def _quick_reference(task) -> tuple[BackendRun, ...]:
                 runs.append(BackendRun(task.backend, Status.REFERENCE, time.perf_counter() - began, value=value))
                 continue
             if batching is None:
-                batching = enable_batching(flat_function, x, plain_flat_function(load_user_function(task),
-                                                                                 one.arguments, task.framework))
-            elif batching:
-                flat_function.batch = flat_function.try_batch
-            if task.mode == Mode.FAST:
-                directions = probe_vectors(x.size, value.size, complex_columns=task.arguments.complex_columns).directions
-                steps = np.full(directions.shape[1], QUICK_STEP * typical_scale(x))
-            else:
-                directions = np.eye(x.size)
-                steps = QUICK_STEP * step_scales(x)
-            estimate, error = _richardson(flat_function, x, value, directions, steps, eps)
-            other = QUICK_STEP * _second_scales(x) if task.mode != Mode.FAST else np.minimum(steps, QUICK_STEP)
-            if np.any(other != steps):
-                estimate, error = _both_scales(estimate, error,
-                                               *_richardson(flat_function, x, value, directions, other, eps))
+                source = plain_flat_function(load_user_function(task), one.arguments, task.framework)
+                if enable_batching(flat_function, x, source):
+                    batching = flat_function.batch
+                elif _jax_batching(one, flat_function, x, source):
+                    batching = flat_function.batch  # one vmapped function for the whole batch
+                else:
+                    batching = False
+            flat_function.batch = batching or None  # (an input left to compute its own uses it too)
+            runs.append(_Differences(one, flat_function, x, value, task.mode == Mode.FAST, time.perf_counter() - began))
         except Exception as exc:  # noqa: BLE001 - the user's function raises at this input: its row says so
             runs.append(error_run(one, exc, time.perf_counter() - began))
+    pending = [run for run in runs if isinstance(run, _Differences)]
+    _evaluate_together(pending, batching or None)
+    for k, run in enumerate(runs):
+        if not isinstance(run, _Differences):
             continue
+        began = time.perf_counter()
+        try:
+            estimate, error = run.estimate(eps)
+        except Exception as exc:  # noqa: BLE001 - the user's function raises at this input: its row says so
+            runs[k] = error_run(run.task, exc, run.seconds + time.perf_counter() - began)
+            continue
+        value = run.value
         precision = Precision(arguments.dtype.name if arguments.dtype.name in ("float32", "float64") else "float64",
                               np.full(value.size, eps), measured=False, noise=eps * np.abs(value))
-        seconds = time.perf_counter() - began
+        seconds = run.seconds + time.perf_counter() - began
         if task.mode == Mode.FAST:
-            runs.append(BackendRun(task.backend, Status.REFERENCE, seconds, value=value,
-                                   products=Products(jv=estimate, jv_error=error), reference=Reference(precision)))
+            runs[k] = BackendRun(task.backend, Status.REFERENCE, seconds, value=value,
+                                 products=Products(jv=estimate, jv_error=error), reference=Reference(precision))
         else:
-            runs.append(BackendRun(task.backend, Status.REFERENCE, seconds, value=value, jacobian=estimate,
-                                   error=error, reference=Reference(precision)))
+            runs[k] = BackendRun(task.backend, Status.REFERENCE, seconds, value=value, jacobian=estimate,
+                                 error=error, reference=Reference(precision))
     return tuple(runs)
 
 
+# Most entries (points times inputs) one call of the function gets from a batch's inputs together:
+# 32 MiB of float64 points, and the function's intermediates a small multiple of that.
+TOGETHER_ENTRIES = 1 << 22
+
+
+class _Differences:
+    """One input's quick central differences: the points they need (``points``: along each
+    direction at steps h, -h, h/2, -h/2, on one scale or two), then, with the function's values
+    there (``values``, from ``_evaluate_together``), the estimate and its error bar."""
+
+    def __init__(self, task, flat_function, x, value, fast: bool, seconds: float):
+        from ..fast import probe_vectors
+        from ..finite_differences import step_scales, typical_scale
+
+        self.task, self.flat_function, self.x, self.value, self.seconds = task, flat_function, x, value, seconds
+        if fast:
+            directions = probe_vectors(x.size, value.size, complex_columns=task.arguments.complex_columns).directions
+            steps = np.full(directions.shape[1], QUICK_STEP * typical_scale(x))
+        else:
+            directions = np.eye(x.size)
+            steps = QUICK_STEP * step_scales(x)
+        other = QUICK_STEP * _second_scales(x) if not fast else np.minimum(steps, QUICK_STEP)
+        self.scales = [(directions, steps)] + ([(directions, other)] if np.any(other != steps) else [])
+        self.points = np.concatenate([_points(x, directions, h) for directions, h in self.scales], axis=1)
+        self.values: np.ndarray | None = None
+
+    def estimate(self, eps: float) -> tuple[np.ndarray, np.ndarray]:
+        """(derivative along each direction, error bar), from both scales where there are two
+        (``_both_scales``); the values are computed here, one call per point or per scale, where
+        no call took them together."""
+        values = self.values
+        if values is None:
+            batch = self.flat_function.batch
+            values = np.concatenate([batch(part) if batch is not None else
+                                     np.stack([self.flat_function(part[:, k]) for k in range(part.shape[1])], axis=1)
+                                     for part in np.split(self.points, len(self.scales), axis=1)], axis=1)
+        parts = np.split(values, len(self.scales), axis=1)
+        estimate, error = _richardson(parts[0], self.scales[0][1], eps)
+        if len(parts) > 1:
+            estimate, error = _both_scales(estimate, error, *_richardson(parts[1], self.scales[1][1], eps))
+        return estimate, error
+
+
+def _evaluate_together(pending: list[_Differences], batch) -> None:
+    """Each input's ``values`` from calls of ``batch`` (points -> values, a batch axis last) that
+    take the points of many inputs at once, at most ``TOGETHER_ENTRIES`` entries a call. Where a
+    call raises, its inputs are left to compute their own (and an input where the function
+    raises gets its error row)."""
+    if batch is None or not pending:
+        return
+    group: list[_Differences] = []
+    for k, run in enumerate(pending):
+        group.append(run)
+        entries = sum(member.points.size for member in group)
+        if k + 1 < len(pending) and entries + pending[k + 1].points.size <= TOGETHER_ENTRIES:
+            continue
+        began = time.perf_counter()
+        try:
+            values = batch(np.concatenate([member.points for member in group], axis=1))
+        except Exception:  # noqa: BLE001 - some input's points raise: each input is computed alone
+            values = None
+        seconds = (time.perf_counter() - began) / len(group)
+        if values is not None:
+            ends = np.cumsum([member.points.shape[1] for member in group])[:-1]
+            for member, part in zip(group, np.split(values, ends, axis=1)):
+                member.values, member.seconds = part, member.seconds + seconds
+        group = []
+
+
 EPS64 = float(np.finfo(np.float64).eps)
+
+
+class _Vmapped:
+    """The plain function one point at a time, and JAX's ``vmap`` of it over many
+    (``try_batch``): what ``calling.enable_batching`` compares before it lets FD batch."""
+
+    def __init__(self, plain, batch):
+        self.plain, self.try_batch = plain, batch
+
+    def __call__(self, x):
+        return self.plain(x)
+
+
+def _jax_batching(task, flat_function, x, source) -> bool:
+    """JAX code that takes no batch axis of its own (``INPUTS @ params["w1"]``: a trailing axis on
+    ``w1`` is no batch to ``@``) evaluated at all of an input's points in one call of
+    ``jax.vmap`` over them, as the JAX backends' screen is: on a 50-parameter MLP, each input's
+    96 points cost 96 eager JAX calls, the screen's largest cost. Used only where
+    ``enable_batching``'s test passes: the batched values equal one call per point."""
+    if task.framework != "jax":
+        return False
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        from ..backends.jax_backend import build_flat_function
+
+        vmapped = jax.vmap(build_flat_function(task), in_axes=1, out_axes=1)  # a fresh import of the module
+        dtype = task.arguments.dtype
+
+        def batch(points: np.ndarray) -> np.ndarray:
+            # Padded to a power of two points (copies of the first): eager JAX compiles each
+            # operation for each new shape, and a batch's inputs bring a new count of points each.
+            count = points.shape[1]
+            padded = np.concatenate([points, np.repeat(points[:, :1], (1 << (count - 1).bit_length()) - count, axis=1)],
+                                    axis=1)
+            values = np.asarray(vmapped(jnp.asarray(padded, dtype=dtype)), dtype=np.float64)
+            return values.reshape(-1, padded.shape[1])[:, :count]
+
+        from ..backends.calling import enable_batching
+
+        return enable_batching(flat_function, x, _Vmapped(source, batch))
+    except Exception:  # noqa: BLE001 - not vmappable (numpy inside, Python control flow on values): point by point
+        return False
 
 
 def _second_scales(x: np.ndarray) -> np.ndarray:
@@ -209,16 +327,18 @@ def _both_scales(estimate, error, other, other_error):
     return sharper, np.where(agree, np.minimum(error, other_error), covering)
 
 
-def _richardson(flat_function, x, value, directions, steps, eps):
-    """(derivative along each direction, error bar): columns of ``(n_outputs, n_directions)``."""
+def _points(x: np.ndarray, directions: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """The points of central differences along each direction at steps h, -h, h/2 and -h/2, as
+    columns in that order (``_richardson`` reads them so)."""
     moves = directions * steps[None, :]
-    points = np.concatenate([x[:, None] + moves, x[:, None] - moves, x[:, None] + moves / 2,
-                             x[:, None] - moves / 2], axis=1)
-    if flat_function.batch is not None:
-        values = flat_function.batch(points)
-    else:
-        values = np.stack([flat_function(points[:, k]) for k in range(points.shape[1])], axis=1)
-    k = directions.shape[1]
+    return np.concatenate([x[:, None] + moves, x[:, None] - moves, x[:, None] + moves / 2,
+                           x[:, None] - moves / 2], axis=1)
+
+
+def _richardson(values: np.ndarray, steps: np.ndarray, eps: float):
+    """(derivative along each direction, error bar): columns of ``(n_outputs, n_directions)``,
+    from the function's ``values`` at ``_points``."""
+    k = steps.size
     wide = (values[:, :k] - values[:, k:2 * k]) / (2 * steps[None, :])
     narrow = (values[:, 2 * k:3 * k] - values[:, 3 * k:]) / steps[None, :]
     estimate = narrow + (narrow - wide) / 3.0
