@@ -132,7 +132,7 @@ def _quick_reference(task) -> tuple[BackendRun, ...]:
     the same for 96 points as for 4800)."""
     from ..backends.calling import enable_batching, error_run, flat_output, load_user_function, plain_flat_function
     from ..frameworks import configure_for
-    from ..model import Mode, Precision, Products, Reference
+    from ..model import Mode
 
     arguments = task.arguments
     configure_for(task.framework, arguments.dtype)
@@ -162,28 +162,30 @@ def _quick_reference(task) -> tuple[BackendRun, ...]:
             runs.append(_Differences(one, flat_function, x, value, task.mode == Mode.FAST, time.perf_counter() - began))
         except Exception as exc:  # noqa: BLE001 - the user's function raises at this input: its row says so
             runs.append(error_run(one, exc, time.perf_counter() - began))
-    pending = [run for run in runs if isinstance(run, _Differences)]
-    _evaluate_together(pending, batching or None)
-    for k, run in enumerate(runs):
-        if not isinstance(run, _Differences):
-            continue
-        began = time.perf_counter()
-        try:
-            estimate, error = run.estimate(eps)
-        except Exception as exc:  # noqa: BLE001 - the user's function raises at this input: its row says so
-            runs[k] = error_run(run.task, exc, run.seconds + time.perf_counter() - began)
-            continue
-        value = run.value
-        precision = Precision(arguments.dtype.name if arguments.dtype.name in ("float32", "float64") else "float64",
-                              np.full(value.size, eps), measured=False, noise=eps * np.abs(value))
-        seconds = run.seconds + time.perf_counter() - began
-        if task.mode == Mode.FAST:
-            runs[k] = BackendRun(task.backend, Status.REFERENCE, seconds, value=value,
-                                 products=Products(jv=estimate, jv_error=error), reference=Reference(precision))
-        else:
-            runs[k] = BackendRun(task.backend, Status.REFERENCE, seconds, value=value, jacobian=estimate,
-                                 error=error, reference=Reference(precision))
-    return tuple(runs)
+    _evaluate_together([run for run in runs if isinstance(run, _Differences)], batching or None)
+    return tuple(_estimated(run, task, eps) if isinstance(run, _Differences) else run for run in runs)
+
+
+def _estimated(run: "_Differences", task, eps: float) -> BackendRun:
+    """One input's reference row from its evaluated differences: the Jacobian (full mode) or the
+    products (fast mode) with their error bars, or an error row where the function raised."""
+    from ..backends.calling import error_run
+    from ..model import Mode, Precision, Products, Reference
+
+    began = time.perf_counter()
+    try:
+        estimate, error = run.estimate(eps)
+    except Exception as exc:  # noqa: BLE001 - the user's function raises at this input: its row says so
+        return error_run(run.task, exc, run.seconds + time.perf_counter() - began)
+    value, dtype = run.value, task.arguments.dtype
+    precision = Precision(dtype.name if dtype.name in ("float32", "float64") else "float64",
+                          np.full(value.size, eps), measured=False, noise=eps * np.abs(value))
+    seconds = run.seconds + time.perf_counter() - began
+    if task.mode == Mode.FAST:
+        return BackendRun(task.backend, Status.REFERENCE, seconds, value=value,
+                          products=Products(jv=estimate, jv_error=error), reference=Reference(precision))
+    return BackendRun(task.backend, Status.REFERENCE, seconds, value=value, jacobian=estimate,
+                      error=error, reference=Reference(precision))
 
 
 # Most entries (points times inputs) one call of the function gets from a batch's inputs together:
