@@ -197,15 +197,9 @@ def run_case(case: Case, project: Project, overrides: Settings = Settings(), bas
     try:
         settings = case_settings(case, project, overrides)
         prepared = prepare(case, timeout=settings.resolved().timeout, pool=pool)
-        begun = None
-        if settings.resolved().search:
-            from .search import begin
-
-            # The search's inputs are drawn while the run at the given input computes.
-            begun = begin(prepared, settings, pool, count=settings.resolved().search, seed=case.seed)
         report = check_target(prepared, settings, pool=pool)
-        if begun is not None:
-            report = _searched(report, case, project, prepared, settings, pool, begun)
+        if settings.resolved().search:
+            report = _searched(report, case, project, prepared, settings, pool)
     except ConfigError:
         raise
     except AdcheckError as exc:
@@ -220,15 +214,14 @@ def run_case(case: Case, project: Project, overrides: Settings = Settings(), bas
     return CaseResult(case, relative_report(report, base), time.perf_counter() - start, broken=broken)
 
 
-def _searched(report: RunReport, case: Case, project: Project, prepared, settings, pool, begun) -> RunReport:
-    """The case's report with its ``search`` (``search.begin``'s ``begun``); a failure at the
-    input of one of the project's cases of the same function is that case's to report
-    (``SearchFailure.kept_as``)."""
+def _searched(report: RunReport, case: Case, project: Project, prepared, settings, pool) -> RunReport:
+    """The case's report with its ``search``; a failure at the input of one of the project's
+    cases of the same function is that case's to report (``SearchFailure.kept_as``)."""
     import numpy as np
 
     from .search import search
 
-    found = search(prepared, settings, pool, count=settings.resolved().search, seed=case.seed, begun=begun)
+    found = search(prepared, settings, pool, count=settings.resolved().search, seed=case.seed)
     if found.failure is not None:
         for other in project.cases:
             if other.run_target == case.run_target and other.arguments and not other.random:

@@ -155,14 +155,13 @@ def _run_and_search(prepared, settings, seed: int, add_case: bool):
     """The run at the given input, then ``--search``, in the same warm workers; with
     ``--add-case``, the shrunk failure appended to the pyproject as a case (a line on stderr)."""
     from .run import check_target
-    from .search import begin, search
+    from .search import search
     from .workers import WorkerPool
 
     pool = WorkerPool()
     try:
-        begun = begin(prepared, settings, pool, count=settings.search, seed=seed)  # drawn while the run computes
         report = check_target(prepared, settings, pool=pool)
-        found = search(prepared, settings, pool, count=settings.search, seed=seed, begun=begun)
+        found = search(prepared, settings, pool, count=settings.search, seed=seed)
     finally:
         pool.close()
     if add_case and found.failure is not None:

@@ -83,14 +83,12 @@ def _searched(prepared, settings, seed: int):
     from dataclasses import replace
 
     from .run import check_target
-    from .search import begin, search
+    from .search import search
     from .workers import WorkerPool
 
     pool = WorkerPool()
     try:
-        begun = begin(prepared, settings, pool, count=settings.search, seed=seed)  # drawn while the run computes
         report = check_target(prepared, settings, pool=pool)
-        return replace(report, search=search(prepared, settings, pool, count=settings.search, seed=seed,
-                                             begun=begun))
+        return replace(report, search=search(prepared, settings, pool, count=settings.search, seed=seed))
     finally:
         pool.close()

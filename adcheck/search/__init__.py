@@ -7,11 +7,9 @@ lets hypothesis shrink the first failure to the simplest input that still fails.
 
 What each input costs, and why (a search must not cost N whole runs):
 
-1. **Draw.** Hypothesis draws the N inputs, deterministically from the seed (and replays the
-   failures its example database kept from earlier searches first), answering "passes" to each:
-   what it draws next never depends on what was computed. It draws in a thread of its own
-   (``Drawing``), from before the run at the given input where the caller ``begin``s the
-   search then, and each chunk drawn is screened at once while hypothesis draws the next.
+1. **Draw.** Hypothesis draws the N inputs first, deterministically from the seed (and replays
+   the failures its example database kept from earlier searches first), answering "passes" to
+   each so that nothing is computed yet.
 2. **Screen.** Every backend's worker, kept warm in a ``WorkerPool`` across the whole search,
    computes its run at a chunk of the inputs in one task (``screen.compute_batch``); the parent
    compares them with the ordinary verdict code. The screen is fast mode's products (random
@@ -20,10 +18,10 @@ What each input costs, and why (a search must not cost N whole runs):
    it has fewer. Inputs where the value is NaN/inf or the function raises are the function's
    domain (Stan's rule): skipped and counted, with the edges found (``domain``). Inputs where
    nothing could verify the derivative are skipped and counted too.
-3. **Second look.** The inputs of a chunk that fail the screen on FD alone are judged again, all
-   at once in the warm reference worker (``second_look``): the second witness along what FD
-   accused, compared with the screen's AD runs by the ordinary verdict code. What this clears,
-   an ordinary run would clear too.
+3. **Second look.** The inputs of a chunk that fail the screen are judged again, all at once in
+   the warm reference worker (``second_look``): the ordinary run's adaptive reference there, and
+   where FD alone still accuses, its second witness, compared with the screen's AD runs by the
+   ordinary verdict code. What this clears, an ordinary run would clear too.
 4. **Confirm.** An input the second look still convicts is checked again as an ordinary run
    (full comparison, the reference's second witnesses, the backends' own rounding noise), without
    the lint and blame; only a failure that run confirms counts. FD alone never accuses.
@@ -271,18 +269,28 @@ class Searcher:
         text = json.dumps([self.target.text, repr(info), self.given.tobytes().hex(), list(KINDS)])
         return hashlib.sha256(text.encode()).digest()
 
-    def run(self, count: int, database, drawing: "Drawing | None" = None) -> tuple[np.ndarray | None, int]:
+    def run(self, count: int, database) -> tuple[np.ndarray | None, int]:
         """Search ``count`` inputs; the shrunk failing input (or None) and the shrink's calls."""
-        if not self.find_first(count, database, drawing):
+        if not self.find_first(count, database):
             return None, 0
         return self.shrink(count, database)
 
-    def find_first(self, count: int, database, drawing: "Drawing | None" = None) -> bool:
-        """Screen ``count`` drawn inputs a chunk at a time, each as soon as it is drawn, up to the
-        first confirmed failure; ``drawing``: the draw already under way (``begin``)."""
-        for chunk in drawing if drawing is not None else Drawing(self, count, database):
-            if self.first_failure is None:  # (the draw still ends before shrinking draws again)
-                self.check(chunk)
+    def find_first(self, count: int, database) -> bool:
+        """Draw ``count`` inputs and screen them a chunk at a time, up to the first confirmed failure."""
+        drawn: list[tuple[frozenset, np.ndarray]] = []
+        distinct = _Distinct()
+
+        def record(value) -> bool:
+            kinds, flat = self._flat(value)
+            distinct.require(flat)
+            drawn.append((kinds, flat))
+            return False  # nothing is computed while drawing: every draw "passes"
+
+        self._hypothesis(record, count, False, database)
+        for start in range(0, len(drawn), SCREEN_CHUNK):
+            self.check(drawn[start:start + SCREEN_CHUNK])
+            if self.first_failure is not None:
+                break
         self.searched, self.searched_kinds = len(self.order), Counter(self.kinds)  # before shrinking adds any
         return self.first_failure is not None
 
@@ -322,55 +330,6 @@ class Searcher:
         return first, self.shrink_calls
 
 
-class Drawing:
-    """The inputs hypothesis draws for a search, drawn in a thread of their own and handed out a
-    chunk at a time (iterate over it) as they come, so that the caller screens each chunk while
-    hypothesis draws the next, and ``begin`` can start drawing before the run at the given input
-    (the parent mostly waits on the workers then). Drawing is the parent's work, screening
-    mostly the workers': on the 50-parameter MLP (two cores, load average 8) drawing 200 inputs
-    took 1.9 s and screening them 3.2 s. What hypothesis draws never depends on what was
-    computed (every draw "passes"), and the thread touches nothing of the searcher's but what
-    drawing reads. Iterating to the end waits for the draw and raises what it raised."""
-
-    def __init__(self, searcher: Searcher, count: int, database):
-        import queue
-        import threading
-
-        self.chunks: queue.Queue = queue.Queue()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._draw, args=(searcher, count, database),
-                                       name="adcheck-search-draw", daemon=True)
-        self.thread.start()
-
-    def _draw(self, searcher: Searcher, count: int, database) -> None:
-        drawn: list[tuple[frozenset, np.ndarray]] = []
-        distinct = _Distinct()
-
-        def record(value) -> bool:
-            kinds, flat = searcher._flat(value)
-            distinct.require(flat)
-            drawn.append((kinds, flat))
-            if len(drawn) % SCREEN_CHUNK == 0:
-                self.chunks.put(drawn[-SCREEN_CHUNK:])
-            return False  # nothing is computed while drawing: every draw "passes"
-
-        try:
-            searcher._hypothesis(record, count, False, database)
-            if len(drawn) % SCREEN_CHUNK:
-                self.chunks.put(drawn[len(drawn) - len(drawn) % SCREEN_CHUNK:])
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread, at the end
-            self.error = exc
-        finally:
-            self.chunks.put(None)
-
-    def __iter__(self):
-        while (chunk := self.chunks.get()) is not None:
-            yield chunk
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-
 class _Distinct:
     """Hypothesis draws the same simple input (all zeros) many times early on; a repeat is
     rejected (``assume``), so it counts neither towards N nor as an input tried."""
@@ -391,35 +350,22 @@ def _failing_backends(report: RunReport) -> list:
     return [v for v in report.comparison.verdicts if v.name != "fd" and v.status in FAILING]
 
 
-def begin(prepared, settings, pool, *, count: int, seed: int = 0) -> tuple[Searcher, Drawing]:
-    """A search of ``count`` inputs with its draw under way (``Drawing``): for ``search``'s
-    ``begun``, started before the run at the given input, which the draw then overlaps."""
-    searcher = Searcher(prepared, settings.resolved(), pool, seed)
-    return searcher, Drawing(searcher, count, _database())
-
-
-def _database():
-    """Hypothesis's example database under the cache directory, or None (``database_directory``)."""
-    directory = database_directory()
-    if directory is None:
-        return None
-    from hypothesis.database import DirectoryBasedExampleDatabase
-
-    return DirectoryBasedExampleDatabase(str(directory))
-
-
-def search(prepared, settings, pool, *, count: int, seed: int = 0,
-           begun: tuple[Searcher, Drawing] | None = None) -> SearchSummary:
+def search(prepared, settings, pool, *, count: int, seed: int = 0) -> SearchSummary:
     """Check up to ``count`` more inputs of the ``prepare.Prepared`` target (see the module
-    docstring); ``begun``: what ``begin`` started with the same arguments. Never prints."""
+    docstring); never prints."""
     from ..run import check_target
 
     start = time.perf_counter()
     settings = settings.resolved()
     directory = database_directory()
+    database = None
+    if directory is not None:
+        from hypothesis.database import DirectoryBasedExampleDatabase
+
+        database = DirectoryBasedExampleDatabase(str(directory))
     arguments = prepared.arguments
-    searcher, drawing = begun if begun is not None else begin(prepared, settings, pool, count=count, seed=seed)
-    shrunk, shrink_calls = searcher.run(count, _database(), drawing)
+    searcher = Searcher(prepared, settings, pool, seed)
+    shrunk, shrink_calls = searcher.run(count, database)
 
     failure = None
     if shrunk is not None:
