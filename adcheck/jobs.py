@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .backends.calling import NotApplicable, error_location, error_run, not_applicable, safe_root
-from .model import BackendRun, BlameRun, Description, JobResult, Mode, NoiseResult, Status, Timing
+from .model import BackendRun, BlameRun, Description, EachResult, JobResult, Mode, NoiseResult, Status, Timing
 from .task import (
     AtEach,
     Batch,
@@ -42,12 +42,23 @@ def execute(task: Task) -> JobResult:
 
         return compute_batch(task)
     if isinstance(task.job, AtEach):
-        from .search.second_look import compute_each
-
-        return compute_each(task)
+        return _at_each(task)
     if isinstance(task.job, Blame):
         return _blame(task)
     return _compute(task)
+
+
+def _at_each(task: Task) -> EachResult:
+    """``task.job.jobs[k]`` at ``task.job.inputs[k]`` (the search's second look), each as the
+    ordinary task computes it (a failure at one input is that input's result), in ``each``.
+    Where every one failed (the module does not import), the job failed, as the first says."""
+    start = time.perf_counter()
+    results = tuple(execute(dataclasses.replace(task, arguments=task.arguments.at(flat), job=job, probes=False))
+                    for flat, job in zip(task.job.inputs, task.job.jobs))
+    seconds = time.perf_counter() - start
+    if results and all(result.status == Status.ERROR for result in results):
+        return task.failed(Status.ERROR, seconds, results[0].message, results[0].location)
+    return EachResult(task.backend, Status.REFERENCE, seconds, each=results)
 
 
 def _blame(task: Task) -> BlameRun:

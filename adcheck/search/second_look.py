@@ -30,30 +30,14 @@ and the walk alone settled every input it settled.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 
-from ..model import FAILING, BackendRun, EachResult, JobResult, Mode, Status, Witness, WitnessResult
+from ..model import FAILING, BackendRun, JobResult, Mode, Status, Witness, WitnessResult
 
 # What the second look says of a flagged input: checked and right, nothing could verify it, or
 # still convicted (a whole ordinary run decides).
 PASS, UNVERIFIABLE, SUSPECT = "pass", "unverifiable", "suspect"
-
-
-def compute_each(task) -> EachResult:
-    """The worker side: ``task.job.jobs[k]`` at ``task.job.inputs[k]``, each as the ordinary task
-    computes it (``jobs.execute``: a failure at one input is that input's result), in ``each``.
-    Where every one failed (the module does not import), the job failed, as the first says."""
-    from ..jobs import execute
-
-    start = time.perf_counter()
-    results = tuple(execute(dataclasses.replace(task, arguments=task.arguments.at(flat), job=job, probes=False))
-                    for flat, job in zip(task.job.inputs, task.job.jobs))
-    seconds = time.perf_counter() - start
-    if results and all(result.status == Status.ERROR for result in results):
-        return task.failed(Status.ERROR, seconds, results[0].message, results[0].location)
-    return EachResult(task.backend, Status.REFERENCE, seconds, each=results)
 
 
 def second_look(work, flagged: list[tuple[np.ndarray, list[BackendRun], object]], mode: Mode, settings, arguments,
