@@ -70,6 +70,18 @@ def test_a_walk_that_the_complex_step_contradicts_convicts_nothing():
     assert "complex step 5.4365e+06" in entry["evidence"] and "Taylor walk" in entry["evidence"]
 
 
+def test_a_walk_whose_value_never_moves_convicts_nothing():
+    # A float32 softmax at inputs of 1.5e-8: the value is 0.2 bit for bit on every step of FD and
+    # of the walk, so both read a slope of 0 where the AD backends' 0.16 is right. Nothing can
+    # verify the derivative there: nothing verified (exit 2), no accusation.
+    code, report = run_json("float32_softmax", json.dumps([1.4901161193847656e-08] * 5), "--no-lint")
+    assert code == ExitCode.USAGE, report
+    assert report["verdict"] == "nothing-verified"
+    assert set(statuses(report).values()) == {"inconclusive"}, statuses(report)
+    (row,) = [b for b in report["backends"] if b["name"] == "autograd"]
+    assert "the value is the same on every step" in row["inconclusive"][0]["evidence"]
+
+
 def test_the_report_says_where_finite_differences_were_overruled_and_why():
     code, report = run_json("sin_far", "[4e7]", "--no-lint")
     assert code == ExitCode.OK
