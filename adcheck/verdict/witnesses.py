@@ -99,18 +99,22 @@ def second_witness(jac, reference: ResolvedReference, tolerance, resolution, wan
 
 
 def _unmoved(witness, value, shape) -> np.ndarray:
-    """Per entry: the walk's value is exactly the value at the input on every step of both
-    sides, so its remainders are ``-J h`` whatever ``J`` is right: a float32 softmax (value 0.2)
-    walked on steps of its inputs' scale, 1.5e-8, changes by less than its ulp, and a plateau
-    gives the same. Such a walk cannot tell a wrong slope from a slope below the value's
-    resolution, and convicts nothing."""
+    """Per entry: its output's value is exactly the value at the input on every step of both
+    sides of every column walked, so its remainders are ``-J h`` whatever ``J`` is right: a
+    float32 softmax (value 0.2) walked on steps of its inputs' scale, 1.5e-8, changes by less
+    than its ulp, and a plateau gives the same. Such a walk cannot tell a wrong slope from a
+    slope below the value's resolution, and convicts nothing. An output that moves along some
+    walked column is resolved: where it stays put along another, it does not depend on that
+    input, and a non-zero derivative there is wrong (a rule that leaks into an entry a sparse
+    Jacobian has as exactly 0)."""
     unmoved = np.zeros(shape, dtype=bool)
     columns = np.asarray(witness.plus.columns)
-    if columns.size == 0 or witness.minus.values.shape != witness.plus.values.shape:
+    values = witness.plus.values
+    if columns.size == 0 or values.size == 0 or witness.minus.values.shape != values.shape:
         return unmoved
     at_input = np.asarray(value, dtype=float).reshape(-1, 1, 1)
-    same = np.all(witness.plus.values == at_input, axis=2) & np.all(witness.minus.values == at_input, axis=2)
-    unmoved[:, columns] = same & (witness.plus.values.shape[2] > 0)
+    still = np.all(values == at_input, axis=(1, 2)) & np.all(witness.minus.values == at_input, axis=(1, 2))
+    unmoved[:, columns] = still[:, None]
     return unmoved
 
 
